@@ -1,0 +1,71 @@
+/* evsrepd configuration: embedded defaults, then an INI file (cinder.conf
+ * style), then command-line flags, each overriding the one before.
+ *
+ * INI format:
+ *   [DEFAULT]
+ *   data_dir = /var/lib/evsrep        ; db = data_dir/evsrep.db, tokens = data_dir/tokens
+ *   listen = 127.0.0.1:8776
+ *   availability_zones = az1, az2     ; the set of sites
+ *   chunk_size = 65536                ; replication bitmap chunk, bytes (power of 2, 4 KiB..64 MiB)
+ *   http_threads = 8
+ *   nbd_threads = 16                  ; worker threads per NBD connection
+ *   metrics_public = false            ; /metrics without a token
+ *   log_level = info                  ; debug, info, warn, error
+ *   db = <path>                       ; override the database path
+ *   tokens = <path>                   ; override the tokens file path
+ *   [az:az1]
+ *   nbd_listen = 127.0.0.1:10809
+ *   dir = <path>                      ; default data_dir/az1
+ *
+ * Comments start with ';' or '#'. Unknown keys and sections are errors (a
+ * typo must not silently fall back to a default). */
+#ifndef EVSREP_CONFIG_H
+#define EVSREP_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_MAX_SITES 8
+#define CONFIG_PATH_LEN  4096
+#define CONFIG_HOST_LEN  256
+
+struct site_cfg {
+        char name[64];
+        char dir[CONFIG_PATH_LEN]; /* "" until config_finalize: data_dir/<name> */
+        char nbd_host[CONFIG_HOST_LEN];
+        int nbd_port;
+};
+
+struct evsrep_config {
+        char data_dir[CONFIG_PATH_LEN];
+        char db_path[CONFIG_PATH_LEN];     /* "" until finalize: data_dir/evsrep.db */
+        char tokens_path[CONFIG_PATH_LEN]; /* "" until finalize: data_dir/tokens */
+        char listen_host[CONFIG_HOST_LEN];
+        int listen_port;
+        struct site_cfg sites[CONFIG_MAX_SITES];
+        int nsites;
+        uint32_t chunk_bytes;
+        int http_threads;
+        int nbd_threads;
+        bool metrics_public;
+        int log_level; /* enum log_level */
+};
+
+/* Embedded defaults: data_dir ./data, listen 127.0.0.1:8776, sites az1
+ * (127.0.0.1:10809) and az2 (127.0.0.1:10810), chunk 64 KiB. */
+void config_defaults(struct evsrep_config *c);
+/* Parse an INI text (len bytes) over c. On error returns -EINVAL and err
+ * names the line and the problem. */
+int config_parse_ini(struct evsrep_config *c, const char *text, size_t len, char *err,
+                     size_t errlen);
+int config_load_file(struct evsrep_config *c, const char *path, char *err, size_t errlen);
+/* Apply a flag value: key is the INI key (data_dir, listen, ...) or
+ * "nbd_listen" with value "AZ=HOST:PORT". */
+int config_set(struct evsrep_config *c, const char *key, const char *value, char *err,
+               size_t errlen);
+/* Fill derived paths and check the whole: unique AZ names and ports, etc. */
+int config_finalize(struct evsrep_config *c, char *err, size_t errlen);
+const struct site_cfg *config_site(const struct evsrep_config *c, const char *az);
+
+#endif

@@ -1,0 +1,158 @@
+/* Control-plane metadata store: volumes, replication pairs, consistency
+ * groups. SQLite now (store_sqlite.c); the interface is backend-neutral so a
+ * PostgreSQL backend can be added without touching handlers.
+ *
+ * Records are plain structs with fixed-size strings; the only heap member is
+ * store_volume.metadata_json (free with store_volume_clear / the *_free_list
+ * helpers). Times are microseconds since the epoch; updated_at == 0 means
+ * "null" on the wire.
+ *
+ * Threading: one store is shared by all threads; every call is atomic on its
+ * own. A state change spanning several rows is wrapped in
+ * store_tx_begin/store_tx_commit (or store_tx_rollback): the calling thread
+ * holds the store exclusively in between, so keep transactions short and never
+ * do volume I/O inside one.
+ *
+ * All functions return 0 or a negative errno: -ENOENT (no such row, or an
+ * unknown list marker), -EEXIST, -EINVAL (bad query), -EIO (backend error,
+ * logged). */
+#ifndef EVSREP_STORE_H
+#define EVSREP_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_ID_LEN      37  /* UUID + NUL */
+#define STORE_PROJECT_LEN 65
+#define STORE_NAME_LEN    256 /* 255 bytes + NUL */
+#define STORE_AZ_LEN      64
+#define STORE_STATUS_LEN  24
+#define STORE_TYPE_LEN    64
+
+struct store;
+
+struct store_volume {
+        char id[STORE_ID_LEN];
+        char project_id[STORE_PROJECT_LEN];
+        char name[STORE_NAME_LEN];
+        char description[STORE_NAME_LEN];
+        char availability_zone[STORE_AZ_LEN];
+        char status[STORE_STATUS_LEN];
+        char volume_type[STORE_TYPE_LEN];
+        char *metadata_json; /* owned; JSON object text, never NULL after a get */
+        int64_t size_gib;
+        bool multiattach;
+        bool fenced; /* old production fenced by a failover: exported read-only */
+        char error_message[STORE_NAME_LEN]; /* why status is error*, or "" */
+        int64_t created_at, updated_at;
+        /* Read-only, filled by get/list from the pairs table: id of the pair
+         * holding this volume, or "". */
+        char pair_id[STORE_ID_LEN];
+};
+
+struct store_pair {
+        char id[STORE_ID_LEN];
+        char project_id[STORE_PROJECT_LEN];
+        char name[STORE_NAME_LEN];
+        char description[STORE_NAME_LEN];
+        char status[STORE_STATUS_LEN];
+        char group_id[STORE_ID_LEN]; /* "" when in no group */
+        char volume_ids[2][STORE_ID_LEN]; /* creation order, never changes */
+        char priority_station[STORE_AZ_LEN]; /* AZ of the current production disk */
+        char replication_model[32];
+        char replication_status[STORE_STATUS_LEN];
+        int progress; /* 0..100 */
+        char failure_detail[32]; /* "" when none */
+        int fault_level; /* 0, 2, 5 */
+        int64_t volume_size_gib; /* record_metadata */
+        char volume_type[STORE_TYPE_LEN];
+        bool multiattach;
+        char mirror_mode[16]; /* engine mode to resume at start: sync, track, resync */
+        int64_t created_at, updated_at;
+};
+
+struct store_group {
+        char id[STORE_ID_LEN];
+        char project_id[STORE_PROJECT_LEN];
+        char name[STORE_NAME_LEN];
+        char description[STORE_NAME_LEN];
+        char status[STORE_STATUS_LEN];
+        char priority_station[STORE_AZ_LEN];
+        char replication_model[32];
+        char replication_status[STORE_STATUS_LEN];
+        char failure_detail[32];
+        int fault_level;
+        int64_t frozen_at; /* instant of the last pause fence, 0 if never */
+        int64_t created_at, updated_at;
+};
+
+/* Exact-match filter. key is a column name the resource allows; the store
+ * returns -EINVAL for any other key. Special keys: pairs accept "volume_id"
+ * (either disk) and "volume_ids" (the comma-joined string); groups accept
+ * "volume_id" (groups holding a pair holding that volume) and
+ * "replication_id". */
+struct store_filter {
+        const char *key;
+        const char *value;
+};
+
+struct store_list_query {
+        const char *project_id; /* required */
+        const struct store_filter *filters;
+        size_t nfilters;
+        const char *sort_key; /* created_at (default), updated_at, name, status, id */
+        bool sort_asc;        /* default false: desc */
+        const char *marker;   /* id of the last item of the previous page, or NULL */
+        int limit;            /* 1..1000; 0 means 1000 */
+        int64_t offset;       /* >= 0 */
+        int64_t changes_since; /* 0: none; else created_at or updated_at >= it */
+};
+
+/* Open (creating if needed) the database at path and migrate its schema to
+ * the current version. On failure err holds a sentence for the operator. */
+int store_open(const char *path, struct store **out, char *err, size_t errlen);
+void store_close(struct store *s);
+int store_schema_version(struct store *s);
+
+int store_tx_begin(struct store *s);
+int store_tx_commit(struct store *s);
+void store_tx_rollback(struct store *s);
+
+/* Volumes. get with project_id NULL ignores the project (internal use). */
+int store_volume_insert(struct store *s, const struct store_volume *v);
+int store_volume_get(struct store *s, const char *project_id, const char *id,
+                     struct store_volume *out);
+int store_volume_update(struct store *s, const struct store_volume *v); /* by id */
+int store_volume_delete(struct store *s, const char *id);
+int store_volume_list(struct store *s, const struct store_list_query *q,
+                      struct store_volume **out, size_t *n);
+/* Every volume of every project (startup: reopen and export them). */
+int store_volume_list_all(struct store *s, struct store_volume **out, size_t *n);
+void store_volume_clear(struct store_volume *v); /* frees metadata_json */
+void store_volume_free_list(struct store_volume *list, size_t n);
+
+/* Pairs. */
+int store_pair_insert(struct store *s, const struct store_pair *p);
+int store_pair_get(struct store *s, const char *project_id, const char *id,
+                   struct store_pair *out);
+int store_pair_update(struct store *s, const struct store_pair *p);
+int store_pair_delete(struct store *s, const char *id);
+int store_pair_list(struct store *s, const struct store_list_query *q, struct store_pair **out,
+                    size_t *n);
+int store_pair_list_all(struct store *s, struct store_pair **out, size_t *n);
+/* Pairs of one group, ordered by created_at then id. */
+int store_pair_list_by_group(struct store *s, const char *group_id, struct store_pair **out,
+                             size_t *n);
+
+/* Groups. */
+int store_group_insert(struct store *s, const struct store_group *g);
+int store_group_get(struct store *s, const char *project_id, const char *id,
+                    struct store_group *out);
+int store_group_update(struct store *s, const struct store_group *g);
+int store_group_delete(struct store *s, const char *id);
+int store_group_list(struct store *s, const struct store_list_query *q, struct store_group **out,
+                     size_t *n);
+int store_group_list_all(struct store *s, struct store_group **out, size_t *n);
+
+#endif

@@ -1,0 +1,368 @@
+/* Sparse-file volumes and the client I/O choke point. See volume.h. */
+#include "volume/volume.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct volume {
+        char id[UTIL_UUID_LEN];
+        char site[64];
+        char path[4096];
+        int fd;
+        _Atomic uint64_t size_bytes;
+        atomic_int refs;
+        atomic_bool read_only;
+        atomic_bool killed;
+        atomic_int last_error;
+
+        /* Gate: writers count themselves in `inflight`; a raised fence makes
+         * newcomers wait on `cond`. Both protected by `lock`. */
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        unsigned inflight;
+        unsigned fence_depth;
+
+        const struct volume_hook_ops *hook;
+        void *hook_ctx;
+};
+
+int volume_file_create(const char *path, uint64_t size_bytes)
+{
+        int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+        int rc = 0;
+
+        if (fd < 0)
+                return -errno;
+        if (ftruncate(fd, (off_t)size_bytes) < 0 || fsync(fd) < 0) {
+                rc = -errno;
+                unlink(path);
+        }
+        close(fd);
+        return rc;
+}
+
+int volume_file_grow(const char *path, uint64_t size_bytes)
+{
+        _cleanup_close_ int fd = open(path, O_RDWR | O_CLOEXEC);
+        struct stat st;
+
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if ((uint64_t)st.st_size > size_bytes)
+                return -EINVAL;
+        if (ftruncate(fd, (off_t)size_bytes) < 0 || fsync(fd) < 0)
+                return -errno;
+        return 0;
+}
+
+int volume_open(const char *id, const char *site, const char *path, struct volume **out)
+{
+        struct volume *v;
+        struct stat st;
+
+        if (strlen(id) >= sizeof(v->id) || strlen(site) >= sizeof(v->site) ||
+            strlen(path) >= sizeof(v->path))
+                return -ENAMETOOLONG;
+        v = calloc(1, sizeof(*v));
+        if (!v)
+                return -ENOMEM;
+        v->fd = open(path, O_RDWR | O_CLOEXEC);
+        if (v->fd < 0 || fstat(v->fd, &st) < 0) {
+                int rc = -errno;
+                if (v->fd >= 0)
+                        close(v->fd);
+                free(v);
+                return rc;
+        }
+        strcpy(v->id, id);
+        strcpy(v->site, site);
+        strcpy(v->path, path);
+        atomic_store(&v->size_bytes, (uint64_t)st.st_size);
+        atomic_store(&v->refs, 1);
+        pthread_mutex_init(&v->lock, NULL);
+        pthread_cond_init(&v->cond, NULL);
+        *out = v;
+        return 0;
+}
+
+void volume_get(struct volume *v)
+{
+        atomic_fetch_add(&v->refs, 1);
+}
+
+void volume_put(struct volume *v)
+{
+        if (!v || atomic_fetch_sub(&v->refs, 1) != 1)
+                return;
+        assert(v->inflight == 0);
+        close(v->fd);
+        pthread_mutex_destroy(&v->lock);
+        pthread_cond_destroy(&v->cond);
+        free(v);
+}
+
+const char *volume_id(const struct volume *v)
+{
+        return v->id;
+}
+const char *volume_site(const struct volume *v)
+{
+        return v->site;
+}
+const char *volume_path(const struct volume *v)
+{
+        return v->path;
+}
+uint64_t volume_size(const struct volume *v)
+{
+        return atomic_load(&v->size_bytes);
+}
+bool volume_read_only(const struct volume *v)
+{
+        return atomic_load(&v->read_only);
+}
+void volume_set_read_only(struct volume *v, bool ro)
+{
+        atomic_store(&v->read_only, ro);
+}
+void volume_kill(struct volume *v)
+{
+        atomic_store(&v->killed, true);
+}
+bool volume_killed(const struct volume *v)
+{
+        return atomic_load(&v->killed);
+}
+int volume_last_error(const struct volume *v)
+{
+        return atomic_load(&v->last_error);
+}
+void volume_clear_error(struct volume *v)
+{
+        atomic_store(&v->last_error, 0);
+}
+
+static int note_error(struct volume *v, int rc)
+{
+        if (rc < 0 && rc != -EINVAL)
+                atomic_store(&v->last_error, rc);
+        return rc;
+}
+
+/* ---- local I/O ---- */
+
+int volume_local_read(struct volume *v, void *buf, size_t len, uint64_t off)
+{
+        return note_error(v, util_pread_full(v->fd, buf, len, off));
+}
+
+int volume_local_write(struct volume *v, const void *buf, size_t len, uint64_t off,
+                       unsigned flags)
+{
+        int rc = util_pwrite_full(v->fd, buf, len, off);
+
+        if (rc == 0 && (flags & VOL_F_FUA) && fdatasync(v->fd) < 0)
+                rc = -errno;
+        return note_error(v, rc);
+}
+
+int volume_local_zero(struct volume *v, uint64_t off, uint64_t len, bool punch, unsigned flags)
+{
+        int mode = punch ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE : FALLOC_FL_ZERO_RANGE;
+        int rc = 0;
+
+        if (len == 0)
+                return 0;
+        if (fallocate(v->fd, mode, (off_t)off, (off_t)len) < 0) {
+                rc = -errno;
+                if (rc == -EOPNOTSUPP && !punch) {
+                        /* Filesystem without ZERO_RANGE: punching also reads back zeroes. */
+                        rc = 0;
+                        if (fallocate(v->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                                      (off_t)off, (off_t)len) < 0)
+                                rc = -errno;
+                }
+        }
+        if (rc == 0 && (flags & VOL_F_FUA) && fdatasync(v->fd) < 0)
+                rc = -errno;
+        return note_error(v, rc);
+}
+
+int volume_local_flush(struct volume *v)
+{
+        return note_error(v, fdatasync(v->fd) < 0 ? -errno : 0);
+}
+
+int volume_local_next_data(struct volume *v, uint64_t off, uint64_t *data_off,
+                           uint64_t *data_len)
+{
+        off_t d = lseek(v->fd, (off_t)off, SEEK_DATA);
+        off_t h;
+
+        if (d < 0)
+                return errno == ENXIO ? -ENXIO : note_error(v, -errno);
+        h = lseek(v->fd, d, SEEK_HOLE);
+        if (h < 0)
+                return note_error(v, -errno);
+        *data_off = (uint64_t)d;
+        *data_len = (uint64_t)(h - d);
+        return 0;
+}
+
+/* ---- gate and fence ---- */
+
+static int gate_enter(struct volume *v)
+{
+        pthread_mutex_lock(&v->lock);
+        while (v->fence_depth > 0)
+                pthread_cond_wait(&v->cond, &v->lock);
+        v->inflight++;
+        pthread_mutex_unlock(&v->lock);
+        return 0;
+}
+
+static void gate_exit(struct volume *v)
+{
+        pthread_mutex_lock(&v->lock);
+        assert(v->inflight > 0);
+        if (--v->inflight == 0 && v->fence_depth > 0)
+                pthread_cond_broadcast(&v->cond);
+        pthread_mutex_unlock(&v->lock);
+}
+
+void volume_fence_raise(struct volume *v)
+{
+        pthread_mutex_lock(&v->lock);
+        v->fence_depth++;
+        while (v->inflight > 0)
+                pthread_cond_wait(&v->cond, &v->lock);
+        pthread_mutex_unlock(&v->lock);
+}
+
+void volume_fence_lower(struct volume *v)
+{
+        pthread_mutex_lock(&v->lock);
+        assert(v->fence_depth > 0);
+        if (--v->fence_depth == 0)
+                pthread_cond_broadcast(&v->cond);
+        pthread_mutex_unlock(&v->lock);
+}
+
+bool volume_fenced(const struct volume *v)
+{
+        struct volume *mv = (struct volume *)v;
+        bool f;
+
+        pthread_mutex_lock(&mv->lock);
+        f = mv->fence_depth > 0;
+        pthread_mutex_unlock(&mv->lock);
+        return f;
+}
+
+void volume_set_hook(struct volume *v, const struct volume_hook_ops *ops, void *ctx)
+{
+        assert(volume_fenced(v));
+        v->hook = ops;
+        v->hook_ctx = ctx;
+}
+
+int volume_resize(struct volume *v, uint64_t new_size)
+{
+        assert(volume_fenced(v));
+        if (new_size < volume_size(v))
+                return -EINVAL;
+        if (ftruncate(v->fd, (off_t)new_size) < 0 || fsync(v->fd) < 0)
+                return note_error(v, -errno);
+        atomic_store(&v->size_bytes, new_size);
+        return 0;
+}
+
+/* ---- client I/O ---- */
+
+static int check_range(struct volume *v, uint64_t off, uint64_t len)
+{
+        uint64_t end;
+
+        if (ck_add(off, len, &end) || end > volume_size(v))
+                return -EINVAL;
+        return 0;
+}
+
+int volume_read(struct volume *v, void *buf, size_t len, uint64_t off)
+{
+        if (volume_killed(v))
+                return -ESHUTDOWN;
+        if (check_range(v, off, len))
+                return -EINVAL;
+        return volume_local_read(v, buf, len, off);
+}
+
+int volume_write(struct volume *v, const void *buf, size_t len, uint64_t off, unsigned flags)
+{
+        int rc;
+
+        if (volume_killed(v))
+                return -ESHUTDOWN;
+        if (volume_read_only(v))
+                return -EPERM;
+        gate_enter(v);
+        /* Re-check under the gate: a fence may have flipped these. */
+        if (volume_read_only(v))
+                rc = -EPERM;
+        else if (check_range(v, off, len))
+                rc = -EINVAL;
+        else if (v->hook)
+                rc = v->hook->write(v->hook_ctx, v, buf, len, off, flags);
+        else
+                rc = volume_local_write(v, buf, len, off, flags);
+        gate_exit(v);
+        return rc;
+}
+
+int volume_zero(struct volume *v, uint64_t off, uint64_t len, bool punch, unsigned flags)
+{
+        int rc;
+
+        if (volume_killed(v))
+                return -ESHUTDOWN;
+        if (volume_read_only(v))
+                return -EPERM;
+        gate_enter(v);
+        if (volume_read_only(v))
+                rc = -EPERM;
+        else if (check_range(v, off, len))
+                rc = -EINVAL;
+        else if (v->hook)
+                rc = v->hook->zero(v->hook_ctx, v, off, len, punch, flags);
+        else
+                rc = volume_local_zero(v, off, len, punch, flags);
+        gate_exit(v);
+        return rc;
+}
+
+int volume_flush(struct volume *v)
+{
+        int rc;
+
+        if (volume_killed(v))
+                return -ESHUTDOWN;
+        gate_enter(v);
+        if (v->hook)
+                rc = v->hook->flush(v->hook_ctx, v);
+        else
+                rc = volume_local_flush(v);
+        gate_exit(v);
+        return rc;
+}

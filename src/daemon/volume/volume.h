@@ -1,0 +1,113 @@
+/* Volumes: sparse raw files, one per EVS disk, in their site's directory.
+ *
+ * This module is THE I/O choke point of the data plane. Every client I/O
+ * (from the NBD server) goes through volume_read/write/zero/flush, which
+ *   - refuse I/O on a killed (deleted) volume with -ESHUTDOWN,
+ *   - refuse write-type I/O on a read-only volume with -EPERM,
+ *   - refuse out-of-range I/O with -EINVAL,
+ *   - pass write-type I/O through the volume's *gate* (see fence below),
+ *   - hand write-type I/O to the volume's *hook* when one is attached (the
+ *     replication engine's mirror of a production disk), else do it locally.
+ *
+ * The volume_local_* functions do the I/O on this volume's own file only: no
+ * gate, no hook, no read-only check. Hooks and replication links use them.
+ *
+ * Fence: volume_fence_raise() makes new write-type client I/O wait and
+ * returns once every write-type I/O that already passed the gate has
+ * finished (acknowledged or failed). volume_fence_lower() lets the waiters
+ * go. Hooks and the size are only changed while the fence is raised, so a
+ * write never sees half a mode switch. Raising is counted: the fence lifts
+ * when every raiser has lowered.
+ *
+ * Reads do not pass the gate: they never change what DR must hold.
+ *
+ * Ownership: volume_open returns a handle holding one reference;
+ * volume_get/volume_put count references; the last put closes the file.
+ * The registry holds its own reference to every exported volume.
+ *
+ * All functions return 0 or a negative errno. */
+#ifndef EVSREP_VOLUME_H
+#define EVSREP_VOLUME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct volume;
+
+#define VOL_F_FUA 1u /* write must be durable before it completes */
+
+/* Replication hook on a production volume. The hook performs the local leg
+ * itself (volume_local_*) plus whatever the mirror mode requires. */
+struct volume_hook_ops {
+        int (*write)(void *ctx, struct volume *v, const void *buf, size_t len, uint64_t off,
+                     unsigned flags);
+        /* punch: the caller allows deallocation (TRIM, or WRITE_ZEROES
+         * without NO_HOLE); the data must read back as zeroes either way. */
+        int (*zero)(void *ctx, struct volume *v, uint64_t off, uint64_t len, bool punch,
+                    unsigned flags);
+        int (*flush)(void *ctx, struct volume *v);
+};
+
+/* Create a sparse file of size_bytes at path (O_EXCL; no preallocation). */
+int volume_file_create(const char *path, uint64_t size_bytes);
+/* Grow (never shrink) the file at path to size_bytes. */
+int volume_file_grow(const char *path, uint64_t size_bytes);
+
+int volume_open(const char *id, const char *site, const char *path, struct volume **out);
+void volume_get(struct volume *v);
+void volume_put(struct volume *v);
+
+const char *volume_id(const struct volume *v);
+const char *volume_site(const struct volume *v);
+const char *volume_path(const struct volume *v);
+uint64_t volume_size(const struct volume *v);
+bool volume_read_only(const struct volume *v);
+void volume_set_read_only(struct volume *v, bool ro);
+/* After kill every client I/O fails with -ESHUTDOWN (the volume is being
+ * deleted); I/O already inside finishes. */
+void volume_kill(struct volume *v);
+bool volume_killed(const struct volume *v);
+/* 0, or the -errno of the last failed local I/O on this volume's file
+ * (cleared by volume_clear_error). Drives fault_level "2". */
+int volume_last_error(const struct volume *v);
+void volume_clear_error(struct volume *v);
+
+/* Client I/O (the choke point). */
+int volume_read(struct volume *v, void *buf, size_t len, uint64_t off);
+int volume_write(struct volume *v, const void *buf, size_t len, uint64_t off, unsigned flags);
+int volume_zero(struct volume *v, uint64_t off, uint64_t len, bool punch, unsigned flags);
+int volume_flush(struct volume *v);
+
+/* Local I/O on this volume's own file. */
+int volume_local_read(struct volume *v, void *buf, size_t len, uint64_t off);
+int volume_local_write(struct volume *v, const void *buf, size_t len, uint64_t off,
+                       unsigned flags);
+int volume_local_zero(struct volume *v, uint64_t off, uint64_t len, bool punch, unsigned flags);
+int volume_local_flush(struct volume *v);
+/* Next allocated extent at or after off: *data_off, *data_len. Returns
+ * -ENXIO when there is no data at or after off (SEEK_DATA semantics). */
+int volume_local_next_data(struct volume *v, uint64_t off, uint64_t *data_off,
+                           uint64_t *data_len);
+
+/* Fence / gate. */
+void volume_fence_raise(struct volume *v);
+void volume_fence_lower(struct volume *v);
+bool volume_fenced(const struct volume *v);
+/* Attach (ops != NULL) or detach the hook. Caller holds the fence raised. */
+void volume_set_hook(struct volume *v, const struct volume_hook_ops *ops, void *ctx);
+/* Grow to new_size bytes. Caller holds the fence raised. */
+int volume_resize(struct volume *v, uint64_t new_size);
+
+/* Registry of exported volumes (what the NBD server can serve).
+ * volreg_add takes its own reference. volreg_lookup returns a new reference
+ * (caller puts it) or NULL when no such volume is exported on that site. */
+int volreg_add(struct volume *v);
+struct volume *volreg_lookup(const char *site, const char *id);
+/* Remove from the registry (no new NBD connections) and drop its reference. */
+void volreg_remove(const char *id);
+/* Call fn for each exported volume of site (under the registry read lock:
+ * fn must not call back into the registry). */
+void volreg_foreach(const char *site, void (*fn)(struct volume *v, void *arg), void *arg);
+
+#endif
