@@ -47,7 +47,7 @@ int64_t util_now_usec(void);
 int64_t util_mono_usec(void);
 
 /* "YYYY-MM-DDTHH:MM:SS.ffffff" (UTC, no zone). buf >= UTIL_TIME_LEN bytes. */
-#define UTIL_TIME_LEN 32
+#define UTIL_TIME_LEN 64
 void util_time_format(int64_t usec, char *buf);
 /* Accepts "YYYY-MM-DDTHH:MM:SS[.ffffff][Z]". Returns 0 or -EINVAL. */
 int util_time_parse(const char *s, int64_t *usec_out);
