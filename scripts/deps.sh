@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Install (only) what is missing to build, run and test evsrep on Debian 12.
+set -euo pipefail
+
+PKGS=(
+  build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
+  libmicrohttpd-dev libjansson-dev libsqlite3-dev libcmocka-dev libcurl4-openssl-dev
+  libnbd-dev liburing-dev
+  curl jq qemu-utils libnbd-bin nbdkit fio iproute2 procps
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "evsrep: installing missing packages: ${missing[*]}" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# One command for the whole suite: install what is missing, then
+#   1. a warning-free (-Werror) build and every test (unit + functional),
+#   2. the same suite under AddressSanitizer + UndefinedBehaviorSanitizer,
+#   3. every libFuzzer target for a short bounded time from its seed corpus.
+# Environment: EVSREP_FUZZ_SECONDS (default 20), EVSREP_SKIP_ASAN=1,
+# EVSREP_SKIP_FUZZ=1, EVSREP_CRASH_SEEDS (crash-test seeds, default 10).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/deps.sh
+jobs=$(nproc)
+
+echo "== build (-Werror) and test"
+cmake -S . -B build-ci -DEVSREP_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build-ci -j"$jobs"
+(cd build-ci && ctest --output-on-failure -j"$jobs" --timeout 900)
+
+if [ "${EVSREP_SKIP_ASAN:-0}" != 1 ]; then
+  echo "== build and test under ASan + UBSan"
+  cmake -S . -B build-asan -DEVSREP_WERROR=ON -DEVSREP_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+  cmake --build build-asan -j"$jobs"
+  (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+     ctest --output-on-failure -j"$jobs" --timeout 900)
+fi
+
+if [ "${EVSREP_SKIP_FUZZ:-0}" != 1 ]; then
+  echo "== fuzz targets (${EVSREP_FUZZ_SECONDS:-20} s each)"
+  cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DEVSREP_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+  cmake --build build-fuzz -j"$jobs"
+  for f in build-fuzz/tests/fuzz_*; do
+    [ -x "$f" ] || continue
+    name=$(basename "$f")
+    corpus_src="tests/fuzz/corpus/${name#fuzz_}"
+    work=$(mktemp -d)
+    [ -d "$corpus_src" ] && cp -r "$corpus_src"/. "$work"/
+    echo "-- $name"
+    "$f" -max_total_time="${EVSREP_FUZZ_SECONDS:-20}" -timeout=10 -print_final_stats=1 "$work" 2>&1 | tail -n 3
+    rm -rf "$work"
+  done
+fi
+echo "== all tests passed"

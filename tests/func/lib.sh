@@ -1,0 +1,145 @@
+# Shared helpers for black-box tests: start the real evsrepd on free ports in a
+# temporary data directory, talk to it with curl and real NBD clients, and
+# always stop it. Source this file; every test runs in its own process.
+set -euo pipefail
+
+: "${EVSREPD:?EVSREPD must point at the evsrepd binary}"
+TEST_NAME=$(basename "$0" .sh)
+TMP=$(mktemp -d "/tmp/evsrep-${TEST_NAME}.XXXXXX")
+DATA="$TMP/data"
+DAEMON_PID=""
+FAILS=0
+
+log() { printf '[%s] %s\n' "$TEST_NAME" "$*" >&2; }
+fail() { log "FAIL: $*"; FAILS=$((FAILS + 1)); }
+die() { log "FATAL: $*"; [ -f "$TMP/daemon.log" ] && tail -n 40 "$TMP/daemon.log" >&2; exit 1; }
+
+cleanup() {
+  local rc=$?
+  if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
+    kill -KILL "$DAEMON_PID" 2>/dev/null || true
+    wait "$DAEMON_PID" 2>/dev/null || true
+  fi
+  if [ $rc -eq 0 ] && [ "${KEEP_TMP:-0}" != 1 ]; then rm -rf "$TMP"; else log "kept $TMP"; fi
+}
+trap cleanup EXIT
+
+# start_daemon [extra evsrepd args...]: listens on ephemeral ports; sets URL,
+# NBD_AZ1, NBD_AZ2, TOKEN, PROJECT.
+start_daemon() {
+  mkdir -p "$DATA"
+  rm -f "$DATA/evsrepd.ports"
+  "$EVSREPD" --data-dir "$DATA" --listen 127.0.0.1:0 \
+    --nbd-listen az1=127.0.0.1:0 --nbd-listen az2=127.0.0.1:0 "$@" \
+    >>"$TMP/daemon.log" 2>&1 &
+  DAEMON_PID=$!
+  for _ in $(seq 1 200); do
+    [ -s "$DATA/evsrepd.ports" ] && break
+    kill -0 "$DAEMON_PID" 2>/dev/null || die "evsrepd exited during start"
+    sleep 0.05
+  done
+  [ -s "$DATA/evsrepd.ports" ] || die "evsrepd did not write its ports file"
+  local http az1 az2
+  http=$(awk -F= '$1=="http"{print $2}' "$DATA/evsrepd.ports")
+  az1=$(awk -F= '$1=="nbd.az1"{print $2}' "$DATA/evsrepd.ports")
+  az2=$(awk -F= '$1=="nbd.az2"{print $2}' "$DATA/evsrepd.ports")
+  URL="http://127.0.0.1:$http"
+  NBD_AZ1="127.0.0.1:$az1"
+  NBD_AZ2="127.0.0.1:$az2"
+  read -r TOKEN PROJECT < <(grep -v '^#' "$DATA/tokens" | head -n 1)
+  export URL NBD_AZ1 NBD_AZ2 TOKEN PROJECT
+}
+
+# stop_daemon: SIGTERM, expect a clean exit 0.
+stop_daemon() {
+  [ -n "$DAEMON_PID" ] || return 0
+  kill -TERM "$DAEMON_PID"
+  local rc=0
+  wait "$DAEMON_PID" || rc=$?
+  DAEMON_PID=""
+  [ $rc -eq 0 ] || fail "evsrepd exited with $rc after SIGTERM"
+}
+
+# crash_daemon: kill -9.
+crash_daemon() {
+  [ -n "$DAEMON_PID" ] || return 0
+  kill -KILL "$DAEMON_PID"
+  wait "$DAEMON_PID" 2>/dev/null || true
+  DAEMON_PID=""
+}
+
+# api METHOD PATH [JSON] [extra curl args]: sets STATUS, BODY, HDRS.
+# PATH is relative to /v2/$PROJECT unless it starts with '/'.
+api() {
+  local method=$1 path=$2 data=${3:-}
+  shift 3 2>/dev/null || shift $#
+  case "$path" in /*) ;; *) path="/v2/$PROJECT/$path" ;; esac
+  local args=(-s -X "$method" -H "X-Auth-Token: $TOKEN" -D "$TMP/h" -o "$TMP/b" -w '%{http_code}')
+  if [ -n "$data" ]; then args+=(-H 'Content-Type: application/json' --data-binary "$data"); fi
+  STATUS=$(curl "${args[@]}" "$@" "$URL$path") || STATUS=000
+  BODY=$(cat "$TMP/b")
+  HDRS=$(cat "$TMP/h")
+}
+
+expect_status() {
+  local want=$1 what=$2
+  if [ "$STATUS" != "$want" ]; then fail "$what: want HTTP $want, got $STATUS: $BODY"; return 1; fi
+}
+
+# jget FILTER: run jq on BODY.
+jget() { printf '%s' "$BODY" | jq -r "$1"; }
+
+expect_eq() {
+  local got=$1 want=$2 what=$3
+  [ "$got" = "$want" ] || { fail "$what: want '$want', got '$got'"; return 1; }
+}
+
+# wait_field PATH JQ WANT [seconds]: poll GET PATH until jq result == WANT.
+wait_field() {
+  local path=$1 filter=$2 want=$3 secs=${4:-60} got=""
+  local end=$((SECONDS + secs))
+  while [ $SECONDS -lt $end ]; do
+    api GET "$path"
+    got=$(jget "$filter" 2>/dev/null || true)
+    [ "$got" = "$want" ] && return 0
+    sleep 0.1
+  done
+  fail "timeout waiting for $path $filter == $want (last: $got, HTTP $STATUS)"
+  return 1
+}
+
+# wait_gone PATH [seconds]: poll GET PATH until it answers 404.
+wait_gone() {
+  local path=$1 secs=${2:-60}
+  local end=$((SECONDS + secs))
+  while [ $SECONDS -lt $end ]; do
+    api GET "$path"
+    [ "$STATUS" = 404 ] && return 0
+    sleep 0.1
+  done
+  fail "timeout waiting for $path to be gone (last HTTP $STATUS)"
+  return 1
+}
+
+# create_volume AZ GIB [name]: prints the id once it is available.
+create_volume() {
+  local az=$1 gib=$2 name=${3:-vol}
+  api POST volumes "{\"volume\":{\"size\":$gib,\"availability_zone\":\"$az\",\"name\":\"$name\"}}"
+  expect_status 202 "create volume" || die "cannot create a volume"
+  local id
+  id=$(jget .volume.id)
+  wait_field "volumes/$id" .volume.status available 60 >&2 || die "volume $id never available"
+  printf '%s\n' "$id"
+}
+
+nbd_uri() { # nbd_uri AZ ID
+  local hp
+  if [ "$1" = az1 ]; then hp=$NBD_AZ1; else hp=$NBD_AZ2; fi
+  printf 'nbd://%s/%s' "$hp" "$2"
+}
+
+finish() {
+  stop_daemon
+  if [ "$FAILS" -ne 0 ]; then log "$FAILS check(s) failed"; exit 1; fi
+  log "ok"
+}
