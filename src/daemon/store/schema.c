@@ -1,0 +1,177 @@
+#include "store/schema.h"
+
+#include "common/log.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <stdio.h>
+
+/* Conventions every migration keeps, because store_sqlite.c relies on them:
+ * - updated_at is NOT NULL and 0 means "never updated" (null on the wire).
+ *   NULL would make the row-value comparison (sort_key, id) > (?, ?) used by
+ *   marker paging evaluate to NULL, silently dropping rows from pages.
+ * - pairs.group_id is NULL (not '') when the pair is in no group, so the
+ *   foreign key to groups holds.
+ * - Foreign keys are RESTRICT: deleting a volume still in a pair, or a group
+ *   still holding pairs, fails instead of leaving dangling references. */
+static const char *const migrations[] = {
+    /* 1: volumes, groups, pairs. */
+    "CREATE TABLE volumes ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  project_id TEXT NOT NULL,"
+    "  name TEXT NOT NULL DEFAULT '',"
+    "  description TEXT NOT NULL DEFAULT '',"
+    "  availability_zone TEXT NOT NULL,"
+    "  status TEXT NOT NULL,"
+    "  volume_type TEXT NOT NULL,"
+    "  metadata_json TEXT NOT NULL DEFAULT '{}'"
+    "    CHECK (json_valid(metadata_json) AND json_type(metadata_json) = 'object'),"
+    "  size_gib INTEGER NOT NULL CHECK (size_gib >= 0),"
+    "  multiattach INTEGER NOT NULL DEFAULT 0 CHECK (multiattach IN (0, 1)),"
+    "  fenced INTEGER NOT NULL DEFAULT 0 CHECK (fenced IN (0, 1)),"
+    "  error_message TEXT NOT NULL DEFAULT '',"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE INDEX volumes_project_created ON volumes (project_id, created_at, id);"
+    "CREATE TABLE groups ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  project_id TEXT NOT NULL,"
+    "  name TEXT NOT NULL DEFAULT '',"
+    "  description TEXT NOT NULL DEFAULT '',"
+    "  status TEXT NOT NULL,"
+    "  priority_station TEXT NOT NULL,"
+    "  replication_model TEXT NOT NULL,"
+    "  replication_status TEXT NOT NULL,"
+    "  failure_detail TEXT NOT NULL DEFAULT '',"
+    "  fault_level INTEGER NOT NULL DEFAULT 0 CHECK (fault_level IN (0, 2, 5)),"
+    "  frozen_at INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE INDEX groups_project_created ON groups (project_id, created_at, id);"
+    "CREATE TABLE pairs ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  project_id TEXT NOT NULL,"
+    "  name TEXT NOT NULL DEFAULT '',"
+    "  description TEXT NOT NULL DEFAULT '',"
+    "  status TEXT NOT NULL,"
+    "  group_id TEXT REFERENCES groups (id) ON DELETE RESTRICT,"
+    "  volume_id0 TEXT NOT NULL REFERENCES volumes (id) ON DELETE RESTRICT,"
+    "  volume_id1 TEXT NOT NULL REFERENCES volumes (id) ON DELETE RESTRICT,"
+    "  priority_station TEXT NOT NULL,"
+    "  replication_model TEXT NOT NULL,"
+    "  replication_status TEXT NOT NULL,"
+    "  progress INTEGER NOT NULL DEFAULT 0 CHECK (progress BETWEEN 0 AND 100),"
+    "  failure_detail TEXT NOT NULL DEFAULT '',"
+    "  fault_level INTEGER NOT NULL DEFAULT 0 CHECK (fault_level IN (0, 2, 5)),"
+    "  volume_size_gib INTEGER NOT NULL DEFAULT 0,"
+    "  volume_type TEXT NOT NULL DEFAULT '',"
+    "  multiattach INTEGER NOT NULL DEFAULT 0 CHECK (multiattach IN (0, 1)),"
+    "  mirror_mode TEXT NOT NULL DEFAULT '',"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL DEFAULT 0,"
+    "  CHECK (volume_id0 <> volume_id1)"
+    ");"
+    "CREATE INDEX pairs_project_created ON pairs (project_id, created_at, id);"
+    "CREATE INDEX pairs_volume0 ON pairs (volume_id0);"
+    "CREATE INDEX pairs_volume1 ON pairs (volume_id1);"
+    "CREATE INDEX pairs_group ON pairs (group_id, created_at, id);"
+    /* A volume belongs to at most one pair, on either side. The service checks
+     * this first and answers 409; the trigger makes a race or a bug fail the
+     * insert instead of silently mirroring one disk twice. */
+    "CREATE TRIGGER pairs_volume_once BEFORE INSERT ON pairs BEGIN"
+    "  SELECT RAISE(ABORT, 'volume already in a pair') WHERE EXISTS ("
+    "    SELECT 1 FROM pairs WHERE volume_id0 IN (NEW.volume_id0, NEW.volume_id1)"
+    "                           OR volume_id1 IN (NEW.volume_id0, NEW.volume_id1));"
+    "END;",
+};
+
+int store_schema_latest(void)
+{
+        return (int)ARRAY_SIZE(migrations);
+}
+
+static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen, const char *what)
+{
+        char *msg = NULL;
+        int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+
+        if (rc == SQLITE_OK)
+                return 0;
+        snprintf(err, errlen, "%s: %s", what, msg ? msg : sqlite3_errstr(rc));
+        log_error("store: %s", err);
+        sqlite3_free(msg);
+        return -EIO;
+}
+
+static int read_version(sqlite3 *db, int *version, char *err, size_t errlen)
+{
+        sqlite3_stmt *st = NULL;
+        int rc = sqlite3_prepare_v2(db, "SELECT version FROM schema_version WHERE id = 1", -1, &st,
+                                    NULL);
+
+        if (rc == SQLITE_OK)
+                rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW) {
+                snprintf(err, errlen, "cannot read the schema version: %s", sqlite3_errmsg(db));
+                log_error("store: %s", err);
+                sqlite3_finalize(st);
+                return -EIO;
+        }
+        *version = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+        return 0;
+}
+
+int store_schema_migrate(sqlite3 *db, int *version_out, char *err, size_t errlen)
+{
+        int version = 0, latest = store_schema_latest();
+        int r;
+
+        /* The version table itself is created idempotently so that opening an
+         * empty file and reopening a migrated one take the same path. */
+        r = exec(db,
+                 "BEGIN IMMEDIATE;"
+                 "CREATE TABLE IF NOT EXISTS schema_version ("
+                 "  id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL);"
+                 "INSERT OR IGNORE INTO schema_version (id, version) VALUES (1, 0);"
+                 "COMMIT;",
+                 err, errlen, "cannot create the schema_version table");
+        if (r < 0) {
+                sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+                return r;
+        }
+        r = read_version(db, &version, err, errlen);
+        if (r < 0)
+                return r;
+        if (version > latest || version < 0) {
+                snprintf(err, errlen,
+                         "database schema version %d is newer than this evsrepd supports "
+                         "(%d); upgrade evsrepd",
+                         version, latest);
+                log_error("store: %s", err);
+                return -EPROTO;
+        }
+        for (int v = version + 1; v <= latest; v++) {
+                char what[64], bump[96];
+
+                snprintf(what, sizeof(what), "schema migration %d failed", v);
+                snprintf(bump, sizeof(bump), "UPDATE schema_version SET version = %d WHERE id = 1",
+                         v);
+                r = exec(db, "BEGIN IMMEDIATE", err, errlen, what);
+                if (r == 0)
+                        r = exec(db, migrations[v - 1], err, errlen, what);
+                if (r == 0)
+                        r = exec(db, bump, err, errlen, what);
+                if (r == 0)
+                        r = exec(db, "COMMIT", err, errlen, what);
+                if (r < 0) {
+                        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+                        return r;
+                }
+                log_info("store: schema migrated to version %d", v);
+        }
+        *version_out = latest;
+        return 0;
+}

@@ -1,0 +1,1046 @@
+/* SQLite backend of the control-plane store (see store.h, docs/design/store.md).
+ *
+ * Locking: one connection, one recursive mutex. Every public call takes the
+ * mutex for its whole duration; store_tx_begin keeps it held by the calling
+ * thread until commit/rollback, so that thread's single calls nest inside the
+ * transaction (recursive lock) while every other thread waits. SQLite is
+ * therefore never entered by two threads at once, and sqlite3_errmsg() read
+ * under the lock belongs to the statement that failed.
+ *
+ * SQL text is built only from string literals and whitelisted identifiers;
+ * every value is bound. */
+#include "store/store.h"
+#include "store/schema.h"
+
+#include "common/log.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum stmt_id {
+        ST_BEGIN,
+        ST_COMMIT,
+        ST_ROLLBACK,
+        ST_VOL_INSERT,
+        ST_VOL_GET,
+        ST_VOL_UPDATE,
+        ST_VOL_DELETE,
+        ST_VOL_ALL,
+        ST_PAIR_INSERT,
+        ST_PAIR_GET,
+        ST_PAIR_UPDATE,
+        ST_PAIR_DELETE,
+        ST_PAIR_ALL,
+        ST_PAIR_BY_GROUP,
+        ST_GROUP_INSERT,
+        ST_GROUP_GET,
+        ST_GROUP_UPDATE,
+        ST_GROUP_DELETE,
+        ST_GROUP_ALL,
+        ST__COUNT
+};
+
+struct store {
+        sqlite3 *db;
+        pthread_mutex_t mu; /* recursive; see the top of the file */
+        bool in_tx;
+        pthread_t tx_owner;
+        int version;
+        sqlite3_stmt *st[ST__COUNT];
+};
+
+/* The pair holding a volume, from either side. Two scalar subqueries rather
+ * than one OR so that each uses its own index. */
+#define VOL_COLS                                                                                   \
+        "v.id, v.project_id, v.name, v.description, v.availability_zone, v.status, "               \
+        "v.volume_type, v.metadata_json, v.size_gib, v.multiattach, v.fenced, "                    \
+        "v.error_message, v.created_at, v.updated_at, "                                            \
+        "COALESCE((SELECT p.id FROM pairs p WHERE p.volume_id0 = v.id), "                          \
+        "(SELECT p.id FROM pairs p WHERE p.volume_id1 = v.id), '')"
+#define PAIR_COLS                                                                                  \
+        "p.id, p.project_id, p.name, p.description, p.status, p.group_id, p.volume_id0, "          \
+        "p.volume_id1, p.priority_station, p.replication_model, p.replication_status, "            \
+        "p.progress, p.failure_detail, p.fault_level, p.volume_size_gib, p.volume_type, "          \
+        "p.multiattach, p.mirror_mode, p.created_at, p.updated_at"
+#define GROUP_COLS                                                                                 \
+        "g.id, g.project_id, g.name, g.description, g.status, g.priority_station, "                \
+        "g.replication_model, g.replication_status, g.failure_detail, g.fault_level, "             \
+        "g.frozen_at, g.created_at, g.updated_at"
+
+static const char *const stmt_sql[ST__COUNT] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_VOL_INSERT] = "INSERT INTO volumes (id, project_id, name, description, availability_zone, "
+                      "status, volume_type, metadata_json, size_gib, multiattach, fenced, "
+                      "error_message, created_at, updated_at) "
+                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    [ST_VOL_GET] = "SELECT " VOL_COLS " FROM volumes v WHERE v.id = ?1 "
+                   "AND (?2 IS NULL OR v.project_id = ?2)",
+    [ST_VOL_UPDATE] = "UPDATE volumes SET name = ?3, description = ?4, availability_zone = ?5, "
+                      "status = ?6, volume_type = ?7, metadata_json = ?8, size_gib = ?9, "
+                      "multiattach = ?10, fenced = ?11, error_message = ?12, updated_at = ?14 "
+                      "WHERE id = ?1",
+    [ST_VOL_DELETE] = "DELETE FROM volumes WHERE id = ?1",
+    [ST_VOL_ALL] = "SELECT " VOL_COLS " FROM volumes v ORDER BY v.created_at, v.id",
+    [ST_PAIR_INSERT] = "INSERT INTO pairs (id, project_id, name, description, status, group_id, "
+                       "volume_id0, volume_id1, priority_station, replication_model, "
+                       "replication_status, progress, failure_detail, fault_level, "
+                       "volume_size_gib, volume_type, multiattach, mirror_mode, created_at, "
+                       "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+                       "?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+    [ST_PAIR_GET] = "SELECT " PAIR_COLS " FROM pairs p WHERE p.id = ?1 "
+                    "AND (?2 IS NULL OR p.project_id = ?2)",
+    /* volume_ids and created_at are fixed at creation and never rewritten. */
+    [ST_PAIR_UPDATE] = "UPDATE pairs SET name = ?3, description = ?4, status = ?5, group_id = ?6, "
+                       "priority_station = ?9, replication_model = ?10, "
+                       "replication_status = ?11, progress = ?12, failure_detail = ?13, "
+                       "fault_level = ?14, volume_size_gib = ?15, volume_type = ?16, "
+                       "multiattach = ?17, mirror_mode = ?18, updated_at = ?20 WHERE id = ?1",
+    [ST_PAIR_DELETE] = "DELETE FROM pairs WHERE id = ?1",
+    [ST_PAIR_ALL] = "SELECT " PAIR_COLS " FROM pairs p ORDER BY p.created_at, p.id",
+    [ST_PAIR_BY_GROUP] = "SELECT " PAIR_COLS " FROM pairs p WHERE p.group_id = ?1 "
+                         "ORDER BY p.created_at, p.id",
+    [ST_GROUP_INSERT] = "INSERT INTO groups (id, project_id, name, description, status, "
+                        "priority_station, replication_model, replication_status, "
+                        "failure_detail, fault_level, frozen_at, created_at, updated_at) "
+                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    [ST_GROUP_GET] = "SELECT " GROUP_COLS " FROM groups g WHERE g.id = ?1 "
+                     "AND (?2 IS NULL OR g.project_id = ?2)",
+    [ST_GROUP_UPDATE] = "UPDATE groups SET name = ?3, description = ?4, status = ?5, "
+                        "priority_station = ?6, replication_model = ?7, "
+                        "replication_status = ?8, failure_detail = ?9, fault_level = ?10, "
+                        "frozen_at = ?11, updated_at = ?13 WHERE id = ?1",
+    [ST_GROUP_DELETE] = "DELETE FROM groups WHERE id = ?1",
+    [ST_GROUP_ALL] = "SELECT " GROUP_COLS " FROM groups g ORDER BY g.created_at, g.id",
+};
+
+/* ---------------------------------------------------------------- helpers */
+
+static void lock(struct store *s)
+{
+        int r = pthread_mutex_lock(&s->mu);
+
+        /* Cannot fail for a valid recursive mutex; if it does, continuing
+         * unlocked would corrupt the connection. */
+        if (r != 0) {
+                log_error("store: mutex lock failed: %s", strerror(r));
+                abort();
+        }
+}
+
+static void unlock(struct store *s)
+{
+        pthread_mutex_unlock(&s->mu);
+}
+
+enum op_kind { OP_READ, OP_WRITE, OP_DELETE };
+
+/* SQLite result -> negative errno. Constraint failures are the caller's
+ * mistakes (or races the service lost) and are not logged; anything else is
+ * a backend failure and is. */
+static int map_rc(struct store *s, int rc, enum op_kind kind, const char *what)
+{
+        switch (rc & 0xff) {
+        case SQLITE_OK:
+        case SQLITE_DONE:
+        case SQLITE_ROW:
+                return 0;
+        case SQLITE_CONSTRAINT:
+                switch (rc) {
+                case SQLITE_CONSTRAINT_PRIMARYKEY:
+                case SQLITE_CONSTRAINT_UNIQUE:
+                case SQLITE_CONSTRAINT_TRIGGER: /* volume already in a pair */
+                        return -EEXIST;
+                case SQLITE_CONSTRAINT_FOREIGNKEY:
+                        /* Insert/update: the referenced volume or group is
+                         * missing. Delete: the row is still referenced. */
+                        return kind == OP_DELETE ? -EBUSY : -ENOENT;
+                default:
+                        return -EINVAL; /* CHECK, NOT NULL */
+                }
+        case SQLITE_NOMEM:
+                log_error("store: %s: out of memory", what);
+                return -ENOMEM;
+        default:
+                log_error("store: %s: %s (%d)", what, sqlite3_errmsg(s->db), rc);
+                return -EIO;
+        }
+}
+
+static sqlite3_stmt *stmt(struct store *s, enum stmt_id id)
+{
+        sqlite3_stmt *st = s->st[id];
+
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        return st;
+}
+
+/* Struct strings are bounded by their array size even if a caller forgot the
+ * NUL, so a bad record can never make us read past the field. */
+#define BIND_STR(st, i, field) bind_str((st), (i), (field), sizeof(field))
+static int bind_str(sqlite3_stmt *st, int i, const char *v, size_t cap)
+{
+        return sqlite3_bind_text(st, i, v, (int)strnlen(v, cap), SQLITE_TRANSIENT);
+}
+
+static int bind_str_or_null(sqlite3_stmt *st, int i, const char *v, size_t cap)
+{
+        if (v[0] == '\0')
+                return sqlite3_bind_null(st, i);
+        return bind_str(st, i, v, cap);
+}
+
+#define COL_STR(st, i, field) col_str((st), (i), (field), sizeof(field))
+static void col_str(sqlite3_stmt *st, int i, char *dst, size_t cap)
+{
+        const unsigned char *t = sqlite3_column_text(st, i);
+        size_t n = t ? (size_t)sqlite3_column_bytes(st, i) : 0;
+
+        if (n >= cap)
+                n = cap - 1;
+        if (n)
+                memcpy(dst, t, n);
+        dst[n] = '\0';
+}
+
+/* Run a write statement to completion; 0, -ENOENT when it touched no row and
+ * must_touch is set, or a mapped error. */
+static int run_write(struct store *s, sqlite3_stmt *st, enum op_kind kind, bool must_touch,
+                     const char *what)
+{
+        int rc = sqlite3_step(st);
+
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE)
+                return map_rc(s, rc, kind, what);
+        if (must_touch && sqlite3_changes(s->db) == 0)
+                return -ENOENT;
+        return 0;
+}
+
+/* ---------------------------------------------------------------- open/close */
+
+int store_open(const char *path, struct store **out, char *err, size_t errlen)
+{
+        struct store *s;
+        pthread_mutexattr_t ma;
+        int rc, r;
+        char dummy[1];
+
+        if (!err || errlen == 0) {
+                err = dummy;
+                errlen = sizeof(dummy);
+        }
+        err[0] = '\0';
+        *out = NULL;
+        s = calloc(1, sizeof(*s));
+        if (!s) {
+                snprintf(err, errlen, "out of memory");
+                return -ENOMEM;
+        }
+        pthread_mutexattr_init(&ma);
+        pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+        pthread_mutex_init(&s->mu, &ma);
+        pthread_mutexattr_destroy(&ma);
+
+        rc = sqlite3_open_v2(
+            path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
+        if (rc != SQLITE_OK) {
+                snprintf(err, errlen, "cannot open database %s: %s", path,
+                         s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+                r = -EIO;
+                goto fail;
+        }
+        sqlite3_extended_result_codes(s->db, 1);
+        /* Another process (an operator's sqlite3 shell, a backup) may hold a
+         * lock briefly; wait for it rather than failing the API call. */
+        sqlite3_busy_timeout(s->db, 5000);
+
+        /* synchronous=FULL: in WAL mode NORMAL already survives kill -9 (the
+         * commit is in the WAL through write(2)), but may lose the last commits
+         * on power loss or a kernel crash. Losing a recorded failover or fence
+         * could re-export an old production disk read-write after reboot:
+         * split brain. Control-plane commits are rare (human/API rate), so one
+         * fsync per commit is cheap insurance. */
+        {
+                sqlite3_stmt *st = NULL;
+                const char *mode = NULL;
+
+                rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+                if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+                        mode = (const char *)sqlite3_column_text(st, 0);
+                if (!mode || strcmp(mode, "wal") != 0) {
+                        snprintf(err, errlen, "cannot switch %s to WAL mode: %s", path,
+                                 sqlite3_errmsg(s->db));
+                        sqlite3_finalize(st);
+                        r = -EIO;
+                        goto fail;
+                }
+                sqlite3_finalize(st);
+        }
+        rc = sqlite3_exec(s->db,
+                          "PRAGMA foreign_keys = ON;"
+                          "PRAGMA synchronous = FULL;",
+                          NULL, NULL, NULL);
+        if (rc != SQLITE_OK) {
+                snprintf(err, errlen, "cannot configure %s: %s", path, sqlite3_errmsg(s->db));
+                r = -EIO;
+                goto fail;
+        }
+        r = store_schema_migrate(s->db, &s->version, err, errlen);
+        if (r < 0)
+                goto fail;
+        for (int i = 0; i < ST__COUNT; i++) {
+                rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                                        &s->st[i], NULL);
+                if (rc != SQLITE_OK) {
+                        snprintf(err, errlen, "cannot prepare statement %d: %s", i,
+                                 sqlite3_errmsg(s->db));
+                        r = -EIO;
+                        goto fail;
+                }
+        }
+        *out = s;
+        return 0;
+fail:
+        if (err[0])
+                log_error("store: %s", err);
+        store_close(s);
+        return r;
+}
+
+void store_close(struct store *s)
+{
+        if (!s)
+                return;
+        for (int i = 0; i < ST__COUNT; i++)
+                sqlite3_finalize(s->st[i]);
+        if (s->db && sqlite3_close(s->db) != SQLITE_OK)
+                log_error("store: close: %s", sqlite3_errmsg(s->db));
+        pthread_mutex_destroy(&s->mu);
+        free(s);
+}
+
+int store_schema_version(struct store *s)
+{
+        return s->version;
+}
+
+/* ---------------------------------------------------------------- transactions */
+
+int store_tx_begin(struct store *s)
+{
+        int r;
+
+        lock(s);
+        if (s->in_tx) {
+                /* Only the owner can get here (others block in lock()).
+                 * Nesting is refused rather than silently flattened: an inner
+                 * "commit" that commits nothing hides bugs. */
+                unlock(s);
+                return -EBUSY;
+        }
+        r = run_write(s, stmt(s, ST_BEGIN), OP_WRITE, false, "begin");
+        if (r < 0) {
+                unlock(s);
+                return r;
+        }
+        s->in_tx = true;
+        s->tx_owner = pthread_self();
+        return 0; /* the lock stays held until commit/rollback */
+}
+
+static bool owns_tx(struct store *s)
+{
+        return s->in_tx && pthread_equal(s->tx_owner, pthread_self());
+}
+
+int store_tx_commit(struct store *s)
+{
+        int r;
+
+        lock(s);
+        if (!owns_tx(s)) {
+                unlock(s);
+                return -EINVAL;
+        }
+        r = run_write(s, stmt(s, ST_COMMIT), OP_WRITE, false, "commit");
+        if (r < 0 && !sqlite3_get_autocommit(s->db))
+                run_write(s, stmt(s, ST_ROLLBACK), OP_WRITE, false, "rollback");
+        s->in_tx = false;
+        unlock(s); /* ours, above */
+        unlock(s); /* taken by store_tx_begin */
+        return r;
+}
+
+void store_tx_rollback(struct store *s)
+{
+        lock(s);
+        if (!owns_tx(s)) {
+                unlock(s);
+                return;
+        }
+        if (!sqlite3_get_autocommit(s->db))
+                run_write(s, stmt(s, ST_ROLLBACK), OP_WRITE, false, "rollback");
+        s->in_tx = false;
+        unlock(s);
+        unlock(s);
+}
+
+/* ---------------------------------------------------------------- row readers */
+
+static int read_volume(sqlite3_stmt *st, struct store_volume *v)
+{
+        const unsigned char *meta;
+
+        memset(v, 0, sizeof(*v));
+        COL_STR(st, 0, v->id);
+        COL_STR(st, 1, v->project_id);
+        COL_STR(st, 2, v->name);
+        COL_STR(st, 3, v->description);
+        COL_STR(st, 4, v->availability_zone);
+        COL_STR(st, 5, v->status);
+        COL_STR(st, 6, v->volume_type);
+        meta = sqlite3_column_text(st, 7);
+        v->metadata_json = strdup(meta ? (const char *)meta : "{}");
+        if (!v->metadata_json)
+                return -ENOMEM;
+        v->size_gib = sqlite3_column_int64(st, 8);
+        v->multiattach = sqlite3_column_int(st, 9) != 0;
+        v->fenced = sqlite3_column_int(st, 10) != 0;
+        COL_STR(st, 11, v->error_message);
+        v->created_at = sqlite3_column_int64(st, 12);
+        v->updated_at = sqlite3_column_int64(st, 13);
+        COL_STR(st, 14, v->pair_id);
+        return 0;
+}
+
+static int read_pair(sqlite3_stmt *st, struct store_pair *p)
+{
+        memset(p, 0, sizeof(*p));
+        COL_STR(st, 0, p->id);
+        COL_STR(st, 1, p->project_id);
+        COL_STR(st, 2, p->name);
+        COL_STR(st, 3, p->description);
+        COL_STR(st, 4, p->status);
+        COL_STR(st, 5, p->group_id);
+        COL_STR(st, 6, p->volume_ids[0]);
+        COL_STR(st, 7, p->volume_ids[1]);
+        COL_STR(st, 8, p->priority_station);
+        COL_STR(st, 9, p->replication_model);
+        COL_STR(st, 10, p->replication_status);
+        p->progress = sqlite3_column_int(st, 11);
+        COL_STR(st, 12, p->failure_detail);
+        p->fault_level = sqlite3_column_int(st, 13);
+        p->volume_size_gib = sqlite3_column_int64(st, 14);
+        COL_STR(st, 15, p->volume_type);
+        p->multiattach = sqlite3_column_int(st, 16) != 0;
+        COL_STR(st, 17, p->mirror_mode);
+        p->created_at = sqlite3_column_int64(st, 18);
+        p->updated_at = sqlite3_column_int64(st, 19);
+        return 0;
+}
+
+static int read_group(sqlite3_stmt *st, struct store_group *g)
+{
+        memset(g, 0, sizeof(*g));
+        COL_STR(st, 0, g->id);
+        COL_STR(st, 1, g->project_id);
+        COL_STR(st, 2, g->name);
+        COL_STR(st, 3, g->description);
+        COL_STR(st, 4, g->status);
+        COL_STR(st, 5, g->priority_station);
+        COL_STR(st, 6, g->replication_model);
+        COL_STR(st, 7, g->replication_status);
+        COL_STR(st, 8, g->failure_detail);
+        g->fault_level = sqlite3_column_int(st, 9);
+        g->frozen_at = sqlite3_column_int64(st, 10);
+        g->created_at = sqlite3_column_int64(st, 11);
+        g->updated_at = sqlite3_column_int64(st, 12);
+        return 0;
+}
+
+/* Type-erased row reader so one list loop serves all three resources. */
+struct resource {
+        const char *what;
+        size_t elem_size;
+        int (*read)(sqlite3_stmt *, void *);
+        void (*clear)(void *);
+        /* list query pieces */
+        const char *from;  /* "volumes v" */
+        const char *alias; /* "v" */
+        const char *cols;
+        const struct filter_spec *filters;
+        size_t nfilters;
+};
+
+struct filter_spec {
+        const char *key;
+        const char *sql; /* with nbind '?' placeholders, all bound to the value */
+        int nbind;
+};
+
+static int read_volume_any(sqlite3_stmt *st, void *out)
+{
+        return read_volume(st, out);
+}
+static int read_pair_any(sqlite3_stmt *st, void *out)
+{
+        return read_pair(st, out);
+}
+static int read_group_any(sqlite3_stmt *st, void *out)
+{
+        return read_group(st, out);
+}
+static void clear_volume_any(void *v)
+{
+        store_volume_clear(v);
+}
+
+static const struct filter_spec volume_filters[] = {
+    {"name", "v.name = ?", 1},
+    {"status", "v.status = ?", 1},
+    {"availability_zone", "v.availability_zone = ?", 1},
+};
+static const struct filter_spec pair_filters[] = {
+    {"name", "p.name = ?", 1},
+    {"status", "p.status = ?", 1},
+    {"priority_station", "p.priority_station = ?", 1},
+    {"replication_consistency_group_id", "IFNULL(p.group_id, '') = ?", 1},
+    {"volume_id", "(p.volume_id0 = ? OR p.volume_id1 = ?)", 2},
+    {"volume_ids", "(p.volume_id0 || ',' || p.volume_id1) = ?", 1},
+};
+static const struct filter_spec group_filters[] = {
+    {"name", "g.name = ?", 1},
+    {"status", "g.status = ?", 1},
+    {"priority_station", "g.priority_station = ?", 1},
+    {"volume_id",
+     "EXISTS (SELECT 1 FROM pairs p WHERE p.group_id = g.id "
+     "AND (p.volume_id0 = ? OR p.volume_id1 = ?))",
+     2},
+    {"replication_id", "EXISTS (SELECT 1 FROM pairs p WHERE p.group_id = g.id AND p.id = ?)", 1},
+};
+
+static const struct resource res_volume = {"volume",
+                                           sizeof(struct store_volume),
+                                           read_volume_any,
+                                           clear_volume_any,
+                                           "volumes v",
+                                           "v",
+                                           VOL_COLS,
+                                           volume_filters,
+                                           ARRAY_SIZE(volume_filters)};
+static const struct resource res_pair = {
+    "pair",       sizeof(struct store_pair), read_pair_any, NULL, "pairs p", "p", PAIR_COLS,
+    pair_filters, ARRAY_SIZE(pair_filters)};
+static const struct resource res_group = {
+    "group",       sizeof(struct store_group), read_group_any, NULL, "groups g", "g", GROUP_COLS,
+    group_filters, ARRAY_SIZE(group_filters)};
+
+static void free_rows(const struct resource *res, void *rows, size_t n)
+{
+        if (res->clear)
+                for (size_t i = 0; i < n; i++)
+                        res->clear((char *)rows + i * res->elem_size);
+        free(rows);
+}
+
+/* Step st to the end, collecting rows into a fresh array. */
+static int collect(struct store *s, const struct resource *res, sqlite3_stmt *st, void **out,
+                   size_t *n)
+{
+        char *rows = NULL;
+        size_t cnt = 0, cap = 0;
+        int rc, r = 0;
+
+        *out = NULL;
+        *n = 0;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                if (cnt == cap) {
+                        size_t ncap = cap ? cap * 2 : 16;
+                        char *nrows = realloc(rows, ncap * res->elem_size);
+                        if (!nrows) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        rows = nrows;
+                        cap = ncap;
+                }
+                r = res->read(st, rows + cnt * res->elem_size);
+                if (r < 0)
+                        break;
+                cnt++;
+        }
+        if (r == 0 && rc != SQLITE_DONE)
+                r = map_rc(s, rc, OP_READ, res->what);
+        sqlite3_reset(st);
+        if (r < 0) {
+                free_rows(res, rows, cnt);
+                return r;
+        }
+        *out = rows;
+        *n = cnt;
+        return 0;
+}
+
+static int get_one(struct store *s, const struct resource *res, enum stmt_id sid,
+                   const char *project_id, const char *id, void *out)
+{
+        sqlite3_stmt *st;
+        int rc, r;
+
+        if (!id)
+                return -EINVAL;
+        lock(s);
+        st = stmt(s, sid);
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+        if (project_id)
+                sqlite3_bind_text(st, 2, project_id, -1, SQLITE_TRANSIENT);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+                r = res->read(st, out);
+        else if (rc == SQLITE_DONE)
+                r = -ENOENT;
+        else
+                r = map_rc(s, rc, OP_READ, res->what);
+        sqlite3_reset(st);
+        unlock(s);
+        return r;
+}
+
+static int list_all(struct store *s, const struct resource *res, enum stmt_id sid, const char *arg,
+                    void **out, size_t *n)
+{
+        sqlite3_stmt *st;
+        int r;
+
+        lock(s);
+        st = stmt(s, sid);
+        if (arg)
+                sqlite3_bind_text(st, 1, arg, -1, SQLITE_TRANSIENT);
+        r = collect(s, res, st, out, n);
+        unlock(s);
+        return r;
+}
+
+static int delete_one(struct store *s, enum stmt_id sid, const char *id, const char *what)
+{
+        sqlite3_stmt *st;
+        int r;
+
+        if (!id)
+                return -EINVAL;
+        lock(s);
+        st = stmt(s, sid);
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+        r = run_write(s, st, OP_DELETE, true, what);
+        unlock(s);
+        return r;
+}
+
+/* ---------------------------------------------------------------- list queries */
+
+struct sbuf {
+        char *p;
+        size_t len, cap;
+        bool oom;
+};
+
+__attribute__((format(printf, 2, 3))) static void sb_printf(struct sbuf *b, const char *fmt, ...)
+{
+        va_list ap;
+        int n;
+
+        if (b->oom)
+                return;
+        for (;;) {
+                va_start(ap, fmt);
+                n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
+                va_end(ap);
+                if (n < 0) {
+                        b->oom = true;
+                        return;
+                }
+                if (b->p && b->len + (size_t)n < b->cap) {
+                        b->len += (size_t)n;
+                        return;
+                }
+                size_t ncap = MAX(b->cap * 2, b->len + (size_t)n + 256);
+                char *np = realloc(b->p, ncap);
+                if (!np) {
+                        b->oom = true;
+                        return;
+                }
+                b->p = np;
+                b->cap = ncap;
+        }
+}
+
+static const char *const sort_keys[] = {"created_at", "updated_at", "name", "status", "id"};
+
+static const char *sort_column(const char *key)
+{
+        if (!key)
+                return "created_at";
+        for (size_t i = 0; i < ARRAY_SIZE(sort_keys); i++)
+                if (strcmp(key, sort_keys[i]) == 0)
+                        return sort_keys[i];
+        return NULL;
+}
+
+static const struct filter_spec *find_filter(const struct resource *res, const char *key)
+{
+        if (!key)
+                return NULL;
+        for (size_t i = 0; i < res->nfilters; i++)
+                if (strcmp(res->filters[i].key, key) == 0)
+                        return &res->filters[i];
+        return NULL;
+}
+
+/* Sort value of the marker row, or -ENOENT when the marker is not an id of
+ * this project's resources. */
+static int marker_value(struct store *s, const struct resource *res, const char *col,
+                        const struct store_list_query *q, sqlite3_value **val)
+{
+        struct sbuf sql = {0};
+        sqlite3_stmt *st = NULL;
+        int rc, r;
+
+        sb_printf(&sql, "SELECT %s.%s FROM %s WHERE %s.id = ?1 AND %s.project_id = ?2", res->alias,
+                  col, res->from, res->alias, res->alias);
+        if (sql.oom) {
+                free(sql.p);
+                return -ENOMEM;
+        }
+        rc = sqlite3_prepare_v2(s->db, sql.p, -1, &st, NULL);
+        free(sql.p);
+        if (rc != SQLITE_OK)
+                return map_rc(s, rc, OP_READ, "list marker");
+        sqlite3_bind_text(st, 1, q->marker, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, q->project_id, -1, SQLITE_TRANSIENT);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                *val = sqlite3_value_dup(sqlite3_column_value(st, 0));
+                r = *val ? 0 : -ENOMEM;
+        } else if (rc == SQLITE_DONE) {
+                r = -ENOENT;
+        } else {
+                r = map_rc(s, rc, OP_READ, "list marker");
+        }
+        sqlite3_finalize(st);
+        return r;
+}
+
+static int list_query(struct store *s, const struct resource *res, const struct store_list_query *q,
+                      void **out, size_t *n)
+{
+        const char *col, *a = res->alias, *dir;
+        sqlite3_value *mval = NULL;
+        struct sbuf sql = {0};
+        sqlite3_stmt *st = NULL;
+        int rc, r, bi = 1;
+
+        *out = NULL;
+        *n = 0;
+        if (!q || !q->project_id || q->limit < 0 || q->limit > 1000 || q->offset < 0 ||
+            q->changes_since < 0 || (q->nfilters && !q->filters))
+                return -EINVAL;
+        col = sort_column(q->sort_key);
+        if (!col)
+                return -EINVAL;
+        for (size_t i = 0; i < q->nfilters; i++)
+                if (!find_filter(res, q->filters[i].key) || !q->filters[i].value)
+                        return -EINVAL;
+        dir = q->sort_asc ? "ASC" : "DESC";
+
+        lock(s);
+        if (q->marker) {
+                r = marker_value(s, res, col, q, &mval);
+                if (r < 0)
+                        goto out;
+        }
+        sb_printf(&sql, "SELECT %s FROM %s WHERE %s.project_id = ?", res->cols, res->from, a);
+        for (size_t i = 0; i < q->nfilters; i++)
+                sb_printf(&sql, " AND %s", find_filter(res, q->filters[i].key)->sql);
+        if (q->changes_since)
+                sb_printf(&sql, " AND (%s.created_at >= ? OR %s.updated_at >= ?)", a, a);
+        /* Strictly after the marker in (sort key, id) order: ties in the sort
+         * key are ordered by id, so no row is skipped or repeated. */
+        if (mval)
+                sb_printf(&sql, " AND (%s.%s, %s.id) %s (?, ?)", a, col, a,
+                          q->sort_asc ? ">" : "<");
+        sb_printf(&sql, " ORDER BY %s.%s %s, %s.id %s LIMIT ? OFFSET ?", a, col, dir, a, dir);
+        if (sql.oom) {
+                r = -ENOMEM;
+                goto out;
+        }
+        rc = sqlite3_prepare_v2(s->db, sql.p, -1, &st, NULL);
+        if (rc != SQLITE_OK) {
+                r = map_rc(s, rc, OP_READ, "list prepare");
+                goto out;
+        }
+        sqlite3_bind_text(st, bi++, q->project_id, -1, SQLITE_TRANSIENT);
+        for (size_t i = 0; i < q->nfilters; i++) {
+                const struct filter_spec *f = find_filter(res, q->filters[i].key);
+                for (int k = 0; k < f->nbind; k++)
+                        sqlite3_bind_text(st, bi++, q->filters[i].value, -1, SQLITE_TRANSIENT);
+        }
+        if (q->changes_since) {
+                sqlite3_bind_int64(st, bi++, q->changes_since);
+                sqlite3_bind_int64(st, bi++, q->changes_since);
+        }
+        if (mval) {
+                sqlite3_bind_value(st, bi++, mval);
+                sqlite3_bind_text(st, bi++, q->marker, -1, SQLITE_TRANSIENT);
+        }
+        sqlite3_bind_int(st, bi++, q->limit ? q->limit : 1000);
+        sqlite3_bind_int64(st, bi++, q->offset);
+        r = collect(s, res, st, out, n);
+out:
+        sqlite3_finalize(st);
+        unlock(s);
+        sqlite3_value_free(mval);
+        free(sql.p);
+        return r;
+}
+
+/* ---------------------------------------------------------------- volumes */
+
+static void bind_volume(sqlite3_stmt *st, const struct store_volume *v)
+{
+        BIND_STR(st, 1, v->id);
+        BIND_STR(st, 2, v->project_id);
+        BIND_STR(st, 3, v->name);
+        BIND_STR(st, 4, v->description);
+        BIND_STR(st, 5, v->availability_zone);
+        BIND_STR(st, 6, v->status);
+        BIND_STR(st, 7, v->volume_type);
+        sqlite3_bind_text(st, 8, v->metadata_json ? v->metadata_json : "{}", -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 9, v->size_gib);
+        sqlite3_bind_int(st, 10, v->multiattach);
+        sqlite3_bind_int(st, 11, v->fenced);
+        BIND_STR(st, 12, v->error_message);
+        sqlite3_bind_int64(st, 13, v->created_at);
+        sqlite3_bind_int64(st, 14, v->updated_at);
+}
+
+int store_volume_insert(struct store *s, const struct store_volume *v)
+{
+        sqlite3_stmt *st;
+        int r;
+
+        lock(s);
+        st = stmt(s, ST_VOL_INSERT);
+        bind_volume(st, v);
+        r = run_write(s, st, OP_WRITE, false, "volume insert");
+        unlock(s);
+        return r;
+}
+
+int store_volume_get(struct store *s, const char *project_id, const char *id,
+                     struct store_volume *out)
+{
+        memset(out, 0, sizeof(*out));
+        return get_one(s, &res_volume, ST_VOL_GET, project_id, id, out);
+}
+
+int store_volume_update(struct store *s, const struct store_volume *v)
+{
+        sqlite3_stmt *st;
+        int r;
+
+        lock(s);
+        st = stmt(s, ST_VOL_UPDATE);
+        bind_volume(st, v);
+        r = run_write(s, st, OP_WRITE, true, "volume update");
+        unlock(s);
+        return r;
+}
+
+int store_volume_delete(struct store *s, const char *id)
+{
+        return delete_one(s, ST_VOL_DELETE, id, "volume delete");
+}
+
+int store_volume_list(struct store *s, const struct store_list_query *q, struct store_volume **out,
+                      size_t *n)
+{
+        return list_query(s, &res_volume, q, (void **)out, n);
+}
+
+int store_volume_list_all(struct store *s, struct store_volume **out, size_t *n)
+{
+        return list_all(s, &res_volume, ST_VOL_ALL, NULL, (void **)out, n);
+}
+
+void store_volume_clear(struct store_volume *v)
+{
+        if (!v)
+                return;
+        free(v->metadata_json);
+        v->metadata_json = NULL;
+}
+
+void store_volume_free_list(struct store_volume *list, size_t n)
+{
+        free_rows(&res_volume, list, n);
+}
+
+/* ---------------------------------------------------------------- pairs */
+
+static void bind_pair(sqlite3_stmt *st, const struct store_pair *p)
+{
+        BIND_STR(st, 1, p->id);
+        BIND_STR(st, 2, p->project_id);
+        BIND_STR(st, 3, p->name);
+        BIND_STR(st, 4, p->description);
+        BIND_STR(st, 5, p->status);
+        bind_str_or_null(st, 6, p->group_id, sizeof(p->group_id));
+        BIND_STR(st, 7, p->volume_ids[0]);
+        BIND_STR(st, 8, p->volume_ids[1]);
+        BIND_STR(st, 9, p->priority_station);
+        BIND_STR(st, 10, p->replication_model);
+        BIND_STR(st, 11, p->replication_status);
+        sqlite3_bind_int(st, 12, p->progress);
+        BIND_STR(st, 13, p->failure_detail);
+        sqlite3_bind_int(st, 14, p->fault_level);
+        sqlite3_bind_int64(st, 15, p->volume_size_gib);
+        BIND_STR(st, 16, p->volume_type);
+        sqlite3_bind_int(st, 17, p->multiattach);
+        BIND_STR(st, 18, p->mirror_mode);
+        sqlite3_bind_int64(st, 19, p->created_at);
+        sqlite3_bind_int64(st, 20, p->updated_at);
+}
+
+int store_pair_insert(struct store *s, const struct store_pair *p)
+{
+        sqlite3_stmt *st;
+        int r;
+
+        lock(s);
+        st = stmt(s, ST_PAIR_INSERT);
+        bind_pair(st, p);
+        r = run_write(s, st, OP_WRITE, false, "pair insert");
+        unlock(s);
+        return r;
+}
+
+int store_pair_get(struct store *s, const char *project_id, const char *id, struct store_pair *out)
+{
+        memset(out, 0, sizeof(*out));
+        return get_one(s, &res_pair, ST_PAIR_GET, project_id, id, out);
+}
+
+int store_pair_update(struct store *s, const struct store_pair *p)
+{
+        sqlite3_stmt *st;
+        int r;
+
+        lock(s);
+        st = stmt(s, ST_PAIR_UPDATE);
+        bind_pair(st, p);
+        r = run_write(s, st, OP_WRITE, true, "pair update");
+        unlock(s);
+        return r;
+}
+
+int store_pair_delete(struct store *s, const char *id)
+{
+        return delete_one(s, ST_PAIR_DELETE, id, "pair delete");
+}
+
+int store_pair_list(struct store *s, const struct store_list_query *q, struct store_pair **out,
+                    size_t *n)
+{
+        return list_query(s, &res_pair, q, (void **)out, n);
+}
+
+int store_pair_list_all(struct store *s, struct store_pair **out, size_t *n)
+{
+        return list_all(s, &res_pair, ST_PAIR_ALL, NULL, (void **)out, n);
+}
+
+int store_pair_list_by_group(struct store *s, const char *group_id, struct store_pair **out,
+                             size_t *n)
+{
+        if (!group_id)
+                return -EINVAL;
+        return list_all(s, &res_pair, ST_PAIR_BY_GROUP, group_id, (void **)out, n);
+}
+
+/* ---------------------------------------------------------------- groups */
+
+static void bind_group(sqlite3_stmt *st, const struct store_group *g)
+{
+        BIND_STR(st, 1, g->id);
+        BIND_STR(st, 2, g->project_id);
+        BIND_STR(st, 3, g->name);
+        BIND_STR(st, 4, g->description);
+        BIND_STR(st, 5, g->status);
+        BIND_STR(st, 6, g->priority_station);
+        BIND_STR(st, 7, g->replication_model);
+        BIND_STR(st, 8, g->replication_status);
+        BIND_STR(st, 9, g->failure_detail);
+        sqlite3_bind_int(st, 10, g->fault_level);
+        sqlite3_bind_int64(st, 11, g->frozen_at);
+        sqlite3_bind_int64(st, 12, g->created_at);
+        sqlite3_bind_int64(st, 13, g->updated_at);
+}
+
+int store_group_insert(struct store *s, const struct store_group *g)
+{
+        sqlite3_stmt *st;
+        int r;
+
+        lock(s);
+        st = stmt(s, ST_GROUP_INSERT);
+        bind_group(st, g);
+        r = run_write(s, st, OP_WRITE, false, "group insert");
+        unlock(s);
+        return r;
+}
+
+int store_group_get(struct store *s, const char *project_id, const char *id,
+                    struct store_group *out)
+{
+        memset(out, 0, sizeof(*out));
+        return get_one(s, &res_group, ST_GROUP_GET, project_id, id, out);
+}
+
+int store_group_update(struct store *s, const struct store_group *g)
+{
+        sqlite3_stmt *st;
+        int r;
+
+        lock(s);
+        st = stmt(s, ST_GROUP_UPDATE);
+        bind_group(st, g);
+        r = run_write(s, st, OP_WRITE, true, "group update");
+        unlock(s);
+        return r;
+}
+
+int store_group_delete(struct store *s, const char *id)
+{
+        return delete_one(s, ST_GROUP_DELETE, id, "group delete");
+}
+
+int store_group_list(struct store *s, const struct store_list_query *q, struct store_group **out,
+                     size_t *n)
+{
+        return list_query(s, &res_group, q, (void **)out, n);
+}
+
+int store_group_list_all(struct store *s, struct store_group **out, size_t *n)
+{
+        return list_all(s, &res_group, ST_GROUP_ALL, NULL, (void **)out, n);
+}
