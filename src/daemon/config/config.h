@@ -35,6 +35,9 @@ struct site_cfg {
         char dir[CONFIG_PATH_LEN]; /* "" until config_finalize: data_dir/<name> */
         char nbd_host[CONFIG_HOST_LEN];
         int nbd_port;
+        /* nbd_listen given explicitly (file or flag): kept when the AZ set is
+         * replaced; otherwise the port follows the site's index. */
+        bool nbd_set;
 };
 
 struct evsrep_config {

@@ -1,0 +1,855 @@
+/* evsrepd configuration: defaults, INI file, flags (see config.h).
+ *
+ * The INI parser is hand-written because the format is tiny, but it is fed
+ * operator files and fuzzed, so: every line is length-checked before it is
+ * copied, the input is never assumed NUL-terminated, and a parse works on a
+ * private copy that replaces the caller's config only when the whole file is
+ * valid (a half-applied file is worse than none).
+ *
+ * Inline comments: ';' or '#' preceded by whitespace ends the value, as in
+ * Python's configparser with inline_comment_prefixes; a path that really
+ * contains " #" cannot be written in the file (use the flag). */
+#include "config/config.h"
+
+#include "common/log.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define INI_LINE_MAX   8192      /* bytes per line, without the newline */
+#define INI_FILE_MAX   (1 << 20) /* a config file is a few hundred bytes */
+#define CHUNK_MIN      4096u
+#define CHUNK_MAX      (64u << 20)
+#define THREADS_MAX    256
+#define NBD_PORT_BASE  10809
+#define VALUE_ECHO_MAX 80 /* how much of a bad value an error message repeats */
+
+__attribute__((format(printf, 3, 4))) static void seterr(char *err, size_t errlen, const char *fmt,
+                                                         ...)
+{
+        va_list ap;
+
+        if (!err || errlen == 0)
+                return;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+}
+
+/* ---------------------------------------------------------------- value parsers
+ * Each returns 0, or -EINVAL with a sentence about the value in msg. */
+
+static int parse_uint(const char *v, uint64_t max, uint64_t *out)
+{
+        uint64_t x = 0;
+
+        if (!*v)
+                return -EINVAL;
+        for (const char *p = v; *p; p++) {
+                if (*p < '0' || *p > '9')
+                        return -EINVAL;
+                if (ck_mul(x, 10, &x) || ck_add(x, (uint64_t)(*p - '0'), &x) || x > max)
+                        return -EINVAL;
+        }
+        *out = x;
+        return 0;
+}
+
+static int parse_threads(const char *v, int *out, char *msg, size_t msglen)
+{
+        uint64_t x;
+
+        if (parse_uint(v, THREADS_MAX, &x) < 0 || x < 1) {
+                seterr(msg, msglen, "'%.*s' is not an integer in 1..%d", VALUE_ECHO_MAX, v,
+                       THREADS_MAX);
+                return -EINVAL;
+        }
+        *out = (int)x;
+        return 0;
+}
+
+static int parse_chunk(const char *v, uint32_t *out, char *msg, size_t msglen)
+{
+        uint64_t x;
+
+        if (parse_uint(v, CHUNK_MAX, &x) < 0 || x < CHUNK_MIN || (x & (x - 1)) != 0) {
+                seterr(msg, msglen, "'%.*s' is not a power of two between %u and %u bytes",
+                       VALUE_ECHO_MAX, v, CHUNK_MIN, CHUNK_MAX);
+                return -EINVAL;
+        }
+        *out = (uint32_t)x;
+        return 0;
+}
+
+static int parse_bool(const char *v, bool *out, char *msg, size_t msglen)
+{
+        static const char *const yes[] = {"true", "yes", "1"}, *const no[] = {"false", "no", "0"};
+
+        for (size_t i = 0; i < ARRAY_SIZE(yes); i++) {
+                if (strcmp(v, yes[i]) == 0) {
+                        *out = true;
+                        return 0;
+                }
+                if (strcmp(v, no[i]) == 0) {
+                        *out = false;
+                        return 0;
+                }
+        }
+        seterr(msg, msglen, "'%.*s' is not a boolean (true, false, yes, no, 1, 0)", VALUE_ECHO_MAX,
+               v);
+        return -EINVAL;
+}
+
+static int parse_log_level(const char *v, int *out, char *msg, size_t msglen)
+{
+        static const struct {
+                const char *name;
+                enum log_level lvl;
+        } levels[] = {{"debug", LOG_LVL_DEBUG},
+                      {"info", LOG_LVL_INFO},
+                      {"warn", LOG_LVL_WARN},
+                      {"error", LOG_LVL_ERROR}};
+
+        for (size_t i = 0; i < ARRAY_SIZE(levels); i++) {
+                if (strcmp(v, levels[i].name) == 0) {
+                        *out = (int)levels[i].lvl;
+                        return 0;
+                }
+        }
+        seterr(msg, msglen, "'%.*s' is not one of debug, info, warn, error", VALUE_ECHO_MAX, v);
+        return -EINVAL;
+}
+
+static int parse_path(const char *v, char *out, char *msg, size_t msglen)
+{
+        size_t n = strlen(v);
+
+        if (n == 0) {
+                seterr(msg, msglen, "path is empty");
+                return -EINVAL;
+        }
+        if (n >= CONFIG_PATH_LEN) {
+                seterr(msg, msglen, "path is longer than %d bytes", CONFIG_PATH_LEN - 1);
+                return -EINVAL;
+        }
+        memcpy(out, v, n + 1);
+        return 0;
+}
+
+static int parse_listen(const char *v, char *host, int *port, char *msg, size_t msglen)
+{
+        char h[CONFIG_HOST_LEN];
+        int p;
+
+        if (util_parse_hostport(v, h, sizeof(h), &p) < 0 || p < 1 || p > 65535) {
+                seterr(msg, msglen, "'%.*s' is not HOST:PORT with a port in 1..65535",
+                       VALUE_ECHO_MAX, v);
+                return -EINVAL;
+        }
+        memcpy(host, h, strlen(h) + 1);
+        *port = p;
+        return 0;
+}
+
+static bool az_name_valid(const char *v, size_t n)
+{
+        if (n < 1 || n > 63)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                char ch = v[i];
+                if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+                      ch == '_'))
+                        return false;
+        }
+        return true;
+}
+
+static int find_site(const struct evsrep_config *c, const char *name)
+{
+        for (int i = 0; i < c->nsites && i < CONFIG_MAX_SITES; i++)
+                if (strcmp(c->sites[i].name, name) == 0)
+                        return i;
+        return -1;
+}
+
+static void site_default(struct site_cfg *s, const char *name, int index)
+{
+        memset(s, 0, sizeof(*s));
+        snprintf(s->name, sizeof(s->name), "%s", name);
+        snprintf(s->nbd_host, sizeof(s->nbd_host), "127.0.0.1");
+        s->nbd_port = NBD_PORT_BASE + index;
+}
+
+/* "a, b, c" -> the new site set. A site already known by name keeps what was
+ * set for it explicitly (nbd_listen, dir); everything else takes the default
+ * for its new index, so replacing az1,az2 by az3,az4 gives 10809,10810. */
+static int set_azs(struct evsrep_config *c, const char *v, char *msg, size_t msglen)
+{
+        struct site_cfg next[CONFIG_MAX_SITES];
+        int n = 0;
+        const char *p = v;
+
+        for (;;) {
+                const char *start, *end, *comma = strchr(p, ',');
+                size_t len;
+                char name[64];
+
+                end = comma ? comma : p + strlen(p);
+                start = p;
+                while (start < end && (*start == ' ' || *start == '\t'))
+                        start++;
+                while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
+                        end--;
+                len = (size_t)(end - start);
+                if (len == 0) {
+                        seterr(msg, msglen, "empty availability zone name in '%.*s'",
+                               VALUE_ECHO_MAX, v);
+                        return -EINVAL;
+                }
+                if (!az_name_valid(start, len)) {
+                        seterr(msg, msglen,
+                               "'%.*s' is not a valid availability zone name (1..63 characters "
+                               "of a-z, 0-9, '-', '_')",
+                               (int)MIN(len, VALUE_ECHO_MAX), start);
+                        return -EINVAL;
+                }
+                if (n == CONFIG_MAX_SITES) {
+                        seterr(msg, msglen, "more than %d availability zones", CONFIG_MAX_SITES);
+                        return -EINVAL;
+                }
+                memcpy(name, start, len);
+                name[len] = '\0';
+                for (int i = 0; i < n; i++) {
+                        if (strcmp(next[i].name, name) == 0) {
+                                seterr(msg, msglen, "availability zone '%s' is listed twice", name);
+                                return -EINVAL;
+                        }
+                }
+                site_default(&next[n], name, n);
+                int old = find_site(c, name);
+                if (old >= 0) {
+                        const struct site_cfg *o = &c->sites[old];
+                        if (o->nbd_set) {
+                                memcpy(next[n].nbd_host, o->nbd_host, sizeof(o->nbd_host));
+                                next[n].nbd_port = o->nbd_port;
+                                next[n].nbd_set = true;
+                        }
+                        memcpy(next[n].dir, o->dir, sizeof(o->dir));
+                }
+                n++;
+                if (!comma)
+                        break;
+                p = comma + 1;
+        }
+        memcpy(c->sites, next, sizeof(next[0]) * (size_t)n);
+        c->nsites = n;
+        return 0;
+}
+
+/* ---------------------------------------------------------------- keys */
+
+enum default_key {
+        K_DATA_DIR,
+        K_LISTEN,
+        K_AZS,
+        K_CHUNK,
+        K_HTTP_THREADS,
+        K_NBD_THREADS,
+        K_METRICS_PUBLIC,
+        K_LOG_LEVEL,
+        K_DB,
+        K_TOKENS,
+        K__COUNT
+};
+
+static const char *const default_keys[K__COUNT] = {
+    [K_DATA_DIR] = "data_dir",
+    [K_LISTEN] = "listen",
+    [K_AZS] = "availability_zones",
+    [K_CHUNK] = "chunk_size",
+    [K_HTTP_THREADS] = "http_threads",
+    [K_NBD_THREADS] = "nbd_threads",
+    [K_METRICS_PUBLIC] = "metrics_public",
+    [K_LOG_LEVEL] = "log_level",
+    [K_DB] = "db",
+    [K_TOKENS] = "tokens",
+};
+
+enum site_key { SK_NBD_LISTEN, SK_DIR, SK__COUNT };
+static const char *const site_keys[SK__COUNT] = {[SK_NBD_LISTEN] = "nbd_listen", [SK_DIR] = "dir"};
+
+static int lookup(const char *const *names, int n, const char *key)
+{
+        for (int i = 0; i < n; i++)
+                if (strcmp(names[i], key) == 0)
+                        return i;
+        return -1;
+}
+
+static int apply_default(struct evsrep_config *c, enum default_key k, const char *v, char *msg,
+                         size_t msglen)
+{
+        switch (k) {
+        case K_DATA_DIR:
+                return parse_path(v, c->data_dir, msg, msglen);
+        case K_DB:
+                return parse_path(v, c->db_path, msg, msglen);
+        case K_TOKENS:
+                return parse_path(v, c->tokens_path, msg, msglen);
+        case K_LISTEN:
+                return parse_listen(v, c->listen_host, &c->listen_port, msg, msglen);
+        case K_AZS:
+                return set_azs(c, v, msg, msglen);
+        case K_CHUNK:
+                return parse_chunk(v, &c->chunk_bytes, msg, msglen);
+        case K_HTTP_THREADS:
+                return parse_threads(v, &c->http_threads, msg, msglen);
+        case K_NBD_THREADS:
+                return parse_threads(v, &c->nbd_threads, msg, msglen);
+        case K_METRICS_PUBLIC:
+                return parse_bool(v, &c->metrics_public, msg, msglen);
+        case K_LOG_LEVEL:
+                return parse_log_level(v, &c->log_level, msg, msglen);
+        case K__COUNT:
+                break;
+        }
+        seterr(msg, msglen, "internal error: key %d", (int)k);
+        return -EINVAL;
+}
+
+static int apply_site(struct site_cfg *s, enum site_key k, const char *v, char *msg, size_t msglen)
+{
+        switch (k) {
+        case SK_NBD_LISTEN:
+                if (parse_listen(v, s->nbd_host, &s->nbd_port, msg, msglen) < 0)
+                        return -EINVAL;
+                s->nbd_set = true;
+                return 0;
+        case SK_DIR:
+                return parse_path(v, s->dir, msg, msglen);
+        case SK__COUNT:
+                break;
+        }
+        seterr(msg, msglen, "internal error: key %d", (int)k);
+        return -EINVAL;
+}
+
+/* ---------------------------------------------------------------- INI */
+
+void config_defaults(struct evsrep_config *c)
+{
+        memset(c, 0, sizeof(*c));
+        snprintf(c->data_dir, sizeof(c->data_dir), "./data");
+        snprintf(c->listen_host, sizeof(c->listen_host), "127.0.0.1");
+        c->listen_port = 8776;
+        site_default(&c->sites[0], "az1", 0);
+        site_default(&c->sites[1], "az2", 1);
+        c->nsites = 2;
+        c->chunk_bytes = 64 * 1024;
+        c->http_threads = 8;
+        c->nbd_threads = 16;
+        c->metrics_public = false;
+        c->log_level = LOG_LVL_INFO;
+}
+
+static bool is_space(char ch)
+{
+        return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\v' || ch == '\f';
+}
+
+static char *trim(char *s)
+{
+        size_t n;
+
+        while (is_space(*s))
+                s++;
+        n = strlen(s);
+        while (n > 0 && is_space(s[n - 1]))
+                s[--n] = '\0';
+        return s;
+}
+
+/* Cut an inline comment: ';' or '#' at the start or after whitespace. */
+static void cut_comment(char *s)
+{
+        for (char *p = s; *p; p++) {
+                if ((*p == ';' || *p == '#') && (p == s || is_space(p[-1]))) {
+                        *p = '\0';
+                        return;
+                }
+        }
+}
+
+struct ini_state {
+        /* pass 1: the [DEFAULT] keys (and all syntax); pass 2: [az:*] keys,
+         * once the AZ set is known wherever in the file it was given. */
+        int pass;
+        int section; /* -2 none yet, -1 DEFAULT, else site index (pass 2) or 0 */
+        bool in_az;
+        bool skip; /* section not handled in this pass */
+        int default_line;
+        int default_key_line[K__COUNT];
+        int site_line[CONFIG_MAX_SITES];
+        int site_key_line[CONFIG_MAX_SITES][SK__COUNT];
+};
+
+static int ini_line(struct evsrep_config *c, struct ini_state *st, int lineno, char *line,
+                    char *err, size_t errlen)
+{
+        char msg[512];
+        char *s, *eq, *key, *val;
+
+        cut_comment(line);
+        s = trim(line);
+        if (*s == '\0')
+                return 0;
+        if (*s == '[') {
+                size_t n = strlen(s);
+                char *name;
+
+                if (n < 3 || s[n - 1] != ']') {
+                        seterr(err, errlen, "line %d: malformed section header '%.*s'", lineno,
+                               VALUE_ECHO_MAX, s);
+                        return -EINVAL;
+                }
+                s[n - 1] = '\0';
+                name = trim(s + 1);
+                if (strcmp(name, "DEFAULT") == 0) {
+                        if (st->pass == 1 && st->default_line) {
+                                seterr(err, errlen,
+                                       "line %d: section [DEFAULT] appears twice (first on line "
+                                       "%d)",
+                                       lineno, st->default_line);
+                                return -EINVAL;
+                        }
+                        st->default_line = lineno;
+                        st->section = -1;
+                        st->in_az = false;
+                        st->skip = st->pass != 1;
+                        return 0;
+                }
+                if (strncmp(name, "az:", 3) == 0) {
+                        const char *az = name + 3;
+                        int idx;
+
+                        if (!az_name_valid(az, strlen(az))) {
+                                seterr(err, errlen,
+                                       "line %d: [az:%.*s]: not a valid availability zone name "
+                                       "(1..63 characters of a-z, 0-9, '-', '_')",
+                                       lineno, VALUE_ECHO_MAX, az);
+                                return -EINVAL;
+                        }
+                        st->in_az = true;
+                        st->section = 0;
+                        st->skip = st->pass != 2;
+                        if (st->pass != 2)
+                                return 0;
+                        idx = find_site(c, az);
+                        if (idx < 0) {
+                                seterr(err, errlen,
+                                       "line %d: section [az:%s] names an availability zone that "
+                                       "is not in availability_zones",
+                                       lineno, az);
+                                return -EINVAL;
+                        }
+                        if (st->site_line[idx]) {
+                                seterr(err, errlen,
+                                       "line %d: section [az:%s] appears twice (first on line "
+                                       "%d)",
+                                       lineno, az, st->site_line[idx]);
+                                return -EINVAL;
+                        }
+                        st->site_line[idx] = lineno;
+                        st->section = idx;
+                        return 0;
+                }
+                seterr(err, errlen,
+                       "line %d: unknown section [%.*s] (expected [DEFAULT] or [az:NAME])", lineno,
+                       VALUE_ECHO_MAX, name);
+                return -EINVAL;
+        }
+
+        eq = strchr(s, '=');
+        if (!eq) {
+                seterr(err, errlen, "line %d: expected 'key = value', got '%.*s'", lineno,
+                       VALUE_ECHO_MAX, s);
+                return -EINVAL;
+        }
+        *eq = '\0';
+        key = trim(s);
+        val = trim(eq + 1);
+        if (*key == '\0') {
+                seterr(err, errlen, "line %d: missing key before '='", lineno);
+                return -EINVAL;
+        }
+        if (st->section == -2) {
+                seterr(err, errlen,
+                       "line %d: key '%.*s' outside any section (start the file with "
+                       "[DEFAULT])",
+                       lineno, VALUE_ECHO_MAX, key);
+                return -EINVAL;
+        }
+        if (!st->in_az) {
+                int k = lookup(default_keys, K__COUNT, key);
+
+                if (k < 0) {
+                        seterr(err, errlen, "line %d: unknown key '%.*s' in [DEFAULT]", lineno,
+                               VALUE_ECHO_MAX, key);
+                        return -EINVAL;
+                }
+                if (st->skip)
+                        return 0;
+                if (st->default_key_line[k]) {
+                        seterr(err, errlen,
+                               "line %d: key '%s' set twice in [DEFAULT] (first on line %d)",
+                               lineno, key, st->default_key_line[k]);
+                        return -EINVAL;
+                }
+                st->default_key_line[k] = lineno;
+                if (apply_default(c, (enum default_key)k, val, msg, sizeof(msg)) < 0) {
+                        seterr(err, errlen, "line %d: key '%s': %s", lineno, key, msg);
+                        return -EINVAL;
+                }
+                return 0;
+        }
+
+        int k = lookup(site_keys, SK__COUNT, key);
+        if (k < 0) {
+                seterr(err, errlen, "line %d: unknown key '%.*s' in an [az:NAME] section", lineno,
+                       VALUE_ECHO_MAX, key);
+                return -EINVAL;
+        }
+        if (st->skip)
+                return 0;
+        if (st->site_key_line[st->section][k]) {
+                seterr(err, errlen, "line %d: key '%s' set twice in [az:%s] (first on line %d)",
+                       lineno, key, c->sites[st->section].name, st->site_key_line[st->section][k]);
+                return -EINVAL;
+        }
+        st->site_key_line[st->section][k] = lineno;
+        if (apply_site(&c->sites[st->section], (enum site_key)k, val, msg, sizeof(msg)) < 0) {
+                seterr(err, errlen, "line %d: key '%s' in [az:%s]: %s", lineno, key,
+                       c->sites[st->section].name, msg);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static int ini_pass(struct evsrep_config *c, struct ini_state *st, const char *text, size_t len,
+                    char *line, char *err, size_t errlen)
+{
+        size_t pos = 0;
+        int lineno = 0;
+
+        /* A UTF-8 byte order mark, as some editors write, is not content. */
+        if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
+                pos = 3;
+        while (pos < len) {
+                const char *start = text + pos;
+                const char *nl = memchr(start, '\n', len - pos);
+                size_t n = nl ? (size_t)(nl - start) : len - pos;
+                int r;
+
+                lineno++;
+                pos += n + (nl ? 1 : 0);
+                if (n > INI_LINE_MAX) {
+                        seterr(err, errlen, "line %d: longer than %d bytes", lineno, INI_LINE_MAX);
+                        return -EINVAL;
+                }
+                if (memchr(start, '\0', n)) {
+                        seterr(err, errlen, "line %d: contains a NUL byte", lineno);
+                        return -EINVAL;
+                }
+                memcpy(line, start, n);
+                line[n] = '\0';
+                r = ini_line(c, st, lineno, line, err, errlen);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int config_parse_ini(struct evsrep_config *c, const char *text, size_t len, char *err,
+                     size_t errlen)
+{
+        struct evsrep_config *next;
+        struct ini_state *st;
+        char *line;
+        int r = -ENOMEM;
+
+        seterr(err, errlen, "%s", "");
+        if (!text && len)
+                return -EINVAL;
+        next = malloc(sizeof(*next));
+        st = calloc(1, sizeof(*st));
+        line = malloc(INI_LINE_MAX + 1);
+        if (!next || !st || !line) {
+                seterr(err, errlen, "out of memory");
+                goto out;
+        }
+        memcpy(next, c, sizeof(*next));
+        for (int pass = 1; pass <= 2; pass++) {
+                st->pass = pass;
+                st->section = -2;
+                st->in_az = false;
+                st->skip = false;
+                r = ini_pass(next, st, text, len, line, err, errlen);
+                if (r < 0)
+                        goto out;
+        }
+        memcpy(c, next, sizeof(*c));
+        r = 0;
+out:
+        free(next);
+        free(st);
+        free(line);
+        return r;
+}
+
+int config_load_file(struct evsrep_config *c, const char *path, char *err, size_t errlen)
+{
+        char inner[1024];
+        struct stat sb;
+        FILE *f;
+        char *buf;
+        size_t n;
+        int r;
+
+        f = fopen(path, "re");
+        if (!f) {
+                r = -errno;
+                seterr(err, errlen, "%s: %s", path, strerror(-r));
+                return r;
+        }
+        if (fstat(fileno(f), &sb) == 0 && !S_ISREG(sb.st_mode)) {
+                fclose(f);
+                seterr(err, errlen, "%s: not a regular file", path);
+                return -EINVAL;
+        }
+        buf = malloc(INI_FILE_MAX + 1);
+        if (!buf) {
+                fclose(f);
+                seterr(err, errlen, "%s: out of memory", path);
+                return -ENOMEM;
+        }
+        n = fread(buf, 1, INI_FILE_MAX + 1, f);
+        if (ferror(f)) {
+                r = -EIO;
+                seterr(err, errlen, "%s: read error", path);
+        } else if (n > INI_FILE_MAX) {
+                r = -EINVAL;
+                seterr(err, errlen, "%s: larger than %d bytes", path, INI_FILE_MAX);
+        } else {
+                r = config_parse_ini(c, buf, n, inner, sizeof(inner));
+                if (r < 0)
+                        seterr(err, errlen, "%s: %s", path, inner);
+        }
+        fclose(f);
+        free(buf);
+        return r;
+}
+
+/* ---------------------------------------------------------------- flags */
+
+/* "AZ=VALUE" for the per-site flags. */
+static int site_flag(struct evsrep_config *c, const char *key, enum site_key k, const char *value,
+                     char *err, size_t errlen)
+{
+        const char *eq = strchr(value, '=');
+        char az[64], msg[512];
+        size_t n;
+        int idx;
+
+        n = eq ? (size_t)(eq - value) : 0;
+        if (!eq || !az_name_valid(value, n)) {
+                seterr(err, errlen, "%s: expected AZ=%s, got '%.*s'", key,
+                       k == SK_DIR ? "PATH" : "HOST:PORT", VALUE_ECHO_MAX, value);
+                return -EINVAL;
+        }
+        memcpy(az, value, n);
+        az[n] = '\0';
+        idx = find_site(c, az);
+        if (idx < 0) {
+                seterr(err, errlen, "%s: unknown availability zone '%s'", key, az);
+                return -EINVAL;
+        }
+        /* Validate into a copy so a bad value leaves the site untouched. */
+        struct site_cfg tmp = c->sites[idx];
+        if (apply_site(&tmp, k, eq + 1, msg, sizeof(msg)) < 0) {
+                seterr(err, errlen, "%s: %s", key, msg);
+                return -EINVAL;
+        }
+        c->sites[idx] = tmp;
+        return 0;
+}
+
+int config_set(struct evsrep_config *c, const char *key, const char *value, char *err,
+               size_t errlen)
+{
+        char msg[512];
+        int k;
+
+        seterr(err, errlen, "%s", "");
+        if (!key || !value) {
+                seterr(err, errlen, "missing key or value");
+                return -EINVAL;
+        }
+        k = lookup(site_keys, SK__COUNT, key);
+        if (k >= 0)
+                return site_flag(c, key, (enum site_key)k, value, err, errlen);
+        k = lookup(default_keys, K__COUNT, key);
+        if (k < 0) {
+                seterr(err, errlen, "unknown setting '%.*s'", VALUE_ECHO_MAX, key);
+                return -EINVAL;
+        }
+        struct evsrep_config *next = malloc(sizeof(*next));
+        if (!next) {
+                seterr(err, errlen, "out of memory");
+                return -ENOMEM;
+        }
+        memcpy(next, c, sizeof(*next));
+        if (apply_default(next, (enum default_key)k, value, msg, sizeof(msg)) < 0) {
+                seterr(err, errlen, "%s: %s", key, msg);
+                free(next);
+                return -EINVAL;
+        }
+        memcpy(c, next, sizeof(*c));
+        free(next);
+        return 0;
+}
+
+/* ---------------------------------------------------------------- finalize */
+
+static int join(char *dst, const char *dir, const char *leaf, char *err, size_t errlen)
+{
+        char tmp[CONFIG_PATH_LEN];
+        int n = snprintf(tmp, sizeof(tmp), "%s/%s", dir, leaf);
+
+        if (n < 0 || (size_t)n >= sizeof(tmp)) {
+                seterr(err, errlen, "data_dir is too long to hold '%s'", leaf);
+                return -EINVAL;
+        }
+        memcpy(dst, tmp, (size_t)n + 1);
+        return 0;
+}
+
+static bool bounded(const char *s, size_t cap)
+{
+        return memchr(s, '\0', cap) != NULL;
+}
+
+int config_finalize(struct evsrep_config *c, char *err, size_t errlen)
+{
+        seterr(err, errlen, "%s", "");
+        /* The struct may have been filled by code, not only by the parser:
+         * check every field as if it came from an operator. */
+        if (!bounded(c->data_dir, sizeof(c->data_dir)) || c->data_dir[0] == '\0') {
+                seterr(err, errlen, "data_dir: must be set");
+                return -EINVAL;
+        }
+        if (!bounded(c->db_path, sizeof(c->db_path)) ||
+            !bounded(c->tokens_path, sizeof(c->tokens_path)) ||
+            !bounded(c->listen_host, sizeof(c->listen_host))) {
+                seterr(err, errlen, "a path or host is not terminated");
+                return -EINVAL;
+        }
+        if (c->db_path[0] == '\0' && join(c->db_path, c->data_dir, "evsrep.db", err, errlen) < 0)
+                return -EINVAL;
+        if (c->tokens_path[0] == '\0' &&
+            join(c->tokens_path, c->data_dir, "tokens", err, errlen) < 0)
+                return -EINVAL;
+        if (strcmp(c->db_path, c->tokens_path) == 0) {
+                seterr(err, errlen, "db and tokens are the same file: %s", c->db_path);
+                return -EINVAL;
+        }
+        if (c->listen_host[0] == '\0' || c->listen_port < 1 || c->listen_port > 65535) {
+                seterr(err, errlen, "listen: needs HOST:PORT with a port in 1..65535");
+                return -EINVAL;
+        }
+        if (c->chunk_bytes < CHUNK_MIN || c->chunk_bytes > CHUNK_MAX ||
+            (c->chunk_bytes & (c->chunk_bytes - 1)) != 0) {
+                seterr(err, errlen, "chunk_size: %u is not a power of two between %u and %u",
+                       c->chunk_bytes, CHUNK_MIN, CHUNK_MAX);
+                return -EINVAL;
+        }
+        if (c->http_threads < 1 || c->http_threads > THREADS_MAX || c->nbd_threads < 1 ||
+            c->nbd_threads > THREADS_MAX) {
+                seterr(err, errlen, "http_threads and nbd_threads must be in 1..%d", THREADS_MAX);
+                return -EINVAL;
+        }
+        if (c->log_level < LOG_LVL_DEBUG || c->log_level > LOG_LVL_ERROR) {
+                seterr(err, errlen, "log_level: %d is out of range", c->log_level);
+                return -EINVAL;
+        }
+        if (c->nsites < 1 || c->nsites > CONFIG_MAX_SITES) {
+                seterr(err, errlen, "availability_zones: need 1..%d zones, have %d",
+                       CONFIG_MAX_SITES, c->nsites);
+                return -EINVAL;
+        }
+        for (int i = 0; i < c->nsites; i++) {
+                struct site_cfg *s = &c->sites[i];
+
+                if (!bounded(s->name, sizeof(s->name)) ||
+                    !az_name_valid(s->name, strlen(s->name))) {
+                        seterr(err, errlen, "availability zone %d has an invalid name", i + 1);
+                        return -EINVAL;
+                }
+                if (!bounded(s->dir, sizeof(s->dir)) ||
+                    !bounded(s->nbd_host, sizeof(s->nbd_host)) || s->nbd_host[0] == '\0' ||
+                    s->nbd_port < 1 || s->nbd_port > 65535) {
+                        seterr(err, errlen,
+                               "[az:%s] nbd_listen: needs HOST:PORT with a port in "
+                               "1..65535",
+                               s->name);
+                        return -EINVAL;
+                }
+                if (s->dir[0] == '\0' && join(s->dir, c->data_dir, s->name, err, errlen) < 0)
+                        return -EINVAL;
+                /* Ports must differ even across hosts: 0.0.0.0 and 127.0.0.1
+                 * collide on one port, and checking host equivalence is not
+                 * worth a confusing bind failure at start. */
+                if (s->nbd_port == c->listen_port) {
+                        seterr(err, errlen,
+                               "[az:%s] nbd_listen: port %d is also the HTTP listen port", s->name,
+                               s->nbd_port);
+                        return -EINVAL;
+                }
+                for (int j = 0; j < i; j++) {
+                        const struct site_cfg *o = &c->sites[j];
+
+                        if (strcmp(o->name, s->name) == 0) {
+                                seterr(err, errlen, "availability zone '%s' is listed twice",
+                                       s->name);
+                                return -EINVAL;
+                        }
+                        if (o->nbd_port == s->nbd_port) {
+                                seterr(err, errlen,
+                                       "[az:%s] nbd_listen: port %d is also used by [az:%s]",
+                                       s->name, s->nbd_port, o->name);
+                                return -EINVAL;
+                        }
+                        if (strcmp(o->dir, s->dir) == 0) {
+                                seterr(err, errlen,
+                                       "[az:%s] dir: %s is also the directory of [az:%s]", s->name,
+                                       s->dir, o->name);
+                                return -EINVAL;
+                        }
+                }
+        }
+        return 0;
+}
+
+const struct site_cfg *config_site(const struct evsrep_config *c, const char *az)
+{
+        int i;
+
+        if (!az)
+                return NULL;
+        i = find_site(c, az);
+        return i < 0 ? NULL : &c->sites[i];
+}
