@@ -12,8 +12,11 @@
  *   marker paging evaluate to NULL, silently dropping rows from pages.
  * - pairs.group_id is NULL (not '') when the pair is in no group, so the
  *   foreign key to groups holds.
- * - Foreign keys are RESTRICT: deleting a volume still in a pair, or a group
- *   still holding pairs, fails instead of leaving dangling references. */
+ * - Foreign keys use the default action (NO ACTION, checked at the end of
+ *   each statement): deleting a volume still in a pair, or a group still
+ *   holding pairs, fails instead of leaving dangling references. Not
+ *   RESTRICT: SQLite reports a RESTRICT failure as SQLITE_CONSTRAINT_TRIGGER,
+ *   which the store maps to "volume already in a pair". */
 static const char *const migrations[] = {
     /* 1: volumes, groups, pairs. */
     "CREATE TABLE volumes ("
@@ -56,9 +59,9 @@ static const char *const migrations[] = {
     "  name TEXT NOT NULL DEFAULT '',"
     "  description TEXT NOT NULL DEFAULT '',"
     "  status TEXT NOT NULL,"
-    "  group_id TEXT REFERENCES groups (id) ON DELETE RESTRICT,"
-    "  volume_id0 TEXT NOT NULL REFERENCES volumes (id) ON DELETE RESTRICT,"
-    "  volume_id1 TEXT NOT NULL REFERENCES volumes (id) ON DELETE RESTRICT,"
+    "  group_id TEXT REFERENCES groups (id),"
+    "  volume_id0 TEXT NOT NULL REFERENCES volumes (id),"
+    "  volume_id1 TEXT NOT NULL REFERENCES volumes (id),"
     "  priority_station TEXT NOT NULL,"
     "  replication_model TEXT NOT NULL,"
     "  replication_status TEXT NOT NULL,"
