@@ -14,8 +14,16 @@
  * do volume I/O inside one.
  *
  * All functions return 0 or a negative errno: -ENOENT (no such row, or an
- * unknown list marker), -EEXIST, -EINVAL (bad query), -EIO (backend error,
- * logged). */
+ * unknown list marker, or an insert/update naming a missing volume/group),
+ * -EEXIST (duplicate id, or a volume already in a pair), -EINVAL (bad query,
+ * or a value the schema rejects), -EBUSY (delete of a volume still in a pair
+ * or a group still holding pairs; store_tx_begin while already in a tx),
+ * -EPROTO (store_open: database newer than this binary), -EIO (backend error,
+ * logged).
+ *
+ * Ownership: list functions return a malloc'd array (NULL when n == 0).
+ * Volume arrays are freed with store_volume_free_list; pair and group arrays
+ * have no heap members and are freed with free(). */
 #ifndef EVSREP_STORE_H
 #define EVSREP_STORE_H
 
