@@ -222,8 +222,7 @@ static void test_errors_values(void **state)
 {
         (void)state;
         expect_error("[DEFAULT]\nlisten = 127.0.0.1\n", "line 2", "key 'listen'");
-        expect_error("[DEFAULT]\nlisten = 127.0.0.1:0\n", "line 2", "port in 1..65535");
-        expect_error("[DEFAULT]\nlisten = 127.0.0.1:65536\n", "line 2", "port in 1..65535");
+        expect_error("[DEFAULT]\nlisten = 127.0.0.1:65536\n", "line 2", "port in 0..65535");
         expect_error("[DEFAULT]\nlisten = :80\n", "line 2", "HOST:PORT");
         expect_error("[DEFAULT]\nchunk_size = 65535\n", "key 'chunk_size'", "power of two");
         expect_error("[DEFAULT]\nchunk_size = 2048\n", "key 'chunk_size'", "power of two");
@@ -398,8 +397,14 @@ static void test_finalize_errors(void **state)
         c.log_level = 9;
         assert_int_equal(config_finalize(&c, err, sizeof(err)), -EINVAL);
         config_defaults(&c);
-        c.sites[0].nbd_port = 0;
+        c.sites[0].nbd_port = -1;
         assert_int_equal(config_finalize(&c, err, sizeof(err)), -EINVAL);
+        /* Port 0 (any free port) is allowed, also for several listeners. */
+        config_defaults(&c);
+        c.listen_port = 0;
+        c.sites[0].nbd_port = 0;
+        c.sites[1].nbd_port = 0;
+        assert_int_equal(config_finalize(&c, err, sizeof(err)), 0);
 }
 
 static void test_load_file(void **state)

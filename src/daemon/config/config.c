@@ -146,8 +146,10 @@ static int parse_listen(const char *v, char *host, int *port, char *msg, size_t 
         char h[CONFIG_HOST_LEN];
         int p;
 
-        if (util_parse_hostport(v, h, sizeof(h), &p) < 0 || p < 1 || p > 65535) {
-                seterr(msg, msglen, "'%.*s' is not HOST:PORT with a port in 1..65535",
+        /* Port 0 asks the kernel for a free port (tests, several daemons on one
+         * host); the bound ports are published in DATA_DIR/evsrepd.ports. */
+        if (util_parse_hostport(v, h, sizeof(h), &p) < 0 || p < 0 || p > 65535) {
+                seterr(msg, msglen, "'%.*s' is not HOST:PORT with a port in 0..65535",
                        VALUE_ECHO_MAX, v);
                 return -EINVAL;
         }
@@ -767,8 +769,8 @@ int config_finalize(struct evsrep_config *c, char *err, size_t errlen)
                 seterr(err, errlen, "db and tokens are the same file: %s", c->db_path);
                 return -EINVAL;
         }
-        if (c->listen_host[0] == '\0' || c->listen_port < 1 || c->listen_port > 65535) {
-                seterr(err, errlen, "listen: needs HOST:PORT with a port in 1..65535");
+        if (c->listen_host[0] == '\0' || c->listen_port < 0 || c->listen_port > 65535) {
+                seterr(err, errlen, "listen: needs HOST:PORT with a port in 0..65535");
                 return -EINVAL;
         }
         if (c->chunk_bytes < CHUNK_MIN || c->chunk_bytes > CHUNK_MAX ||
@@ -801,10 +803,10 @@ int config_finalize(struct evsrep_config *c, char *err, size_t errlen)
                 }
                 if (!bounded(s->dir, sizeof(s->dir)) ||
                     !bounded(s->nbd_host, sizeof(s->nbd_host)) || s->nbd_host[0] == '\0' ||
-                    s->nbd_port < 1 || s->nbd_port > 65535) {
+                    s->nbd_port < 0 || s->nbd_port > 65535) {
                         seterr(err, errlen,
                                "[az:%s] nbd_listen: needs HOST:PORT with a port in "
-                               "1..65535",
+                               "0..65535",
                                s->name);
                         return -EINVAL;
                 }
@@ -813,7 +815,7 @@ int config_finalize(struct evsrep_config *c, char *err, size_t errlen)
                 /* Ports must differ even across hosts: 0.0.0.0 and 127.0.0.1
                  * collide on one port, and checking host equivalence is not
                  * worth a confusing bind failure at start. */
-                if (s->nbd_port == c->listen_port) {
+                if (s->nbd_port != 0 && s->nbd_port == c->listen_port) {
                         seterr(err, errlen,
                                "[az:%s] nbd_listen: port %d is also the HTTP listen port", s->name,
                                s->nbd_port);
@@ -827,7 +829,7 @@ int config_finalize(struct evsrep_config *c, char *err, size_t errlen)
                                        s->name);
                                 return -EINVAL;
                         }
-                        if (o->nbd_port == s->nbd_port) {
+                        if (s->nbd_port != 0 && o->nbd_port == s->nbd_port) {
                                 seterr(err, errlen,
                                        "[az:%s] nbd_listen: port %d is also used by [az:%s]",
                                        s->name, s->nbd_port, o->name);
