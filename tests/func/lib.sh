@@ -143,3 +143,90 @@ finish() {
   if [ "$FAILS" -ne 0 ]; then log "$FAILS check(s) failed"; exit 1; fi
   log "ok"
 }
+
+# ---------------------------------------------------------------------------
+# Helpers for the replication tests (pairs, groups, consistency checker).
+
+# NBD client tools built from tests/tools/*.c (seqwriter, seqcheck).
+TOOLS=${EVSREP_TOOLS:-$(dirname "$EVSREPD")/tests}
+export TOOLS
+PAIRS=os-vendor-replications
+RCGS=os-vendor-replication-consistency-groups
+
+# wait_through PATH JQ WANT ALLOWED_ERE [seconds]: poll GET PATH until the jq
+# result == WANT; fail at once on any value outside ^(ALLOWED_ERE)$ (as
+# Terraform does while it waits through creating/updating/deleting).
+wait_through() {
+  local path=$1 filter=$2 want=$3 allowed=$4 secs=${5:-60} got=""
+  local end=$((SECONDS + secs))
+  while [ $SECONDS -lt $end ]; do
+    api GET "$path"
+    got=$(jget "$filter" 2>/dev/null || true)
+    [ "$got" = "$want" ] && return 0
+    if [ "$STATUS" != 200 ] || ! [[ "$got" =~ ^($allowed)$ ]]; then
+      fail "waiting for $path $filter == $want: saw '$got' (HTTP $STATUS), allowed only $allowed"
+      return 1
+    fi
+    sleep 0.1
+  done
+  fail "timeout waiting for $path $filter == $want (last: $got)"
+  return 1
+}
+
+# create_pair PROD_ID DR_ID [name] [priority_station]: prints the pair id once
+# its status is available (replication may still be copying).
+create_pair() {
+  local p=$1 d=$2 name=${3:-pair} az=${4:-az1}
+  api POST "$PAIRS" "{\"replication\":{\"name\":\"$name\",\"volume_ids\":[\"$p\",\"$d\"],\"priority_station\":\"$az\",\"replication_model\":\"hypermetro\"}}"
+  expect_status 202 "create pair $name" || die "cannot create pair $name"
+  local id
+  id=$(jget .replication.id)
+  wait_through "$PAIRS/$id" .replication.status available creating 120 >&2 || die "pair $id never available"
+  printf '%s\n' "$id"
+}
+
+# wait_pair_active ID [seconds]
+wait_pair_active() {
+  wait_field "$PAIRS/$1" .replication.replication_status active "${2:-120}"
+}
+
+# create_group NAME PAIR_ID... : prints the group id once available.
+create_group() {
+  local name=$1 ids
+  shift
+  ids=$(printf '"%s",' "$@")
+  api POST "$RCGS" "{\"replication_consistency_group\":{\"name\":\"$name\",\"replication_ids\":[${ids%,}],\"priority_station\":\"az1\",\"replication_model\":\"hypermetro\"}}"
+  expect_status 202 "create group $name" || die "cannot create group $name"
+  local id
+  id=$(jget .replication_consistency_group.id)
+  wait_through "$RCGS/$id" .replication_consistency_group.status available creating 120 >&2 ||
+    die "group $id never available"
+  printf '%s\n' "$id"
+}
+
+# group_action GROUP_ID KEY [JSON_VALUE]: POST the action (value null by default).
+group_action() {
+  api POST "$RCGS/$1/action" "{\"$2\": ${3:-null}}"
+}
+
+# nbd_sha256 URI: checksum of the whole export, read by nbdcopy.
+nbd_sha256() {
+  nbdcopy -- "$1" - | sha256sum | cut -d' ' -f1
+}
+
+# nbd_cmp URI_A URI_B WHAT: byte-for-byte compare of two exports (fails the
+# test naming the first differing byte).
+nbd_cmp() {
+  local a=$1 b=$2 what=$3
+  if ! nbdcopy -- "$a" "$TMP/cmp.a" || ! nbdcopy -- "$b" "$TMP/cmp.b"; then
+    fail "$what: nbdcopy failed"
+    return 1
+  fi
+  local out
+  if ! out=$(cmp "$TMP/cmp.a" "$TMP/cmp.b" 2>&1); then
+    fail "$what: exports differ: $out"
+    rm -f "$TMP/cmp.a" "$TMP/cmp.b"
+    return 1
+  fi
+  rm -f "$TMP/cmp.a" "$TMP/cmp.b"
+}
