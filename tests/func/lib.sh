@@ -230,3 +230,22 @@ nbd_cmp() {
   fi
   rm -f "$TMP/cmp.a" "$TMP/cmp.b"
 }
+
+# wait_gone_through PATH JQ ALLOWED_ERE [seconds]: poll GET PATH until 404;
+# while it still answers 200, the jq result must match ^(ALLOWED_ERE)$.
+wait_gone_through() {
+  local path=$1 filter=$2 allowed=$3 secs=${4:-60} got=""
+  local end=$((SECONDS + secs))
+  while [ $SECONDS -lt $end ]; do
+    api GET "$path"
+    [ "$STATUS" = 404 ] && return 0
+    got=$(jget "$filter" 2>/dev/null || true)
+    if [ "$STATUS" != 200 ] || ! [[ "$got" =~ ^($allowed)$ ]]; then
+      fail "waiting for $path to be gone: saw '$got' (HTTP $STATUS), allowed only $allowed"
+      return 1
+    fi
+    sleep 0.1
+  done
+  fail "timeout waiting for $path to be gone (last: $got)"
+  return 1
+}
