@@ -1,8 +1,290 @@
-/* evsrepd entry point (placeholder until the services are wired in). */
-#include <stdio.h>
+/* evsrepd: flags and config, start order, signals, stop order.
+ *
+ * Start: config -> data dirs -> store -> auth -> NBD listeners (their real
+ * ports are needed for connection info) -> service (reopens and exports
+ * volumes, resumes replication) -> HTTP. Stop is the reverse, so no
+ * request reaches a half-closed layer: HTTP stops accepting and finishes its
+ * requests, NBD connections close, the service flushes the engine, the store
+ * closes. */
+#include "api/api.h"
+#include "auth/auth.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "config/config.h"
+#include "nbd/nbd.h"
+#include "service/service.h"
+#include "store/store.h"
 
-int main(void)
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static void usage(FILE *f)
 {
-        fprintf(stderr, "evsrepd: not yet wired\n");
-        return 1;
+        fprintf(f,
+                "Usage: evsrepd [OPTIONS]\n"
+                "\n"
+                "evsrep block-storage replication daemon: EVS volumes in several availability\n"
+                "zones, exported over NBD, mirrored by replication pairs and consistency groups,\n"
+                "managed through the EVS v2 / Cinder v2 HTTP API.\n"
+                "\n"
+                "Options (flags override the config file):\n"
+                "  -c, --config FILE          INI config file (cinder.conf style)\n"
+                "  -d, --data-dir DIR         data directory (default ./data): DIR/evsrep.db,\n"
+                "                             DIR/<az>/ volume files, DIR/tokens\n"
+                "  -l, --listen HOST:PORT     HTTP API address (default 127.0.0.1:8776)\n"
+                "  -n, --nbd-listen AZ=HOST:PORT\n"
+                "                             NBD address of a zone (repeatable; defaults\n"
+                "                             az1=127.0.0.1:10809, az2=127.0.0.1:10810)\n"
+                "      --availability-zones A,B  the set of zones (default az1,az2)\n"
+                "      --chunk-size BYTES     replication bitmap chunk (default 65536)\n"
+                "      --log-level LEVEL      debug, info, warn or error (default info)\n"
+                "      --check-config         validate the configuration, print it, exit\n"
+                "  -h, --help                 this text\n"
+                "  -V, --version              print the version\n"
+                "\n"
+                "Port 0 binds a free port; the bound ports are written to DIR/evsrepd.ports.\n");
+}
+
+enum { OPT_CHECK = 256, OPT_AZS, OPT_CHUNK, OPT_LOGLEVEL };
+
+static const struct option long_opts[] = {
+    {"config", required_argument, NULL, 'c'},
+    {"data-dir", required_argument, NULL, 'd'},
+    {"listen", required_argument, NULL, 'l'},
+    {"nbd-listen", required_argument, NULL, 'n'},
+    {"availability-zones", required_argument, NULL, OPT_AZS},
+    {"chunk-size", required_argument, NULL, OPT_CHUNK},
+    {"log-level", required_argument, NULL, OPT_LOGLEVEL},
+    {"check-config", no_argument, NULL, OPT_CHECK},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+/* Two passes: the config file first (wherever --config appears), then every
+ * other flag over it. Returns 0, 1 (exit 0 now: help/version) or -1 (error). */
+static int parse_args(int argc, char **argv, struct evsrep_config *cfg, bool *check_only)
+{
+        char err[512];
+        int c;
+
+        config_defaults(cfg);
+        opterr = 0;
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "c:d:l:n:hV", long_opts, NULL)) != -1) {
+                if (c == 'c' && config_load_file(cfg, optarg, err, sizeof(err)) < 0) {
+                        fprintf(stderr, "evsrepd: %s\n", err);
+                        return -1;
+                }
+        }
+        opterr = 1;
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "c:d:l:n:hV", long_opts, NULL)) != -1) {
+                const char *key = NULL;
+
+                switch (c) {
+                case 'c':
+                        continue;
+                case 'd':
+                        key = "data_dir";
+                        break;
+                case 'l':
+                        key = "listen";
+                        break;
+                case 'n':
+                        key = "nbd_listen";
+                        break;
+                case OPT_AZS:
+                        key = "availability_zones";
+                        break;
+                case OPT_CHUNK:
+                        key = "chunk_size";
+                        break;
+                case OPT_LOGLEVEL:
+                        key = "log_level";
+                        break;
+                case OPT_CHECK:
+                        *check_only = true;
+                        continue;
+                case 'h':
+                        usage(stdout);
+                        return 1;
+                case 'V':
+                        printf("evsrepd %s\n", EVSREP_VERSION);
+                        return 1;
+                default:
+                        usage(stderr);
+                        return -1;
+                }
+                if (config_set(cfg, key, optarg, err, sizeof(err)) < 0) {
+                        fprintf(stderr, "evsrepd: %s\n", err);
+                        return -1;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "evsrepd: unexpected argument '%s' (see --help)\n", argv[optind]);
+                return -1;
+        }
+        if (config_finalize(cfg, err, sizeof(err)) < 0) {
+                fprintf(stderr, "evsrepd: %s\n", err);
+                return -1;
+        }
+        return 0;
+}
+
+static void print_config(const struct evsrep_config *cfg)
+{
+        printf("data_dir = %s\ndb = %s\ntokens = %s\nlisten = %s:%d\nchunk_size = %u\n"
+               "http_threads = %d\nnbd_threads = %d\nmetrics_public = %s\n",
+               cfg->data_dir, cfg->db_path, cfg->tokens_path, cfg->listen_host, cfg->listen_port,
+               cfg->chunk_bytes, cfg->http_threads, cfg->nbd_threads,
+               cfg->metrics_public ? "true" : "false");
+        for (int i = 0; i < cfg->nsites; i++)
+                printf("[az:%s]\nnbd_listen = %s:%d\ndir = %s\n", cfg->sites[i].name,
+                       cfg->sites[i].nbd_host, cfg->sites[i].nbd_port, cfg->sites[i].dir);
+}
+
+/* Written after every listener is bound, so tests and scripts that asked for
+ * port 0 learn the real ports; removed at clean exit. */
+static int write_ports_file(const struct evsrep_config *cfg, int http_port, struct nbd_server **nbd)
+{
+        char path[CONFIG_PATH_LEN + 32], tmp[CONFIG_PATH_LEN + 40];
+        FILE *f;
+
+        snprintf(path, sizeof(path), "%s/evsrepd.ports", cfg->data_dir);
+        snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+        f = fopen(tmp, "w");
+        if (!f)
+                return -errno;
+        fprintf(f, "http=%d\n", http_port);
+        for (int i = 0; i < cfg->nsites; i++)
+                fprintf(f, "nbd.%s=%d\n", cfg->sites[i].name, nbd_server_port(nbd[i]));
+        if (fclose(f) != 0 || rename(tmp, path) < 0)
+                return -errno;
+        return 0;
+}
+
+static void print_banner(const struct evsrep_config *cfg, int http_port, const char *token,
+                         const char *project, bool token_new)
+{
+        const char *host = cfg->listen_host;
+
+        printf("evsrepd %s ready\n", EVSREP_VERSION);
+        printf("  API URL:  http://%s:%d/v2/%s\n", host, http_port, project);
+        printf("  token:    %s%s\n", token, token_new ? "   (new; stored in the tokens file)" : "");
+        printf("  project:  %s\n", project);
+        for (int i = 0; i < cfg->nsites; i++)
+                printf("  NBD %-5s nbd://%s:%d/<volume id>\n", cfg->sites[i].name,
+                       cfg->sites[i].nbd_host, cfg->sites[i].nbd_port);
+        printf("  try:      curl -s -H 'X-Auth-Token: %s' http://%s:%d/v2/%s/volumes\n", token,
+               host, http_port, project);
+        printf("            curl -s -H 'X-Auth-Token: %s' -H 'Content-Type: application/json' "
+               "-d '{\"volume\": {\"size\": 1, \"availability_zone\": \"%s\"}}' "
+               "http://%s:%d/v2/%s/volumes\n",
+               token, cfg->sites[0].name, host, http_port, project);
+        fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+        struct evsrep_config cfg;
+        struct store *store = NULL;
+        struct auth *auth = NULL;
+        struct service *svc = NULL;
+        struct api_server *api = NULL;
+        struct nbd_server *nbd[CONFIG_MAX_SITES] = {0};
+        char err[512], token[AUTH_TOKEN_MAX], project[AUTH_PROJECT_MAX];
+        bool check_only = false, token_new = false;
+        sigset_t sigs;
+        int rc, sig, exit_code = 1;
+
+        rc = parse_args(argc, argv, &cfg, &check_only);
+        if (rc != 0)
+                return rc > 0 ? 0 : 2;
+        if (check_only) {
+                print_config(&cfg);
+                printf("configuration OK\n");
+                return 0;
+        }
+        log_set_level((enum log_level)cfg.log_level);
+
+        /* Every thread started below inherits this mask; main alone takes the
+         * signals with sigwait, so shutdown runs in a normal thread context. */
+        sigemptyset(&sigs);
+        sigaddset(&sigs, SIGTERM);
+        sigaddset(&sigs, SIGINT);
+        pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        umask(027);
+
+        if ((rc = util_mkdir_p(cfg.data_dir)) < 0) {
+                log_error("cannot create data dir %s: %s", cfg.data_dir, strerror(-rc));
+                return 1;
+        }
+        if (store_open(cfg.db_path, &store, err, sizeof(err)) < 0) {
+                log_error("store: %s", err);
+                return 1;
+        }
+        if (auth_open(cfg.tokens_path, &auth, token, sizeof(token), project, sizeof(project),
+                      &token_new, err, sizeof(err)) < 0) {
+                log_error("auth: %s", err);
+                goto out;
+        }
+        for (int i = 0; i < cfg.nsites; i++) {
+                const struct site_cfg *s = &cfg.sites[i];
+                rc = nbd_server_start(s->name, s->nbd_host, s->nbd_port, cfg.nbd_threads, &nbd[i]);
+                if (rc < 0) {
+                        log_error("NBD listener for %s on %s:%d: %s", s->name, s->nbd_host,
+                                  s->nbd_port, strerror(-rc));
+                        goto out;
+                }
+                /* Port 0 means "any": from here on the config holds the real one,
+                 * which connection info hands to clients. */
+                cfg.sites[i].nbd_port = nbd_server_port(nbd[i]);
+                log_info("NBD for %s listening on %s:%d", s->name, s->nbd_host, s->nbd_port);
+        }
+        /* NBD listeners serve nothing until the service exports volumes. */
+        if ((rc = service_start(&cfg, store, &svc)) < 0) {
+                log_error("service start failed: %s", strerror(-rc));
+                goto out;
+        }
+        if (api_server_start(&cfg, svc, auth, &api, err, sizeof(err)) < 0) {
+                log_error("HTTP API: %s", err);
+                goto out;
+        }
+        if ((rc = write_ports_file(&cfg, api_server_port(api), nbd)) < 0)
+                log_warn("cannot write ports file: %s", strerror(-rc));
+        log_info("HTTP API listening on %s:%d", cfg.listen_host, api_server_port(api));
+        print_banner(&cfg, api_server_port(api), token, project, token_new);
+
+        do {
+                if (sigwait(&sigs, &sig) != 0)
+                        sig = SIGTERM;
+        } while (sig != SIGTERM && sig != SIGINT);
+        log_info("signal %d: stopping (finishing in-flight requests)", sig);
+        exit_code = 0;
+
+out:
+        if (api)
+                api_server_stop(api);
+        for (int i = 0; i < cfg.nsites; i++)
+                if (nbd[i])
+                        nbd_server_stop(nbd[i]);
+        if (svc)
+                service_stop(svc);
+        if (auth)
+                auth_close(auth);
+        store_close(store);
+        if (exit_code == 0) {
+                char path[CONFIG_PATH_LEN + 32];
+                snprintf(path, sizeof(path), "%s/evsrepd.ports", cfg.data_dir);
+                unlink(path);
+                log_info("stopped cleanly");
+        }
+        return exit_code;
 }

@@ -1,0 +1,18 @@
+/* The HTTP API: route table, auth rules, list helpers and the resource
+ * handlers (volumes.c; pairs and groups join as pairs.c and groups.c). */
+#ifndef EVSREP_API_H
+#define EVSREP_API_H
+
+#include <stddef.h>
+
+struct evsrep_config;
+struct service;
+struct auth;
+struct api_server;
+
+int api_server_start(const struct evsrep_config *cfg, struct service *svc, struct auth *auth,
+                     struct api_server **out, char *err, size_t errlen);
+int api_server_port(const struct api_server *s);
+void api_server_stop(struct api_server *s);
+
+#endif

@@ -1,0 +1,50 @@
+/* Shared between the API's router and its resource handlers. */
+#ifndef EVSREP_API_INTERNAL_H
+#define EVSREP_API_INTERNAL_H
+
+#include "http/http.h"
+#include "service/service.h"
+#include "store/store.h"
+
+#include <jansson.h>
+
+struct api_ctx {
+        struct service *svc;
+        struct auth *auth;
+        struct http_server *http;
+};
+
+/* A matched request: the project from the path and the resource id. */
+struct api_call {
+        struct http_req *r;
+        struct api_ctx *ctx;
+        const char *project;
+        char id[64];
+};
+
+typedef int (*api_handler)(struct api_call *c);
+
+/* Volumes. */
+int api_volumes_create(struct api_call *c);
+int api_volumes_list(struct api_call *c);
+int api_volumes_detail(struct api_call *c);
+int api_volumes_get(struct api_call *c);
+int api_volumes_delete(struct api_call *c);
+int api_volumes_action(struct api_call *c);
+/* Pure parse + validation of a volume create body (fuzzed). */
+int api_volume_create_parse(const char *body, size_t len, json_t **root,
+                            struct volume_create_req *rq, char *msg, size_t msglen);
+
+/* List query parameters -> store query (filters: allowed filter keys, NULL
+ * terminated). Returns 0, or replies 400 itself and returns 1. */
+struct api_list {
+        struct store_list_query q;
+        struct store_filter filters[8];
+};
+int api_list_parse(struct api_call *c, const char *const *filters, struct api_list *out);
+/* Map a service/store errno to a reply with msg. */
+int api_reply_errno(struct api_call *c, int rc, const char *msg);
+/* Time or JSON null for 0. */
+json_t *api_time(int64_t usec);
+
+#endif

@@ -1,0 +1,270 @@
+/* Static route table, auth rules (401 before anything, 403 for another
+ * project, 404 for another project's resources) and shared helpers. */
+#include "api/api.h"
+#include "api/internal.h"
+#include "auth/auth.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "config/config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#define MAX_SEGS 6
+
+struct route {
+        const char *method;
+        const char *pattern; /* segments after /v2/{project}/ ; "{id}" captures */
+        api_handler fn;
+};
+
+/* Literal segments before {id}: "volumes/detail" must win over "volumes/{id}". */
+static const struct route g_routes[] = {
+    {"GET", "volumes", api_volumes_list},
+    {"POST", "volumes", api_volumes_create},
+    {"GET", "volumes/detail", api_volumes_detail},
+    {"GET", "volumes/{id}", api_volumes_get},
+    {"DELETE", "volumes/{id}", api_volumes_delete},
+    {"POST", "volumes/{id}/action", api_volumes_action},
+};
+
+struct api_server {
+        struct api_ctx ctx;
+};
+
+static int split(const char *path, char segs[MAX_SEGS][128])
+{
+        int n = 0;
+
+        while (*path == '/')
+                path++;
+        while (*path) {
+                size_t len = strcspn(path, "/");
+                if (n == MAX_SEGS || len >= 128)
+                        return -1;
+                memcpy(segs[n], path, len);
+                segs[n][len] = '\0';
+                n++;
+                path += len;
+                while (*path == '/')
+                        path++;
+        }
+        return n;
+}
+
+/* Does pattern match segs[2..]? Captures {id}. */
+static bool match(const char *pattern, char segs[MAX_SEGS][128], int nsegs, char *id, size_t idlen)
+{
+        char p[MAX_SEGS][128];
+        int np = split(pattern, p);
+
+        if (np != nsegs - 2)
+                return false;
+        for (int i = 0; i < np; i++) {
+                if (strcmp(p[i], "{id}") == 0)
+                        snprintf(id, idlen, "%s", segs[i + 2]);
+                else if (strcmp(p[i], segs[i + 2]) != 0)
+                        return false;
+        }
+        return true;
+}
+
+static bool accept_ok(const char *accept)
+{
+        if (!accept || !*accept)
+                return true;
+        return strstr(accept, "application/json") || strstr(accept, "*/*") ||
+               strstr(accept, "application/*");
+}
+
+static int dispatch(struct http_req *r, void *vctx)
+{
+        struct api_ctx *ctx = vctx;
+        char segs[MAX_SEGS][128];
+        char allow[128] = "";
+        const struct route *hit = NULL;
+        const char *token = http_header(r, "X-Auth-Token");
+        const char *project = token ? auth_lookup(ctx->auth, token) : NULL;
+        struct api_call c = {.r = r, .ctx = ctx};
+        int n;
+
+        if (!project)
+                return http_reply_error(r, HTTP_ERR_UNAUTHORIZED, NULL,
+                                        token ? "the X-Auth-Token is not valid"
+                                              : "the X-Auth-Token header is required");
+        n = split(r->url, segs);
+        if (n >= 3 && strcmp(segs[0], "v2") == 0) {
+                for (size_t i = 0; i < ARRAY_SIZE(g_routes); i++) {
+                        char id[64] = "";
+                        if (!match(g_routes[i].pattern, segs, n, id, sizeof(id)))
+                                continue;
+                        if (strcmp(g_routes[i].method, r->method) == 0) {
+                                if (!hit) {
+                                        hit = &g_routes[i];
+                                        snprintf(c.id, sizeof(c.id), "%s", id);
+                                }
+                        } else if (!strstr(allow, g_routes[i].method)) {
+                                size_t l = strlen(allow);
+                                snprintf(allow + l, sizeof(allow) - l, "%s%s", l ? ", " : "",
+                                         g_routes[i].method);
+                        }
+                }
+        }
+        if (!hit && allow[0]) {
+                char hdr[160];
+                snprintf(hdr, sizeof(hdr), "Allow: %s", allow);
+                return http_reply_error(r, HTTP_ERR_METHOD, hdr,
+                                        "method %s is not allowed on %s (allowed: %s)", r->method,
+                                        r->url, allow);
+        }
+        if (!hit)
+                return http_reply_error(r, HTTP_ERR_NOT_FOUND, NULL, "no resource at %s", r->url);
+        if (strcmp(segs[1], project) != 0)
+                return http_reply_error(r, HTTP_ERR_FORBIDDEN, NULL,
+                                        "the token does not grant access to project %s", segs[1]);
+        if (!accept_ok(http_header(r, "Accept")))
+                return http_reply_error(r, HTTP_ERR_NOT_ACCEPTABLE, NULL,
+                                        "this API only produces application/json");
+        if (r->body_len > 0) {
+                const char *ct = http_header(r, "Content-Type");
+                if (!ct || strncasecmp(ct, "application/json", 16) != 0)
+                        return http_reply_error(r, HTTP_ERR_BAD_REQUEST, NULL,
+                                                "the body must be sent as application/json");
+        }
+        c.project = project;
+        if (strstr(hit->pattern, "{id}") && !util_uuid_valid(c.id))
+                return http_reply_error(r, HTTP_ERR_NOT_FOUND, NULL,
+                                        "'%.64s' is not a valid id (a lowercase UUID)", c.id);
+        return hit->fn(&c);
+}
+
+int api_reply_errno(struct api_call *c, int rc, const char *msg)
+{
+        switch (rc) {
+        case -ENOENT:
+                return http_reply_error(c->r, HTTP_ERR_NOT_FOUND, NULL, "%s",
+                                        msg && *msg ? msg : "not found");
+        case -EINVAL:
+                return http_reply_error(c->r, HTTP_ERR_BAD_REQUEST, NULL, "%s",
+                                        msg && *msg ? msg : "bad request");
+        case -EBUSY:
+        case -EEXIST:
+                return http_reply_error(c->r, HTTP_ERR_CONFLICT, NULL, "%s",
+                                        msg && *msg ? msg : "conflict with the current state");
+        default:
+                log_error("%s: internal error %d (%s)", c->r->req_id, rc, strerror(-rc));
+                return http_reply_error(c->r, HTTP_ERR_INTERNAL, NULL,
+                                        "internal error (%s); see the log for %s", strerror(-rc),
+                                        c->r->req_id);
+        }
+}
+
+json_t *api_time(int64_t usec)
+{
+        char buf[UTIL_TIME_LEN];
+
+        if (usec == 0)
+                return json_null();
+        util_time_format(usec, buf);
+        return json_string(buf);
+}
+
+int api_list_parse(struct api_call *c, const char *const *filters, struct api_list *out)
+{
+        const char *v;
+        char *end;
+
+        memset(out, 0, sizeof(*out));
+        out->q.project_id = c->project;
+        out->q.sort_key = "created_at";
+        if ((v = http_query(c->r, "limit"))) {
+                long x = strtol(v, &end, 10);
+                if (!*v || *end || x < 1 || x > 1000)
+                        return http_reply_error(c->r, HTTP_ERR_BAD_REQUEST, NULL,
+                                                "limit must be an integer from 1 to 1000"),
+                               1;
+                out->q.limit = (int)x;
+        }
+        if ((v = http_query(c->r, "offset"))) {
+                long long x = strtoll(v, &end, 10);
+                if (!*v || *end || x < 0)
+                        return http_reply_error(c->r, HTTP_ERR_BAD_REQUEST, NULL,
+                                                "offset must be an integer >= 0"),
+                               1;
+                out->q.offset = x;
+        }
+        if ((v = http_query(c->r, "sort_key"))) {
+                static const char *const keys[] = {"created_at", "updated_at", "name", "status",
+                                                   "id"};
+                bool ok = false;
+                for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+                        if (strcmp(v, keys[i]) == 0) {
+                                out->q.sort_key = keys[i];
+                                ok = true;
+                        }
+                if (!ok)
+                        return http_reply_error(
+                                   c->r, HTTP_ERR_BAD_REQUEST, NULL,
+                                   "sort_key must be created_at, updated_at, name, status or id"),
+                               1;
+        }
+        if ((v = http_query(c->r, "sort_dir"))) {
+                if (strcmp(v, "asc") && strcmp(v, "desc"))
+                        return http_reply_error(c->r, HTTP_ERR_BAD_REQUEST, NULL,
+                                                "sort_dir must be asc or desc"),
+                               1;
+                out->q.sort_asc = strcmp(v, "asc") == 0;
+        }
+        if ((v = http_query(c->r, "changes-since"))) {
+                if (util_time_parse(v, &out->q.changes_since) < 0)
+                        return http_reply_error(c->r, HTTP_ERR_BAD_REQUEST, NULL,
+                                                "changes-since must look like "
+                                                "YYYY-MM-DDTHH:MM:SS[.ffffff][Z]"),
+                               1;
+        }
+        out->q.marker = http_query(c->r, "marker");
+        for (size_t i = 0; filters && filters[i]; i++) {
+                if ((v = http_query(c->r, filters[i])) &&
+                    out->q.nfilters < ARRAY_SIZE(out->filters)) {
+                        out->filters[out->q.nfilters].key = filters[i];
+                        out->filters[out->q.nfilters].value = v;
+                        out->q.nfilters++;
+                }
+        }
+        out->q.filters = out->filters;
+        return 0;
+}
+
+int api_server_start(const struct evsrep_config *cfg, struct service *svc, struct auth *auth,
+                     struct api_server **out, char *err, size_t errlen)
+{
+        struct api_server *s = calloc(1, sizeof(*s));
+        int rc;
+
+        if (!s)
+                return -ENOMEM;
+        s->ctx.svc = svc;
+        s->ctx.auth = auth;
+        rc = http_server_start(cfg->listen_host, cfg->listen_port, cfg->http_threads, dispatch,
+                               &s->ctx, &s->ctx.http, err, errlen);
+        if (rc < 0) {
+                free(s);
+                return rc;
+        }
+        *out = s;
+        return 0;
+}
+
+int api_server_port(const struct api_server *s)
+{
+        return http_server_port(s->ctx.http);
+}
+
+void api_server_stop(struct api_server *s)
+{
+        if (!s)
+                return;
+        http_server_stop(s->ctx.http);
+        free(s);
+}

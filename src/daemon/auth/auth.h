@@ -1,0 +1,24 @@
+/* API tokens: a file of "token project_id" lines ('#' comments), loaded at
+ * start. Lookups compare every entry in constant time. */
+#ifndef EVSREP_AUTH_H
+#define EVSREP_AUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define AUTH_TOKEN_MAX   130
+#define AUTH_PROJECT_MAX 65
+
+struct auth;
+
+/* Load path. When the file is missing or holds no token, create it (0600)
+ * with one random token for a new default project and set *created. Either
+ * way token/project receive the first entry (for the start banner). */
+int auth_open(const char *path, struct auth **out, char *token, size_t toklen, char *project,
+              size_t projlen, bool *created, char *err, size_t errlen);
+void auth_close(struct auth *a);
+/* Project of token, or NULL when the token is unknown. The string lives as
+ * long as the auth object. */
+const char *auth_lookup(const struct auth *a, const char *token);
+
+#endif

@@ -1,0 +1,65 @@
+/* HTTP server (libmicrohttpd): collects each request's body (up to 1 MiB),
+ * hands the complete request to one dispatch function, and owns every reply:
+ * JSON bodies, the single error format, request ids and the access log.
+ *
+ * Error body, from one registry (http_err):
+ *   {"error": {"code": "EVS.xxxx", "message": "<sentence>"}} */
+#ifndef EVSREP_HTTP_H
+#define EVSREP_HTTP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HTTP_MAX_BODY (1024 * 1024)
+
+enum http_err {
+        HTTP_ERR_BAD_REQUEST,    /* 400 EVS.1001 */
+        HTTP_ERR_UNAUTHORIZED,   /* 401 EVS.1002 */
+        HTTP_ERR_FORBIDDEN,      /* 403 EVS.1003 */
+        HTTP_ERR_NOT_FOUND,      /* 404 EVS.1004 */
+        HTTP_ERR_METHOD,         /* 405 EVS.1005 */
+        HTTP_ERR_NOT_ACCEPTABLE, /* 406 EVS.1006 */
+        HTTP_ERR_CONFLICT,       /* 409 EVS.1009 */
+        HTTP_ERR_TOO_LARGE,      /* 413 EVS.1013 */
+        HTTP_ERR_INTERNAL,       /* 500 EVS.1500 */
+        HTTP_ERR_UNAVAILABLE,    /* 503 EVS.1503 */
+};
+
+struct http_req {
+        const char *method;
+        const char *url;  /* path only */
+        char req_id[48];  /* "req-<uuid>" */
+        const char *body; /* NUL-terminated, body_len bytes; "" when none */
+        size_t body_len;
+        int64_t start_usec;
+        unsigned status; /* set by the reply functions */
+        struct MHD_Connection *conn;
+        void *priv; /* server-private */
+};
+
+/* Returns 0 once a reply was queued, negative on failure to queue. */
+typedef int (*http_dispatch_fn)(struct http_req *r, void *ctx);
+
+struct http_server;
+int http_server_start(const char *host, int port, int threads, http_dispatch_fn fn, void *ctx,
+                      struct http_server **out, char *err, size_t errlen);
+int http_server_port(const struct http_server *s);
+/* Stop accepting, let requests in flight finish, free. */
+void http_server_stop(struct http_server *s);
+
+const char *http_header(const struct http_req *r, const char *name);
+const char *http_query(const struct http_req *r, const char *key);
+/* Call fn for every query argument (for "unknown parameter" checks). */
+void http_query_foreach(const struct http_req *r,
+                        void (*fn)(void *arg, const char *key, const char *value), void *arg);
+
+/* Reply with a JSON body (reference stolen; NULL means an empty body). */
+int http_reply_json(struct http_req *r, unsigned status, json_t *body);
+/* The only function that writes error bodies. extra_header may be NULL, or
+ * "Name: value" (e.g. the Allow header of a 405). */
+int http_reply_error(struct http_req *r, enum http_err err, const char *extra_header,
+                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+#endif

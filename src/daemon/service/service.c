@@ -1,0 +1,448 @@
+/* Volume state machine and the task thread. */
+#include "service/service.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "volume/volume.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define GIB (1024ULL * 1024 * 1024)
+
+struct task {
+        void (*fn)(struct service *svc, const char *id, int64_t arg);
+        char id[STORE_ID_LEN];
+        int64_t arg;
+        struct task *next;
+};
+
+struct service {
+        const struct evsrep_config *cfg;
+        struct store *store;
+        pthread_t thread;
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        struct task *head, *tail;
+        bool stopping;
+};
+
+struct store *service_store(struct service *svc)
+{
+        return svc->store;
+}
+
+const struct evsrep_config *service_config(struct service *svc)
+{
+        return svc->cfg;
+}
+
+static void volume_path_of(struct service *svc, const char *az, const char *id, char *buf,
+                           size_t len)
+{
+        const struct site_cfg *s = config_site(svc->cfg, az);
+
+        snprintf(buf, len, "%s/%s", s ? s->dir : "/nonexistent", id);
+}
+
+static int enqueue(struct service *svc, void (*fn)(struct service *, const char *, int64_t),
+                   const char *id, int64_t arg)
+{
+        struct task *t = calloc(1, sizeof(*t));
+
+        if (!t)
+                return -ENOMEM;
+        t->fn = fn;
+        snprintf(t->id, sizeof(t->id), "%s", id);
+        t->arg = arg;
+        pthread_mutex_lock(&svc->lock);
+        if (svc->tail)
+                svc->tail->next = t;
+        else
+                svc->head = t;
+        svc->tail = t;
+        pthread_cond_signal(&svc->cond);
+        pthread_mutex_unlock(&svc->lock);
+        return 0;
+}
+
+static void *task_main(void *arg)
+{
+        struct service *svc = arg;
+
+        for (;;) {
+                struct task *t;
+
+                pthread_mutex_lock(&svc->lock);
+                while (!svc->head && !svc->stopping)
+                        pthread_cond_wait(&svc->cond, &svc->lock);
+                t = svc->head;
+                if (t) {
+                        svc->head = t->next;
+                        if (!svc->head)
+                                svc->tail = NULL;
+                }
+                pthread_mutex_unlock(&svc->lock);
+                if (!t)
+                        return NULL; /* stopping and drained */
+                t->fn(svc, t->id, t->arg);
+                free(t);
+        }
+}
+
+/* Set status (and an error message) of a volume in one transaction. */
+static void set_status(struct service *svc, const char *id, const char *status, const char *why)
+{
+        struct store_volume v = {0};
+
+        if (store_volume_get(svc->store, NULL, id, &v) == 0) {
+                snprintf(v.status, sizeof(v.status), "%s", status);
+                snprintf(v.error_message, sizeof(v.error_message), "%s", why ? why : "");
+                if (store_volume_update(svc->store, &v) < 0)
+                        log_error("volume %s: cannot record status %s", id, status);
+        }
+        store_volume_clear(&v);
+}
+
+static int export_volume(struct service *svc, const struct store_volume *v)
+{
+        char path[CONFIG_PATH_LEN + 64];
+        struct volume *vol;
+        int rc;
+
+        volume_path_of(svc, v->availability_zone, v->id, path, sizeof(path));
+        if ((rc = volume_open(v->id, v->availability_zone, path, &vol)) < 0)
+                return rc;
+        volume_set_read_only(vol, v->fenced);
+        rc = volreg_add(vol);
+        volume_put(vol);
+        return rc;
+}
+
+static void task_create(struct service *svc, const char *id, int64_t size_gib)
+{
+        struct store_volume v = {0};
+        char path[CONFIG_PATH_LEN + 64], why[STORE_NAME_LEN];
+        int rc;
+
+        if (store_volume_get(svc->store, NULL, id, &v) < 0)
+                return;
+        volume_path_of(svc, v.availability_zone, id, path, sizeof(path));
+        rc = volume_file_create(path, (uint64_t)size_gib * GIB);
+        if (rc == 0)
+                rc = export_volume(svc, &v);
+        if (rc < 0) {
+                snprintf(why, sizeof(why), "cannot create the volume file: %s", strerror(-rc));
+                log_error("volume %s: %s", id, why);
+                unlink(path);
+                set_status(svc, id, "error", why);
+        } else {
+                set_status(svc, id, "available", NULL);
+        }
+        store_volume_clear(&v);
+}
+
+static void task_delete(struct service *svc, const char *id, int64_t unused)
+{
+        struct store_volume v = {0};
+        char path[CONFIG_PATH_LEN + 64];
+        struct volume *vol;
+
+        (void)unused;
+        if (store_volume_get(svc->store, NULL, id, &v) < 0)
+                return;
+        /* Unexport first: no new connection finds it, and connections that
+         * still hold it get -ESHUTDOWN from here on. */
+        if ((vol = volreg_lookup(NULL, id))) {
+                volume_kill(vol);
+                volume_put(vol);
+                volreg_remove(id);
+        }
+        volume_path_of(svc, v.availability_zone, id, path, sizeof(path));
+        if (unlink(path) < 0 && errno != ENOENT) {
+                log_error("volume %s: unlink %s: %s", id, path, strerror(errno));
+                set_status(svc, id, "error_deleting", "cannot remove the volume file");
+        } else if (store_volume_delete(svc->store, id) < 0) {
+                set_status(svc, id, "error_deleting", "cannot remove the volume record");
+        }
+        store_volume_clear(&v);
+}
+
+static void task_extend(struct service *svc, const char *id, int64_t new_gib)
+{
+        struct store_volume v = {0};
+        struct volume *vol = volreg_lookup(NULL, id);
+        int rc = -ENOENT;
+
+        if (vol) {
+                volume_fence_raise(vol);
+                rc = volume_resize(vol, (uint64_t)new_gib * GIB);
+                volume_fence_lower(vol);
+                volume_put(vol);
+        }
+        if (store_volume_get(svc->store, NULL, id, &v) < 0)
+                return;
+        if (rc == 0) {
+                v.size_gib = new_gib;
+                snprintf(v.status, sizeof(v.status), "available");
+                v.error_message[0] = '\0';
+        } else {
+                snprintf(v.status, sizeof(v.status), "error_extending");
+                snprintf(v.error_message, sizeof(v.error_message), "cannot grow the file: %s",
+                         strerror(-rc));
+        }
+        if (store_volume_update(svc->store, &v) < 0)
+                log_error("volume %s: cannot record extend", id);
+        store_volume_clear(&v);
+}
+
+/* Bring files and rows in line after a restart or a crash. */
+static void reconcile(struct service *svc)
+{
+        struct store_volume *vols = NULL;
+        size_t n = 0;
+
+        if (store_volume_list_all(svc->store, &vols, &n) < 0) {
+                log_error("cannot list volumes at start");
+                return;
+        }
+        for (size_t i = 0; i < n; i++) {
+                struct store_volume *v = &vols[i];
+                char path[CONFIG_PATH_LEN + 64];
+
+                volume_path_of(svc, v->availability_zone, v->id, path, sizeof(path));
+                if (strcmp(v->status, "deleting") == 0) {
+                        enqueue(svc, task_delete, v->id, 0);
+                        continue;
+                }
+                if (strcmp(v->status, "creating") == 0 && access(path, F_OK) != 0) {
+                        enqueue(svc, task_create, v->id, v->size_gib);
+                        continue;
+                }
+                if (strcmp(v->status, "error") == 0 && access(path, F_OK) != 0)
+                        continue;
+                if (strcmp(v->status, "extending") == 0)
+                        volume_file_grow(path, (uint64_t)v->size_gib * GIB);
+                if (export_volume(svc, v) < 0) {
+                        log_error("volume %s: file %s cannot be opened", v->id, path);
+                        set_status(svc, v->id, "error", "the volume file is missing");
+                        continue;
+                }
+                if (strcmp(v->status, "creating") == 0 || strcmp(v->status, "extending") == 0)
+                        set_status(svc, v->id, "available", NULL);
+        }
+        store_volume_free_list(vols, n);
+}
+
+int service_start(const struct evsrep_config *cfg, struct store *st, struct service **out)
+{
+        struct service *svc = calloc(1, sizeof(*svc));
+        int rc;
+
+        if (!svc)
+                return -ENOMEM;
+        svc->cfg = cfg;
+        svc->store = st;
+        pthread_mutex_init(&svc->lock, NULL);
+        pthread_cond_init(&svc->cond, NULL);
+        for (int i = 0; i < cfg->nsites; i++) {
+                if ((rc = util_mkdir_p(cfg->sites[i].dir)) < 0) {
+                        log_error("cannot create %s: %s", cfg->sites[i].dir, strerror(-rc));
+                        free(svc);
+                        return rc;
+                }
+        }
+        reconcile(svc);
+        if ((rc = pthread_create(&svc->thread, NULL, task_main, svc)) != 0) {
+                free(svc);
+                return -rc;
+        }
+        *out = svc;
+        return 0;
+}
+
+static void unexport_one(struct volume *v, void *arg)
+{
+        char(*ids)[STORE_ID_LEN] = *(char(**)[STORE_ID_LEN])arg;
+        size_t *n = (size_t *)((char *)arg + sizeof(void *));
+
+        snprintf(ids[*n], STORE_ID_LEN, "%s", volume_id(v));
+        (*n)++;
+}
+
+static void count_one(struct volume *v, void *arg)
+{
+        (void)v;
+        (*(size_t *)arg)++;
+}
+
+void service_stop(struct service *svc)
+{
+        struct {
+                char (*ids)[STORE_ID_LEN];
+                size_t n;
+        } col = {NULL, 0};
+        size_t total = 0;
+
+        if (!svc)
+                return;
+        pthread_mutex_lock(&svc->lock);
+        svc->stopping = true;
+        pthread_cond_signal(&svc->cond);
+        pthread_mutex_unlock(&svc->lock);
+        pthread_join(svc->thread, NULL);
+
+        volreg_foreach(NULL, count_one, &total);
+        col.ids = calloc(total + 1, STORE_ID_LEN);
+        if (col.ids) {
+                volreg_foreach(NULL, unexport_one, &col);
+                for (size_t i = 0; i < col.n; i++) {
+                        struct volume *v = volreg_lookup(NULL, col.ids[i]);
+                        if (v) {
+                                volume_local_flush(v);
+                                volume_put(v);
+                        }
+                        volreg_remove(col.ids[i]);
+                }
+                free(col.ids);
+        }
+        pthread_mutex_destroy(&svc->lock);
+        pthread_cond_destroy(&svc->cond);
+        free(svc);
+}
+
+int service_volume_create(struct service *svc, const struct volume_create_req *rq,
+                          struct store_volume *out, char *msg, size_t msglen)
+{
+        int rc;
+
+        if (!config_site(svc->cfg, rq->availability_zone)) {
+                snprintf(msg, msglen, "volume.availability_zone '%s' is not a configured zone",
+                         rq->availability_zone);
+                return -EINVAL;
+        }
+        memset(out, 0, sizeof(*out));
+        util_uuid_v4(out->id);
+        snprintf(out->project_id, sizeof(out->project_id), "%s", rq->project_id);
+        snprintf(out->name, sizeof(out->name), "%s", rq->name ? rq->name : "");
+        snprintf(out->description, sizeof(out->description), "%s",
+                 rq->description ? rq->description : "");
+        snprintf(out->availability_zone, sizeof(out->availability_zone), "%s",
+                 rq->availability_zone);
+        snprintf(out->status, sizeof(out->status), "creating");
+        snprintf(out->volume_type, sizeof(out->volume_type), "%s",
+                 rq->volume_type ? rq->volume_type : "SSD");
+        out->metadata_json = strdup(rq->metadata_json ? rq->metadata_json : "{}");
+        if (!out->metadata_json)
+                return -ENOMEM;
+        out->size_gib = rq->size_gib;
+        out->multiattach = rq->multiattach;
+        out->created_at = util_now_usec();
+        if ((rc = store_volume_insert(svc->store, out)) < 0) {
+                snprintf(msg, msglen, "cannot record the volume");
+                return rc;
+        }
+        return enqueue(svc, task_create, out->id, rq->size_gib);
+}
+
+static int get_for_change(struct service *svc, const char *project, const char *id,
+                          struct store_volume *v, const char *verb, char *msg, size_t msglen)
+{
+        int rc = store_volume_get(svc->store, project, id, v);
+
+        if (rc == -ENOENT) {
+                snprintf(msg, msglen, "volume %s does not exist", id);
+                return rc;
+        }
+        if (rc < 0)
+                return rc;
+        if (v->pair_id[0]) {
+                snprintf(msg, msglen,
+                         "volume %s is in replication pair %s: it cannot be %s through the "
+                         "volume API (delete the pair first, or use the group's extend action)",
+                         id, v->pair_id, verb);
+                return -EBUSY;
+        }
+        return 0;
+}
+
+int service_volume_delete(struct service *svc, const char *project, const char *id, char *msg,
+                          size_t msglen)
+{
+        struct store_volume v = {0};
+        int rc = get_for_change(svc, project, id, &v, "deleted", msg, msglen);
+
+        if (rc == 0) {
+                if (strcmp(v.status, "available") && strcmp(v.status, "error") &&
+                    strcmp(v.status, "error_deleting") && strcmp(v.status, "error_extending")) {
+                        snprintf(msg, msglen, "volume %s is %s; wait until it is available", id,
+                                 v.status);
+                        rc = -EBUSY;
+                } else {
+                        snprintf(v.status, sizeof(v.status), "deleting");
+                        v.updated_at = util_now_usec();
+                        rc = store_volume_update(svc->store, &v);
+                        if (rc == 0)
+                                rc = enqueue(svc, task_delete, id, 0);
+                }
+        }
+        store_volume_clear(&v);
+        return rc;
+}
+
+int service_volume_extend(struct service *svc, const char *project, const char *id,
+                          int64_t new_size_gib, char *msg, size_t msglen)
+{
+        struct store_volume v = {0};
+        int rc = get_for_change(svc, project, id, &v, "extended", msg, msglen);
+
+        if (rc == 0) {
+                if (strcmp(v.status, "available") != 0) {
+                        snprintf(msg, msglen, "volume %s is %s; it must be available to extend", id,
+                                 v.status);
+                        rc = -EBUSY;
+                } else if (new_size_gib <= v.size_gib) {
+                        snprintf(msg, msglen,
+                                 "os-extend.new_size (%lld) must be larger than the current "
+                                 "size (%lld GiB)",
+                                 (long long)new_size_gib, (long long)v.size_gib);
+                        rc = -EINVAL;
+                } else {
+                        snprintf(v.status, sizeof(v.status), "extending");
+                        v.updated_at = util_now_usec();
+                        rc = store_volume_update(svc->store, &v);
+                        if (rc == 0)
+                                rc = enqueue(svc, task_extend, id, new_size_gib);
+                }
+        }
+        store_volume_clear(&v);
+        return rc;
+}
+
+int service_volume_connection(struct service *svc, const char *project, const char *id, char *uri,
+                              size_t urilen, bool *read_only, char *msg, size_t msglen)
+{
+        struct store_volume v = {0};
+        const struct site_cfg *s;
+        struct volume *vol;
+        int rc = store_volume_get(svc->store, project, id, &v);
+
+        if (rc == -ENOENT)
+                snprintf(msg, msglen, "volume %s does not exist", id);
+        if (rc < 0)
+                return rc;
+        s = config_site(svc->cfg, v.availability_zone);
+        vol = volreg_lookup(v.availability_zone, id);
+        if (!s || !vol) {
+                snprintf(msg, msglen, "volume %s is %s and not exported", id, v.status);
+                store_volume_clear(&v);
+                return -EBUSY;
+        }
+        *read_only = volume_read_only(vol) || v.fenced;
+        volume_put(vol);
+        snprintf(uri, urilen, "nbd://%s:%d/%s", s->nbd_host, s->nbd_port, id);
+        store_volume_clear(&v);
+        return 0;
+}

@@ -1,0 +1,43 @@
+/* Service layer: the state machines behind the API (volumes now; pairs and
+ * groups join as service/pairs.c, service/groups.c). See
+ * docs/design/control-plane.md for the transaction rule and lock order.
+ *
+ * Errors: 0 or -errno; -ENOENT not found (404), -EINVAL bad request (400),
+ * -EBUSY state conflict (409); msg then holds the sentence for the client. */
+#ifndef EVSREP_SERVICE_H
+#define EVSREP_SERVICE_H
+
+#include "config/config.h"
+#include "store/store.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct service;
+
+int service_start(const struct evsrep_config *cfg, struct store *st, struct service **out);
+/* Drain the task queue, unexport and close every volume. */
+void service_stop(struct service *svc);
+struct store *service_store(struct service *svc);
+const struct evsrep_config *service_config(struct service *svc);
+
+struct volume_create_req {
+        const char *project_id, *name, *description, *availability_zone, *volume_type;
+        const char *metadata_json;
+        int64_t size_gib;
+        bool multiattach;
+};
+
+/* Insert the row (status creating) into *out, then create the file on the
+ * task thread (-> available, or error). */
+int service_volume_create(struct service *svc, const struct volume_create_req *rq,
+                          struct store_volume *out, char *msg, size_t msglen);
+int service_volume_delete(struct service *svc, const char *project, const char *id, char *msg,
+                          size_t msglen);
+int service_volume_extend(struct service *svc, const char *project, const char *id,
+                          int64_t new_size_gib, char *msg, size_t msglen);
+/* nbd:// URI and read-only flag of a volume's export. */
+int service_volume_connection(struct service *svc, const char *project, const char *id, char *uri,
+                              size_t urilen, bool *read_only, char *msg, size_t msglen);
+
+#endif
