@@ -263,13 +263,17 @@ int service_start(const struct evsrep_config *cfg, struct store *st, struct serv
         return 0;
 }
 
-static void unexport_one(struct volume *v, void *arg)
-{
-        char(*ids)[STORE_ID_LEN] = *(char(**)[STORE_ID_LEN])arg;
-        size_t *n = (size_t *)((char *)arg + sizeof(void *));
+struct id_list {
+        char (*ids)[STORE_ID_LEN];
+        size_t n, cap;
+};
 
-        snprintf(ids[*n], STORE_ID_LEN, "%s", volume_id(v));
-        (*n)++;
+static void collect_id(struct volume *v, void *arg)
+{
+        struct id_list *l = arg;
+
+        if (l->n < l->cap)
+                snprintf(l->ids[l->n++], STORE_ID_LEN, "%s", volume_id(v));
 }
 
 static void count_one(struct volume *v, void *arg)
@@ -280,11 +284,7 @@ static void count_one(struct volume *v, void *arg)
 
 void service_stop(struct service *svc)
 {
-        struct {
-                char (*ids)[STORE_ID_LEN];
-                size_t n;
-        } col = {NULL, 0};
-        size_t total = 0;
+        struct id_list l = {0};
 
         if (!svc)
                 return;
@@ -294,19 +294,21 @@ void service_stop(struct service *svc)
         pthread_mutex_unlock(&svc->lock);
         pthread_join(svc->thread, NULL);
 
-        volreg_foreach(NULL, count_one, &total);
-        col.ids = calloc(total + 1, STORE_ID_LEN);
-        if (col.ids) {
-                volreg_foreach(NULL, unexport_one, &col);
-                for (size_t i = 0; i < col.n; i++) {
-                        struct volume *v = volreg_lookup(NULL, col.ids[i]);
+        /* Collect ids first: the registry's foreach holds its lock, and
+         * removing calls back into the registry. */
+        volreg_foreach(NULL, count_one, &l.cap);
+        l.ids = calloc(l.cap + 1, STORE_ID_LEN);
+        if (l.ids) {
+                volreg_foreach(NULL, collect_id, &l);
+                for (size_t i = 0; i < l.n; i++) {
+                        struct volume *v = volreg_lookup(NULL, l.ids[i]);
                         if (v) {
                                 volume_local_flush(v);
                                 volume_put(v);
                         }
-                        volreg_remove(col.ids[i]);
+                        volreg_remove(l.ids[i]);
                 }
-                free(col.ids);
+                free(l.ids);
         }
         pthread_mutex_destroy(&svc->lock);
         pthread_cond_destroy(&svc->cond);
