@@ -10,6 +10,8 @@ struct nbd_server;
  * Returns 0 or -errno (e.g. -EADDRINUSE). */
 int nbd_server_start(const char *site, const char *host, int port, int threads_per_conn,
                      struct nbd_server **out);
+/* The TCP port actually bound (useful when port 0 was asked for). */
+int nbd_server_port(const struct nbd_server *srv);
 /* Stop accepting, close every connection, join all threads, free. */
 void nbd_server_stop(struct nbd_server *srv);
 

@@ -1,0 +1,279 @@
+/* Fixed newstyle handshake: greeting, client flags, then options until the
+ * client picks an export (NBD_OPT_GO / NBD_OPT_EXPORT_NAME) or leaves.
+ *
+ * Every option's bytes are read in full before they are interpreted, and
+ * interpreted only through the pure parsers of proto.c. */
+#include "common/log.h"
+#include "common/util.h"
+#include "nbd/internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Bound the number of options per handshake: a client looping on INFO or
+ * LIST forever is a denial of service, not a negotiation. */
+#define NBD_MAX_OPTIONS 256
+
+static int send_opt_reply(int fd, uint32_t opt, uint32_t type, const void *data, uint32_t len)
+{
+        uint8_t hdr[NBD_OPT_REPLY_LEN];
+        int rc;
+
+        nbd_put64(hdr, NBD_MAGIC_OPT_REPLY);
+        nbd_put32(hdr + 8, opt);
+        nbd_put32(hdr + 12, type);
+        nbd_put32(hdr + 16, len);
+        rc = nbd_sock_send(fd, hdr, sizeof(hdr));
+        if (rc == 0 && len > 0)
+                rc = nbd_sock_send(fd, data, len);
+        return rc;
+}
+
+static int send_opt_error(int fd, uint32_t opt, uint32_t type, const char *msg)
+{
+        return send_opt_reply(fd, opt, type, msg, (uint32_t)strlen(msg));
+}
+
+uint16_t nbd_export_tflags(struct volume *v)
+{
+        uint16_t f = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA |
+                     NBD_FLAG_SEND_TRIM | NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_CAN_MULTI_CONN;
+
+        if (volume_read_only(v))
+                f |= NBD_FLAG_READ_ONLY;
+        return f;
+}
+
+/* Look an export up by a (validated, unterminated) name. */
+static struct volume *lookup(struct nbd_conn *c, const char *name, size_t len)
+{
+        char buf[NBD_MAX_STRING + 1];
+
+        if (len == 0 || len > NBD_MAX_STRING)
+                return NULL; /* no default export */
+        memcpy(buf, name, len);
+        buf[len] = '\0';
+        return volreg_lookup(c->srv->site, buf);
+}
+
+/* ---- NBD_OPT_LIST ---- */
+
+struct name_list {
+        char *buf; /* names, each terminated */
+        size_t used, cap;
+        int err;
+};
+
+static void list_collect(struct volume *v, void *arg)
+{
+        struct name_list *l = arg;
+        size_t n = strlen(volume_id(v)) + 1;
+
+        if (l->err)
+                return;
+        if (l->used + n > l->cap) {
+                size_t cap = MAX(l->cap * 2, l->used + n + 1024);
+                char *nb = realloc(l->buf, cap);
+                if (!nb) {
+                        l->err = -ENOMEM;
+                        return;
+                }
+                l->buf = nb;
+                l->cap = cap;
+        }
+        memcpy(l->buf + l->used, volume_id(v), n);
+        l->used += n;
+}
+
+static int opt_list(struct nbd_conn *c, uint32_t len)
+{
+        struct name_list l = {0};
+        int rc = 0;
+
+        if (len != 0)
+                return send_opt_error(c->fd, NBD_OPT_LIST, NBD_REP_ERR_INVALID,
+                                      "NBD_OPT_LIST takes no data");
+        /* Collect under the registry lock, send after it: a slow client
+         * must never hold the registry. */
+        volreg_foreach(c->srv->site, list_collect, &l);
+        if (l.err) {
+                free(l.buf);
+                return send_opt_error(c->fd, NBD_OPT_LIST, NBD_REP_ERR_SHUTDOWN, "out of memory");
+        }
+        for (size_t off = 0; rc == 0 && off < l.used;) {
+                size_t n = strlen(l.buf + off);
+                uint8_t rep[4 + NBD_MAX_STRING];
+
+                if (n <= NBD_MAX_STRING) {
+                        nbd_put32(rep, (uint32_t)n);
+                        memcpy(rep + 4, l.buf + off, n);
+                        rc = send_opt_reply(c->fd, NBD_OPT_LIST, NBD_REP_SERVER, rep,
+                                            (uint32_t)(4 + n));
+                }
+                off += n + 1;
+        }
+        free(l.buf);
+        if (rc == 0)
+                rc = send_opt_reply(c->fd, NBD_OPT_LIST, NBD_REP_ACK, NULL, 0);
+        return rc;
+}
+
+/* ---- NBD_OPT_INFO / NBD_OPT_GO ---- */
+
+/* Returns 1 when GO succeeded (c->vol set), 0 to continue haggling, or
+ * -errno on a socket error. */
+static int opt_info_go(struct nbd_conn *c, uint32_t opt, const uint8_t *data, uint32_t len)
+{
+        struct nbd_opt_go go;
+        struct volume *v;
+        uint8_t info[4 + NBD_MAX_STRING];
+        uint16_t tflags;
+        int rc;
+
+        if (nbd_opt_go_parse(data, len, &go) < 0)
+                return send_opt_error(c->fd, opt, NBD_REP_ERR_INVALID, "malformed option data");
+        if (atomic_load(&c->srv->stopping))
+                return send_opt_error(c->fd, opt, NBD_REP_ERR_SHUTDOWN, "server shutting down");
+        v = lookup(c, go.name, go.name_len);
+        if (!v)
+                return send_opt_error(c->fd, opt, NBD_REP_ERR_UNKNOWN, "no such export");
+        if (volume_killed(v)) {
+                volume_put(v);
+                return send_opt_error(c->fd, opt, NBD_REP_ERR_UNKNOWN, "export is being deleted");
+        }
+        tflags = nbd_export_tflags(v);
+
+        nbd_put16(info, NBD_INFO_EXPORT);
+        nbd_put64(info + 2, volume_size(v));
+        nbd_put16(info + 10, tflags);
+        rc = send_opt_reply(c->fd, opt, NBD_REP_INFO, info, 12);
+        if (rc == 0 && go.want_block_size) {
+                nbd_put16(info, NBD_INFO_BLOCK_SIZE);
+                nbd_put32(info + 2, NBD_MIN_BLOCK);
+                nbd_put32(info + 6, NBD_PREF_BLOCK);
+                nbd_put32(info + 10, NBD_MAX_PAYLOAD);
+                rc = send_opt_reply(c->fd, opt, NBD_REP_INFO, info, 14);
+        }
+        if (rc == 0 && go.want_name) {
+                size_t n = strlen(volume_id(v));
+                nbd_put16(info, NBD_INFO_NAME);
+                memcpy(info + 2, volume_id(v), n);
+                rc = send_opt_reply(c->fd, opt, NBD_REP_INFO, info, (uint32_t)(2 + n));
+        }
+        if (rc == 0)
+                rc = send_opt_reply(c->fd, opt, NBD_REP_ACK, NULL, 0);
+        if (rc < 0 || opt == NBD_OPT_INFO) {
+                volume_put(v);
+                return rc;
+        }
+        c->vol = v;
+        c->tflags = tflags;
+        return 1;
+}
+
+/* ---- NBD_OPT_EXPORT_NAME ---- */
+
+static int opt_export_name(struct nbd_conn *c, const uint8_t *data, uint32_t len, bool no_zeroes)
+{
+        uint8_t rep[10 + 124] = {0};
+        struct volume *v = NULL;
+        int rc;
+
+        /* This option cannot report errors: the protocol says to close. */
+        if (nbd_export_name_check((const char *)data, len) == 0 && !atomic_load(&c->srv->stopping))
+                v = lookup(c, (const char *)data, len);
+        if (v && volume_killed(v)) {
+                volume_put(v);
+                v = NULL;
+        }
+        if (!v) {
+                log_info("nbd %s: %s: unknown export by NBD_OPT_EXPORT_NAME, closing", c->srv->site,
+                         c->peer);
+                return -ENOENT;
+        }
+        c->tflags = nbd_export_tflags(v);
+        nbd_put64(rep, volume_size(v));
+        nbd_put16(rep + 8, c->tflags);
+        rc = nbd_sock_send(c->fd, rep, no_zeroes ? 10 : sizeof(rep));
+        if (rc < 0) {
+                volume_put(v);
+                return rc;
+        }
+        c->vol = v;
+        return 1;
+}
+
+int nbd_handshake_run(struct nbd_conn *c)
+{
+        uint8_t hello[NBD_HELLO_LEN];
+        uint8_t cflags_buf[4];
+        uint32_t cflags;
+        int rc;
+
+        nbd_put64(hello, NBD_MAGIC_INIT);
+        nbd_put64(hello + 8, NBD_MAGIC_OPTS);
+        nbd_put16(hello + 16, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
+        rc = nbd_sock_send(c->fd, hello, sizeof(hello));
+        if (rc < 0)
+                return rc;
+        rc = util_read_full(c->fd, cflags_buf, sizeof(cflags_buf));
+        if (rc < 0)
+                return rc;
+        cflags = nbd_get32(cflags_buf);
+        /* Unknown client flags: the protocol says the server MUST close. */
+        if (cflags & ~(uint32_t)(NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES))
+                return -EPROTO;
+
+        for (int n = 0; n < NBD_MAX_OPTIONS; n++) {
+                uint8_t hdr_buf[NBD_OPT_HDR_LEN];
+                struct nbd_opt_hdr hdr;
+                _cleanup_free_ uint8_t *data = NULL;
+
+                rc = util_read_full(c->fd, hdr_buf, sizeof(hdr_buf));
+                if (rc < 0)
+                        return rc;
+                rc = nbd_opt_hdr_parse(hdr_buf, sizeof(hdr_buf), &hdr);
+                if (rc < 0)
+                        return rc; /* bad magic or absurd length: hard disconnect */
+                data = malloc(hdr.len_bytes ? hdr.len_bytes : 1);
+                if (!data)
+                        return -ENOMEM;
+                rc = util_read_full(c->fd, data, hdr.len_bytes);
+                if (rc < 0)
+                        return rc;
+
+                switch (hdr.option) {
+                case NBD_OPT_EXPORT_NAME:
+                        return opt_export_name(c, data, hdr.len_bytes,
+                                               cflags & NBD_FLAG_C_NO_ZEROES);
+                case NBD_OPT_ABORT:
+                        /* Best effort: the client may already be gone. */
+                        (void)send_opt_reply(c->fd, hdr.option, NBD_REP_ACK, NULL, 0);
+                        return 0;
+                case NBD_OPT_LIST:
+                        rc = opt_list(c, hdr.len_bytes);
+                        break;
+                case NBD_OPT_INFO:
+                case NBD_OPT_GO:
+                        rc = opt_info_go(c, hdr.option, data, hdr.len_bytes);
+                        if (rc == 1)
+                                return 1;
+                        break;
+                case NBD_OPT_STRUCTURED_REPLY:
+                        /* Simple replies only: clients fall back to them. */
+                        rc = send_opt_error(c->fd, hdr.option, NBD_REP_ERR_UNSUP,
+                                            "structured replies not supported");
+                        break;
+                default:
+                        rc = send_opt_error(c->fd, hdr.option, NBD_REP_ERR_UNSUP,
+                                            "option not supported");
+                        break;
+                }
+                if (rc < 0)
+                        return rc;
+        }
+        log_warn("nbd %s: %s: more than %d options in the handshake, closing", c->srv->site,
+                 c->peer, NBD_MAX_OPTIONS);
+        return -EPROTO;
+}

@@ -1,0 +1,78 @@
+/* Internals shared by the NBD server's files (server, handshake, conn).
+ *
+ * Ownership: the server owns its listener, its wake eventfd and the list of
+ * connections. A connection owns its socket (closed when the connection is
+ * reaped, after its thread is joined), its volume reference (put when its
+ * workers are done) and its worker threads (joined by its main thread). */
+#ifndef EVSREP_NBD_INTERNAL_H
+#define EVSREP_NBD_INTERNAL_H
+
+#include "nbd/nbd.h"
+#include "nbd/proto.h"
+#include "volume/volume.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define NBD_MAX_THREADS_PER_CONN 64
+#define NBD_MAX_CONNS            1024
+/* A client that does not finish the handshake in this time is dropped, so
+ * idle sockets cannot pin threads forever. */
+#define NBD_HANDSHAKE_TIMEOUT_SEC 30
+
+struct nbd_server;
+
+struct nbd_conn {
+        struct nbd_server *srv;
+        int fd;
+        pthread_t thread;
+        struct nbd_conn *next;
+        bool finished; /* under srv->lock: thread is about to return */
+        char peer[64];
+
+        /* Transmission phase (set by the handshake). */
+        struct volume *vol;
+        uint16_t tflags;
+        /* Leader/follower: one worker at a time reads a request (header and
+         * payload) under rd_lock, then releases it and does the I/O; the
+         * reply goes out under wr_lock. No request changes threads. */
+        pthread_mutex_t rd_lock;
+        pthread_mutex_t wr_lock;
+        atomic_bool dead;
+};
+
+struct nbd_server {
+        char site[64];
+        int listen_fd;
+        int wake_fd; /* eventfd: wakes the accept thread (stop, reaping) */
+        int port;
+        int threads_per_conn;
+        pthread_t accept_thread;
+        atomic_bool stopping;
+
+        pthread_mutex_t lock;
+        pthread_cond_t cond; /* signalled when a connection finishes */
+        struct nbd_conn *conns;
+        unsigned nconns;
+};
+
+/* Run the fixed newstyle handshake on c->fd. Returns 1 when the client
+ * chose an export (c->vol holds a reference, c->tflags set: enter
+ * transmission), 0 when the session ended cleanly (NBD_OPT_ABORT), or
+ * -errno (I/O error, protocol violation, unknown export by EXPORT_NAME). */
+int nbd_handshake_run(struct nbd_conn *c);
+
+/* Transmission flags we advertise for v (read-only as of now). */
+uint16_t nbd_export_tflags(struct volume *v);
+
+/* Transmission phase: run threads_per_conn workers (this thread is one of
+ * them) until the client disconnects or the socket is shut down. */
+void nbd_conn_serve(struct nbd_conn *c, int nthreads);
+
+/* Send all of buf with MSG_NOSIGNAL (a gone client must not raise SIGPIPE
+ * in the daemon). Returns 0 or -errno. */
+int nbd_sock_send(int fd, const void *buf, size_t len);
+
+#endif
