@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# NBD data path: evsrepd versus nbdkit's file plugin, serving the SAME sparse
+# volume file, measured with fio's nbd ioengine (libnbd, one connection).
+#
+#   bench/nbd.sh                      # uses build/evsrepd
+#   EVSREPD=build-x/evsrepd RUNTIME=10 ROUNDS=2 SIZE_GIB=1 bench/nbd.sh
+#
+# Jobs: 1 MiB sequential write and read (MiB/s), 4 KiB random write and read
+# at queue depth 1 and 16 (IOPS). Servers alternate run by run (the order
+# flips every round) so drift of the machine hits both alike. The file is
+# preconditioned (written end to end) first so reads hit data, not holes.
+# Prints the mean of each figure per server and evsrepd/nbdkit (target
+# >= 0.9).
+set -euo pipefail
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+EVSREPD=${EVSREPD:-$SRC/build/evsrepd}
+RUNTIME=${RUNTIME:-10}
+ROUNDS=${ROUNDS:-2}
+SIZE_GIB=${SIZE_GIB:-1}
+NBDKIT_THREADS=${NBDKIT_THREADS:-16}
+
+for t in fio nbdkit curl python3; do
+  command -v "$t" >/dev/null || { echo "bench/nbd.sh: needs $t" >&2; exit 1; }
+done
+[ -x "$EVSREPD" ] || { echo "bench/nbd.sh: no evsrepd at $EVSREPD (set EVSREPD)" >&2; exit 1; }
+
+TMP=$(mktemp -d /tmp/evsrep-bench-nbd.XXXXXX)
+DATA=$TMP/data
+EV_PID="" KIT_PID=""
+cleanup() {
+  [ -n "$KIT_PID" ] && kill "$KIT_PID" 2>/dev/null && wait "$KIT_PID" 2>/dev/null
+  [ -n "$EV_PID" ] && kill -TERM "$EV_PID" 2>/dev/null && wait "$EV_PID" 2>/dev/null
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# ---- evsrepd with one volume ----
+mkdir -p "$DATA"
+"$EVSREPD" --data-dir "$DATA" --listen 127.0.0.1:0 --nbd-listen az1=127.0.0.1:0 \
+  --nbd-listen az2=127.0.0.1:0 --log-level warn >"$TMP/evsrepd.log" 2>&1 &
+EV_PID=$!
+for _ in $(seq 1 200); do
+  [ -s "$DATA/evsrepd.ports" ] && break
+  kill -0 "$EV_PID" 2>/dev/null || { cat "$TMP/evsrepd.log" >&2; exit 1; }
+  sleep 0.05
+done
+HTTP=$(awk -F= '$1=="http"{print $2}' "$DATA/evsrepd.ports")
+EV_PORT=$(awk -F= '$1=="nbd.az1"{print $2}' "$DATA/evsrepd.ports")
+read -r TOKEN PROJECT < <(grep -v '^#' "$DATA/tokens" | head -n 1)
+URL="http://127.0.0.1:$HTTP/v2/$PROJECT"
+VOL=$(curl -sf -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/json' \
+  -d "{\"volume\":{\"size\":$SIZE_GIB,\"availability_zone\":\"az1\"}}" "$URL/volumes" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["volume"]["id"])')
+for _ in $(seq 1 200); do
+  st=$(curl -sf -H "X-Auth-Token: $TOKEN" "$URL/volumes/$VOL" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["volume"]["status"])')
+  [ "$st" = available ] && break
+  sleep 0.05
+done
+FILE=$DATA/az1/$VOL
+[ -f "$FILE" ] || { echo "bench/nbd.sh: volume file $FILE missing" >&2; exit 1; }
+
+# ---- nbdkit on the same file ----
+KIT_PORT=$(free_port)
+nbdkit -f -i 127.0.0.1 -p "$KIT_PORT" -t "$NBDKIT_THREADS" file "$FILE" \
+  >"$TMP/nbdkit.log" 2>&1 &
+KIT_PID=$!
+for _ in $(seq 1 100); do
+  nbdinfo --size "nbd://127.0.0.1:$KIT_PORT/" >/dev/null 2>&1 && break
+  sleep 0.05
+done
+
+uri() { # server
+  if [ "$1" = evsrepd ]; then echo "nbd://127.0.0.1:$EV_PORT/$VOL"; else echo "nbd://127.0.0.1:$KIT_PORT/"; fi
+}
+
+# run_fio SERVER NAME RW BS QD -> prints the figure (MiB/s or IOPS)
+run_fio() {
+  local server=$1 name=$2 rw=$3 bs=$4 qd=$5
+  fio --name="$name" --ioengine=nbd --uri="$(uri "$server")" --rw="$rw" --bs="$bs" \
+    --iodepth="$qd" --time_based --runtime="$RUNTIME" --norandommap --randrepeat=0 \
+    --output-format=json >"$TMP/fio.json" 2>"$TMP/fio.err" ||
+    { cat "$TMP/fio.err" >&2; exit 1; }
+  python3 - "$TMP/fio.json" "$rw" <<'EOF'
+import json, sys
+t = open(sys.argv[1]).read()
+j = json.loads(t[t.index("{"):])["jobs"][0]  # fio prints a banner line first
+d = j["write"] if "write" in sys.argv[2] else j["read"]
+print("%.1f" % (d["bw"] / 1024.0) if not sys.argv[2].startswith("rand") else "%.0f" % d["iops"])
+EOF
+}
+
+# Precondition: data everywhere (through evsrepd; the file is shared).
+fio --name=fill --ioengine=nbd --uri="$(uri evsrepd)" --rw=write --bs=1M --iodepth=4 \
+  --size=100% >/dev/null 2>"$TMP/fio.err" || { cat "$TMP/fio.err" >&2; exit 1; }
+
+JOBS=("seqwrite write 1M 1 MiB/s" "seqread read 1M 1 MiB/s"
+  "randwrite-qd1 randwrite 4k 1 IOPS" "randwrite-qd16 randwrite 4k 16 IOPS"
+  "randread-qd1 randread 4k 1 IOPS" "randread-qd16 randread 4k 16 IOPS")
+
+printf '%-16s %12s %12s %8s  (%s rounds x %ss, %s GiB file)\n' job evsrepd nbdkit ratio \
+  "$ROUNDS" "$RUNTIME" "$SIZE_GIB"
+for job in "${JOBS[@]}"; do
+  read -r name rw bs qd unit <<<"$job"
+  ev=() kit=()
+  for r in $(seq 1 "$ROUNDS"); do
+    if [ $((r % 2)) -eq 1 ]; then order="evsrepd nbdkit"; else order="nbdkit evsrepd"; fi
+    for s in $order; do
+      v=$(run_fio "$s" "$name" "$rw" "$bs" "$qd")
+      if [ "$s" = evsrepd ]; then ev+=("$v"); else kit+=("$v"); fi
+    done
+  done
+  python3 - "$name" "$unit" "${ev[*]}" "${kit[*]}" <<'EOF'
+import sys
+name, unit, ev, kit = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4].split()
+e = sum(map(float, ev)) / len(ev)
+k = sum(map(float, kit)) / len(kit)
+print("%-16s %12.1f %12.1f %8.2f  %s  (runs: evsrepd %s | nbdkit %s)"
+      % (name, e, k, e / k if k else 0, unit, " ".join(ev), " ".join(kit)))
+EOF
+done
