@@ -52,6 +52,7 @@ nbdinfo --size "$U" >/dev/null || fail "server dead after garbage"
 # Clean restart: data survives.
 stop_daemon
 start_daemon
+U=$(nbd_uri az1 "$V") # ports are new after every start
 nbdcopy "$U" "$TMP/after" || fail "nbdcopy after restart"
 expect_eq "$(sha256sum <"$TMP/after" | cut -d' ' -f1)" "$sum_ref" "checksum after restart"
 
@@ -59,6 +60,7 @@ expect_eq "$(sha256sum <"$TMP/after" | cut -d' ' -f1)" "$sum_ref" "checksum afte
 qemu-io -f raw -c 'write -P 0x77 8M 1M' -c 'flush' "$U" >/dev/null || fail "write before crash"
 crash_daemon
 start_daemon
+U=$(nbd_uri az1 "$V")
 qemu-io -f raw -c 'read -P 0x77 8M 1M' "$U" >"$TMP/qio" 2>&1 || fail "read after crash"
 grep -q 'Pattern verification failed' "$TMP/qio" && fail "flushed write lost by kill -9"
 
