@@ -261,9 +261,10 @@ int main(int argc, char **argv)
                 }
         }
 
+        int rc = 0;
         if (max_mode) {
                 printf("%" PRIu64 "\n", max_seq);
-                return 0;
+                goto out;
         }
 
         /* The exact prefix check: every seq in the window below the max must be in its slot. */
@@ -315,7 +316,8 @@ int main(int argc, char **argv)
                 if (missing)
                         fprintf(stderr, " (first %" PRIu64 ", longest prefix ends at %" PRIu64 ")\n",
                                 first_missing, prefix_end);
-                return 1;
+                rc = 1;
+                goto out;
         }
         if (!quiet)
                 fprintf(stderr,
@@ -323,6 +325,7 @@ int main(int argc, char **argv)
                         "..%" PRIu64 " on %d disks%s\n",
                         seen_run, found, found ? first_seq : 0, max_seq, ndisks,
                         other_runs ? " (blocks of other runs ignored)" : "");
+out:
         for (int i = 0; i < ndisks; i++) {
                 nbd_shutdown(d[i].h, 0);
                 nbd_close(d[i].h);
@@ -330,5 +333,5 @@ int main(int argc, char **argv)
         }
         free(d);
         free(buf);
-        return 0;
+        return rc;
 }
