@@ -4,6 +4,8 @@
 #
 #   bench/nbd.sh                      # uses build/evsrepd
 #   EVSREPD=build-x/evsrepd RUNTIME=10 ROUNDS=2 SIZE_GIB=1 bench/nbd.sh
+#   EVSREPD_ARGS="-c my.conf" bench/nbd.sh   # extra evsrepd flags (e.g. nbd_threads)
+#   ONLY="seqread randread-qd16" bench/nbd.sh  # a subset of the jobs
 #
 # Jobs: 1 MiB sequential write and read (MiB/s), 4 KiB random write and read
 # at queue depth 1 and 16 (IOPS). Servers alternate run by run (the order
@@ -42,7 +44,7 @@ free_port() {
 # ---- evsrepd with one volume ----
 mkdir -p "$DATA"
 "$EVSREPD" --data-dir "$DATA" --listen 127.0.0.1:0 --nbd-listen az1=127.0.0.1:0 \
-  --nbd-listen az2=127.0.0.1:0 --log-level warn >"$TMP/evsrepd.log" 2>&1 &
+  --nbd-listen az2=127.0.0.1:0 --log-level warn ${EVSREPD_ARGS:-} >"$TMP/evsrepd.log" 2>&1 &
 EV_PID=$!
 for _ in $(seq 1 200); do
   [ -s "$DATA/evsrepd.ports" ] && break
@@ -107,6 +109,7 @@ printf '%-16s %12s %12s %8s  (%s rounds x %ss, %s GiB file)\n' job evsrepd nbdki
   "$ROUNDS" "$RUNTIME" "$SIZE_GIB"
 for job in "${JOBS[@]}"; do
   read -r name rw bs qd unit <<<"$job"
+  [ -n "${ONLY:-}" ] && [[ ! " $ONLY " == *" $name "* ]] && continue
   ev=() kit=()
   for r in $(seq 1 "$ROUNDS"); do
     if [ $((r % 2)) -eq 1 ]; then order="evsrepd nbdkit"; else order="nbdkit evsrepd"; fi

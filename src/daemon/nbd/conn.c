@@ -29,11 +29,13 @@
 #define NBD_BUF_KEEP (4u * 1024 * 1024)
 /* O_DIRECT-friendly alignment for the I/O buffers. */
 #define NBD_BUF_ALIGN 4096u
+/* Smallest buffer allocated: 4 KiB requests should not churn malloc. */
+#define NBD_BUF_MIN (64u * 1024)
 
 struct worker {
         struct nbd_conn *c;
         pthread_t tid;
-        void *buf;
+        void *buf; /* held for the current request only */
         size_t cap;
 };
 
@@ -83,12 +85,27 @@ static int sock_send2(int fd, const void *a, size_t alen, const void *b, size_t 
         return 0;
 }
 
+/* Make w->buf hold at least len bytes, preferring the warmest pooled
+ * buffer. */
 static int buf_reserve(struct worker *w, size_t len)
 {
+        struct nbd_conn *c = w->c;
         void *nb;
 
         if (len <= w->cap)
                 return 0;
+        if (!w->buf) {
+                pthread_mutex_lock(&c->pool_lock);
+                if (c->npool > 0) {
+                        c->npool--;
+                        w->buf = c->pool[c->npool].buf;
+                        w->cap = c->pool[c->npool].cap;
+                }
+                pthread_mutex_unlock(&c->pool_lock);
+                if (len <= w->cap)
+                        return 0;
+        }
+        len = MAX(len, NBD_BUF_MIN);
         len = (len + NBD_BUF_ALIGN - 1) & ~(size_t)(NBD_BUF_ALIGN - 1);
         if (posix_memalign(&nb, NBD_BUF_ALIGN, len) != 0)
                 return -ENOMEM;
@@ -98,13 +115,26 @@ static int buf_reserve(struct worker *w, size_t len)
         return 0;
 }
 
-static void buf_trim(struct worker *w)
+/* Give w->buf back to the pool (on top), or free it when it is big. */
+static void buf_release(struct worker *w)
 {
-        if (w->cap > NBD_BUF_KEEP) {
-                free(w->buf);
-                w->buf = NULL;
-                w->cap = 0;
+        struct nbd_conn *c = w->c;
+
+        if (!w->buf)
+                return;
+        if (w->cap <= NBD_BUF_KEEP) {
+                pthread_mutex_lock(&c->pool_lock);
+                if (c->npool < (int)ARRAY_SIZE(c->pool)) {
+                        c->pool[c->npool].buf = w->buf;
+                        c->pool[c->npool].cap = w->cap;
+                        c->npool++;
+                        w->buf = NULL;
+                }
+                pthread_mutex_unlock(&c->pool_lock);
         }
+        free(w->buf);
+        w->buf = NULL;
+        w->cap = 0;
 }
 
 static void conn_kill(struct nbd_conn *c, bool hard)
@@ -216,14 +246,13 @@ static void *worker_main(void *arg)
                 else
                         rc = sock_send2(c->fd, rep, sizeof(rep), NULL, 0);
                 pthread_mutex_unlock(&c->wr_lock);
-                buf_trim(w);
+                buf_release(w);
                 if (rc < 0) {
                         conn_kill(c, true);
                         break;
                 }
         }
-        free(w->buf);
-        w->buf = NULL;
+        buf_release(w);
         return NULL;
 }
 
@@ -235,9 +264,11 @@ void nbd_conn_serve(struct nbd_conn *c, int nthreads)
         assert(c->vol);
         if (nthreads < 1)
                 nthreads = 1;
+        pthread_mutex_init(&c->pool_lock, NULL);
         ws = calloc((size_t)nthreads, sizeof(*ws));
         if (!ws) {
                 log_error("nbd %s: %s: out of memory for workers", c->srv->site, c->peer);
+                pthread_mutex_destroy(&c->pool_lock);
                 return;
         }
         for (int i = 0; i < nthreads; i++)
@@ -256,4 +287,7 @@ void nbd_conn_serve(struct nbd_conn *c, int nthreads)
         for (int i = 1; i < started; i++)
                 pthread_join(ws[i].tid, NULL);
         free(ws);
+        while (c->npool > 0)
+                free(c->pool[--c->npool].buf);
+        pthread_mutex_destroy(&c->pool_lock);
 }

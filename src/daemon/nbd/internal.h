@@ -41,6 +41,16 @@ struct nbd_conn {
         pthread_mutex_t rd_lock;
         pthread_mutex_t wr_lock;
         atomic_bool dead;
+        /* I/O buffers, most recently used on top: whichever worker serves
+         * the next request gets the buffer that is still warm in cache
+         * (per-worker buffers made QD1 1 MiB reads rotate through N cold
+         * buffers and cost half the throughput). */
+        pthread_mutex_t pool_lock;
+        struct {
+                void *buf;
+                size_t cap;
+        } pool[NBD_MAX_THREADS_PER_CONN];
+        int npool;
 };
 
 struct nbd_server {
