@@ -23,8 +23,12 @@
 #ifndef EVSREP_TESTS_SEQBLOCK_H
 #define EVSREP_TESTS_SEQBLOCK_H
 
+#include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "common/util.h"
 
 #define SEQ_BLOCK   4096u
 #define SEQ_MAGIC   0x3130514553535645ull /* "EVSSEQ01" little endian */
@@ -104,6 +108,33 @@ static inline void seq_place(uint64_t seq, uint64_t first_seq, uint32_t ndisks,
         *disk = (uint32_t)(i % ndisks);
         *slot = (i / ndisks) % slots;
         *off = region_off + *slot * SEQ_BLOCK;
+}
+
+/* Parse a count or size: decimal/0x, optional K/M/G (binary), "iB"/"B". */
+static inline int seq_parse_u64(const char *s, uint64_t *out)
+{
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(s, &end, 0);
+        if (errno || end == s || s[0] == '-')
+                return -1;
+        uint64_t mul = 1;
+        switch (*end) {
+        case '\0': break;
+        case 'k': case 'K': mul = 1ull << 10; end++; break;
+        case 'm': case 'M': mul = 1ull << 20; end++; break;
+        case 'g': case 'G': mul = 1ull << 30; end++; break;
+        default: return -1;
+        }
+        if (*end == 'i' || *end == 'B')
+                end++;
+        if (*end == 'B')
+                end++;
+        if (*end)
+                return -1;
+        if (ck_mul((uint64_t)v, mul, out))
+                return -1;
+        return 0;
 }
 
 /* The tools are short-lived test processes that exit straight from error

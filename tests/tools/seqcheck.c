@@ -42,32 +42,6 @@ static void usage(FILE *f)
                 "Exit: 0 consistent, 1 inconsistent (first gap named), 2 usage or I/O error.\n");
 }
 
-static int parse_u64(const char *s, uint64_t *out)
-{
-        char *end;
-        errno = 0;
-        unsigned long long v = strtoull(s, &end, 0);
-        if (errno || end == s || s[0] == '-')
-                return -1;
-        uint64_t mul = 1;
-        switch (*end) {
-        case '\0': break;
-        case 'k': case 'K': mul = 1ull << 10; end++; break;
-        case 'm': case 'M': mul = 1ull << 20; end++; break;
-        case 'g': case 'G': mul = 1ull << 30; end++; break;
-        default: return -1;
-        }
-        if (*end == 'i' || *end == 'B')
-                end++;
-        if (*end == 'B')
-                end++;
-        if (*end)
-                return -1;
-        if (ck_mul((uint64_t)v, mul, out))
-                return -1;
-        return 0;
-}
-
 struct disk {
         const char *uri;
         struct nbd_handle *h;
@@ -94,21 +68,21 @@ int main(int argc, char **argv)
         while ((c = getopt_long(argc, argv, "o:r:R:ma:b:qh", opts, NULL)) != -1) {
                 switch (c) {
                 case 'o':
-                        if (parse_u64(optarg, &region_off)) goto bad;
+                        if (seq_parse_u64(optarg, &region_off)) goto bad;
                         break;
                 case 'r':
-                        if (parse_u64(optarg, &region)) goto bad;
+                        if (seq_parse_u64(optarg, &region)) goto bad;
                         break;
                 case 'R':
-                        if (parse_u64(optarg, &run_id)) goto bad;
+                        if (seq_parse_u64(optarg, &run_id)) goto bad;
                         have_run = true;
                         break;
                 case 'm': max_mode = true; break;
                 case 'a':
-                        if (parse_u64(optarg, &expect_min)) goto bad;
+                        if (seq_parse_u64(optarg, &expect_min)) goto bad;
                         break;
                 case 'b':
-                        if (parse_u64(optarg, &expect_max)) goto bad;
+                        if (seq_parse_u64(optarg, &expect_max)) goto bad;
                         break;
                 case 'q': quiet = true; break;
                 case 'h': usage(stdout); return 0;

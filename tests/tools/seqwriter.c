@@ -56,32 +56,6 @@ static void usage(FILE *f)
                 "(the last acknowledged seq is still printed).\n");
 }
 
-static int parse_u64(const char *s, uint64_t *out)
-{
-        char *end;
-        errno = 0;
-        unsigned long long v = strtoull(s, &end, 0);
-        if (errno || end == s || s[0] == '-')
-                return -1;
-        uint64_t mul = 1;
-        switch (*end) {
-        case '\0': break;
-        case 'k': case 'K': mul = 1ull << 10; end++; break;
-        case 'm': case 'M': mul = 1ull << 20; end++; break;
-        case 'g': case 'G': mul = 1ull << 30; end++; break;
-        default: return -1;
-        }
-        if (*end == 'i' || *end == 'B')
-                end++;
-        if (*end == 'B')
-                end++;
-        if (*end)
-                return -1;
-        if (ck_mul((uint64_t)v, mul, out))
-                return -1;
-        return 0;
-}
-
 static void write_progress(const char *path, uint64_t seq)
 {
         char tmp[PATH_MAX];
@@ -123,7 +97,7 @@ int main(int argc, char **argv)
         while ((c = getopt_long(argc, argv, "n:t:s:o:r:WR:f:Fp:P:qh", opts, NULL)) != -1) {
                 switch (c) {
                 case 'n':
-                        if (parse_u64(optarg, &count)) goto bad;
+                        if (seq_parse_u64(optarg, &count)) goto bad;
                         break;
                 case 't': {
                         char *end;
@@ -133,23 +107,23 @@ int main(int argc, char **argv)
                 }
                 case 's': stop_file = optarg; break;
                 case 'o':
-                        if (parse_u64(optarg, &region_off)) goto bad;
+                        if (seq_parse_u64(optarg, &region_off)) goto bad;
                         break;
                 case 'r':
-                        if (parse_u64(optarg, &region)) goto bad;
+                        if (seq_parse_u64(optarg, &region)) goto bad;
                         break;
                 case 'W': wrap = false; break;
                 case 'R':
-                        if (parse_u64(optarg, &run_id)) goto bad;
+                        if (seq_parse_u64(optarg, &run_id)) goto bad;
                         have_run = true;
                         break;
                 case 'f':
-                        if (parse_u64(optarg, &first_seq) || first_seq == 0) goto bad;
+                        if (seq_parse_u64(optarg, &first_seq) || first_seq == 0) goto bad;
                         break;
                 case 'F': fua = true; break;
                 case 'p': progress = optarg; break;
                 case 'P':
-                        if (parse_u64(optarg, &progress_ms)) goto bad;
+                        if (seq_parse_u64(optarg, &progress_ms)) goto bad;
                         break;
                 case 'q': quiet = true; break;
                 case 'h': usage(stdout); return 0;
