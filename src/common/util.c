@@ -1,6 +1,7 @@
 #include "common/util.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -321,4 +322,28 @@ int util_parse_hostport(const char *s, char *host, size_t hostlen, int *port)
         host[hl] = '\0';
         *port = (int)p;
         return 0;
+}
+
+static uint32_t g_crc32c_table[256];
+static pthread_once_t g_crc32c_once = PTHREAD_ONCE_INIT;
+
+static void crc32c_init_table(void)
+{
+        for (uint32_t i = 0; i < 256; i++) {
+                uint32_t c = i;
+                for (int k = 0; k < 8; k++)
+                        c = (c & 1) ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+                g_crc32c_table[i] = c;
+        }
+}
+
+uint32_t util_crc32c(const void *buf, size_t len)
+{
+        const unsigned char *p = buf;
+        uint32_t crc = 0xffffffffu;
+
+        pthread_once(&g_crc32c_once, crc32c_init_table);
+        for (size_t i = 0; i < len; i++)
+                crc = g_crc32c_table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+        return crc ^ 0xffffffffu;
 }

@@ -72,4 +72,7 @@ int util_mkdir_p(const char *path);
 /* Parse "host:port" (host may be [v6]). Returns 0 or -EINVAL. */
 int util_parse_hostport(const char *s, char *host, size_t hostlen, int *port);
 
+/* CRC-32C (Castagnoli) of len bytes, for on-disk block checks. */
+uint32_t util_crc32c(const void *buf, size_t len);
+
 #endif

@@ -1,0 +1,69 @@
+/* Mirror internals shared by mirror.c (modes, client I/O, activity log) and
+ * resync.c (the worker). Lock order: range lock -> io -> mu
+ * (docs/design/replication.md). */
+#ifndef EVSREP_ENGINE_INTERNAL_H
+#define EVSREP_ENGINE_INTERNAL_H
+
+#include "engine/actlog.h"
+#include "engine/bitmap.h"
+#include "engine/meta.h"
+#include "engine/mirror.h"
+#include "engine/rangelock.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+struct mirror {
+        char pair_id[40];
+        char meta_path[4096];
+        struct volume *prod;
+        struct link *link;
+        mirror_event_fn on_event;
+        void *event_ctx;
+        uint64_t chunk_bytes;
+
+        struct rangelock rl;
+
+        /* io: the meta file (AL + bitmap writes) and the activity log. */
+        pthread_mutex_t io;
+        pthread_cond_t al_cv;
+        unsigned al_waiters;
+        struct meta meta;
+        struct actlog al;
+        uint64_t al_writes;
+
+        /* mu: mode and the in-memory bitmaps. Never held across I/O. */
+        pthread_mutex_t mu;
+        enum mirror_mode mode;
+        bool attached;
+        struct bitmap bm;
+        /* Bits the worker cleared whose DR copy is not flushed yet: OR'ed
+         * into every bitmap page written until a checkpoint (B2). */
+        struct bitmap unflushed;
+        uint64_t uf_lo, uf_hi; /* chunk span holding unflushed bits; lo > hi: none */
+        uint64_t dirty_at_start;
+        int dr_error;
+
+        /* Resync worker. */
+        pthread_t worker;
+        bool worker_running;
+        atomic_bool worker_stop;
+        atomic_uint_least64_t bytes_copied;
+        atomic_uint_least64_t rate_bps;
+};
+
+/* Persist the bitmap pages covering chunks [first, first + count)
+ * (snapshot of bm | unflushed). Takes io and mu. */
+int mirror_persist_bits(struct mirror *m, uint64_t first, uint64_t count);
+/* Flush DR, then persist the worker's cleared bits (B2). Takes io and mu. */
+int mirror_checkpoint(struct mirror *m);
+/* DR leg failed: mark [c0, c1] dirty durably, drop to TRACK, report. */
+void mirror_dr_fault(struct mirror *m, uint64_t c0, uint64_t c1, int err);
+void mirror_emit(struct mirror *m, enum mirror_event ev);
+
+/* resync.c */
+int resync_start(struct mirror *m);
+/* Ask the worker to stop and join it (no-op when not running). */
+void resync_stop(struct mirror *m);
+
+#endif

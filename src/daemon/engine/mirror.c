@@ -1,0 +1,506 @@
+/* The mirror of one pair: modes, the client write path, the activity log.
+ *
+ * Invariants (replication.md): B1 bit durability, B2 clearing only after
+ * DR is durable, B3 set-before-write, A1/A2 activity log, R1 range locks.
+ * Lock order: volume gate -> range lock -> io -> mu. */
+#include "engine/internal.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "volume/volume.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+const char *mirror_mode_name(enum mirror_mode mode)
+{
+        switch (mode) {
+        case MIRROR_SYNC:
+                return "sync";
+        case MIRROR_TRACK:
+                return "track";
+        case MIRROR_RESYNC:
+                return "resync";
+        }
+        return "?";
+}
+
+void mirror_emit(struct mirror *m, enum mirror_event ev)
+{
+        if (m->on_event)
+                m->on_event(m->event_ctx, m->pair_id, ev);
+}
+
+/* ---- bitmap persistence ---- */
+
+/* Snapshot pages [b0, b1) of the bitmap area (bm | unflushed) under mu. */
+static void *snapshot(struct mirror *m, uint64_t b0, uint64_t b1)
+{
+        uint64_t nw = (b1 - b0) / 8, w0 = b0 / 8;
+        uint64_t *buf = malloc(b1 - b0 ? b1 - b0 : 1);
+
+        if (!buf)
+                return NULL;
+        for (uint64_t i = 0; i < nw; i++)
+                buf[i] = m->bm.words[w0 + i] | m->unflushed.words[w0 + i];
+        return buf;
+}
+
+int mirror_persist_bits(struct mirror *m, uint64_t first, uint64_t count)
+{
+        uint64_t b0, b1;
+        void *buf;
+        int rc;
+
+        pthread_mutex_lock(&m->io);
+        pthread_mutex_lock(&m->mu);
+        meta_bits_span(m->bm.nbits, first, count, &b0, &b1);
+        buf = snapshot(m, b0, b1);
+        pthread_mutex_unlock(&m->mu);
+        rc = buf ? meta_write_area(&m->meta, b0, buf, b1 - b0) : -ENOMEM;
+        pthread_mutex_unlock(&m->io);
+        free(buf);
+        return rc;
+}
+
+int mirror_checkpoint(struct mirror *m)
+{
+        uint64_t lo, hi, b0, b1;
+        void *buf = NULL;
+        int rc;
+
+        pthread_mutex_lock(&m->mu);
+        lo = m->uf_lo;
+        hi = m->uf_hi;
+        pthread_mutex_unlock(&m->mu);
+        if (lo > hi)
+                return 0;
+        /* Only the worker adds unflushed bits, and it is the caller: every
+         * bit in [lo, hi] was copied before this flush. */
+        if ((rc = m->link->ops->flush(m->link)) < 0)
+                return rc;
+        pthread_mutex_lock(&m->io);
+        pthread_mutex_lock(&m->mu);
+        bitmap_clear_range(&m->unflushed, lo, hi - lo + 1);
+        m->uf_lo = UINT64_MAX;
+        m->uf_hi = 0;
+        meta_bits_span(m->bm.nbits, lo, hi - lo + 1, &b0, &b1);
+        buf = snapshot(m, b0, b1);
+        pthread_mutex_unlock(&m->mu);
+        rc = buf ? meta_write_area(&m->meta, b0, buf, b1 - b0) : -ENOMEM;
+        pthread_mutex_unlock(&m->io);
+        free(buf);
+        return rc;
+}
+
+void mirror_dr_fault(struct mirror *m, uint64_t c0, uint64_t c1, int err)
+{
+        enum mirror_mode was;
+        int rc;
+
+        pthread_mutex_lock(&m->mu);
+        bitmap_set_range(&m->bm, c0, c1 - c0 + 1);
+        was = m->mode;
+        m->mode = MIRROR_TRACK;
+        m->dr_error = err;
+        pthread_mutex_unlock(&m->mu);
+        if ((rc = mirror_persist_bits(m, c0, c1 - c0 + 1)) < 0)
+                log_error("pair %s: cannot persist dirty bits after a DR fault: %s", m->pair_id,
+                          strerror(-rc));
+        if (was != MIRROR_TRACK) {
+                log_warn("pair %s: DR write failed (%s): tracking changes until a sync",
+                         m->pair_id, strerror(-err));
+                mirror_emit(m, MIRROR_EV_DR_FAULT);
+        }
+}
+
+/* ---- activity log ---- */
+
+static void al_extents(const struct mirror *m, uint64_t off, uint64_t len, uint64_t *e0,
+                       uint64_t *e1)
+{
+        *e0 = off / m->meta.al_extent_bytes;
+        *e1 = (off + (len ? len : 1) - 1) / m->meta.al_extent_bytes;
+}
+
+static void al_unref_range(struct mirror *m, uint64_t e0, uint64_t e1)
+{
+        for (uint64_t e = e0; e <= e1; e++)
+                actlog_unref(&m->al, e);
+        if (m->al_waiters)
+                pthread_cond_broadcast(&m->al_cv);
+}
+
+/* Make the extents of [off, off+len) hot and durable in the AL (A1). */
+static int al_begin(struct mirror *m, uint64_t off, uint64_t len)
+{
+        uint64_t e0, e1, e, evicted, ext[AL_MAX_SLOTS];
+        bool changed = false, evict = false;
+        int rc = 0;
+
+        al_extents(m, off, len, &e0, &e1);
+        pthread_mutex_lock(&m->io);
+        for (e = e0; e <= e1; e++) {
+                while (!actlog_ref(&m->al, e)) {
+                        if (actlog_insert(&m->al, e, &evicted) >= 0) {
+                                changed = true;
+                                evict |= evicted != AL_NONE;
+                                break;
+                        }
+                        m->al_waiters++;
+                        pthread_cond_wait(&m->al_cv, &m->io);
+                        m->al_waiters--;
+                }
+        }
+        if (changed) {
+                /* An evicted extent must be durable on both legs before it
+                 * leaves the log (A1). */
+                if (evict) {
+                        rc = volume_local_flush(m->prod);
+                        if (rc == 0 && m->link->ops->flush(m->link) < 0)
+                                rc = 0; /* a DR fault shows on the write itself */
+                }
+                if (rc == 0) {
+                        unsigned n = actlog_extents(&m->al, ext);
+                        rc = meta_write_al(&m->meta, ext, n);
+                        m->al_writes++;
+                }
+                if (rc < 0)
+                        al_unref_range(m, e0, e1);
+        }
+        pthread_mutex_unlock(&m->io);
+        return rc;
+}
+
+static void al_end(struct mirror *m, uint64_t off, uint64_t len)
+{
+        uint64_t e0, e1;
+
+        al_extents(m, off, len, &e0, &e1);
+        pthread_mutex_lock(&m->io);
+        al_unref_range(m, e0, e1);
+        pthread_mutex_unlock(&m->io);
+}
+
+/* ---- client I/O through the hook ---- */
+
+struct io {
+        const void *buf; /* NULL: zero */
+        uint64_t off, len;
+        bool punch;
+        unsigned flags;
+};
+
+static int leg_prod(struct mirror *m, const struct io *io)
+{
+        if (io->buf)
+                return volume_local_write(m->prod, io->buf, io->len, io->off, io->flags);
+        return volume_local_zero(m->prod, io->off, io->len, io->punch, io->flags);
+}
+
+static int leg_dr(struct mirror *m, const struct io *io)
+{
+        if (io->buf)
+                return m->link->ops->write(m->link, io->buf, io->len, io->off, io->flags);
+        return m->link->ops->zero(m->link, io->off, io->len, io->punch, io->flags);
+}
+
+static int mirror_io(struct mirror *m, const struct io *io)
+{
+        uint64_t c0, c1, newly = 0;
+        bool mirrored;
+        int rc, drc;
+
+        if (io->len == 0)
+                return leg_prod(m, io);
+        c0 = io->off / m->chunk_bytes;
+        c1 = (io->off + io->len - 1) / m->chunk_bytes;
+        if ((rc = rangelock_acquire(&m->rl, c0, c1)) < 0)
+                return rc;
+        pthread_mutex_lock(&m->mu);
+        mirrored = m->mode == MIRROR_SYNC ||
+                   (m->mode == MIRROR_RESYNC && bitmap_count_range(&m->bm, c0, c1 - c0 + 1) == 0);
+        if (!mirrored)
+                newly = bitmap_set_range(&m->bm, c0, c1 - c0 + 1);
+        pthread_mutex_unlock(&m->mu);
+
+        if (!mirrored) {
+                /* B3: the bit is durable before production changes. Under
+                 * our range lock a set bit is already durable (whoever set
+                 * it persisted it before releasing the range). */
+                if (newly && (rc = mirror_persist_bits(m, c0, c1 - c0 + 1)) < 0) {
+                        log_error("pair %s: cannot persist the dirty bitmap: %s", m->pair_id,
+                                  strerror(-rc));
+                        rc = -EIO;
+                } else {
+                        rc = leg_prod(m, io);
+                }
+        } else if ((rc = al_begin(m, io->off, io->len)) < 0) {
+                log_error("pair %s: cannot write the activity log: %s", m->pair_id,
+                          strerror(-rc));
+                rc = -EIO;
+        } else {
+                rc = leg_prod(m, io);
+                if (rc == 0 && (drc = leg_dr(m, io)) < 0)
+                        mirror_dr_fault(m, c0, c1, drc);
+                al_end(m, io->off, io->len);
+        }
+        rangelock_release(&m->rl, c0, c1);
+        return rc;
+}
+
+static int hook_write(void *ctx, struct volume *v, const void *buf, size_t len, uint64_t off,
+                      unsigned flags)
+{
+        struct io io = {.buf = buf, .off = off, .len = len, .flags = flags};
+
+        (void)v;
+        return mirror_io(ctx, &io);
+}
+
+static int hook_zero(void *ctx, struct volume *v, uint64_t off, uint64_t len, bool punch,
+                     unsigned flags)
+{
+        struct io io = {.buf = NULL, .off = off, .len = len, .punch = punch, .flags = flags};
+
+        (void)v;
+        return mirror_io(ctx, &io);
+}
+
+static int hook_flush(void *ctx, struct volume *v)
+{
+        struct mirror *m = ctx;
+        enum mirror_mode mode;
+        int rc = volume_local_flush(v), drc;
+
+        pthread_mutex_lock(&m->mu);
+        mode = m->mode;
+        pthread_mutex_unlock(&m->mu);
+        if (rc == 0 && mode != MIRROR_TRACK && (drc = m->link->ops->flush(m->link)) < 0) {
+                /* DR may have lost un-flushed writes: everything hot is suspect. */
+                uint64_t ext[AL_MAX_SLOTS];
+                unsigned n;
+
+                pthread_mutex_lock(&m->io);
+                n = actlog_extents(&m->al, ext);
+                pthread_mutex_unlock(&m->io);
+                for (unsigned i = 0; i < n; i++) {
+                        uint64_t per = m->meta.al_extent_bytes / m->chunk_bytes;
+                        mirror_dr_fault(m, ext[i] * per, ext[i] * per + per - 1, drc);
+                }
+                if (n == 0)
+                        mirror_dr_fault(m, 0, 0, drc);
+        }
+        return rc;
+}
+
+static const struct volume_hook_ops g_hook = {
+    .write = hook_write,
+    .zero = hook_zero,
+    .flush = hook_flush,
+};
+
+/* ---- lifecycle ---- */
+
+static void mirror_free(struct mirror *m)
+{
+        if (m->meta.fd >= 0)
+                meta_close(&m->meta);
+        bitmap_free(&m->bm);
+        bitmap_free(&m->unflushed);
+        rangelock_destroy(&m->rl);
+        pthread_mutex_destroy(&m->io);
+        pthread_mutex_destroy(&m->mu);
+        pthread_cond_destroy(&m->al_cv);
+        if (m->link)
+                m->link->ops->close(m->link);
+        if (m->prod)
+                volume_put(m->prod);
+        free(m);
+}
+
+/* A2: every AL extent becomes dirty, durably, then the AL is emptied. */
+static int fold_al(struct mirror *m, const uint64_t *ext, unsigned n)
+{
+        uint64_t per = m->meta.al_extent_bytes / m->chunk_bytes;
+        int rc;
+
+        if (n == 0)
+                return 0;
+        for (unsigned i = 0; i < n; i++)
+                bitmap_set_range(&m->bm, ext[i] * per, per ? per : 1);
+        log_warn("pair %s: unclean shutdown: %u hot extent(s) of the activity log marked dirty",
+                 m->pair_id, n);
+        if ((rc = meta_write_all_bits(&m->meta, &m->bm)) < 0)
+                return rc;
+        return meta_write_al(&m->meta, NULL, 0);
+}
+
+int mirror_open(const struct mirror_cfg *cfg, struct mirror **out, uint64_t *dirty_out)
+{
+        struct mirror *m = calloc(1, sizeof(*m));
+        uint64_t ext[AL_MAX_SLOTS];
+        unsigned n = 0;
+        int rc;
+
+        if (!m) {
+                cfg->link->ops->close(cfg->link);
+                return -ENOMEM;
+        }
+        snprintf(m->pair_id, sizeof(m->pair_id), "%s", cfg->pair_id);
+        snprintf(m->meta_path, sizeof(m->meta_path), "%s", cfg->meta_path);
+        volume_get(cfg->prod);
+        m->prod = cfg->prod;
+        m->link = cfg->link;
+        m->on_event = cfg->on_event;
+        m->event_ctx = cfg->event_ctx;
+        m->meta.fd = -1;
+        m->mode = MIRROR_TRACK;
+        m->uf_lo = UINT64_MAX;
+        rangelock_init(&m->rl);
+        pthread_mutex_init(&m->io, NULL);
+        pthread_mutex_init(&m->mu, NULL);
+        pthread_cond_init(&m->al_cv, NULL);
+        actlog_init(&m->al, AL_MAX_SLOTS);
+
+        if (cfg->create) {
+                unlink(cfg->meta_path); /* a crashed earlier create */
+                rc = meta_create(cfg->meta_path, cfg->pair_id, cfg->chunk_bytes,
+                                 volume_size(cfg->prod), true, &m->meta, &m->bm);
+        } else {
+                rc = meta_open(cfg->meta_path, &m->meta, &m->bm, ext, &n);
+        }
+        if (rc < 0) {
+                log_error("pair %s: meta file %s: %s", cfg->pair_id, cfg->meta_path,
+                          rc == -EPROTO ? "damaged header" : strerror(-rc));
+                goto fail;
+        }
+        m->chunk_bytes = m->meta.chunk_bytes;
+        if ((rc = bitmap_init(&m->unflushed, m->bm.nbits)) < 0 || (rc = fold_al(m, ext, n)) < 0)
+                goto fail;
+        if (volume_size(m->prod) > m->meta.size_bytes &&
+            (rc = meta_grow(&m->meta, &m->bm, volume_size(m->prod))) == 0)
+                rc = bitmap_grow(&m->unflushed, m->bm.nbits);
+        if (rc < 0)
+                goto fail;
+        *dirty_out = m->bm.nset;
+        *out = m;
+        return 0;
+fail:
+        mirror_free(m);
+        return rc;
+}
+
+int mirror_set_mode(struct mirror *m, enum mirror_mode mode)
+{
+        bool synced = false;
+
+        assert(volume_fenced(m->prod));
+        resync_stop(m);
+        pthread_mutex_lock(&m->mu);
+        if (mode == MIRROR_SYNC && m->bm.nset > 0) {
+                pthread_mutex_unlock(&m->mu);
+                return -EINVAL; /* M1: SYNC only with nothing dirty; use RESYNC */
+        }
+        if (mode == MIRROR_RESYNC && m->bm.nset == 0) {
+                synced = m->mode != MIRROR_SYNC;
+                mode = MIRROR_SYNC;
+        }
+        m->mode = mode;
+        if (mode != MIRROR_TRACK)
+                m->dr_error = 0;
+        if (mode == MIRROR_RESYNC)
+                m->dirty_at_start = m->bm.nset;
+        pthread_mutex_unlock(&m->mu);
+        if (mode == MIRROR_RESYNC)
+                return resync_start(m);
+        if (synced)
+                mirror_emit(m, MIRROR_EV_SYNCED);
+        return 0;
+}
+
+int mirror_start(struct mirror *m, enum mirror_mode mode)
+{
+        assert(volume_fenced(m->prod));
+        volume_set_hook(m->prod, &g_hook, m);
+        m->attached = true;
+        return mirror_set_mode(m, mode);
+}
+
+enum mirror_mode mirror_mode(struct mirror *m)
+{
+        enum mirror_mode mode;
+
+        pthread_mutex_lock(&m->mu);
+        mode = m->mode;
+        pthread_mutex_unlock(&m->mu);
+        return mode;
+}
+
+void mirror_stats(struct mirror *m, struct mirror_stats *st)
+{
+        memset(st, 0, sizeof(*st));
+        pthread_mutex_lock(&m->mu);
+        st->mode = m->mode;
+        st->chunk_bytes = m->chunk_bytes;
+        st->dirty_chunks = m->bm.nset;
+        if (m->bm.nset > m->dirty_at_start)
+                m->dirty_at_start = m->bm.nset;
+        st->dirty_at_start = m->dirty_at_start;
+        st->dr_error = m->dr_error;
+        if (m->mode == MIRROR_SYNC || m->bm.nset == 0)
+                st->progress = 100;
+        else if (m->mode == MIRROR_RESYNC && m->dirty_at_start)
+                st->progress = (int)(100 * (m->dirty_at_start - m->bm.nset) / m->dirty_at_start);
+        pthread_mutex_unlock(&m->mu);
+        st->bytes_copied = atomic_load(&m->bytes_copied);
+        st->rate_bps = st->mode == MIRROR_RESYNC ? atomic_load(&m->rate_bps) : 0;
+        pthread_mutex_lock(&m->io);
+        st->al_writes = m->al_writes;
+        pthread_mutex_unlock(&m->io);
+}
+
+int mirror_mark_dirty(struct mirror *m, uint64_t off, uint64_t len)
+{
+        uint64_t c0, c1;
+
+        if (len == 0)
+                return 0;
+        c0 = off / m->chunk_bytes;
+        c1 = (off + len - 1) / m->chunk_bytes;
+        pthread_mutex_lock(&m->mu);
+        bitmap_set_range(&m->bm, c0, c1 - c0 + 1);
+        pthread_mutex_unlock(&m->mu);
+        return mirror_persist_bits(m, c0, c1 - c0 + 1);
+}
+
+void mirror_close(struct mirror *m, bool remove_meta)
+{
+        int rc;
+
+        if (m->attached) {
+                assert(volume_fenced(m->prod));
+                volume_set_hook(m->prod, NULL, NULL);
+                m->attached = false;
+        }
+        resync_stop(m); /* checkpoints what it copied */
+        /* No client write is in flight (fence) and the worker is gone:
+         * flush both legs, then the AL can be emptied (A1). */
+        rc = volume_local_flush(m->prod);
+        if (rc == 0 && m->link->ops->flush(m->link) == 0) {
+                pthread_mutex_lock(&m->io);
+                actlog_clear(&m->al);
+                if (meta_write_all_bits(&m->meta, &m->bm) < 0 ||
+                    meta_write_al(&m->meta, NULL, 0) < 0)
+                        log_error("pair %s: cannot close the meta file cleanly", m->pair_id);
+                pthread_mutex_unlock(&m->io);
+        } else {
+                log_warn("pair %s: flush failed at close; the activity log stays hot",
+                         m->pair_id);
+        }
+        if (remove_meta && unlink(m->meta_path) < 0)
+                log_warn("pair %s: unlink %s: %s", m->pair_id, m->meta_path, strerror(errno));
+        mirror_free(m);
+}

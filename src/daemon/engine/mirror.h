@@ -1,0 +1,76 @@
+/* Mirror: the replication engine's object for one pair. It owns the hook on
+ * the production volume, the DR link, the meta file (bitmap + activity log)
+ * and the resync worker. Modes and invariants: docs/design/replication.md.
+ *
+ * Threading: client I/O arrives through the volume hook on NBD threads;
+ * mirror_set_mode / mirror_start / mirror_stop are called by the service
+ * with the production volume's fence raised; mirror_stats from anywhere.
+ * Events are delivered on engine threads with no engine lock held.
+ *
+ * Ownership: mirror_open takes a reference on prod and owns link from then
+ * on (also on failure). mirror_close frees everything. */
+#ifndef EVSREP_ENGINE_MIRROR_H
+#define EVSREP_ENGINE_MIRROR_H
+
+#include "engine/link.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct volume;
+struct mirror;
+
+enum mirror_mode { MIRROR_SYNC, MIRROR_TRACK, MIRROR_RESYNC };
+
+enum mirror_event {
+        MIRROR_EV_SYNCED,   /* RESYNC finished: the pair is in SYNC, DR == production */
+        MIRROR_EV_DR_FAULT, /* a DR write failed: the pair dropped to TRACK */
+};
+
+typedef void (*mirror_event_fn)(void *ctx, const char *pair_id, enum mirror_event ev);
+
+struct mirror_cfg {
+        const char *pair_id;
+        const char *meta_path;
+        struct volume *prod;
+        struct link *link;
+        uint64_t chunk_bytes; /* for a new meta file */
+        bool create;          /* new pair: fresh meta file, every chunk dirty */
+        mirror_event_fn on_event;
+        void *event_ctx;
+};
+
+struct mirror_stats {
+        enum mirror_mode mode;
+        uint64_t chunk_bytes;
+        uint64_t dirty_chunks;
+        uint64_t dirty_at_start;
+        uint64_t bytes_copied; /* by the resync worker, since open */
+        uint64_t rate_bps;     /* resync copy rate over the last second */
+        int progress;          /* 0..100 */
+        int dr_error;          /* last DR error (-errno) or 0 */
+        uint64_t al_writes;    /* AL transactions since open */
+};
+
+/* Open (or create) the pair's meta file, fold the activity log into the
+ * bitmap. *dirty_out: dirty chunks after the fold. The mirror is not yet
+ * attached: call mirror_start with the fence raised. */
+int mirror_open(const struct mirror_cfg *cfg, struct mirror **out, uint64_t *dirty_out);
+/* Attach the hook in mode (fence raised on prod by the caller). */
+int mirror_start(struct mirror *m, enum mirror_mode mode);
+/* Switch mode (fence raised on prod). Stops and joins the resync worker
+ * first; RESYNC starts it again. RESYNC with nothing dirty goes straight to
+ * SYNC (and reports MIRROR_EV_SYNCED). */
+int mirror_set_mode(struct mirror *m, enum mirror_mode mode);
+enum mirror_mode mirror_mode(struct mirror *m);
+void mirror_stats(struct mirror *m, struct mirror_stats *st);
+/* Mark [off, off+len) dirty durably (reprotect's union; tests). */
+int mirror_mark_dirty(struct mirror *m, uint64_t off, uint64_t len);
+/* Detach the hook (fence raised on prod), stop the worker, flush both legs,
+ * persist the bitmap and write an empty AL. The mirror is freed; with
+ * remove_meta the meta file is unlinked too (pair deleted). */
+void mirror_close(struct mirror *m, bool remove_meta);
+
+const char *mirror_mode_name(enum mirror_mode mode);
+
+#endif

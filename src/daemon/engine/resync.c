@@ -1,0 +1,203 @@
+/* The resync worker: copies dirty chunks from production to DR while client
+ * I/O continues. The race with client writes is settled by range locks
+ * (replication.md, "The resync-vs-write race").
+ *
+ * Pacing: one batch at a time (at most BATCH_CHUNKS chunks or BATCH_BYTES of
+ * data), then the range lock is released so client writes to that range
+ * proceed; a checkpoint (DR flush + bitmap write) every CKPT_USEC. */
+#include "engine/internal.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "volume/volume.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define BATCH_CHUNKS 4096u
+#define BATCH_BYTES  (8u << 20)
+#define COPY_BUF     (1u << 20)
+#define CKPT_USEC    1000000
+
+enum copy_fail { COPY_OK, COPY_PROD, COPY_DR };
+
+/* Copy [start, end) (bytes, chunk aligned at start) from production to DR:
+ * data extents are copied, holes are punched. Stops early at a chunk
+ * boundary once BATCH_BYTES were copied. *done: end of what was handled. */
+static enum copy_fail copy_range(struct mirror *m, char *buf, uint64_t start, uint64_t end,
+                                 uint64_t *done, int *err)
+{
+        uint64_t pos = start, copied = 0;
+
+        while (pos < end) {
+                uint64_t d, dl, stop;
+                int rc;
+
+                if (copied >= BATCH_BYTES && pos % m->chunk_bytes == 0)
+                        break;
+                rc = volume_local_next_data(m->prod, pos, &d, &dl);
+                if (rc == -ENXIO) {
+                        d = end;
+                        dl = 0;
+                } else if (rc < 0) {
+                        *err = rc;
+                        *done = pos;
+                        return COPY_PROD;
+                }
+                if (d > pos) { /* hole up to d */
+                        stop = MIN(d, end);
+                        if ((rc = m->link->ops->zero(m->link, pos, stop - pos, true, 0)) < 0) {
+                                *err = rc;
+                                *done = pos;
+                                return COPY_DR;
+                        }
+                        pos = stop;
+                        continue;
+                }
+                /* data at pos, up to d + dl; 1 MiB pieces on 1 MiB boundaries */
+                stop = MIN(MIN(d + dl, end), (pos / COPY_BUF + 1) * COPY_BUF);
+                if ((rc = volume_local_read(m->prod, buf, stop - pos, pos)) < 0) {
+                        *err = rc;
+                        *done = pos;
+                        return COPY_PROD;
+                }
+                if ((rc = m->link->ops->write(m->link, buf, stop - pos, pos, 0)) < 0) {
+                        *err = rc;
+                        *done = pos;
+                        return COPY_DR;
+                }
+                copied += stop - pos;
+                atomic_fetch_add(&m->bytes_copied, stop - pos);
+                pos = stop;
+        }
+        *done = pos;
+        return COPY_OK;
+}
+
+static void *resync_main(void *arg)
+{
+        struct mirror *m = arg;
+        char *buf = malloc(COPY_BUF);
+        uint64_t cursor = 0, last_ckpt = (uint64_t)util_mono_usec();
+        uint64_t rate_t0 = last_ckpt, rate_b0 = atomic_load(&m->bytes_copied);
+        uint64_t size = volume_size(m->prod);
+
+        if (!buf) {
+                log_error("pair %s: resync: out of memory", m->pair_id);
+                return NULL;
+        }
+        log_info("pair %s: resync started (%llu dirty chunks)", m->pair_id,
+                 (unsigned long long)m->bm.nset);
+        while (!atomic_load(&m->worker_stop)) {
+                uint64_t c, e, lk_last, done_b, cleared, now;
+                enum copy_fail f;
+                int err = 0;
+
+                pthread_mutex_lock(&m->mu);
+                if (m->mode != MIRROR_RESYNC) {
+                        pthread_mutex_unlock(&m->mu);
+                        break;
+                }
+                c = bitmap_next_set(&m->bm, cursor);
+                if (c == m->bm.nbits)
+                        c = bitmap_next_set(&m->bm, 0);
+                if (c == m->bm.nbits) {
+                        bool synced = false;
+
+                        pthread_mutex_unlock(&m->mu);
+                        /* Nothing dirty: make DR durable, persist the
+                         * cleared bits, then SYNC unless a write dirtied a
+                         * chunk meanwhile (it did so under mu). */
+                        if ((err = mirror_checkpoint(m)) < 0) {
+                                mirror_dr_fault(m, 0, 0, err);
+                                break;
+                        }
+                        pthread_mutex_lock(&m->mu);
+                        if (m->bm.nset == 0 && m->mode == MIRROR_RESYNC) {
+                                m->mode = MIRROR_SYNC;
+                                synced = true;
+                        }
+                        pthread_mutex_unlock(&m->mu);
+                        if (synced) {
+                                log_info("pair %s: resync done (%llu bytes copied)", m->pair_id,
+                                         (unsigned long long)atomic_load(&m->bytes_copied));
+                                mirror_emit(m, MIRROR_EV_SYNCED);
+                                break;
+                        }
+                        continue;
+                }
+                e = MIN(bitmap_next_clear(&m->bm, c), c + BATCH_CHUNKS);
+                pthread_mutex_unlock(&m->mu);
+
+                lk_last = e - 1;
+                if (rangelock_acquire(&m->rl, c, lk_last) < 0)
+                        break;
+                pthread_mutex_lock(&m->mu);
+                /* A client write may have held the range first; it only
+                 * ever sets bits, and copies only clear them (we are the
+                 * only copier), so c..e-1 is still dirty. */
+                e = MIN(e, bitmap_next_clear(&m->bm, c));
+                pthread_mutex_unlock(&m->mu);
+                f = copy_range(m, buf, c * m->chunk_bytes, MIN(e * m->chunk_bytes, size), &done_b,
+                               &err);
+                /* Whole chunks handled: [c, ceil(done_b / chunk)) when the
+                 * copy reached the end of the volume, else floor. */
+                e = done_b >= size ? m->bm.nbits : done_b / m->chunk_bytes;
+                pthread_mutex_lock(&m->mu);
+                cleared = e > c ? bitmap_clear_range(&m->bm, c, e - c) : 0;
+                if (cleared) {
+                        bitmap_set_range(&m->unflushed, c, e - c);
+                        m->uf_lo = MIN(m->uf_lo, c);
+                        m->uf_hi = MAX(m->uf_hi, e - 1);
+                }
+                pthread_mutex_unlock(&m->mu);
+                rangelock_release(&m->rl, c, lk_last);
+                cursor = e;
+                if (f == COPY_DR) {
+                        mirror_dr_fault(m, c, c, err);
+                        break;
+                }
+                if (f == COPY_PROD) {
+                        log_error("pair %s: resync cannot read production: %s", m->pair_id,
+                                  strerror(-err));
+                        break;
+                }
+                now = (uint64_t)util_mono_usec();
+                if (now - last_ckpt >= CKPT_USEC) {
+                        uint64_t b = atomic_load(&m->bytes_copied);
+
+                        atomic_store(&m->rate_bps, (b - rate_b0) * 1000000 / (now - rate_t0));
+                        rate_b0 = b;
+                        rate_t0 = now;
+                        if ((err = mirror_checkpoint(m)) < 0) {
+                                mirror_dr_fault(m, c, c, err);
+                                break;
+                        }
+                        last_ckpt = now;
+                }
+        }
+        if (mirror_checkpoint(m) < 0)
+                log_warn("pair %s: resync: final checkpoint failed", m->pair_id);
+        atomic_store(&m->rate_bps, 0);
+        free(buf);
+        return NULL;
+}
+
+int resync_start(struct mirror *m)
+{
+        int rc;
+
+        atomic_store(&m->worker_stop, false);
+        if ((rc = pthread_create(&m->worker, NULL, resync_main, m)) != 0)
+                return -rc;
+        m->worker_running = true;
+        return 0;
+}
+
+void resync_stop(struct mirror *m)
+{
+        if (!m->worker_running)
+                return;
+        atomic_store(&m->worker_stop, true);
+        pthread_join(m->worker, NULL);
+        m->worker_running = false;
+}
