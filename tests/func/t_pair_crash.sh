@@ -92,6 +92,8 @@ for seed in $(seq "$BASE" $((BASE + NSEEDS - 1))); do
   esac
 
   start_daemon
+  PU=$(nbd_uri az1 "$P") # new ephemeral ports after the restart
+  DU=$(nbd_uri az2 "$D")
   api GET "$PAIRS/$R"
   expect_status 200 "$tag: pair acknowledged with 202 survives the crash" || continue
   wait_through "$PAIRS/$R" .replication.status available creating 120 || continue

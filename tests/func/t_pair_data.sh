@@ -79,6 +79,8 @@ expect_eq "$(nbd_sha256 "$DU")" "$sum_p" "DR unchanged after refused writes"
 # --- clean restart: still active (no resync from scratch), data equal, still mirroring.
 stop_daemon
 start_daemon
+PU=$(nbd_uri az1 "$P") # the daemon listens on new ephemeral ports
+DU=$(nbd_uri az2 "$D")
 api GET "$PAIRS/$R"
 expect_eq "$(jget .replication.replication_status)" active "replication_status right after clean restart"
 expect_eq "$(jget .replication.status)" available "status after restart"

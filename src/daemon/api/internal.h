@@ -35,6 +35,14 @@ int api_volumes_action(struct api_call *c);
 int api_volume_create_parse(const char *body, size_t len, json_t **root,
                             struct volume_create_req *rq, char *msg, size_t msglen);
 
+/* Replication pairs. */
+int api_pairs_create(struct api_call *c);
+int api_pairs_list(struct api_call *c);
+int api_pairs_get(struct api_call *c);
+int api_pairs_delete(struct api_call *c);
+int api_pair_create_parse(const char *body, size_t len, json_t **root, struct pair_create_req *rq,
+                          char *msg, size_t msglen);
+
 /* List query parameters -> store query (filters: allowed filter keys, NULL
  * terminated). Returns 0, or replies 400 itself and returns 1. */
 struct api_list {

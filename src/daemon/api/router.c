@@ -27,6 +27,11 @@ static const struct route g_routes[] = {
     {"GET", "volumes/{id}", api_volumes_get},
     {"DELETE", "volumes/{id}", api_volumes_delete},
     {"POST", "volumes/{id}/action", api_volumes_action},
+    {"GET", "os-vendor-replications", api_pairs_list},
+    {"POST", "os-vendor-replications", api_pairs_create},
+    {"GET", "os-vendor-replications/detail", api_pairs_list},
+    {"GET", "os-vendor-replications/{id}", api_pairs_get},
+    {"DELETE", "os-vendor-replications/{id}", api_pairs_delete},
 };
 
 struct api_server {

@@ -13,8 +13,8 @@
 #error "the meta file stores the bitmap as little-endian words; port meta.c first"
 #endif
 
-#define HDR_MAGIC  "EVSRPM01"
-#define AL_MAGIC   "EVSRAL01"
+#define HDR_MAGIC   "EVSRPM01"
+#define AL_MAGIC    "EVSRAL01"
 #define HDR_VERSION 1u
 
 struct hdr {
@@ -71,8 +71,8 @@ static int write_header(struct meta *m, const char *pair_id)
         return 0;
 }
 
-int meta_create(const char *path, const char *pair_id, uint64_t chunk_bytes,
-                uint64_t size_bytes, bool all_dirty, struct meta *m, struct bitmap *bm)
+int meta_create(const char *path, const char *pair_id, uint64_t chunk_bytes, uint64_t size_bytes,
+                bool all_dirty, struct meta *m, struct bitmap *bm)
 {
         uint64_t nchunks = (size_bytes + chunk_bytes - 1) / chunk_bytes;
         int rc;
@@ -123,8 +123,7 @@ static int read_al(struct meta *m, int i, struct alblk *b)
         return 0;
 }
 
-int meta_open(const char *path, struct meta *m, struct bitmap *bm, uint64_t *al_out,
-              unsigned *al_n)
+int meta_open(const char *path, struct meta *m, struct bitmap *bm, uint64_t *al_out, unsigned *al_n)
 {
         unsigned char blk[META_BLOCK];
         struct hdr h;
@@ -214,8 +213,7 @@ int meta_write_bits(struct meta *m, const struct bitmap *bm, uint64_t first, uin
 
 int meta_write_all_bits(struct meta *m, const struct bitmap *bm)
 {
-        int rc = util_pwrite_full(m->fd, bm->words, bitmap_nwords(bm->nbits) * 8,
-                                  META_BITMAP_OFF);
+        int rc = util_pwrite_full(m->fd, bm->words, bitmap_nwords(bm->nbits) * 8, META_BITMAP_OFF);
         return rc < 0 ? rc : sync_fd(m->fd);
 }
 
@@ -233,7 +231,8 @@ int meta_write_al(struct meta *m, const uint64_t *extents, unsigned n)
         if (n)
                 memcpy(b->extent, extents, n * sizeof(uint64_t));
         b->crc = util_crc32c(blk + 12, META_BLOCK - 12);
-        rc = util_pwrite_full(m->fd, blk, META_BLOCK, META_AL_OFF + (uint64_t)m->al_next * META_BLOCK);
+        rc = util_pwrite_full(m->fd, blk, META_BLOCK,
+                              META_AL_OFF + (uint64_t)m->al_next * META_BLOCK);
         if (rc == 0)
                 rc = sync_fd(m->fd);
         if (rc == 0) {

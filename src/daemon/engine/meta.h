@@ -10,10 +10,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define META_BLOCK        4096u
-#define META_AL_OFF       4096u
-#define META_BITMAP_OFF   12288u
-#define META_AL_EXTENT    (4u << 20)
+#define META_BLOCK      4096u
+#define META_AL_OFF     4096u
+#define META_BITMAP_OFF 12288u
+#define META_AL_EXTENT  (4u << 20)
 
 struct meta {
         int fd;
@@ -21,14 +21,14 @@ struct meta {
         uint64_t nchunks;
         uint64_t size_bytes;
         uint64_t al_extent_bytes;
-        uint64_t al_seq;  /* seq of the newest valid AL block */
-        int al_next;      /* block (0/1) the next AL write goes to */
+        uint64_t al_seq; /* seq of the newest valid AL block */
+        int al_next;     /* block (0/1) the next AL write goes to */
 };
 
 /* Create path (O_EXCL) for a volume of size_bytes with every bit set
  * (all_dirty) or clear. bm receives the in-memory bitmap. */
-int meta_create(const char *path, const char *pair_id, uint64_t chunk_bytes,
-                uint64_t size_bytes, bool all_dirty, struct meta *m, struct bitmap *bm);
+int meta_create(const char *path, const char *pair_id, uint64_t chunk_bytes, uint64_t size_bytes,
+                bool all_dirty, struct meta *m, struct bitmap *bm);
 /* Open an existing file: check the header, load the bitmap into bm and the
  * newest valid AL block into al_out[*al_n] (>= 505 entries).
  * -EPROTO: bad magic, version or CRC in the header (a damaged file). */

@@ -110,8 +110,8 @@ void mirror_dr_fault(struct mirror *m, uint64_t c0, uint64_t c1, int err)
                 log_error("pair %s: cannot persist dirty bits after a DR fault: %s", m->pair_id,
                           strerror(-rc));
         if (was != MIRROR_TRACK) {
-                log_warn("pair %s: DR write failed (%s): tracking changes until a sync",
-                         m->pair_id, strerror(-err));
+                log_warn("pair %s: DR write failed (%s): tracking changes until a sync", m->pair_id,
+                         strerror(-err));
                 mirror_emit(m, MIRROR_EV_DR_FAULT);
         }
 }
@@ -238,8 +238,7 @@ static int mirror_io(struct mirror *m, const struct io *io)
                         rc = leg_prod(m, io);
                 }
         } else if ((rc = al_begin(m, io->off, io->len)) < 0) {
-                log_error("pair %s: cannot write the activity log: %s", m->pair_id,
-                          strerror(-rc));
+                log_error("pair %s: cannot write the activity log: %s", m->pair_id, strerror(-rc));
                 rc = -EIO;
         } else {
                 rc = leg_prod(m, io);
@@ -497,8 +496,7 @@ void mirror_close(struct mirror *m, bool remove_meta)
                         log_error("pair %s: cannot close the meta file cleanly", m->pair_id);
                 pthread_mutex_unlock(&m->io);
         } else {
-                log_warn("pair %s: flush failed at close; the activity log stays hot",
-                         m->pair_id);
+                log_warn("pair %s: flush failed at close; the activity log stays hot", m->pair_id);
         }
         if (remove_meta && unlink(m->meta_path) < 0)
                 log_warn("pair %s: unlink %s: %s", m->pair_id, m->meta_path, strerror(errno));

@@ -1,5 +1,5 @@
 /* Volume state machine and the task thread. */
-#include "service/service.h"
+#include "service/internal.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "volume/volume.h"
@@ -9,25 +9,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-
-#define GIB (1024ULL * 1024 * 1024)
-
-struct task {
-        void (*fn)(struct service *svc, const char *id, int64_t arg);
-        char id[STORE_ID_LEN];
-        int64_t arg;
-        struct task *next;
-};
-
-struct service {
-        const struct evsrep_config *cfg;
-        struct store *store;
-        pthread_t thread;
-        pthread_mutex_t lock;
-        pthread_cond_t cond;
-        struct task *head, *tail;
-        bool stopping;
-};
 
 struct store *service_store(struct service *svc)
 {
@@ -39,7 +20,7 @@ const struct evsrep_config *service_config(struct service *svc)
         return svc->cfg;
 }
 
-static void volume_path_of(struct service *svc, const char *az, const char *id, char *buf,
+void service_volume_path(struct service *svc, const char *az, const char *id, char *buf,
                            size_t len)
 {
         const struct site_cfg *s = config_site(svc->cfg, az);
@@ -47,8 +28,7 @@ static void volume_path_of(struct service *svc, const char *az, const char *id, 
         snprintf(buf, len, "%s/%s", s ? s->dir : "/nonexistent", id);
 }
 
-static int enqueue(struct service *svc, void (*fn)(struct service *, const char *, int64_t),
-                   const char *id, int64_t arg)
+int service_enqueue(struct service *svc, service_task_fn fn, const char *id, int64_t arg)
 {
         struct task *t = calloc(1, sizeof(*t));
 
@@ -112,7 +92,7 @@ static int export_volume(struct service *svc, const struct store_volume *v)
         struct volume *vol;
         int rc;
 
-        volume_path_of(svc, v->availability_zone, v->id, path, sizeof(path));
+        service_volume_path(svc, v->availability_zone, v->id, path, sizeof(path));
         if ((rc = volume_open(v->id, v->availability_zone, path, &vol)) < 0)
                 return rc;
         volume_set_read_only(vol, v->fenced);
@@ -129,7 +109,7 @@ static void task_create(struct service *svc, const char *id, int64_t size_gib)
 
         if (store_volume_get(svc->store, NULL, id, &v) < 0)
                 return;
-        volume_path_of(svc, v.availability_zone, id, path, sizeof(path));
+        service_volume_path(svc, v.availability_zone, id, path, sizeof(path));
         rc = volume_file_create(path, (uint64_t)size_gib * GIB);
         if (rc == 0)
                 rc = export_volume(svc, &v);
@@ -160,7 +140,7 @@ static void task_delete(struct service *svc, const char *id, int64_t unused)
                 volume_put(vol);
                 volreg_remove(id);
         }
-        volume_path_of(svc, v.availability_zone, id, path, sizeof(path));
+        service_volume_path(svc, v.availability_zone, id, path, sizeof(path));
         if (unlink(path) < 0 && errno != ENOENT) {
                 log_error("volume %s: unlink %s: %s", id, path, strerror(errno));
                 set_status(svc, id, "error_deleting", "cannot remove the volume file");
@@ -212,13 +192,13 @@ static void reconcile(struct service *svc)
                 struct store_volume *v = &vols[i];
                 char path[CONFIG_PATH_LEN + 64];
 
-                volume_path_of(svc, v->availability_zone, v->id, path, sizeof(path));
+                service_volume_path(svc, v->availability_zone, v->id, path, sizeof(path));
                 if (strcmp(v->status, "deleting") == 0) {
-                        enqueue(svc, task_delete, v->id, 0);
+                        service_enqueue(svc, task_delete, v->id, 0);
                         continue;
                 }
                 if (strcmp(v->status, "creating") == 0 && access(path, F_OK) != 0) {
-                        enqueue(svc, task_create, v->id, v->size_gib);
+                        service_enqueue(svc, task_create, v->id, v->size_gib);
                         continue;
                 }
                 if (strcmp(v->status, "error") == 0 && access(path, F_OK) != 0)
@@ -254,7 +234,9 @@ int service_start(const struct evsrep_config *cfg, struct store *st, struct serv
                         return rc;
                 }
         }
+        pthread_mutex_init(&svc->pairs_mu, NULL);
         reconcile(svc);
+        service_pairs_reconcile(svc);
         if ((rc = pthread_create(&svc->thread, NULL, task_main, svc)) != 0) {
                 free(svc);
                 return -rc;
@@ -293,6 +275,9 @@ void service_stop(struct service *svc)
         pthread_cond_signal(&svc->cond);
         pthread_mutex_unlock(&svc->lock);
         pthread_join(svc->thread, NULL);
+        /* Mirrors first: they flush both legs and close their meta files
+         * cleanly (empty activity log) while the volumes are still open. */
+        service_pairs_stop(svc);
 
         /* Collect ids first: the registry's foreach holds its lock, and
          * removing calls back into the registry. */
@@ -310,6 +295,12 @@ void service_stop(struct service *svc)
                 }
                 free(l.ids);
         }
+        while (svc->head) { /* events queued after the task thread stopped */
+                struct task *t = svc->head;
+                svc->head = t->next;
+                free(t);
+        }
+        pthread_mutex_destroy(&svc->pairs_mu);
         pthread_mutex_destroy(&svc->lock);
         pthread_cond_destroy(&svc->cond);
         free(svc);
@@ -346,7 +337,7 @@ int service_volume_create(struct service *svc, const struct volume_create_req *r
                 snprintf(msg, msglen, "cannot record the volume");
                 return rc;
         }
-        return enqueue(svc, task_create, out->id, rq->size_gib);
+        return service_enqueue(svc, task_create, out->id, rq->size_gib);
 }
 
 static int get_for_change(struct service *svc, const char *project, const char *id,
@@ -387,7 +378,7 @@ int service_volume_delete(struct service *svc, const char *project, const char *
                         v.updated_at = util_now_usec();
                         rc = store_volume_update(svc->store, &v);
                         if (rc == 0)
-                                rc = enqueue(svc, task_delete, id, 0);
+                                rc = service_enqueue(svc, task_delete, id, 0);
                 }
         }
         store_volume_clear(&v);
@@ -416,7 +407,7 @@ int service_volume_extend(struct service *svc, const char *project, const char *
                         v.updated_at = util_now_usec();
                         rc = store_volume_update(svc->store, &v);
                         if (rc == 0)
-                                rc = enqueue(svc, task_extend, id, new_size_gib);
+                                rc = service_enqueue(svc, task_extend, id, new_size_gib);
                 }
         }
         store_volume_clear(&v);

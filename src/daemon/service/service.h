@@ -40,4 +40,25 @@ int service_volume_extend(struct service *svc, const char *project, const char *
 int service_volume_connection(struct service *svc, const char *project, const char *id, char *uri,
                               size_t urilen, bool *read_only, char *msg, size_t msglen);
 
+/* Replication pairs (pairs.c). */
+struct pair_create_req {
+        const char *project_id, *name, *description, *priority_station;
+        const char *volume_ids[2]; /* production, DR */
+};
+/* Validate against current state, insert the row (status creating) into
+ * *out, then pair the volumes and start the initial sync on the task thread.
+ * On a refused request *failure_detail holds the api.md number (or ""). */
+int service_pair_create(struct service *svc, const struct pair_create_req *rq,
+                        struct store_pair *out, char *failure_detail, char *msg, size_t msglen);
+int service_pair_delete(struct service *svc, const char *project, const char *id, char *msg,
+                        size_t msglen);
+
+/* Live engine figures of a pair (false when it has no running mirror). */
+struct pair_live {
+        int progress;     /* 0..100 */
+        const char *mode; /* sync, track, resync */
+        uint64_t dirty_bytes, bytes_copied, rate_bps;
+};
+bool service_pair_live(struct service *svc, const char *id, struct pair_live *out);
+
 #endif

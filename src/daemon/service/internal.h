@@ -1,0 +1,47 @@
+/* Shared by the service layer's files (service.c: volumes and the task
+ * thread; pairs.c: replication pairs). See docs/design/control-plane.md. */
+#ifndef EVSREP_SERVICE_INTERNAL_H
+#define EVSREP_SERVICE_INTERNAL_H
+
+#include "service/service.h"
+
+#include <pthread.h>
+
+#define GIB (1024ULL * 1024 * 1024)
+
+typedef void (*service_task_fn)(struct service *svc, const char *id, int64_t arg);
+
+struct task {
+        service_task_fn fn;
+        char id[STORE_ID_LEN];
+        int64_t arg;
+        struct task *next;
+};
+
+struct pair_rt; /* pairs.c */
+
+struct service {
+        const struct evsrep_config *cfg;
+        struct store *store;
+        pthread_t thread;
+        pthread_mutex_t lock; /* the task queue */
+        pthread_cond_t cond;
+        struct task *head, *tail;
+        bool stopping;
+
+        /* Replication pairs with a live mirror (pairs.c). */
+        pthread_mutex_t pairs_mu;
+        struct pair_rt *pairs;
+};
+
+/* Queue fn(svc, id, arg) on the single task thread (FIFO). */
+int service_enqueue(struct service *svc, service_task_fn fn, const char *id, int64_t arg);
+/* Path of a volume's file in its site directory. */
+void service_volume_path(struct service *svc, const char *az, const char *id, char *buf,
+                         size_t len);
+
+/* pairs.c: start-up (after volumes are exported) and shutdown (before). */
+void service_pairs_reconcile(struct service *svc);
+void service_pairs_stop(struct service *svc);
+
+#endif

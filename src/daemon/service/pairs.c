@@ -1,0 +1,586 @@
+/* Replication pairs: the state machine of api.md "EVS replication pairs"
+ * on top of the engine's mirror (docs/design/replication.md).
+ *
+ *   status:             creating --mirror started--> available
+ *                       creating --engine failed--> error
+ *                       available|error --DELETE--> deleting --mirror closed, row gone--> 404
+ *   replication_status: (null) --create--> copying --resync done--> active
+ *                       active|copying --DR write failed--> inactive (fault 5)
+ *
+ * Data first, then the record: every row change below happens after the
+ * engine step it names. mirror_mode in the row is what start-up resumes.
+ *
+ * Locks: pair_rt.lock serialises the steps of one pair (create task, engine
+ * events, delete); it is taken before the store (control-plane.md order). */
+#include "service/internal.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "engine/mirror.h"
+#include "volume/volume.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define FD_SIZE_MISMATCH "37100041"
+#define FD_PEER_DOWN     "37100043"
+#define FD_PROD_MISSING  "37100048"
+#define FD_DR_MISSING    "37100050"
+#define FD_PROD_PAIRED   "37100053"
+#define FD_DR_PAIRED     "37100054"
+#define FD_INTERNAL      "37000212"
+
+struct pair_rt {
+        char id[STORE_ID_LEN];
+        pthread_mutex_t lock;
+        struct mirror *m;    /* NULL when not running */
+        struct volume *prod; /* referenced while m != NULL */
+        struct volume *dr;
+        struct pair_rt *next;
+};
+
+/* ---- runtime registry ---- */
+
+static struct pair_rt *rt_find_locked(struct service *svc, const char *id)
+{
+        for (struct pair_rt *p = svc->pairs; p; p = p->next)
+                if (strcmp(p->id, id) == 0)
+                        return p;
+        return NULL;
+}
+
+/* The runtime entry of a pair, created on first use. Entries live until the
+ * pair is deleted (rt_drop) or the service stops. */
+static struct pair_rt *rt_get(struct service *svc, const char *id)
+{
+        struct pair_rt *p;
+
+        pthread_mutex_lock(&svc->pairs_mu);
+        p = rt_find_locked(svc, id);
+        if (!p && (p = calloc(1, sizeof(*p)))) {
+                snprintf(p->id, sizeof(p->id), "%s", id);
+                pthread_mutex_init(&p->lock, NULL);
+                p->next = svc->pairs;
+                svc->pairs = p;
+        }
+        pthread_mutex_unlock(&svc->pairs_mu);
+        return p;
+}
+
+static void rt_drop(struct service *svc, struct pair_rt *rt)
+{
+        pthread_mutex_lock(&svc->pairs_mu);
+        for (struct pair_rt **pp = &svc->pairs; *pp; pp = &(*pp)->next) {
+                if (*pp == rt) {
+                        *pp = rt->next;
+                        break;
+                }
+        }
+        pthread_mutex_unlock(&svc->pairs_mu);
+}
+
+static void rt_free(struct pair_rt *rt)
+{
+        assert(!rt->m);
+        pthread_mutex_destroy(&rt->lock);
+        free(rt);
+}
+
+/* ---- roles ---- */
+
+/* Production and DR volume ids of a pair: production is the one in
+ * priority_station. */
+static int pair_roles(struct service *svc, const struct store_pair *p, struct store_volume *prod,
+                      struct store_volume *dr)
+{
+        struct store_volume a = {0}, b = {0};
+        int rc;
+
+        if ((rc = store_volume_get(svc->store, NULL, p->volume_ids[0], &a)) < 0)
+                return rc;
+        if ((rc = store_volume_get(svc->store, NULL, p->volume_ids[1], &b)) < 0) {
+                store_volume_clear(&a);
+                return rc;
+        }
+        if (strcmp(b.availability_zone, p->priority_station) == 0) {
+                *prod = b;
+                *dr = a;
+        } else {
+                *prod = a;
+                *dr = b;
+        }
+        return 0;
+}
+
+static void meta_path(struct service *svc, const struct store_pair *p, char *buf, size_t len)
+{
+        struct store_volume v0 = {0};
+        const struct site_cfg *s = NULL;
+
+        if (store_volume_get(svc->store, NULL, p->volume_ids[0], &v0) == 0)
+                s = config_site(svc->cfg, v0.availability_zone);
+        snprintf(buf, len, "%s/pair-%s.meta", s ? s->dir : svc->cfg->data_dir, p->id);
+        store_volume_clear(&v0);
+}
+
+/* ---- engine steps ---- */
+
+static void on_event(void *ctx, const char *pair_id, enum mirror_event ev);
+
+/* Make dr read-only for clients; fenced so no client write is half way. */
+static void dr_set_read_only(struct volume *dr, bool ro)
+{
+        volume_fence_raise(dr);
+        volume_set_read_only(dr, ro);
+        volume_fence_lower(dr);
+}
+
+/* Open the mirror of p and attach it in mode (the fence is raised around
+ * the attach). rt->lock held. */
+static int rt_start(struct service *svc, struct pair_rt *rt, const struct store_pair *p,
+                    bool create, enum mirror_mode mode, uint64_t *dirty)
+{
+        struct store_volume pv = {0}, dv = {0};
+        char path[CONFIG_PATH_LEN + 64];
+        struct mirror_cfg mc = {0};
+        struct link *link = NULL;
+        int rc;
+
+        if ((rc = pair_roles(svc, p, &pv, &dv)) < 0)
+                return rc;
+        rt->prod = volreg_lookup(pv.availability_zone, pv.id);
+        rt->dr = volreg_lookup(dv.availability_zone, dv.id);
+        store_volume_clear(&pv);
+        store_volume_clear(&dv);
+        if (!rt->prod || !rt->dr) {
+                rc = -ENOENT;
+                goto fail;
+        }
+        dr_set_read_only(rt->dr, true);
+        if ((rc = link_local_open(rt->dr, &link)) < 0)
+                goto fail;
+        meta_path(svc, p, path, sizeof(path));
+        mc.pair_id = p->id;
+        mc.meta_path = path;
+        mc.prod = rt->prod;
+        mc.link = link;
+        mc.chunk_bytes = svc->cfg->chunk_bytes;
+        mc.create = create;
+        mc.on_event = on_event;
+        mc.event_ctx = svc;
+        if ((rc = mirror_open(&mc, &rt->m, dirty)) < 0)
+                goto fail;
+        if (mode == MIRROR_SYNC && *dirty)
+                mode = MIRROR_RESYNC; /* M1: never SYNC over dirty chunks */
+        volume_fence_raise(rt->prod);
+        rc = mirror_start(rt->m, mode);
+        volume_fence_lower(rt->prod);
+        if (rc < 0) {
+                volume_fence_raise(rt->prod);
+                mirror_close(rt->m, false);
+                volume_fence_lower(rt->prod);
+                rt->m = NULL;
+                goto fail;
+        }
+        return 0;
+fail:
+        if (rt->prod)
+                volume_put(rt->prod);
+        if (rt->dr)
+                volume_put(rt->dr);
+        rt->prod = rt->dr = NULL;
+        return rc;
+}
+
+/* Detach and close the mirror (remove: the pair is being deleted). */
+static void rt_stop(struct pair_rt *rt, bool remove)
+{
+        if (rt->m) {
+                volume_fence_raise(rt->prod);
+                mirror_close(rt->m, remove);
+                volume_fence_lower(rt->prod);
+                rt->m = NULL;
+        }
+        if (rt->prod)
+                volume_put(rt->prod);
+        if (rt->dr)
+                volume_put(rt->dr);
+        rt->prod = rt->dr = NULL;
+}
+
+static void record_error(struct service *svc, const char *id, const char *detail)
+{
+        struct store_pair p;
+
+        if (store_pair_get(svc->store, NULL, id, &p) < 0)
+                return;
+        snprintf(p.status, sizeof(p.status), "error");
+        snprintf(p.replication_status, sizeof(p.replication_status), "error");
+        snprintf(p.failure_detail, sizeof(p.failure_detail), "%s", detail);
+        if (store_pair_update(svc->store, &p) < 0)
+                log_error("pair %s: cannot record the error", id);
+}
+
+/* Record the engine's mode in the row: copying / active / inactive. */
+static void record_mode(struct service *svc, struct pair_rt *rt, const char *status)
+{
+        struct mirror_stats st;
+        struct store_pair p;
+
+        if (!rt->m || store_pair_get(svc->store, NULL, rt->id, &p) < 0)
+                return;
+        mirror_stats(rt->m, &st);
+        if (status)
+                snprintf(p.status, sizeof(p.status), "%s", status);
+        snprintf(p.mirror_mode, sizeof(p.mirror_mode), "%s", mirror_mode_name(st.mode));
+        p.progress = st.progress;
+        switch (st.mode) {
+        case MIRROR_SYNC:
+                snprintf(p.replication_status, sizeof(p.replication_status), "active");
+                p.fault_level = 0;
+                p.failure_detail[0] = '\0';
+                break;
+        case MIRROR_RESYNC:
+                snprintf(p.replication_status, sizeof(p.replication_status), "copying");
+                p.fault_level = 0;
+                p.failure_detail[0] = '\0';
+                break;
+        case MIRROR_TRACK:
+                if (strcmp(p.replication_status, "active-stopped") != 0 || st.dr_error)
+                        snprintf(p.replication_status, sizeof(p.replication_status), "inactive");
+                if (st.dr_error) {
+                        p.fault_level = 5;
+                        snprintf(p.failure_detail, sizeof(p.failure_detail), FD_PEER_DOWN);
+                }
+                break;
+        }
+        if (store_pair_update(svc->store, &p) < 0)
+                log_error("pair %s: cannot record replication state", rt->id);
+}
+
+/* ---- tasks (task thread) ---- */
+
+static void task_pair_create(struct service *svc, const char *id, int64_t unused)
+{
+        struct pair_rt *rt = rt_get(svc, id);
+        struct store_pair p;
+        uint64_t dirty = 0;
+        int rc;
+
+        (void)unused;
+        if (!rt || store_pair_get(svc->store, NULL, id, &p) < 0)
+                return;
+        pthread_mutex_lock(&rt->lock);
+        if (strcmp(p.status, "creating") == 0) {
+                rc = rt_start(svc, rt, &p, true, MIRROR_RESYNC, &dirty);
+                if (rc < 0) {
+                        log_error("pair %s: cannot start mirroring: %s", id, strerror(-rc));
+                        record_error(svc, id, FD_INTERNAL);
+                } else {
+                        record_mode(svc, rt, "available");
+                }
+        }
+        pthread_mutex_unlock(&rt->lock);
+}
+
+static void task_pair_delete(struct service *svc, const char *id, int64_t unused)
+{
+        struct pair_rt *rt = rt_get(svc, id);
+        struct store_pair p;
+        char path[CONFIG_PATH_LEN + 64];
+
+        (void)unused;
+        if (!rt || store_pair_get(svc->store, NULL, id, &p) < 0)
+                return;
+        pthread_mutex_lock(&rt->lock);
+        if (rt->m) {
+                struct volume *dr = rt->dr;
+
+                volume_get(dr);
+                rt_stop(rt, true);
+                dr_set_read_only(dr, false);
+                volume_put(dr);
+        } else {
+                /* Never started (error) or start-up found it deleting. */
+                struct store_volume pv = {0}, dv = {0};
+
+                if (pair_roles(svc, &p, &pv, &dv) == 0) {
+                        struct volume *dr = volreg_lookup(dv.availability_zone, dv.id);
+                        if (dr) {
+                                dr_set_read_only(dr, dv.fenced);
+                                volume_put(dr);
+                        }
+                        store_volume_clear(&pv);
+                        store_volume_clear(&dv);
+                }
+                meta_path(svc, &p, path, sizeof(path));
+                unlink(path);
+        }
+        if (store_pair_delete(svc->store, id) < 0) {
+                snprintf(p.status, sizeof(p.status), "error_deleting");
+                store_pair_update(svc->store, &p);
+                pthread_mutex_unlock(&rt->lock);
+                return;
+        }
+        pthread_mutex_unlock(&rt->lock);
+        rt_drop(svc, rt);
+        /* A reader that found rt before the drop holds its lock (taken
+         * under pairs_mu): wait for it before freeing. */
+        pthread_mutex_lock(&rt->lock);
+        pthread_mutex_unlock(&rt->lock);
+        rt_free(rt);
+}
+
+static void task_pair_event(struct service *svc, const char *id, int64_t ev)
+{
+        struct pair_rt *rt;
+
+        pthread_mutex_lock(&svc->pairs_mu);
+        rt = rt_find_locked(svc, id);
+        pthread_mutex_unlock(&svc->pairs_mu);
+        if (!rt)
+                return;
+        pthread_mutex_lock(&rt->lock);
+        if (rt->m) {
+                log_info("pair %s: %s", id,
+                         ev == MIRROR_EV_SYNCED ? "in sync (active)" : "DR fault (inactive)");
+                record_mode(svc, rt, NULL);
+        }
+        pthread_mutex_unlock(&rt->lock);
+}
+
+/* Engine thread, no engine lock held: hand over to the task thread. */
+static void on_event(void *ctx, const char *pair_id, enum mirror_event ev)
+{
+        service_enqueue(ctx, task_pair_event, pair_id, ev);
+}
+
+/* ---- start and stop ---- */
+
+static enum mirror_mode mode_of(const char *s)
+{
+        if (strcmp(s, "track") == 0)
+                return MIRROR_TRACK;
+        if (strcmp(s, "resync") == 0)
+                return MIRROR_RESYNC;
+        return MIRROR_SYNC;
+}
+
+void service_pairs_reconcile(struct service *svc)
+{
+        struct store_pair *ps = NULL;
+        size_t n = 0;
+
+        if (store_pair_list_all(svc->store, &ps, &n) < 0) {
+                log_error("cannot list pairs at start");
+                return;
+        }
+        for (size_t i = 0; i < n; i++) {
+                struct store_pair *p = &ps[i];
+                struct pair_rt *rt;
+                uint64_t dirty = 0;
+                int rc;
+
+                if (strcmp(p->status, "creating") == 0) {
+                        service_enqueue(svc, task_pair_create, p->id, 0);
+                        continue;
+                }
+                if (strcmp(p->status, "deleting") == 0) {
+                        service_enqueue(svc, task_pair_delete, p->id, 0);
+                        continue;
+                }
+                if (!(rt = rt_get(svc, p->id)))
+                        continue;
+                pthread_mutex_lock(&rt->lock);
+                rc = rt_start(svc, rt, p, false, mode_of(p->mirror_mode), &dirty);
+                if (rc < 0) {
+                        log_error("pair %s: cannot resume mirroring: %s", p->id, strerror(-rc));
+                        record_error(svc, p->id, rc == -ENOENT ? FD_DR_MISSING : FD_INTERNAL);
+                } else {
+                        log_info("pair %s: resumed in %s (%llu dirty chunks)", p->id,
+                                 mirror_mode_name(mirror_mode(rt->m)), (unsigned long long)dirty);
+                        record_mode(svc, rt, NULL);
+                }
+                pthread_mutex_unlock(&rt->lock);
+        }
+        free(ps);
+}
+
+void service_pairs_stop(struct service *svc)
+{
+        pthread_mutex_lock(&svc->pairs_mu);
+        while (svc->pairs) {
+                struct pair_rt *rt = svc->pairs;
+
+                svc->pairs = rt->next;
+                pthread_mutex_lock(&rt->lock);
+                rt_stop(rt, false);
+                pthread_mutex_unlock(&rt->lock);
+                rt_free(rt);
+        }
+        pthread_mutex_unlock(&svc->pairs_mu);
+}
+
+/* ---- requests (HTTP threads) ---- */
+
+static int get_volume(struct service *svc, const char *project, const char *id,
+                      struct store_volume *v, const char *side, const char *fd, char *fdout,
+                      char *msg, size_t msglen)
+{
+        int rc = util_uuid_valid(id) ? store_volume_get(svc->store, project, id, v) : -ENOENT;
+
+        if (rc == -ENOENT) {
+                snprintf(fdout, 16, "%s", fd);
+                snprintf(msg, msglen, "%s volume %s does not exist (failure_detail %s)", side, id,
+                         fd);
+        }
+        return rc;
+}
+
+int service_pair_create(struct service *svc, const struct pair_create_req *rq,
+                        struct store_pair *out, char *failure_detail, char *msg, size_t msglen)
+{
+        struct store_volume pv = {0}, dv = {0};
+        int rc;
+
+        failure_detail[0] = '\0';
+        if (strcmp(rq->volume_ids[0], rq->volume_ids[1]) == 0) {
+                snprintf(msg, msglen, "replication.volume_ids must name two different volumes");
+                return -EINVAL;
+        }
+        if ((rc = get_volume(svc, rq->project_id, rq->volume_ids[0], &pv, "production",
+                             FD_PROD_MISSING, failure_detail, msg, msglen)) < 0)
+                return rc;
+        if ((rc = get_volume(svc, rq->project_id, rq->volume_ids[1], &dv, "DR", FD_DR_MISSING,
+                             failure_detail, msg, msglen)) < 0)
+                goto out;
+        rc = -EINVAL;
+        if (!config_site(svc->cfg, rq->priority_station)) {
+                snprintf(msg, msglen, "replication.priority_station '%s' is not a configured zone",
+                         rq->priority_station);
+        } else if (strcmp(pv.availability_zone, dv.availability_zone) == 0) {
+                snprintf(msg, msglen,
+                         "the two volumes are both in %s; a pair needs one volume in each zone",
+                         pv.availability_zone);
+        } else if (strcmp(rq->priority_station, pv.availability_zone) != 0) {
+                snprintf(msg, msglen,
+                         "replication.priority_station (%s) must be the zone of the production "
+                         "(first) volume, %s",
+                         rq->priority_station, pv.availability_zone);
+        } else if (pv.size_gib != dv.size_gib) {
+                snprintf(failure_detail, 16, FD_SIZE_MISMATCH);
+                snprintf(msg, msglen,
+                         "the volumes differ in size (%lld GiB and %lld GiB; failure_detail %s)",
+                         (long long)pv.size_gib, (long long)dv.size_gib, FD_SIZE_MISMATCH);
+        } else if (strcmp(pv.volume_type, dv.volume_type) != 0) {
+                snprintf(msg, msglen, "the volumes differ in volume_type (%s and %s)",
+                         pv.volume_type, dv.volume_type);
+        } else if (pv.pair_id[0] || dv.pair_id[0]) {
+                bool p_side = pv.pair_id[0] != '\0';
+                snprintf(failure_detail, 16, "%s", p_side ? FD_PROD_PAIRED : FD_DR_PAIRED);
+                snprintf(msg, msglen,
+                         "%s volume %s is already in replication pair %s (failure_detail %s)",
+                         p_side ? "production" : "DR", p_side ? pv.id : dv.id,
+                         p_side ? pv.pair_id : dv.pair_id, failure_detail);
+                rc = -EBUSY;
+        } else if (strcmp(pv.status, "available") || strcmp(dv.status, "available")) {
+                bool p_side = strcmp(pv.status, "available") != 0;
+                snprintf(msg, msglen, "%s volume %s is %s; it must be available to be paired",
+                         p_side ? "production" : "DR", p_side ? pv.id : dv.id,
+                         p_side ? pv.status : dv.status);
+                rc = -EBUSY;
+        } else {
+                rc = 0;
+        }
+        if (rc < 0)
+                goto out;
+
+        memset(out, 0, sizeof(*out));
+        util_uuid_v4(out->id);
+        snprintf(out->project_id, sizeof(out->project_id), "%s", rq->project_id);
+        snprintf(out->name, sizeof(out->name), "%s", rq->name ? rq->name : "");
+        snprintf(out->description, sizeof(out->description), "%s",
+                 rq->description ? rq->description : "");
+        snprintf(out->status, sizeof(out->status), "creating");
+        snprintf(out->volume_ids[0], sizeof(out->volume_ids[0]), "%s", pv.id);
+        snprintf(out->volume_ids[1], sizeof(out->volume_ids[1]), "%s", dv.id);
+        snprintf(out->priority_station, sizeof(out->priority_station), "%s", pv.availability_zone);
+        snprintf(out->replication_model, sizeof(out->replication_model), "hypermetro");
+        out->volume_size_gib = pv.size_gib;
+        snprintf(out->volume_type, sizeof(out->volume_type), "%s", pv.volume_type);
+        out->multiattach = pv.multiattach;
+        snprintf(out->mirror_mode, sizeof(out->mirror_mode), "resync");
+        out->created_at = util_now_usec();
+        rc = store_pair_insert(svc->store, out);
+        if (rc == -EEXIST) {
+                snprintf(msg, msglen, "one of the volumes was paired by a concurrent request");
+                rc = -EBUSY;
+        } else if (rc < 0) {
+                snprintf(msg, msglen, "cannot record the pair");
+        } else {
+                rc = service_enqueue(svc, task_pair_create, out->id, 0);
+        }
+out:
+        store_volume_clear(&pv);
+        store_volume_clear(&dv);
+        return rc;
+}
+
+int service_pair_delete(struct service *svc, const char *project, const char *id, char *msg,
+                        size_t msglen)
+{
+        struct store_pair p;
+        int rc = store_pair_get(svc->store, project, id, &p);
+
+        if (rc == -ENOENT)
+                snprintf(msg, msglen, "replication pair %s does not exist", id);
+        if (rc < 0)
+                return rc;
+        if (p.group_id[0]) {
+                snprintf(msg, msglen,
+                         "replication pair %s is in consistency group %s; remove it from the "
+                         "group first",
+                         id, p.group_id);
+                return -EBUSY;
+        }
+        if (strcmp(p.status, "available") && strcmp(p.status, "error")) {
+                snprintf(msg, msglen, "replication pair %s is %s; wait until it is available", id,
+                         p.status);
+                return -EBUSY;
+        }
+        snprintf(p.status, sizeof(p.status), "deleting");
+        p.updated_at = util_now_usec();
+        if ((rc = store_pair_update(svc->store, &p)) < 0)
+                return rc;
+        return service_enqueue(svc, task_pair_delete, id, 0);
+}
+
+bool service_pair_live(struct service *svc, const char *id, struct pair_live *out)
+{
+        struct mirror_stats st;
+        struct pair_rt *rt;
+        bool ok = false;
+
+        /* trylock under pairs_mu: a GET never waits behind a long engine
+         * step of this pair, and rt cannot be freed while we hold it. */
+        pthread_mutex_lock(&svc->pairs_mu);
+        rt = rt_find_locked(svc, id);
+        if (rt && pthread_mutex_trylock(&rt->lock) != 0)
+                rt = NULL;
+        pthread_mutex_unlock(&svc->pairs_mu);
+        if (!rt)
+                return false;
+        if (rt->m) {
+                mirror_stats(rt->m, &st);
+                out->progress = st.progress;
+                out->mode = mirror_mode_name(st.mode);
+                out->dirty_bytes = st.dirty_chunks * st.chunk_bytes;
+                out->bytes_copied = st.bytes_copied;
+                out->rate_bps = st.rate_bps;
+                ok = true;
+        }
+        pthread_mutex_unlock(&rt->lock);
+        return ok;
+}
