@@ -43,6 +43,24 @@ int api_pairs_delete(struct api_call *c);
 int api_pair_create_parse(const char *body, size_t len, json_t **root, struct pair_create_req *rq,
                           char *msg, size_t msglen);
 
+/* Replication consistency groups. */
+int api_groups_create(struct api_call *c);
+int api_groups_list(struct api_call *c);
+int api_groups_get(struct api_call *c);
+int api_groups_update(struct api_call *c);
+int api_groups_delete(struct api_call *c);
+int api_groups_action(struct api_call *c);
+/* Pure parsers (fuzzed). ids/add/rem/items: caller arrays of 256 entries. */
+int api_group_create_parse(const char *body, size_t len, json_t **root,
+                           struct group_create_req *rq, const char **ids, char *msg,
+                           size_t msglen);
+int api_group_update_parse(const char *body, size_t len, json_t **root,
+                           struct group_update_req *rq, const char **add, const char **rem,
+                           char *msg, size_t msglen);
+int api_group_action_parse(const char *body, size_t len, json_t **root, enum group_action *action,
+                           struct group_extend_item *items, size_t *nitems, char *msg,
+                           size_t msglen);
+
 /* List query parameters -> store query (filters: allowed filter keys, NULL
  * terminated). Returns 0, or replies 400 itself and returns 1. */
 struct api_list {

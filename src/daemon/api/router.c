@@ -32,6 +32,13 @@ static const struct route g_routes[] = {
     {"GET", "os-vendor-replications/detail", api_pairs_list},
     {"GET", "os-vendor-replications/{id}", api_pairs_get},
     {"DELETE", "os-vendor-replications/{id}", api_pairs_delete},
+    {"GET", "os-vendor-replication-consistency-groups", api_groups_list},
+    {"POST", "os-vendor-replication-consistency-groups", api_groups_create},
+    {"GET", "os-vendor-replication-consistency-groups/detail", api_groups_list},
+    {"GET", "os-vendor-replication-consistency-groups/{id}", api_groups_get},
+    {"PUT", "os-vendor-replication-consistency-groups/{id}", api_groups_update},
+    {"DELETE", "os-vendor-replication-consistency-groups/{id}", api_groups_delete},
+    {"POST", "os-vendor-replication-consistency-groups/{id}/action", api_groups_action},
 };
 
 struct api_server {

@@ -48,7 +48,8 @@ struct mirror {
         pthread_t worker;
         bool worker_running;
         atomic_bool worker_stop;
-        atomic_uint_least64_t bytes_copied;
+        atomic_uint_least64_t bytes_copied; /* chunk bytes brought in sync */
+        atomic_uint_least64_t data_bytes;   /* of which data read and written */
         atomic_uint_least64_t rate_bps;
 };
 

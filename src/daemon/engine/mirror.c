@@ -455,6 +455,7 @@ void mirror_stats(struct mirror *m, struct mirror_stats *st)
                 st->progress = (int)(100 * (m->dirty_at_start - m->bm.nset) / m->dirty_at_start);
         pthread_mutex_unlock(&m->mu);
         st->bytes_copied = atomic_load(&m->bytes_copied);
+        st->data_bytes = atomic_load(&m->data_bytes);
         st->rate_bps = st->mode == MIRROR_RESYNC ? atomic_load(&m->rate_bps) : 0;
         pthread_mutex_lock(&m->io);
         st->al_writes = m->al_writes;

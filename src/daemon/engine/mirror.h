@@ -45,7 +45,9 @@ struct mirror_stats {
         uint64_t chunk_bytes;
         uint64_t dirty_chunks;
         uint64_t dirty_at_start;
-        uint64_t bytes_copied; /* by the resync worker, since open */
+        uint64_t bytes_copied; /* bytes of dirty chunks resynced since open (data
+                                  copied or holes zeroed) */
+        uint64_t data_bytes;   /* of which data actually read and written */
         uint64_t rate_bps;     /* resync copy rate over the last second */
         int progress;          /* 0..100 */
         int dr_error;          /* last DR error (-errno) or 0 */
@@ -63,6 +65,10 @@ int mirror_start(struct mirror *m, enum mirror_mode mode);
  * SYNC (and reports MIRROR_EV_SYNCED). */
 int mirror_set_mode(struct mirror *m, enum mirror_mode mode);
 enum mirror_mode mirror_mode(struct mirror *m);
+/* Stop and join the resync worker without changing the mode (no fence
+ * needed): a pause calls it before raising its fence so the fence stays
+ * short. Client writes in RESYNC stay correct without the worker. */
+void mirror_quiesce(struct mirror *m);
 void mirror_stats(struct mirror *m, struct mirror_stats *st);
 /* Mark [off, off+len) dirty durably (reprotect's union; tests). */
 int mirror_mark_dirty(struct mirror *m, uint64_t off, uint64_t len);

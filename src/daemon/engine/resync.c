@@ -66,7 +66,7 @@ static enum copy_fail copy_range(struct mirror *m, char *buf, uint64_t start, ui
                         return COPY_DR;
                 }
                 copied += stop - pos;
-                atomic_fetch_add(&m->bytes_copied, stop - pos);
+                atomic_fetch_add(&m->data_bytes, stop - pos);
                 pos = stop;
         }
         *done = pos;
@@ -118,8 +118,11 @@ static void *resync_main(void *arg)
                         }
                         pthread_mutex_unlock(&m->mu);
                         if (synced) {
-                                log_info("pair %s: resync done (%llu bytes copied)", m->pair_id,
-                                         (unsigned long long)atomic_load(&m->bytes_copied));
+                                log_info("pair %s: resync done (%llu bytes in sync, %llu bytes of "
+                                         "data copied)",
+                                         m->pair_id,
+                                         (unsigned long long)atomic_load(&m->bytes_copied),
+                                         (unsigned long long)atomic_load(&m->data_bytes));
                                 mirror_emit(m, MIRROR_EV_SYNCED);
                                 break;
                         }
@@ -144,6 +147,9 @@ static void *resync_main(void *arg)
                 e = done_b >= size ? m->bm.nbits : done_b / m->chunk_bytes;
                 pthread_mutex_lock(&m->mu);
                 cleared = e > c ? bitmap_clear_range(&m->bm, c, e - c) : 0;
+                if (e > c) /* every byte of the chunks brought in sync */
+                        atomic_fetch_add(&m->bytes_copied,
+                                         MIN(e * m->chunk_bytes, size) - c * m->chunk_bytes);
                 if (cleared) {
                         bitmap_set_range(&m->unflushed, c, e - c);
                         m->uf_lo = MIN(m->uf_lo, c);
@@ -191,6 +197,11 @@ int resync_start(struct mirror *m)
                 return -rc;
         m->worker_running = true;
         return 0;
+}
+
+void mirror_quiesce(struct mirror *m)
+{
+        resync_stop(m);
 }
 
 void resync_stop(struct mirror *m)

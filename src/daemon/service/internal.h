@@ -32,6 +32,11 @@ struct service {
         /* Replication pairs with a live mirror (pairs.c). */
         pthread_mutex_t pairs_mu;
         struct pair_rt *pairs;
+
+        /* Consistency groups (groups.c): actions on one group are
+         * serialised by its stripe; membership changes by members_mu. */
+        pthread_mutex_t group_stripes[64];
+        pthread_mutex_t members_mu;
 };
 
 /* Queue fn(svc, id, arg) on the single task thread (FIFO). */
@@ -40,8 +45,24 @@ int service_enqueue(struct service *svc, service_task_fn fn, const char *id, int
 void service_volume_path(struct service *svc, const char *az, const char *id, char *buf,
                          size_t len);
 
+/* pairs.c, for groups.c. pair_rt_lock returns the pair's runtime with its
+ * lock held (NULL when the pair has none); lock order: group lock ->
+ * membership lock -> pair locks (in member order) -> store tx. */
+struct mirror;
+struct volume;
+struct pair_rt *pair_rt_lock(struct service *svc, const char *id);
+void pair_rt_unlock(struct pair_rt *rt);
+struct mirror *pair_rt_mirror(struct pair_rt *rt);
+struct volume *pair_rt_prod(struct pair_rt *rt);
+/* Copy the engine's state into p: mirror_mode, progress,
+ * replication_status (TRACK: paused_status if given, else kept when already
+ * a paused status), fault_level and failure_detail. */
+void pair_fill_state(struct pair_rt *rt, struct store_pair *p, const char *paused_status);
+
 /* pairs.c: start-up (after volumes are exported) and shutdown (before). */
 void service_pairs_reconcile(struct service *svc);
 void service_pairs_stop(struct service *svc);
+/* groups.c: finish interrupted group steps at start-up. */
+void service_groups_reconcile(struct service *svc);
 
 #endif

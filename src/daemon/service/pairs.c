@@ -223,41 +223,78 @@ static void record_error(struct service *svc, const char *id, const char *detail
                 log_error("pair %s: cannot record the error", id);
 }
 
+void pair_fill_state(struct pair_rt *rt, struct store_pair *p, const char *paused_status)
+{
+        struct mirror_stats st;
+
+        if (!rt->m)
+                return;
+        mirror_stats(rt->m, &st);
+        snprintf(p->mirror_mode, sizeof(p->mirror_mode), "%s", mirror_mode_name(st.mode));
+        p->progress = st.progress;
+        switch (st.mode) {
+        case MIRROR_SYNC:
+        case MIRROR_RESYNC:
+                snprintf(p->replication_status, sizeof(p->replication_status), "%s",
+                         st.mode == MIRROR_SYNC ? "active" : "copying");
+                p->fault_level = 0;
+                p->failure_detail[0] = '\0';
+                break;
+        case MIRROR_TRACK:
+                if (st.dr_error) {
+                        snprintf(p->replication_status, sizeof(p->replication_status), "inactive");
+                        p->fault_level = 5;
+                        snprintf(p->failure_detail, sizeof(p->failure_detail), FD_PEER_DOWN);
+                } else if (paused_status) {
+                        snprintf(p->replication_status, sizeof(p->replication_status), "%s",
+                                 paused_status);
+                } else if (strcmp(p->replication_status, "active-stopped") != 0) {
+                        snprintf(p->replication_status, sizeof(p->replication_status), "inactive");
+                }
+                break;
+        }
+}
+
 /* Record the engine's mode in the row: copying / active / inactive. */
 static void record_mode(struct service *svc, struct pair_rt *rt, const char *status)
 {
-        struct mirror_stats st;
         struct store_pair p;
 
         if (!rt->m || store_pair_get(svc->store, NULL, rt->id, &p) < 0)
                 return;
-        mirror_stats(rt->m, &st);
         if (status)
                 snprintf(p.status, sizeof(p.status), "%s", status);
-        snprintf(p.mirror_mode, sizeof(p.mirror_mode), "%s", mirror_mode_name(st.mode));
-        p.progress = st.progress;
-        switch (st.mode) {
-        case MIRROR_SYNC:
-                snprintf(p.replication_status, sizeof(p.replication_status), "active");
-                p.fault_level = 0;
-                p.failure_detail[0] = '\0';
-                break;
-        case MIRROR_RESYNC:
-                snprintf(p.replication_status, sizeof(p.replication_status), "copying");
-                p.fault_level = 0;
-                p.failure_detail[0] = '\0';
-                break;
-        case MIRROR_TRACK:
-                if (strcmp(p.replication_status, "active-stopped") != 0 || st.dr_error)
-                        snprintf(p.replication_status, sizeof(p.replication_status), "inactive");
-                if (st.dr_error) {
-                        p.fault_level = 5;
-                        snprintf(p.failure_detail, sizeof(p.failure_detail), FD_PEER_DOWN);
-                }
-                break;
-        }
+        pair_fill_state(rt, &p, NULL);
         if (store_pair_update(svc->store, &p) < 0)
                 log_error("pair %s: cannot record replication state", rt->id);
+}
+
+struct pair_rt *pair_rt_lock(struct service *svc, const char *id)
+{
+        struct pair_rt *rt;
+
+        pthread_mutex_lock(&svc->pairs_mu);
+        rt = rt_find_locked(svc, id);
+        if (rt)
+                pthread_mutex_lock(&rt->lock);
+        pthread_mutex_unlock(&svc->pairs_mu);
+        return rt;
+}
+
+void pair_rt_unlock(struct pair_rt *rt)
+{
+        if (rt)
+                pthread_mutex_unlock(&rt->lock);
+}
+
+struct mirror *pair_rt_mirror(struct pair_rt *rt)
+{
+        return rt ? rt->m : NULL;
+}
+
+struct volume *pair_rt_prod(struct pair_rt *rt)
+{
+        return rt ? rt->prod : NULL;
 }
 
 /* ---- tasks (task thread) ---- */

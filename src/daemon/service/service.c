@@ -20,8 +20,7 @@ const struct evsrep_config *service_config(struct service *svc)
         return svc->cfg;
 }
 
-void service_volume_path(struct service *svc, const char *az, const char *id, char *buf,
-                           size_t len)
+void service_volume_path(struct service *svc, const char *az, const char *id, char *buf, size_t len)
 {
         const struct site_cfg *s = config_site(svc->cfg, az);
 
@@ -235,8 +234,12 @@ int service_start(const struct evsrep_config *cfg, struct store *st, struct serv
                 }
         }
         pthread_mutex_init(&svc->pairs_mu, NULL);
+        pthread_mutex_init(&svc->members_mu, NULL);
+        for (size_t i = 0; i < ARRAY_SIZE(svc->group_stripes); i++)
+                pthread_mutex_init(&svc->group_stripes[i], NULL);
         reconcile(svc);
         service_pairs_reconcile(svc);
+        service_groups_reconcile(svc);
         if ((rc = pthread_create(&svc->thread, NULL, task_main, svc)) != 0) {
                 free(svc);
                 return -rc;

@@ -61,4 +61,61 @@ struct pair_live {
 };
 bool service_pair_live(struct service *svc, const char *id, struct pair_live *out);
 
+/* Replication consistency groups (groups.c). Every function validates
+ * against current state and answers -EINVAL (400), -ENOENT (404) or -EBUSY
+ * (409) with a sentence in msg that names the state and what to do first. */
+struct group_create_req {
+        const char *project_id, *name, *description, *priority_station;
+        const char *const *pair_ids;
+        size_t npairs;
+};
+int service_group_create(struct service *svc, const struct group_create_req *rq,
+                         struct store_group *out, char *msg, size_t msglen);
+
+struct group_update_req {
+        const char *name, *description; /* NULL: unchanged */
+        const char *const *add;
+        size_t nadd;
+        const char *const *remove;
+        size_t nremove;
+};
+int service_group_update(struct service *svc, const char *project, const char *id,
+                         const struct group_update_req *rq, struct store_group *out, char *msg,
+                         size_t msglen);
+int service_group_delete(struct service *svc, const char *project, const char *id, char *msg,
+                         size_t msglen);
+
+enum group_action {
+        GROUP_PAUSE,
+        GROUP_SYNC,
+        GROUP_FAILOVER,
+        GROUP_REVERSE,
+        GROUP_REPROTECT,
+        GROUP_EXTEND,
+};
+struct group_extend_item {
+        const char *pair_id;
+        int64_t new_size_gib;
+};
+/* Runs the action to completion as far as a caller can observe (api.md). */
+int service_group_action(struct service *svc, const char *project, const char *id,
+                         enum group_action action, const struct group_extend_item *items,
+                         size_t nitems, char *msg, size_t msglen);
+
+/* What a GET shows beyond the row: members, derived replication status,
+ * fault, bytes resynced. ids is malloc'd (free it). */
+struct group_view {
+        char replication_status[STORE_STATUS_LEN];
+        int fault_level;
+        char failure_detail[32];
+        uint64_t bytes_copied;
+        char (*ids)[STORE_ID_LEN];
+        size_t n;
+};
+int service_group_view(struct service *svc, const struct store_group *g, struct group_view *v);
+/* semantics.md derivation: any error -> error; any copying -> copying; all
+ * active -> active; all active-stopped (or none) -> active-stopped; else
+ * inactive. */
+const char *service_group_derive(const char *const *pair_statuses, size_t n);
+
 #endif

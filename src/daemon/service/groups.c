@@ -1,0 +1,754 @@
+/* Replication consistency groups: api.md groups section and the action
+ * table of semantics.md.
+ *
+ *   status:  creating --members paused under one fence--> available
+ *            available --PUT--> updating --added pairs paused--> available
+ *            available|error --DELETE (no members)--> deleting --> gone
+ *   replication_status: derived from the member pairs on every read
+ *            (service_group_derive); stored as a cache with each change.
+ *
+ * Pause = one fence across every production disk of the group: the resync
+ * workers are stopped first (outside the fence, so it stays short), then
+ * every fence is raised (each drains its in-flight writes), every mirror
+ * switches to TRACK, every fence is lowered. No write is acknowledged on any
+ * member between the first switch and the last (semantics.md "The fence").
+ *
+ * Lock order: group stripe -> members_mu (membership changes) -> pair locks
+ * (member order) -> store tx. The engine is called with pair locks held and
+ * never calls back into the service except through the task queue. */
+#include "service/internal.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "engine/mirror.h"
+#include "volume/volume.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#define MAX_MEMBERS 256
+
+const char *service_group_derive(const char *const *st, size_t n)
+{
+        size_t active = 0, stopped = 0;
+
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(st[i], "error") == 0)
+                        return "error";
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(st[i], "copying") == 0)
+                        return "copying";
+        for (size_t i = 0; i < n; i++) {
+                active += strcmp(st[i], "active") == 0;
+                stopped += strcmp(st[i], "active-stopped") == 0;
+        }
+        if (n > 0 && active == n)
+                return "active";
+        if (stopped == n)
+                return "active-stopped";
+        return "inactive";
+}
+
+static pthread_mutex_t *stripe(struct service *svc, const char *id)
+{
+        uint32_t h = 2166136261u;
+
+        for (const char *p = id; *p; p++)
+                h = (h ^ (unsigned char)*p) * 16777619u;
+        return &svc->group_stripes[h % ARRAY_SIZE(svc->group_stripes)];
+}
+
+static const char *derive_pairs(const struct store_pair *ps, size_t n)
+{
+        const char *st[MAX_MEMBERS];
+
+        n = MIN(n, (size_t)MAX_MEMBERS);
+        for (size_t i = 0; i < n; i++)
+                st[i] = ps[i].replication_status[0] ? ps[i].replication_status : "inactive";
+        return service_group_derive(st, n);
+}
+
+int service_group_view(struct service *svc, const struct store_group *g, struct group_view *v)
+{
+        struct store_pair *ps = NULL;
+        size_t n = 0;
+        int rc;
+
+        memset(v, 0, sizeof(*v));
+        if ((rc = store_pair_list_by_group(svc->store, g->id, &ps, &n)) < 0)
+                return rc;
+        snprintf(v->replication_status, sizeof(v->replication_status), "%s", derive_pairs(ps, n));
+        v->ids = calloc(n ? n : 1, STORE_ID_LEN);
+        if (!v->ids) {
+                free(ps);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++) {
+                struct pair_live live;
+
+                snprintf(v->ids[i], STORE_ID_LEN, "%s", ps[i].id);
+                if (ps[i].fault_level > v->fault_level) {
+                        v->fault_level = ps[i].fault_level;
+                        snprintf(v->failure_detail, sizeof(v->failure_detail), "%s",
+                                 ps[i].failure_detail);
+                }
+                if (service_pair_live(svc, ps[i].id, &live))
+                        v->bytes_copied += live.bytes_copied;
+        }
+        if (!v->failure_detail[0])
+                snprintf(v->failure_detail, sizeof(v->failure_detail), "%s", g->failure_detail);
+        v->n = n;
+        free(ps);
+        return 0;
+}
+
+/* ---- members: lock, fence, switch ---- */
+
+struct members {
+        struct store_pair *ps; /* rows, member order */
+        struct pair_rt **rt;   /* locked runtimes (NULL: pair has no mirror) */
+        size_t n;
+};
+
+static void members_unlock(struct members *mb)
+{
+        for (size_t i = 0; i < mb->n; i++)
+                pair_rt_unlock(mb->rt[i]);
+        free(mb->rt);
+        free(mb->ps);
+        memset(mb, 0, sizeof(*mb));
+}
+
+/* Lock the runtimes of rows ps[0..n) (takes ownership of ps). */
+static int members_lock(struct service *svc, struct store_pair *ps, size_t n, struct members *mb)
+{
+        mb->ps = ps;
+        mb->n = 0;
+        mb->rt = calloc(n ? n : 1, sizeof(*mb->rt));
+        if (!mb->rt) {
+                free(ps);
+                mb->ps = NULL;
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++) {
+                mb->rt[i] = pair_rt_lock(svc, ps[i].id);
+                mb->n++;
+        }
+        return 0;
+}
+
+static int members_of(struct service *svc, const char *group_id, struct members *mb)
+{
+        struct store_pair *ps = NULL;
+        size_t n = 0;
+        int rc = store_pair_list_by_group(svc->store, group_id, &ps, &n);
+
+        if (rc < 0)
+                return rc;
+        return members_lock(svc, ps, n, mb);
+}
+
+/* Pause: one fence over every production disk of mb (those with a mirror
+ * not already in TRACK). paused[i] receives the status the pair reports:
+ * active-stopped (was SYNC), inactive (was RESYNC), or NULL (unchanged).
+ * Returns the fence time in microseconds via *fence_us, the freeze instant
+ * via *frozen_at. */
+static int fence_pause(const char *what, struct members *mb, const char **paused, int64_t *fence_us,
+                       int64_t *frozen_at)
+{
+        struct mirror *m[MAX_MEMBERS];
+        struct volume *v[MAX_MEMBERS];
+        enum mirror_mode was[MAX_MEMBERS];
+        size_t k = 0;
+        int64_t t0;
+        int rc = 0;
+
+        for (size_t i = 0; i < mb->n && k < MAX_MEMBERS; i++) {
+                struct mirror *mi = pair_rt_mirror(mb->rt[i]);
+
+                paused[i] = NULL;
+                if (!mi || mirror_mode(mi) == MIRROR_TRACK)
+                        continue;
+                m[k] = mi;
+                v[k] = pair_rt_prod(mb->rt[i]);
+                k++;
+        }
+        *fence_us = 0;
+        *frozen_at = 0;
+        if (k == 0)
+                return 0;
+        for (size_t j = 0; j < k; j++)
+                mirror_quiesce(m[j]); /* outside the fence: it may finish a batch */
+        t0 = util_mono_usec();
+        for (size_t j = 0; j < k; j++)
+                volume_fence_raise(v[j]);
+        *frozen_at = util_now_usec();
+        for (size_t j = 0; j < k; j++) {
+                was[j] = mirror_mode(m[j]);
+                if (mirror_set_mode(m[j], MIRROR_TRACK) < 0)
+                        rc = -EIO;
+        }
+        for (size_t j = 0; j < k; j++)
+                volume_fence_lower(v[j]);
+        *fence_us = util_mono_usec() - t0;
+        for (size_t i = 0, j = 0; i < mb->n && j < k; i++) {
+                if (pair_rt_mirror(mb->rt[i]) != m[j])
+                        continue;
+                paused[i] = was[j] == MIRROR_SYNC ? "active-stopped" : "inactive";
+                j++;
+        }
+        log_info("%s: paused %zu pair(s); fence held %lld us", what, k, (long long)*fence_us);
+        return rc;
+}
+
+/* Start RESYNC on every member in TRACK (each under its own fence). */
+static int start_sync(struct members *mb)
+{
+        int rc = 0;
+
+        for (size_t i = 0; i < mb->n; i++) {
+                struct mirror *m = pair_rt_mirror(mb->rt[i]);
+                struct volume *v = pair_rt_prod(mb->rt[i]);
+
+                if (!m || mirror_mode(m) != MIRROR_TRACK)
+                        continue;
+                volume_fence_raise(v);
+                if (mirror_set_mode(m, MIRROR_RESYNC) < 0)
+                        rc = -EIO;
+                volume_fence_lower(v);
+        }
+        return rc;
+}
+
+/* Write every member row from the engine (inside the caller's tx). */
+static int record_members(struct service *svc, struct members *mb, const char **paused,
+                          const char *group_id, int64_t now)
+{
+        for (size_t i = 0; i < mb->n; i++) {
+                struct store_pair *p = &mb->ps[i];
+                int rc;
+
+                if (mb->rt[i])
+                        pair_fill_state(mb->rt[i], p, paused ? paused[i] : NULL);
+                if (group_id)
+                        snprintf(p->group_id, sizeof(p->group_id), "%s", group_id);
+                if (now)
+                        p->updated_at = now;
+                if ((rc = store_pair_update(svc->store, p)) < 0)
+                        return rc;
+        }
+        return 0;
+}
+
+/* ---- lookups ---- */
+
+static int get_group(struct service *svc, const char *project, const char *id,
+                     struct store_group *g, char *msg, size_t msglen)
+{
+        int rc = store_group_get(svc->store, project, id, g);
+
+        if (rc == -ENOENT)
+                snprintf(msg, msglen, "replication consistency group %s does not exist", id);
+        return rc;
+}
+
+/* Check a pair that is to join group g_id (priority station az). */
+static int check_joining(struct service *svc, const char *project, const char *pid, const char *az,
+                         const char *g_id, struct store_pair *p, char *msg, size_t msglen)
+{
+        int rc = util_uuid_valid(pid) ? store_pair_get(svc->store, project, pid, p) : -ENOENT;
+
+        if (rc == -ENOENT) {
+                snprintf(msg, msglen, "replication pair %s does not exist", pid);
+                return rc;
+        }
+        if (rc < 0)
+                return rc;
+        if (p->group_id[0] && (!g_id || strcmp(p->group_id, g_id) != 0)) {
+                snprintf(msg, msglen,
+                         "replication pair %s is already in consistency group %s; remove it "
+                         "from that group first",
+                         pid, p->group_id);
+                return -EBUSY;
+        }
+        if (strcmp(p->priority_station, az) != 0) {
+                snprintf(msg, msglen,
+                         "replication pair %s has priority_station %s, not the group's %s", pid,
+                         p->priority_station, az);
+                return -EINVAL;
+        }
+        if (strcmp(p->status, "available") != 0) {
+                snprintf(msg, msglen, "replication pair %s is %s; it must be available", pid,
+                         p->status);
+                return -EBUSY;
+        }
+        return 0;
+}
+
+static bool dup_ids(const char *const *ids, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                for (size_t j = i + 1; j < n; j++)
+                        if (strcmp(ids[i], ids[j]) == 0)
+                                return true;
+        return false;
+}
+
+/* ---- create ---- */
+
+int service_group_create(struct service *svc, const struct group_create_req *rq,
+                         struct store_group *out, char *msg, size_t msglen)
+{
+        struct store_pair *ps;
+        struct members mb = {0};
+        const char *paused[MAX_MEMBERS];
+        struct store_group g;
+        int64_t fence_us, frozen_at;
+        pthread_mutex_t *gl;
+        int rc = 0;
+
+        if (rq->npairs == 0 || rq->npairs > MAX_MEMBERS) {
+                snprintf(msg, msglen,
+                         "replication_consistency_group.replication_ids must list 1 to %d pairs",
+                         MAX_MEMBERS);
+                return -EINVAL;
+        }
+        if (dup_ids(rq->pair_ids, rq->npairs)) {
+                snprintf(msg, msglen, "replication_ids lists a pair twice");
+                return -EINVAL;
+        }
+        if (!config_site(svc->cfg, rq->priority_station)) {
+                snprintf(msg, msglen,
+                         "replication_consistency_group.priority_station '%s' is not a "
+                         "configured zone",
+                         rq->priority_station);
+                return -EINVAL;
+        }
+        if (!(ps = calloc(rq->npairs, sizeof(*ps))))
+                return -ENOMEM;
+        memset(out, 0, sizeof(*out));
+        util_uuid_v4(out->id);
+        gl = stripe(svc, out->id);
+        pthread_mutex_lock(gl);
+        pthread_mutex_lock(&svc->members_mu);
+        /* 404 for unknown pairs before any 409 (api.md "Which 4xx"). */
+        for (size_t i = 0; i < rq->npairs && rc == 0; i++)
+                if (!util_uuid_valid(rq->pair_ids[i]) ||
+                    store_pair_get(svc->store, rq->project_id, rq->pair_ids[i], &ps[i]) ==
+                        -ENOENT) {
+                        snprintf(msg, msglen, "replication pair %s does not exist",
+                                 rq->pair_ids[i]);
+                        rc = -ENOENT;
+                }
+        for (size_t i = 0; i < rq->npairs && rc == 0; i++)
+                rc = check_joining(svc, rq->project_id, rq->pair_ids[i], rq->priority_station, NULL,
+                                   &ps[i], msg, msglen);
+        if (rc < 0) {
+                free(ps);
+                goto out;
+        }
+        snprintf(out->project_id, sizeof(out->project_id), "%s", rq->project_id);
+        snprintf(out->name, sizeof(out->name), "%s", rq->name ? rq->name : "");
+        snprintf(out->description, sizeof(out->description), "%s",
+                 rq->description ? rq->description : "");
+        snprintf(out->status, sizeof(out->status), "creating");
+        snprintf(out->priority_station, sizeof(out->priority_station), "%s", rq->priority_station);
+        snprintf(out->replication_model, sizeof(out->replication_model), "hypermetro");
+        out->created_at = util_now_usec();
+
+        /* tx1: the group and its membership, so no other group takes them. */
+        if ((rc = store_tx_begin(svc->store)) < 0) {
+                free(ps);
+                goto out;
+        }
+        rc = store_group_insert(svc->store, out);
+        for (size_t i = 0; i < rq->npairs && rc == 0; i++) {
+                snprintf(ps[i].group_id, sizeof(ps[i].group_id), "%s", out->id);
+                rc = store_pair_update(svc->store, &ps[i]);
+        }
+        if (rc < 0 || (rc = store_tx_commit(svc->store)) < 0) {
+                store_tx_rollback(svc->store);
+                snprintf(msg, msglen, "cannot record the group");
+                free(ps);
+                goto out;
+        }
+        /* Engine: pause the members together (one fence). */
+        if ((rc = members_lock(svc, ps, rq->npairs, &mb)) < 0)
+                goto out;
+        rc = fence_pause(out->id, &mb, paused, &fence_us, &frozen_at);
+        /* tx2: states and available (error if the engine failed). */
+        g = *out;
+        snprintf(g.status, sizeof(g.status), "%s", rc < 0 ? "error" : "available");
+        g.frozen_at = frozen_at;
+        if (store_tx_begin(svc->store) == 0) {
+                int r2 = record_members(svc, &mb, paused, NULL, 0);
+                snprintf(g.replication_status, sizeof(g.replication_status), "%s",
+                         derive_pairs(mb.ps, mb.n));
+                if (r2 == 0)
+                        r2 = store_group_update(svc->store, &g);
+                if (r2 < 0 || store_tx_commit(svc->store) < 0)
+                        store_tx_rollback(svc->store);
+        }
+        members_unlock(&mb);
+        rc = 0; /* the 202 stands; a failed engine step shows as status error */
+out:
+        pthread_mutex_unlock(&svc->members_mu);
+        pthread_mutex_unlock(gl);
+        return rc;
+}
+
+/* ---- update ---- */
+
+static bool listed(const char *const *ids, size_t n, const char *id)
+{
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(ids[i], id) == 0)
+                        return true;
+        return false;
+}
+
+int service_group_update(struct service *svc, const char *project, const char *id,
+                         const struct group_update_req *rq, struct store_group *out, char *msg,
+                         size_t msglen)
+{
+        pthread_mutex_t *gl = stripe(svc, id);
+        struct store_pair *cur = NULL, *add = NULL;
+        struct members mb = {0};
+        const char *paused[MAX_MEMBERS];
+        struct store_group g;
+        size_t ncur = 0;
+        int64_t fence_us, frozen_at, now;
+        int rc;
+
+        pthread_mutex_lock(gl);
+        pthread_mutex_lock(&svc->members_mu);
+        if ((rc = get_group(svc, project, id, &g, msg, msglen)) < 0)
+                goto out;
+        if ((rc = store_pair_list_by_group(svc->store, id, &cur, &ncur)) < 0)
+                goto out;
+        rc = -EBUSY;
+        if (strcmp(g.status, "available") != 0) {
+                snprintf(msg, msglen, "group %s is %s; it can be updated only when available", id,
+                         g.status);
+                goto out;
+        }
+        {
+                const char *rs = derive_pairs(cur, ncur);
+                if (strcmp(rs, "active") == 0 || strcmp(rs, "copying") == 0) {
+                        snprintf(msg, msglen,
+                                 "group %s replication_status is %s; pause it "
+                                 "(os-stop-replication-consistency-group) before updating it",
+                                 id, rs);
+                        goto out;
+                }
+        }
+        rc = -EINVAL;
+        if (dup_ids(rq->add, rq->nadd) || dup_ids(rq->remove, rq->nremove)) {
+                snprintf(msg, msglen, "add/remove_replication_ids lists a pair twice");
+                goto out;
+        }
+        for (size_t i = 0; i < rq->nremove; i++) {
+                bool member = false;
+                for (size_t j = 0; j < ncur; j++)
+                        member |= strcmp(cur[j].id, rq->remove[i]) == 0;
+                if (!member || listed(rq->add, rq->nadd, rq->remove[i])) {
+                        snprintf(msg, msglen,
+                                 "remove_replication_ids: pair %s is not a member of group %s",
+                                 rq->remove[i], id);
+                        goto out;
+                }
+        }
+        if (ncur - rq->nremove + rq->nadd > MAX_MEMBERS) {
+                snprintf(msg, msglen, "a group holds at most %d pairs", MAX_MEMBERS);
+                goto out;
+        }
+        if (rq->nadd && !(add = calloc(rq->nadd, sizeof(*add)))) {
+                rc = -ENOMEM;
+                goto out;
+        }
+        rc = 0;
+        for (size_t i = 0; i < rq->nadd && rc == 0; i++)
+                if (!util_uuid_valid(rq->add[i]) ||
+                    store_pair_get(svc->store, project, rq->add[i], &add[i]) == -ENOENT) {
+                        snprintf(msg, msglen, "replication pair %s does not exist", rq->add[i]);
+                        rc = -ENOENT;
+                }
+        for (size_t i = 0; i < rq->nadd && rc == 0; i++)
+                rc = check_joining(svc, project, rq->add[i], g.priority_station, id, &add[i], msg,
+                                   msglen);
+        if (rc < 0)
+                goto out;
+
+        /* tx1: fields and status updating. */
+        now = util_now_usec();
+        if (rq->name)
+                snprintf(g.name, sizeof(g.name), "%s", rq->name);
+        if (rq->description)
+                snprintf(g.description, sizeof(g.description), "%s", rq->description);
+        snprintf(g.status, sizeof(g.status), "updating");
+        g.updated_at = now;
+        if ((rc = store_group_update(svc->store, &g)) < 0)
+                goto out;
+        *out = g;
+
+        /* Engine: added pairs are paused into the group (one fence). */
+        rc = members_lock(svc, add, rq->nadd, &mb);
+        add = NULL;
+        if (rc < 0)
+                goto out;
+        rc = fence_pause(id, &mb, paused, &fence_us, &frozen_at);
+
+        /* tx2: membership, states, available. */
+        if ((rc = store_tx_begin(svc->store)) == 0) {
+                rc = record_members(svc, &mb, paused, id, now);
+                for (size_t j = 0; j < ncur && rc == 0; j++) {
+                        if (!listed(rq->remove, rq->nremove, cur[j].id))
+                                continue;
+                        cur[j].group_id[0] = '\0';
+                        cur[j].updated_at = now;
+                        rc = store_pair_update(svc->store, &cur[j]);
+                }
+                snprintf(g.status, sizeof(g.status), "available");
+                if (rc == 0)
+                        rc = store_group_update(svc->store, &g);
+                if (rc < 0 || (rc = store_tx_commit(svc->store)) < 0)
+                        store_tx_rollback(svc->store);
+        }
+        if (rc < 0) {
+                snprintf(g.status, sizeof(g.status), "error");
+                store_group_update(svc->store, &g);
+                log_error("group %s: update failed: %s", id, strerror(-rc));
+        }
+        members_unlock(&mb);
+        rc = 0;
+out:
+        free(add);
+        free(cur);
+        pthread_mutex_unlock(&svc->members_mu);
+        pthread_mutex_unlock(gl);
+        return rc;
+}
+
+/* ---- delete ---- */
+
+int service_group_delete(struct service *svc, const char *project, const char *id, char *msg,
+                         size_t msglen)
+{
+        pthread_mutex_t *gl = stripe(svc, id);
+        struct store_pair *cur = NULL;
+        struct store_group g;
+        size_t ncur = 0;
+        int rc;
+
+        pthread_mutex_lock(gl);
+        pthread_mutex_lock(&svc->members_mu);
+        if ((rc = get_group(svc, project, id, &g, msg, msglen)) < 0)
+                goto out;
+        if ((rc = store_pair_list_by_group(svc->store, id, &cur, &ncur)) < 0)
+                goto out;
+        rc = -EBUSY;
+        if (strcmp(g.status, "available") && strcmp(g.status, "error")) {
+                snprintf(msg, msglen, "group %s is %s; it can be deleted when available or error",
+                         id, g.status);
+        } else if (ncur > 0) {
+                snprintf(msg, msglen,
+                         "group %s still holds %zu replication pair(s); pause it and remove its "
+                         "pairs (PUT remove_replication_ids) first",
+                         id, ncur);
+        } else {
+                snprintf(g.status, sizeof(g.status), "deleting");
+                g.updated_at = util_now_usec();
+                rc = store_group_update(svc->store, &g);
+                if (rc == 0 && (rc = store_group_delete(svc->store, id)) < 0) {
+                        snprintf(g.status, sizeof(g.status), "error_deleting");
+                        store_group_update(svc->store, &g);
+                }
+        }
+out:
+        free(cur);
+        pthread_mutex_unlock(&svc->members_mu);
+        pthread_mutex_unlock(gl);
+        return rc;
+}
+
+/* ---- actions ---- */
+
+static const char *action_name(enum group_action a)
+{
+        switch (a) {
+        case GROUP_PAUSE:
+                return "pause";
+        case GROUP_SYNC:
+                return "sync";
+        case GROUP_FAILOVER:
+                return "failover";
+        case GROUP_REVERSE:
+                return "reverse";
+        case GROUP_REPROTECT:
+                return "reprotect";
+        case GROUP_EXTEND:
+                return "extend";
+        }
+        return "?";
+}
+
+static int do_pause(struct service *svc, struct store_group *g, struct members *mb)
+{
+        const char *paused[MAX_MEMBERS];
+        int64_t fence_us, frozen_at, now = util_now_usec();
+        int rc = fence_pause(g->id, mb, paused, &fence_us, &frozen_at), r2;
+
+        if (frozen_at) {
+                char t[UTIL_TIME_LEN];
+                util_time_format(frozen_at, t);
+                log_info("group %s: DR image frozen at %s (fence %lld us)", g->id, t,
+                         (long long)fence_us);
+                g->frozen_at = frozen_at;
+        } else if (rc == 0) {
+                return 0; /* every member already paused: nothing to record */
+        }
+        if ((r2 = store_tx_begin(svc->store)) < 0)
+                return r2;
+        r2 = record_members(svc, mb, paused, NULL, frozen_at ? now : 0);
+        snprintf(g->replication_status, sizeof(g->replication_status), "%s",
+                 derive_pairs(mb->ps, mb->n));
+        if (frozen_at)
+                g->updated_at = now;
+        if (r2 == 0)
+                r2 = store_group_update(svc->store, g);
+        if (r2 < 0 || (r2 = store_tx_commit(svc->store)) < 0)
+                store_tx_rollback(svc->store);
+        return rc < 0 ? rc : r2;
+}
+
+static int do_sync(struct service *svc, struct store_group *g, struct members *mb)
+{
+        int64_t now = util_now_usec();
+        bool any = false;
+        int rc, r2;
+
+        for (size_t i = 0; i < mb->n; i++)
+                any |= pair_rt_mirror(mb->rt[i]) &&
+                       mirror_mode(pair_rt_mirror(mb->rt[i])) == MIRROR_TRACK;
+        if (!any)
+                return 0; /* already active or copying: no-op */
+        rc = start_sync(mb);
+        log_info("group %s: sync started", g->id);
+        if ((r2 = store_tx_begin(svc->store)) < 0)
+                return r2;
+        r2 = record_members(svc, mb, NULL, NULL, now);
+        snprintf(g->replication_status, sizeof(g->replication_status), "%s",
+                 derive_pairs(mb->ps, mb->n));
+        if (strcmp(g->status, "error") == 0)
+                snprintf(g->status, sizeof(g->status), "available");
+        g->failure_detail[0] = '\0';
+        g->updated_at = now;
+        if (r2 == 0)
+                r2 = store_group_update(svc->store, g);
+        if (r2 < 0 || (r2 = store_tx_commit(svc->store)) < 0)
+                store_tx_rollback(svc->store);
+        return rc < 0 ? rc : r2;
+}
+
+int service_group_action(struct service *svc, const char *project, const char *id,
+                         enum group_action action, const struct group_extend_item *items,
+                         size_t nitems, char *msg, size_t msglen)
+{
+        pthread_mutex_t *gl = stripe(svc, id);
+        struct members mb = {0};
+        struct store_group g;
+        const char *rs;
+        int rc;
+
+        (void)items;
+        (void)nitems;
+        pthread_mutex_lock(gl);
+        if ((rc = get_group(svc, project, id, &g, msg, msglen)) < 0)
+                goto out;
+        if ((rc = members_of(svc, id, &mb)) < 0)
+                goto out;
+        rs = derive_pairs(mb.ps, mb.n);
+        rc = -EBUSY;
+        switch (action) {
+        case GROUP_PAUSE:
+                if (strcmp(g.status, "available") && strcmp(g.status, "failovered")) {
+                        snprintf(msg, msglen,
+                                 "group %s is %s; pause needs status available or failovered", id,
+                                 g.status);
+                        break;
+                }
+                rc = mb.n ? do_pause(svc, &g, &mb) : 0;
+                break;
+        case GROUP_SYNC:
+                if (strcmp(g.status, "available") && strcmp(g.status, "error")) {
+                        snprintf(msg, msglen, "group %s is %s; sync needs status available%s", id,
+                                 g.status,
+                                 strcmp(g.status, "failovered") == 0
+                                     ? " (reprotect the group first)"
+                                     : "");
+                        break;
+                }
+                if (mb.n == 0) {
+                        snprintf(msg, msglen, "group %s has no pairs to sync", id);
+                        break;
+                }
+                rc = do_sync(svc, &g, &mb);
+                break;
+        case GROUP_FAILOVER:
+        case GROUP_REVERSE:
+        case GROUP_REPROTECT:
+        case GROUP_EXTEND:
+                if (mb.n == 0) {
+                        snprintf(msg, msglen, "group %s has no pairs; %s needs at least one", id,
+                                 action_name(action));
+                        break;
+                }
+                snprintf(msg, msglen,
+                         "group %s is %s with replication_status %s; %s is not available in "
+                         "this release",
+                         id, g.status, rs, action_name(action));
+                break;
+        }
+        if (rc < 0 && rc != -EBUSY && rc != -EINVAL && rc != -ENOENT && !msg[0])
+                snprintf(msg, msglen, "%s failed: %s", action_name(action), strerror(-rc));
+        members_unlock(&mb);
+out:
+        pthread_mutex_unlock(gl);
+        return rc;
+}
+
+/* ---- start-up ---- */
+
+void service_groups_reconcile(struct service *svc)
+{
+        struct store_group *gs = NULL;
+        size_t n = 0;
+
+        if (store_group_list_all(svc->store, &gs, &n) < 0) {
+                log_error("cannot list groups at start");
+                return;
+        }
+        for (size_t i = 0; i < n; i++) {
+                struct store_group *g = &gs[i];
+                struct members mb = {0};
+
+                if (strcmp(g->status, "deleting") == 0) {
+                        if (store_group_delete(svc->store, g->id) < 0) {
+                                snprintf(g->status, sizeof(g->status), "error_deleting");
+                                store_group_update(svc->store, g);
+                        }
+                        continue;
+                }
+                if (strcmp(g->status, "creating") && strcmp(g->status, "updating"))
+                        continue;
+                /* Interrupted create/update: members are committed; pause
+                 * them (again) so the group is one consistent point. */
+                if (members_of(svc, g->id, &mb) == 0) {
+                        snprintf(g->status, sizeof(g->status), "available");
+                        do_pause(svc, g, &mb);
+                        members_unlock(&mb);
+                }
+        }
+        free(gs);
+}
