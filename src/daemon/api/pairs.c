@@ -66,7 +66,8 @@ static json_t *pair_json(struct api_call *c, const struct store_pair *p)
         else if (has_live && strcmp(p->replication_status, "copying") == 0)
                 pct = live.progress;
         snprintf(progress, sizeof(progress), "%d", pct);
-        snprintf(fault, sizeof(fault), "%d", p->fault_level);
+        snprintf(fault, sizeof(fault), "%d",
+                 has_live && live.fault_level > p->fault_level ? live.fault_level : p->fault_level);
         {
                 json_t *md =
                     json_pack("{s:I,s:s,s:b}", "volume_size", (json_int_t)p->volume_size_gib,
@@ -80,8 +81,10 @@ static json_t *pair_json(struct api_call *c, const struct store_pair *p)
                       ids, "priority_station", p->priority_station, "replication_model",
                       p->replication_model, "replication_status",
                       str_or_null(p->replication_status), "progress", progress, "failure_detail",
-                      p->failure_detail, "fault_level", fault, "record_metadata", rm ? rm : "{}",
-                      "created_at", api_time(p->created_at), "updated_at", api_time(p->updated_at));
+                      has_live && live.fault_level > p->fault_level ? live.failure_detail
+                                                                    : p->failure_detail,
+                      "fault_level", fault, "record_metadata", rm ? rm : "{}", "created_at",
+                      api_time(p->created_at), "updated_at", api_time(p->updated_at));
         free(rm);
         if (j && has_live) {
                 json_object_set_new(j, "bytes_copied", json_integer((json_int_t)live.bytes_copied));

@@ -476,6 +476,90 @@ int mirror_mark_dirty(struct mirror *m, uint64_t off, uint64_t len)
         return mirror_persist_bits(m, c0, c1 - c0 + 1);
 }
 
+struct volume *mirror_prod(struct mirror *m)
+{
+        return m->prod;
+}
+
+int mirror_swap(struct mirror *m, struct volume *new_prod, struct link *new_link, bool fold_al,
+                enum mirror_mode mode)
+{
+        uint64_t ext[AL_MAX_SLOTS];
+        unsigned n;
+        int rc = 0;
+
+        assert(volume_fenced(m->prod) && volume_fenced(new_prod));
+        if (m->attached) {
+                volume_set_hook(m->prod, NULL, NULL);
+                m->attached = false;
+        }
+        resync_stop(m);
+        /* The fence drained every client write: no AL reference is held. */
+        pthread_mutex_lock(&m->io);
+        n = actlog_extents(&m->al, ext);
+        actlog_clear(&m->al);
+        pthread_mutex_unlock(&m->io);
+        if (fold_al) {
+                uint64_t per = m->meta.al_extent_bytes / m->chunk_bytes;
+
+                pthread_mutex_lock(&m->mu);
+                for (unsigned i = 0; i < n; i++)
+                        bitmap_set_range(&m->bm, ext[i] * per, per);
+                pthread_mutex_unlock(&m->mu);
+                /* Best effort: the old production may be the faulty side, but
+                 * the meta file lives on, and the in-memory bits are kept. */
+                volume_local_flush(m->prod);
+        } else {
+                rc = volume_local_flush(m->prod);
+                if (rc == 0)
+                        rc = m->link->ops->flush(m->link);
+                if (rc == 0 && m->bm.nset > 0)
+                        rc = -EBUSY; /* reverse needs DR == production */
+                if (rc < 0) {
+                        new_link->ops->close(new_link);
+                        volume_set_hook(m->prod, &g_hook, m);
+                        m->attached = true;
+                        return rc;
+                }
+        }
+        pthread_mutex_lock(&m->io);
+        pthread_mutex_lock(&m->mu);
+        m->mode = MIRROR_TRACK;
+        pthread_mutex_unlock(&m->mu);
+        if (meta_write_all_bits(&m->meta, &m->bm) < 0 || meta_write_al(&m->meta, NULL, 0) < 0)
+                log_error("pair %s: cannot persist the bitmap at the role swap (kept in memory)",
+                          m->pair_id);
+        pthread_mutex_unlock(&m->io);
+        m->link->ops->close(m->link);
+        m->link = new_link;
+        volume_get(new_prod);
+        volume_put(m->prod);
+        m->prod = new_prod;
+        volume_set_hook(m->prod, &g_hook, m);
+        m->attached = true;
+        return mirror_set_mode(m, mode);
+}
+
+int mirror_grow(struct mirror *m, uint64_t size_bytes)
+{
+        enum mirror_mode mode;
+        int rc;
+
+        assert(volume_fenced(m->prod));
+        resync_stop(m);
+        pthread_mutex_lock(&m->io);
+        pthread_mutex_lock(&m->mu);
+        rc = meta_grow(&m->meta, &m->bm, size_bytes);
+        if (rc == 0)
+                rc = bitmap_grow(&m->unflushed, m->bm.nbits);
+        mode = m->mode;
+        pthread_mutex_unlock(&m->mu);
+        pthread_mutex_unlock(&m->io);
+        if (rc == 0 && mode == MIRROR_RESYNC)
+                rc = resync_start(m);
+        return rc;
+}
+
 void mirror_close(struct mirror *m, bool remove_meta)
 {
         int rc;

@@ -72,6 +72,21 @@ void mirror_quiesce(struct mirror *m);
 void mirror_stats(struct mirror *m, struct mirror_stats *st);
 /* Mark [off, off+len) dirty durably (reprotect's union; tests). */
 int mirror_mark_dirty(struct mirror *m, uint64_t off, uint64_t len);
+/* Swap roles (reverse, failover): detach from the current production,
+ * attach to new_prod with new_link as the DR leg, in mode. Both volumes'
+ * fences are raised by the caller. The bitmap is kept: it names the chunks
+ * where the two disks may differ, whichever side is production.
+ *   fold_al: the old production may have had writes in flight (failover):
+ *            every hot AL extent becomes dirty. Without it (reverse, from
+ *            SYNC) both legs are flushed and nothing may be dirty.
+ * Takes a reference on new_prod; owns new_link (also on failure). */
+int mirror_swap(struct mirror *m, struct volume *new_prod, struct link *new_link, bool fold_al,
+                enum mirror_mode mode);
+/* Grow the bitmap to cover size_bytes (new chunks clean). Fence raised on
+ * prod; the volumes are grown by the caller first. */
+int mirror_grow(struct mirror *m, uint64_t size_bytes);
+struct volume *mirror_prod(struct mirror *m);
+
 /* Detach the hook (fence raised on prod), stop the worker, flush both legs,
  * persist the bitmap and write an empty AL. The mirror is freed; with
  * remove_meta the meta file is unlinked too (pair deleted). */

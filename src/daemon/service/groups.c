@@ -93,8 +93,14 @@ int service_group_view(struct service *svc, const struct store_group *g, struct 
                         snprintf(v->failure_detail, sizeof(v->failure_detail), "%s",
                                  ps[i].failure_detail);
                 }
-                if (service_pair_live(svc, ps[i].id, &live))
+                if (service_pair_live(svc, ps[i].id, &live)) {
                         v->bytes_copied += live.bytes_copied;
+                        if (live.fault_level > v->fault_level) {
+                                v->fault_level = live.fault_level;
+                                snprintf(v->failure_detail, sizeof(v->failure_detail), "%s",
+                                         live.failure_detail);
+                        }
+                }
         }
         if (!v->failure_detail[0])
                 snprintf(v->failure_detail, sizeof(v->failure_detail), "%s", g->failure_detail);
@@ -651,6 +657,204 @@ static int do_sync(struct service *svc, struct store_group *g, struct members *m
         return rc < 0 ? rc : r2;
 }
 
+/* Set the group's status alone (a transient step), in its own tx. */
+static int set_group_status(struct service *svc, struct store_group *g, const char *status,
+                            int64_t now)
+{
+        snprintf(g->status, sizeof(g->status), "%s", status);
+        if (now)
+                g->updated_at = now;
+        return store_group_update(svc->store, g);
+}
+
+/* Record the fenced flag of a volume (old production after a failover). */
+static int set_volume_fenced(struct service *svc, struct volume *v, bool fenced)
+{
+        struct store_volume sv = {0};
+        int rc;
+
+        if (!v || (rc = store_volume_get(svc->store, NULL, volume_id(v), &sv)) < 0)
+                return 0;
+        sv.fenced = fenced;
+        rc = store_volume_update(svc->store, &sv);
+        store_volume_clear(&sv);
+        return rc;
+}
+
+/* Reverse (planned switchover) or failover: one fence over every disk of
+ * the group, every pair swaps roles, the fence lifts. */
+static int do_swap(struct service *svc, struct store_group *g, struct members *mb, bool failover)
+{
+        const char *verb = failover ? "failover" : "reverse";
+        int64_t now = util_now_usec(), t0;
+        int rc = 0, r2;
+        char az[STORE_AZ_LEN] = "";
+
+        if ((r2 = set_group_status(svc, g, failover ? "failovering" : "reversing", now)) < 0)
+                return r2;
+        for (size_t i = 0; i < mb->n; i++)
+                if (pair_rt_mirror(mb->rt[i]))
+                        mirror_quiesce(pair_rt_mirror(mb->rt[i]));
+        t0 = util_mono_usec();
+        for (size_t i = 0; i < mb->n; i++) {
+                if (!pair_rt_mirror(mb->rt[i]))
+                        continue;
+                volume_fence_raise(pair_rt_prod(mb->rt[i]));
+                volume_fence_raise(pair_rt_dr(mb->rt[i]));
+        }
+        for (size_t i = 0; i < mb->n; i++) {
+                int r;
+
+                if (!pair_rt_mirror(mb->rt[i]))
+                        continue;
+                if ((r = pair_rt_swap(mb->rt[i], failover)) < 0) {
+                        log_error("group %s: %s of pair %s failed: %s", g->id, verb, mb->ps[i].id,
+                                  strerror(-r));
+                        rc = r;
+                        continue;
+                }
+                snprintf(az, sizeof(az), "%s", volume_site(pair_rt_prod(mb->rt[i])));
+                snprintf(mb->ps[i].priority_station, sizeof(mb->ps[i].priority_station), "%s", az);
+        }
+        /* Record the new roles BEFORE the fence lifts: no client write can
+         * reach a new production disk until its role is durable, so a crash
+         * at any point leaves either the old roles (nothing written on the
+         * new side yet) or the new ones. */
+        if ((r2 = store_tx_begin(svc->store)) == 0) {
+                r2 = record_members(svc, mb, NULL, NULL, now);
+                for (size_t i = 0; i < mb->n && r2 == 0 && failover; i++) {
+                        if (!pair_rt_mirror(mb->rt[i]))
+                                continue;
+                        snprintf(mb->ps[i].replication_status, sizeof(mb->ps[i].replication_status),
+                                 "active-stopped");
+                        r2 = store_pair_update(svc->store, &mb->ps[i]);
+                        if (r2 == 0)
+                                r2 = set_volume_fenced(svc, pair_rt_dr(mb->rt[i]), true);
+                }
+                if (az[0])
+                        snprintf(g->priority_station, sizeof(g->priority_station), "%s", az);
+                snprintf(g->status, sizeof(g->status), "%s",
+                         rc < 0 ? (failover ? "error_failovering" : "error_reversing")
+                                : (failover ? "failovered" : "available"));
+                snprintf(g->replication_status, sizeof(g->replication_status), "%s",
+                         derive_pairs(mb->ps, mb->n));
+                if (r2 == 0)
+                        r2 = store_group_update(svc->store, g);
+                if (r2 < 0 || (r2 = store_tx_commit(svc->store)) < 0)
+                        store_tx_rollback(svc->store);
+        }
+        if (r2 < 0)
+                log_error("group %s: cannot record the %s: %s", g->id, verb, strerror(-r2));
+        for (size_t i = 0; i < mb->n; i++) {
+                if (!pair_rt_mirror(mb->rt[i]))
+                        continue;
+                volume_fence_lower(pair_rt_dr(mb->rt[i]));
+                volume_fence_lower(pair_rt_prod(mb->rt[i]));
+        }
+        log_info("group %s: %s done; fence held %lld us; production now in %s", g->id, verb,
+                 (long long)(util_mono_usec() - t0), az[0] ? az : "?");
+        return rc < 0 ? rc : r2;
+}
+
+/* Reprotect: the old production disks (fenced since the failover) become
+ * the DR side; the bitmap already holds the union of what the old side had
+ * dirty or in flight (folded at the failover) and what the new side wrote
+ * since. Resync it. */
+static int do_reprotect(struct service *svc, struct store_group *g, struct members *mb)
+{
+        int64_t now = util_now_usec();
+        int rc, r2;
+
+        rc = start_sync(mb);
+        log_info("group %s: reprotect: resync from %s started", g->id, g->priority_station);
+        if ((r2 = store_tx_begin(svc->store)) < 0)
+                return r2;
+        r2 = record_members(svc, mb, NULL, NULL, now);
+        for (size_t i = 0; i < mb->n && r2 == 0; i++)
+                r2 = set_volume_fenced(svc, pair_rt_dr(mb->rt[i]), false);
+        snprintf(g->status, sizeof(g->status), "available");
+        snprintf(g->replication_status, sizeof(g->replication_status), "%s",
+                 derive_pairs(mb->ps, mb->n));
+        g->updated_at = now;
+        if (r2 == 0)
+                r2 = store_group_update(svc->store, g);
+        if (r2 < 0 || (r2 = store_tx_commit(svc->store)) < 0)
+                store_tx_rollback(svc->store);
+        return rc < 0 ? rc : r2;
+}
+
+static int do_extend(struct service *svc, struct store_group *g, struct members *mb,
+                     const struct group_extend_item *items, size_t nitems, char *msg, size_t msglen)
+{
+        size_t idx[MAX_MEMBERS];
+        int64_t now = util_now_usec();
+        int rc = 0;
+
+        for (size_t k = 0; k < nitems; k++) {
+                size_t i;
+
+                for (i = 0; i < mb->n; i++)
+                        if (strcmp(mb->ps[i].id, items[k].pair_id) == 0)
+                                break;
+                if (i == mb->n) {
+                        snprintf(msg, msglen, "replication pair %s is not a member of group %s",
+                                 items[k].pair_id, g->id);
+                        return -EINVAL;
+                }
+                for (size_t j = 0; j < k; j++)
+                        if (idx[j] == i) {
+                                snprintf(msg, msglen, "replication pair %s is listed twice",
+                                         items[k].pair_id);
+                                return -EINVAL;
+                        }
+                if (items[k].new_size_gib <= mb->ps[i].volume_size_gib) {
+                        snprintf(msg, msglen,
+                                 "new_size (%lld) of pair %s must be larger than its current "
+                                 "size (%lld GiB)",
+                                 (long long)items[k].new_size_gib, items[k].pair_id,
+                                 (long long)mb->ps[i].volume_size_gib);
+                        return -EINVAL;
+                }
+                if (!pair_rt_mirror(mb->rt[i])) {
+                        snprintf(msg, msglen, "replication pair %s is %s; it cannot be extended",
+                                 items[k].pair_id, mb->ps[i].status);
+                        return -EBUSY;
+                }
+                idx[k] = i;
+        }
+        for (size_t k = 0; k < nitems && rc == 0; k++) {
+                size_t i = idx[k];
+                struct store_volume a = {0}, b = {0};
+
+                if ((rc = pair_rt_grow(mb->rt[i], (uint64_t)items[k].new_size_gib * GIB)) < 0) {
+                        snprintf(msg, msglen, "cannot grow the disks of pair %s: %s",
+                                 items[k].pair_id, strerror(-rc));
+                        break;
+                }
+                mb->ps[i].volume_size_gib = items[k].new_size_gib;
+                mb->ps[i].updated_at = now;
+                if ((rc = store_tx_begin(svc->store)) < 0)
+                        break;
+                rc = store_pair_update(svc->store, &mb->ps[i]);
+                for (int s = 0; s < 2 && rc == 0; s++) {
+                        struct store_volume *v = s ? &b : &a;
+                        rc = store_volume_get(svc->store, NULL, mb->ps[i].volume_ids[s], v);
+                        if (rc == 0) {
+                                v->size_gib = items[k].new_size_gib;
+                                v->updated_at = now;
+                                rc = store_volume_update(svc->store, v);
+                        }
+                }
+                if (rc < 0 || (rc = store_tx_commit(svc->store)) < 0)
+                        store_tx_rollback(svc->store);
+                store_volume_clear(&a);
+                store_volume_clear(&b);
+                log_info("group %s: pair %s extended to %lld GiB", g->id, mb->ps[i].id,
+                         (long long)items[k].new_size_gib);
+        }
+        return rc;
+}
+
 int service_group_action(struct service *svc, const char *project, const char *id,
                          enum group_action action, const struct group_extend_item *items,
                          size_t nitems, char *msg, size_t msglen)
@@ -661,8 +865,6 @@ int service_group_action(struct service *svc, const char *project, const char *i
         const char *rs;
         int rc;
 
-        (void)items;
-        (void)nitems;
         pthread_mutex_lock(gl);
         if ((rc = get_group(svc, project, id, &g, msg, msglen)) < 0)
                 goto out;
@@ -695,19 +897,59 @@ int service_group_action(struct service *svc, const char *project, const char *i
                 }
                 rc = do_sync(svc, &g, &mb);
                 break;
-        case GROUP_FAILOVER:
         case GROUP_REVERSE:
+                if (mb.n == 0) {
+                        snprintf(msg, msglen, "group %s has no pairs; reverse needs at least one",
+                                 id);
+                } else if (strcmp(g.status, "available") || strcmp(rs, "active")) {
+                        snprintf(msg, msglen,
+                                 "group %s is %s with replication_status %s; reverse needs "
+                                 "status available and replication_status active (sync the "
+                                 "group first)",
+                                 id, g.status, rs);
+                } else {
+                        rc = do_swap(svc, &g, &mb, false);
+                }
+                break;
+        case GROUP_FAILOVER:
+                if (mb.n == 0) {
+                        snprintf(msg, msglen, "group %s has no pairs; failover needs at least one",
+                                 id);
+                } else if (strcmp(g.status, "available")) {
+                        snprintf(msg, msglen, "group %s is %s; failover needs status available%s",
+                                 id, g.status,
+                                 strcmp(g.status, "failovered") == 0
+                                     ? " (it is already failed over: reprotect it)"
+                                     : "");
+                } else {
+                        rc = do_swap(svc, &g, &mb, true);
+                }
+                break;
         case GROUP_REPROTECT:
+                if (mb.n == 0) {
+                        snprintf(msg, msglen, "group %s has no pairs; reprotect needs at least one",
+                                 id);
+                } else if (strcmp(g.status, "failovered")) {
+                        snprintf(msg, msglen,
+                                 "group %s is %s; reprotect needs status failovered (fail the "
+                                 "group over first)",
+                                 id, g.status);
+                } else {
+                        rc = do_reprotect(svc, &g, &mb);
+                }
+                break;
         case GROUP_EXTEND:
                 if (mb.n == 0) {
-                        snprintf(msg, msglen, "group %s has no pairs; %s needs at least one", id,
-                                 action_name(action));
-                        break;
+                        snprintf(msg, msglen, "group %s has no pairs; extend needs at least one",
+                                 id);
+                } else if (strcmp(g.status, "available") || strcmp(rs, "error") == 0) {
+                        snprintf(msg, msglen,
+                                 "group %s is %s with replication_status %s; extend needs status "
+                                 "available and no replication error",
+                                 id, g.status, rs);
+                } else {
+                        rc = do_extend(svc, &g, &mb, items, nitems, msg, msglen);
                 }
-                snprintf(msg, msglen,
-                         "group %s is %s with replication_status %s; %s is not available in "
-                         "this release",
-                         id, g.status, rs, action_name(action));
                 break;
         }
         if (rc < 0 && rc != -EBUSY && rc != -EINVAL && rc != -ENOENT && !msg[0])
@@ -738,6 +980,15 @@ void service_groups_reconcile(struct service *svc)
                                 snprintf(g->status, sizeof(g->status), "error_deleting");
                                 store_group_update(svc->store, g);
                         }
+                        continue;
+                }
+                if (strcmp(g->status, "reversing") == 0 || strcmp(g->status, "failovering") == 0) {
+                        /* The new roles were never recorded, so no client
+                         * wrote to the new side (the fence was up): the old
+                         * roles stand. */
+                        log_warn("group %s: interrupted while %s; the previous roles stand", g->id,
+                                 g->status);
+                        set_group_status(svc, g, "available", 0);
                         continue;
                 }
                 if (strcmp(g->status, "creating") && strcmp(g->status, "updating"))

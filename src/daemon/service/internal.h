@@ -54,6 +54,12 @@ struct pair_rt *pair_rt_lock(struct service *svc, const char *id);
 void pair_rt_unlock(struct pair_rt *rt);
 struct mirror *pair_rt_mirror(struct pair_rt *rt);
 struct volume *pair_rt_prod(struct pair_rt *rt);
+struct volume *pair_rt_dr(struct pair_rt *rt);
+/* Swap production and DR (fences on both raised by the caller). reverse:
+ * SYNC in the new direction; failover: TRACK, AL folded into the bitmap. */
+int pair_rt_swap(struct pair_rt *rt, bool failover);
+/* Grow both disks and the bitmap (takes the fences itself). */
+int pair_rt_grow(struct pair_rt *rt, uint64_t size_bytes);
 /* Copy the engine's state into p: mirror_mode, progress,
  * replication_status (TRACK: paused_status if given, else kept when already
  * a paused status), fault_level and failure_detail. */

@@ -297,6 +297,50 @@ struct volume *pair_rt_prod(struct pair_rt *rt)
         return rt ? rt->prod : NULL;
 }
 
+struct volume *pair_rt_dr(struct pair_rt *rt)
+{
+        return rt ? rt->dr : NULL;
+}
+
+int pair_rt_swap(struct pair_rt *rt, bool failover)
+{
+        struct volume *old_prod = rt->prod;
+        struct link *l;
+        int rc;
+
+        if (!rt->m)
+                return -ENOENT;
+        if ((rc = link_local_open(old_prod, &l)) < 0)
+                return rc;
+        rc = mirror_swap(rt->m, rt->dr, l, failover, failover ? MIRROR_TRACK : MIRROR_SYNC);
+        if (rc < 0)
+                return rc;
+        rt->prod = rt->dr;
+        rt->dr = old_prod;
+        /* Fences are raised by the caller: no client write is half way. */
+        volume_set_read_only(rt->dr, true);
+        volume_set_read_only(rt->prod, false);
+        return 0;
+}
+
+int pair_rt_grow(struct pair_rt *rt, uint64_t size_bytes)
+{
+        int rc;
+
+        if (!rt->m)
+                return -ENOENT;
+        volume_fence_raise(rt->prod);
+        volume_fence_raise(rt->dr);
+        rc = volume_resize(rt->dr, size_bytes);
+        if (rc == 0)
+                rc = volume_resize(rt->prod, size_bytes);
+        if (rc == 0)
+                rc = mirror_grow(rt->m, size_bytes);
+        volume_fence_lower(rt->dr);
+        volume_fence_lower(rt->prod);
+        return rc;
+}
+
 /* ---- tasks (task thread) ---- */
 
 static void task_pair_create(struct service *svc, const char *id, int64_t unused)
@@ -616,6 +660,15 @@ bool service_pair_live(struct service *svc, const char *id, struct pair_live *ou
                 out->dirty_bytes = st.dirty_chunks * st.chunk_bytes;
                 out->bytes_copied = st.bytes_copied;
                 out->rate_bps = st.rate_bps;
+                out->fault_level = 0;
+                out->failure_detail = "";
+                if (volume_probe(rt->prod) < 0 || volume_last_error(rt->prod) < 0) {
+                        out->fault_level = 2;
+                        out->failure_detail = FD_PROD_MISSING;
+                } else if (st.dr_error || volume_probe(rt->dr) < 0) {
+                        out->fault_level = 5;
+                        out->failure_detail = FD_PEER_DOWN;
+                }
                 ok = true;
         }
         pthread_mutex_unlock(&rt->lock);

@@ -58,6 +58,8 @@ struct pair_live {
         int progress;     /* 0..100 */
         const char *mode; /* sync, track, resync */
         uint64_t dirty_bytes, bytes_copied, rate_bps;
+        int fault_level;           /* 0, 2 (production file), 5 (DR side): probed now */
+        const char *failure_detail; /* api.md number for the fault, or "" */
 };
 bool service_pair_live(struct service *svc, const char *id, struct pair_live *out);
 

@@ -154,6 +154,19 @@ void volume_clear_error(struct volume *v)
         atomic_store(&v->last_error, 0);
 }
 
+int volume_probe(struct volume *v)
+{
+        struct stat a, b;
+
+        if (stat(v->path, &a) < 0)
+                return -errno;
+        if (fstat(v->fd, &b) < 0)
+                return -errno;
+        if (a.st_ino != b.st_ino || a.st_dev != b.st_dev)
+                return -ENOENT;
+        return 0;
+}
+
 static int note_error(struct volume *v, int rc)
 {
         if (rc < 0 && rc != -EINVAL)
@@ -168,8 +181,7 @@ int volume_local_read(struct volume *v, void *buf, size_t len, uint64_t off)
         return note_error(v, util_pread_full(v->fd, buf, len, off));
 }
 
-int volume_local_write(struct volume *v, const void *buf, size_t len, uint64_t off,
-                       unsigned flags)
+int volume_local_write(struct volume *v, const void *buf, size_t len, uint64_t off, unsigned flags)
 {
         int rc = util_pwrite_full(v->fd, buf, len, off);
 
@@ -190,8 +202,8 @@ int volume_local_zero(struct volume *v, uint64_t off, uint64_t len, bool punch, 
                 if (rc == -EOPNOTSUPP && !punch) {
                         /* Filesystem without ZERO_RANGE: punching also reads back zeroes. */
                         rc = 0;
-                        if (fallocate(v->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                                      (off_t)off, (off_t)len) < 0)
+                        if (fallocate(v->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+                                      (off_t)len) < 0)
                                 rc = -errno;
                 }
         }
@@ -205,8 +217,7 @@ int volume_local_flush(struct volume *v)
         return note_error(v, fdatasync(v->fd) < 0 ? -errno : 0);
 }
 
-int volume_local_next_data(struct volume *v, uint64_t off, uint64_t *data_off,
-                           uint64_t *data_len)
+int volume_local_next_data(struct volume *v, uint64_t off, uint64_t *data_off, uint64_t *data_len)
 {
         off_t d = lseek(v->fd, (off_t)off, SEEK_DATA);
         off_t h;

@@ -72,6 +72,10 @@ bool volume_killed(const struct volume *v);
  * (cleared by volume_clear_error). Drives fault_level "2". */
 int volume_last_error(const struct volume *v);
 void volume_clear_error(struct volume *v);
+/* Health probe of the volume's file by path: 0, or -ENOENT when the file is
+ * gone or replaced (its path no longer names the open file), or the
+ * -errno of stat. Cheap (one stat + one fstat); drives fault levels. */
+int volume_probe(struct volume *v);
 
 /* Client I/O (the choke point). */
 int volume_read(struct volume *v, void *buf, size_t len, uint64_t off);
