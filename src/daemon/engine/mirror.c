@@ -540,6 +540,35 @@ int mirror_swap(struct mirror *m, struct volume *new_prod, struct link *new_link
         return mirror_set_mode(m, mode);
 }
 
+int mirror_settle(struct mirror *m)
+{
+        uint64_t ext[AL_MAX_SLOTS];
+        bool busy = false;
+        int rc;
+
+        if (mirror_mode(m) != MIRROR_TRACK)
+                return 0;
+        pthread_mutex_lock(&m->io);
+        if (actlog_extents(&m->al, ext) == 0) {
+                pthread_mutex_unlock(&m->io);
+                return 0;
+        }
+        pthread_mutex_unlock(&m->io);
+        /* TRACK writes never use the AL, so once both legs are durable every
+         * extent in it is settled (A1). */
+        if ((rc = volume_local_flush(m->prod)) < 0 || (rc = m->link->ops->flush(m->link)) < 0)
+                return rc;
+        pthread_mutex_lock(&m->io);
+        for (unsigned i = 0; i < m->al.nslots; i++)
+                busy |= m->al.slots[i].refs > 0;
+        if (!busy && mirror_mode(m) == MIRROR_TRACK) {
+                actlog_clear(&m->al);
+                rc = meta_write_al(&m->meta, NULL, 0);
+        }
+        pthread_mutex_unlock(&m->io);
+        return rc;
+}
+
 int mirror_grow(struct mirror *m, uint64_t size_bytes)
 {
         enum mirror_mode mode;

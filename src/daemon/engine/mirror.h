@@ -86,6 +86,10 @@ int mirror_swap(struct mirror *m, struct volume *new_prod, struct link *new_link
  * prod; the volumes are grown by the caller first. */
 int mirror_grow(struct mirror *m, uint64_t size_bytes);
 struct volume *mirror_prod(struct mirror *m);
+/* In TRACK (after a pause, outside the fence): flush both legs and empty the
+ * activity log, so a later failover/reprotect does not resync extents that
+ * were merely hot before the pause. No-op in other modes. */
+int mirror_settle(struct mirror *m);
 
 /* Detach the hook (fence raised on prod), stop the worker, flush both legs,
  * persist the bitmap and write an empty AL. The mirror is freed; with

@@ -198,6 +198,8 @@ static int fence_pause(const char *what, struct members *mb, const char **paused
         for (size_t j = 0; j < k; j++)
                 volume_fence_lower(v[j]);
         *fence_us = util_mono_usec() - t0;
+        for (size_t j = 0; j < k; j++) /* after the fence: flushes */
+                mirror_settle(m[j]);
         for (size_t i = 0, j = 0; i < mb->n && j < k; i++) {
                 if (pair_rt_mirror(mb->rt[i]) != m[j])
                         continue;
