@@ -31,6 +31,10 @@ struct mirror {
         struct meta meta;
         struct actlog al;
         uint64_t al_writes;
+        /* After a pause both legs were flushed and the durable AL emptied,
+         * but the in-memory slots are kept warm: they are written back in
+         * one transaction when mirroring resumes (mirror_set_mode). */
+        bool al_settled;
 
         /* mu: mode and the in-memory bitmaps. Never held across I/O. */
         pthread_mutex_t mu;

@@ -301,6 +301,8 @@ static const struct volume_hook_ops g_hook = {
     .flush = hook_flush,
 };
 
+static int al_unsettle(struct mirror *m);
+
 /* ---- lifecycle ---- */
 
 static void mirror_free(struct mirror *m)
@@ -398,6 +400,11 @@ int mirror_set_mode(struct mirror *m, enum mirror_mode mode)
 
         assert(volume_fenced(m->prod));
         resync_stop(m);
+        if (mode != MIRROR_TRACK) {
+                int rc = al_unsettle(m);
+                if (rc < 0)
+                        return rc;
+        }
         pthread_mutex_lock(&m->mu);
         if (mode == MIRROR_SYNC && m->bm.nset > 0) {
                 pthread_mutex_unlock(&m->mu);
@@ -496,8 +503,9 @@ int mirror_swap(struct mirror *m, struct volume *new_prod, struct link *new_link
         resync_stop(m);
         /* The fence drained every client write: no AL reference is held. */
         pthread_mutex_lock(&m->io);
-        n = actlog_extents(&m->al, ext);
+        n = m->al_settled ? 0 : actlog_extents(&m->al, ext);
         actlog_clear(&m->al);
+        m->al_settled = false;
         pthread_mutex_unlock(&m->io);
         if (fold_al) {
                 uint64_t per = m->meta.al_extent_bytes / m->chunk_bytes;
@@ -549,7 +557,7 @@ int mirror_settle(struct mirror *m)
         if (mirror_mode(m) != MIRROR_TRACK)
                 return 0;
         pthread_mutex_lock(&m->io);
-        if (actlog_extents(&m->al, ext) == 0) {
+        if (m->al_settled || actlog_extents(&m->al, ext) == 0) {
                 pthread_mutex_unlock(&m->io);
                 return 0;
         }
@@ -562,8 +570,26 @@ int mirror_settle(struct mirror *m)
         for (unsigned i = 0; i < m->al.nslots; i++)
                 busy |= m->al.slots[i].refs > 0;
         if (!busy && mirror_mode(m) == MIRROR_TRACK) {
-                actlog_clear(&m->al);
                 rc = meta_write_al(&m->meta, NULL, 0);
+                m->al_settled = rc == 0;
+        }
+        pthread_mutex_unlock(&m->io);
+        return rc;
+}
+
+/* Mirroring resumes: make the warm in-memory AL durable again (A1). */
+static int al_unsettle(struct mirror *m)
+{
+        uint64_t ext[AL_MAX_SLOTS];
+        int rc = 0;
+
+        pthread_mutex_lock(&m->io);
+        if (m->al_settled) {
+                rc = meta_write_al(&m->meta, ext, actlog_extents(&m->al, ext));
+                if (rc == 0) {
+                        m->al_settled = false;
+                        m->al_writes++;
+                }
         }
         pthread_mutex_unlock(&m->io);
         return rc;
@@ -605,6 +631,7 @@ void mirror_close(struct mirror *m, bool remove_meta)
         if (rc == 0 && m->link->ops->flush(m->link) == 0) {
                 pthread_mutex_lock(&m->io);
                 actlog_clear(&m->al);
+                m->al_settled = false;
                 if (meta_write_all_bits(&m->meta, &m->bm) < 0 ||
                     meta_write_al(&m->meta, NULL, 0) < 0)
                         log_error("pair %s: cannot close the meta file cleanly", m->pair_id);

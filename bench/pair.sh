@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Replication pairs (issue 3), side by side in one run:
+#  1. Mirrored vs unmirrored writes: fio over NBD on the production volume of
+#     an active pair, on an unpaired volume of the same daemon, and on
+#     `nbdkit file` serving a plain file: 1 MiB sequential write (MiB/s) and
+#     4 KiB random write at QD 1 and 16 (IOPS). Targets: mirrored sequential
+#     >= 0.5 x unmirrored, mirrored 4 KiB IOPS >= 0.7 x unmirrored.
+#  2. Initial sync throughput vs `cp --sparse=always` of the same data
+#     (target >= 0.8), and initial sync time of a 64 GiB volume holding
+#     256 MiB vs a 1 GiB volume holding the same (target <= 1.5).
+#
+#   bench/pair.sh                       # RUNTIME=10 ROUNDS=2 DATA_MIB=256
+#   ONLY=sync bench/pair.sh             # or ONLY=mirror
+. "$(dirname "$0")/lib.sh"
+need nbdkit nbdcopy
+RUNTIME=${RUNTIME:-10}
+ROUNDS=${ROUNDS:-2}
+DATA_MIB=${DATA_MIB:-256}
+
+ev_start
+
+if [ -z "${ONLY:-}" ] || [ "$ONLY" = mirror ]; then
+  P=$(volume az1 1)
+  D=$(volume az2 1)
+  U=$(volume az1 1)
+  R=$(pair "$P" "$D")
+  wait_json "os-vendor-replications/$R" .replication.replication_status active
+  KIT_FILE=$TMP/kit.img
+  truncate -s 1G "$KIT_FILE"
+  KIT_PORT=$(free_port)
+  nbdkit -f -i 127.0.0.1 -p "$KIT_PORT" -t 16 file "$KIT_FILE" >"$TMP/nbdkit.log" 2>&1 &
+  KIT_PID=$!
+  BENCH_CLEANUP+=("kill $KIT_PID; wait $KIT_PID")
+  for _ in $(seq 1 100); do nbdinfo --size "nbd://127.0.0.1:$KIT_PORT/" >/dev/null 2>&1 && break; sleep 0.05; done
+  declare -A URI=([mirrored]="nbd://$NBD1/$P" [unmirrored]="nbd://$NBD1/$U" [nbdkit]="nbd://127.0.0.1:$KIT_PORT/")
+  # Precondition all three (allocated files, as after real use).
+  for s in mirrored unmirrored nbdkit; do
+    fio --name=fill --ioengine=nbd --uri="${URI[$s]}" --rw=write --bs=1M --iodepth=4 --size=100% \
+      >/dev/null 2>"$TMP/fio.err" || { cat "$TMP/fio.err" >&2; exit 1; }
+  done
+  printf '%-15s %11s %11s %11s %9s %9s  (%s rounds x %ss)\n' job mirrored unmirrored nbdkit \
+    mir/unm unm/kit "$ROUNDS" "$RUNTIME"
+  for job in "seqwrite write 1M 1 MiB/s" "randwrite-qd1 randwrite 4k 1 IOPS" \
+    "randwrite-qd16 randwrite 4k 16 IOPS"; do
+    read -r name rw bs qd unit <<<"$job"
+    declare -A vals=([mirrored]="" [unmirrored]="" [nbdkit]="")
+    for r in $(seq 1 "$ROUNDS"); do
+      order="mirrored unmirrored nbdkit"
+      [ $((r % 2)) -eq 0 ] && order="nbdkit unmirrored mirrored"
+      for s in $order; do vals[$s]+="$(fio_figure "${URI[$s]}" "$rw" "$bs" "$qd" "$RUNTIME") "; done
+    done
+    m=$(mean ${vals[mirrored]}) u=$(mean ${vals[unmirrored]}) k=$(mean ${vals[nbdkit]})
+    printf '%-15s %11s %11s %11s %9s %9s  %s\n' "$name" "$m" "$u" "$k" "$(ratio "$m" "$u")" \
+      "$(ratio "$u" "$k")" "$unit"
+  done
+  st=$(api GET "os-vendor-replications/$R" | jq -r .replication.replication_status)
+  echo "pair still $st after the write jobs"
+fi
+
+if [ -z "${ONLY:-}" ] || [ "$ONLY" = sync ]; then
+  # Same data (DATA_MIB of random data in 16 MiB extents spread over the
+  # first GiB) into a 1 GiB and a 64 GiB production volume.
+  head -c $((DATA_MIB * 1024 * 1024)) /dev/urandom >"$TMP/data.bin"
+  sync_time() { # sync_time GIB: seconds for the initial sync of a pair of GIB volumes holding the data
+    local p d r t0 t1
+    p=$(volume az1 "$1")
+    d=$(volume az2 "$1")
+    qemu-img convert -n -f raw -O raw "$TMP/data.bin" "nbd://$NBD1/$p" 2>/dev/null ||
+      nbdcopy -- "$TMP/data.bin" "nbd://$NBD1/$p"
+    t0=$(date +%s.%N)
+    r=$(pair "$p" "$d")
+    wait_json "os-vendor-replications/$r" .replication.replication_status active
+    t1=$(date +%s.%N)
+    python3 -c "print('%.3f' % ($t1 - $t0))"
+  }
+  # cp --sparse=always of a file holding the same data in the same layout.
+  cp_time() {
+    local f=$TMP/cpsrc.img t0 t1
+    rm -f "$f" "$TMP/cpdst.img"
+    truncate -s 1G "$f"
+    dd if="$TMP/data.bin" of="$f" bs=1M conv=notrunc status=none
+    sync
+    t0=$(date +%s.%N)
+    cp --sparse=always "$f" "$TMP/cpdst.img"
+    sync -f "$TMP/cpdst.img"
+    t1=$(date +%s.%N)
+    rm -f "$f" "$TMP/cpdst.img"
+    python3 -c "print('%.3f' % ($t1 - $t0))"
+  }
+  s1=() s64=() c=()
+  for r in $(seq 1 "$ROUNDS"); do
+    s1+=("$(sync_time 1)")
+    s64+=("$(sync_time 64)")
+    c+=("$(cp_time)")
+  done
+  m1=$(mean "${s1[@]}") m64=$(mean "${s64[@]}") mc=$(mean "${c[@]}")
+  echo "initial sync of $DATA_MIB MiB: 1 GiB volume ${m1}s (${s1[*]}), 64 GiB volume ${m64}s (${s64[*]}), cp --sparse=always ${mc}s (${c[*]})"
+  echo "throughput ratio sync/cp (1 GiB volume): $(ratio "$mc" "$m1")   (target >= 0.8)"
+  echo "time ratio 64 GiB / 1 GiB: $(ratio "$m64" "$m1")   (target <= 1.5)"
+fi
