@@ -1,0 +1,384 @@
+/* The mirror against real sparse files through the volume choke point:
+ * initial sync (data copied, DR garbage zeroed), SYNC writes on both legs,
+ * TRACK leaves DR frozen and counts dirty chunks, RESYNC while several
+ * threads write at random (the resync-vs-write race: DR must end equal),
+ * activity-log fold after an unclean stop, clean reopen, and role swap. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/util.h"
+#include "engine/mirror.h"
+#include "volume/volume.h"
+
+#define MIB       (1024u * 1024u)
+#define VOL_BYTES (64u * MIB)
+#define CHUNK     65536u
+
+struct fx {
+        char dir[64], prod_path[128], dr_path[128], meta_path[128];
+        struct volume *prod, *dr;
+        struct mirror *m;
+        pthread_mutex_t mu;
+        pthread_cond_t cv;
+        int synced, faults;
+};
+
+static void on_event(void *ctx, const char *pair_id, enum mirror_event ev)
+{
+        struct fx *f = ctx;
+
+        (void)pair_id;
+        pthread_mutex_lock(&f->mu);
+        if (ev == MIRROR_EV_SYNCED)
+                f->synced++;
+        else
+                f->faults++;
+        pthread_cond_broadcast(&f->cv);
+        pthread_mutex_unlock(&f->mu);
+}
+
+static void wait_synced(struct fx *f, int n)
+{
+        pthread_mutex_lock(&f->mu);
+        while (f->synced < n)
+                pthread_cond_wait(&f->cv, &f->mu);
+        pthread_mutex_unlock(&f->mu);
+}
+
+static void open_mirror(struct fx *f, bool create, enum mirror_mode mode, uint64_t *dirty)
+{
+        struct mirror_cfg mc = {0};
+        struct link *l;
+        uint64_t d = 0;
+
+        assert_int_equal(link_local_open(f->dr, &l), 0);
+        mc.pair_id = "p";
+        mc.meta_path = f->meta_path;
+        mc.prod = f->prod;
+        mc.link = l;
+        mc.chunk_bytes = CHUNK;
+        mc.create = create;
+        mc.on_event = on_event;
+        mc.event_ctx = f;
+        assert_int_equal(mirror_open(&mc, &f->m, &d), 0);
+        if (dirty)
+                *dirty = d;
+        volume_fence_raise(f->prod);
+        assert_int_equal(mirror_start(f->m, mode), 0);
+        volume_fence_lower(f->prod);
+}
+
+static void close_mirror(struct fx *f)
+{
+        volume_fence_raise(f->prod);
+        mirror_close(f->m, false);
+        volume_fence_lower(f->prod);
+        f->m = NULL;
+}
+
+static void set_mode(struct fx *f, enum mirror_mode mode)
+{
+        volume_fence_raise(f->prod);
+        assert_int_equal(mirror_set_mode(f->m, mode), 0);
+        volume_fence_lower(f->prod);
+}
+
+static int setup(void **state)
+{
+        struct fx *f = calloc(1, sizeof(*f));
+
+        snprintf(f->dir, sizeof(f->dir), "/tmp/evsrep-mirror.XXXXXX");
+        assert_non_null(mkdtemp(f->dir));
+        snprintf(f->prod_path, sizeof(f->prod_path), "%s/prod", f->dir);
+        snprintf(f->dr_path, sizeof(f->dr_path), "%s/dr", f->dir);
+        snprintf(f->meta_path, sizeof(f->meta_path), "%s/pair.meta", f->dir);
+        assert_int_equal(volume_file_create(f->prod_path, VOL_BYTES), 0);
+        assert_int_equal(volume_file_create(f->dr_path, VOL_BYTES), 0);
+        assert_int_equal(volume_open("prod", "az1", f->prod_path, &f->prod), 0);
+        assert_int_equal(volume_open("dr", "az2", f->dr_path, &f->dr), 0);
+        pthread_mutex_init(&f->mu, NULL);
+        pthread_cond_init(&f->cv, NULL);
+        *state = f;
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        struct fx *f = *state;
+
+        if (f->m)
+                close_mirror(f);
+        volume_put(f->prod);
+        volume_put(f->dr);
+        unlink(f->prod_path);
+        unlink(f->dr_path);
+        unlink(f->meta_path);
+        rmdir(f->dir);
+        pthread_mutex_destroy(&f->mu);
+        pthread_cond_destroy(&f->cv);
+        free(f);
+        return 0;
+}
+
+/* Whole-volume compare of the two files. */
+static bool same(struct fx *f)
+{
+        char *a = malloc(VOL_BYTES), *b = malloc(VOL_BYTES);
+        bool eq;
+
+        assert_int_equal(volume_local_read(f->prod, a, VOL_BYTES, 0), 0);
+        assert_int_equal(volume_local_read(f->dr, b, VOL_BYTES, 0), 0);
+        eq = memcmp(a, b, VOL_BYTES) == 0;
+        free(a);
+        free(b);
+        return eq;
+}
+
+static void fill(char *buf, size_t len, unsigned seed)
+{
+        for (size_t i = 0; i < len; i++)
+                buf[i] = (char)(seed * 131 + i * 7 + (i >> 9));
+}
+
+static void test_initial_sync(void **state)
+{
+        struct fx *f = *state;
+        char buf[3 * 65536 + 100];
+        struct mirror_stats st;
+
+        fill(buf, sizeof(buf), 1);
+        assert_int_equal(volume_local_write(f->prod, buf, sizeof(buf), 5 * MIB + 4096, 0), 0);
+        assert_int_equal(volume_local_write(f->prod, buf, 4096, VOL_BYTES - 4096, 0), 0);
+        fill(buf, sizeof(buf), 2); /* garbage on DR where production is a hole */
+        assert_int_equal(volume_local_write(f->dr, buf, sizeof(buf), 40 * MIB, 0), 0);
+        open_mirror(f, true, MIRROR_RESYNC, NULL);
+        wait_synced(f, 1);
+        assert_int_equal(mirror_mode(f->m), MIRROR_SYNC);
+        assert_true(same(f));
+        mirror_stats(f->m, &st);
+        assert_int_equal(st.dirty_chunks, 0);
+        assert_int_equal(st.progress, 100);
+        assert_int_equal(st.bytes_copied, VOL_BYTES); /* every chunk brought in sync */
+        assert_true(st.data_bytes >= sizeof(buf) + 4096 && st.data_bytes < 2 * MIB);
+}
+
+static void test_sync_and_track(void **state)
+{
+        struct fx *f = *state;
+        char buf[8192], back[8192];
+        struct mirror_stats st;
+
+        open_mirror(f, true, MIRROR_RESYNC, NULL);
+        wait_synced(f, 1);
+        fill(buf, sizeof(buf), 3);
+        /* SYNC: on DR as soon as the write returns (unaligned, straddling). */
+        assert_int_equal(volume_write(f->prod, buf, sizeof(buf), CHUNK - 100, 0), 0);
+        assert_int_equal(volume_local_read(f->dr, back, sizeof(back), CHUNK - 100), 0);
+        assert_memory_equal(buf, back, sizeof(buf));
+        assert_int_equal(volume_zero(f->prod, 0, 4096, true, 0), 0);
+        assert_true(same(f));
+
+        /* TRACK: DR frozen, the chunks counted dirty. */
+        set_mode(f, MIRROR_TRACK);
+        fill(buf, sizeof(buf), 4);
+        assert_int_equal(volume_write(f->prod, buf, sizeof(buf), 10 * MIB - 4096, 0), 0);
+        assert_int_equal(volume_write(f->prod, buf, 100, 30 * MIB, 0), 0);
+        assert_int_equal(volume_write(f->prod, buf, 100, 30 * MIB + 200, 0), 0);
+        assert_int_equal(volume_local_read(f->dr, back, sizeof(back), 10 * MIB - 4096), 0);
+        assert_memory_not_equal(buf, back, sizeof(buf));
+        mirror_stats(f->m, &st);
+        assert_int_equal(st.dirty_chunks, 3); /* two straddled + one */
+        assert_false(same(f));
+        /* M1: never SYNC over dirty chunks */
+        volume_fence_raise(f->prod);
+        assert_int_equal(mirror_set_mode(f->m, MIRROR_SYNC), -EINVAL);
+        volume_fence_lower(f->prod);
+
+        /* RESYNC copies exactly the dirty chunks. */
+        uint64_t before = st.bytes_copied;
+        set_mode(f, MIRROR_RESYNC);
+        wait_synced(f, 2);
+        assert_true(same(f));
+        mirror_stats(f->m, &st);
+        assert_int_equal(st.bytes_copied - before, 3 * CHUNK);
+}
+
+struct writer {
+        struct fx *f;
+        unsigned seed;
+        volatile int *stop;
+        int errors;
+};
+
+static void *writer_main(void *arg)
+{
+        struct writer *w = arg;
+        char buf[3 * CHUNK];
+        unsigned s = w->seed;
+
+        while (!*w->stop) {
+                size_t len = 512 + rand_r(&s) % (2 * CHUNK);
+                uint64_t off = (uint64_t)(rand_r(&s) % (VOL_BYTES / 512)) * 512;
+                int rc;
+
+                if (off + len > VOL_BYTES)
+                        off = VOL_BYTES - len;
+                fill(buf, len, rand_r(&s));
+                if (rand_r(&s) % 8 == 0)
+                        rc = volume_zero(w->f->prod, off, len, rand_r(&s) % 2, 0);
+                else
+                        rc = volume_write(w->f->prod, buf, len, off, 0);
+                if (rc < 0)
+                        w->errors++;
+        }
+        return NULL;
+}
+
+/* The race: the worker copies while four writers hammer the same area; DR
+ * must equal production when the worker reports SYNC with writers stopped. */
+static void test_resync_write_race(void **state)
+{
+        struct fx *f = *state;
+        struct writer w[4];
+        pthread_t t[4];
+        volatile int stop = 0;
+        char buf[CHUNK];
+
+        for (int i = 0; i < 64; i++) { /* data everywhere: the copy has work */
+                fill(buf, sizeof(buf), (unsigned)i);
+                assert_int_equal(
+                    volume_local_write(f->prod, buf, sizeof(buf), (uint64_t)i * MIB, 0), 0);
+        }
+        open_mirror(f, true, MIRROR_RESYNC, NULL);
+        for (int i = 0; i < 4; i++) {
+                w[i] = (struct writer){.f = f, .seed = 77u + (unsigned)i, .stop = &stop};
+                pthread_create(&t[i], NULL, writer_main, &w[i]);
+        }
+        for (int round = 0; round < 6; round++) {
+                usleep(50000);
+                set_mode(f, MIRROR_TRACK); /* dirty more while paused */
+                usleep(20000);
+                set_mode(f, MIRROR_RESYNC);
+        }
+        usleep(100000);
+        stop = 1;
+        for (int i = 0; i < 4; i++) {
+                pthread_join(t[i], NULL);
+                assert_int_equal(w[i].errors, 0);
+        }
+        /* Writers are done: the worker converges. */
+        for (int i = 0; i < 2000 && mirror_mode(f->m) != MIRROR_SYNC; i++)
+                usleep(5000);
+        assert_int_equal(mirror_mode(f->m), MIRROR_SYNC);
+        assert_true(same(f));
+}
+
+/* kill -9 in SYNC: the meta file as it was while writes were in flight
+ * (AL hot) is what a restart sees; every hot extent must come back dirty. */
+static void test_al_fold(void **state)
+{
+        struct fx *f = *state;
+        char buf[4096], path2[160], *img;
+        uint64_t dirty = 0;
+        int fd;
+        off_t sz;
+
+        open_mirror(f, true, MIRROR_RESYNC, NULL);
+        wait_synced(f, 1);
+        fill(buf, sizeof(buf), 9);
+        assert_int_equal(volume_write(f->prod, buf, sizeof(buf), 0, 0), 0);
+        assert_int_equal(volume_write(f->prod, buf, sizeof(buf), 20 * MIB + 5, 0), 0);
+        /* snapshot the meta file now (AL holds extents 0 and 5) */
+        fd = open(f->meta_path, O_RDONLY);
+        sz = lseek(fd, 0, SEEK_END);
+        img = malloc((size_t)sz);
+        assert_int_equal(util_pread_full(fd, img, (size_t)sz, 0), 0);
+        close(fd);
+        close_mirror(f);
+        snprintf(path2, sizeof(path2), "%s", f->meta_path);
+        fd = open(path2, O_WRONLY | O_TRUNC);
+        assert_int_equal(util_pwrite_full(fd, img, (size_t)sz, 0), 0);
+        close(fd);
+        free(img);
+        open_mirror(f, false, MIRROR_RESYNC, &dirty);
+        /* two 4 MiB AL extents of 64 KiB chunks */
+        assert_int_equal(dirty, 2 * (4 * MIB / CHUNK));
+        wait_synced(f, 2);
+        assert_true(same(f));
+}
+
+static void test_clean_reopen(void **state)
+{
+        struct fx *f = *state;
+        char buf[4096];
+        uint64_t dirty = 1;
+
+        open_mirror(f, true, MIRROR_RESYNC, NULL);
+        wait_synced(f, 1);
+        fill(buf, sizeof(buf), 5);
+        assert_int_equal(volume_write(f->prod, buf, sizeof(buf), 7 * MIB, 0), 0);
+        close_mirror(f);
+        open_mirror(f, false, MIRROR_SYNC, &dirty);
+        assert_int_equal(dirty, 0);
+        assert_int_equal(mirror_mode(f->m), MIRROR_SYNC);
+        /* TRACK bits survive a clean reopen too */
+        set_mode(f, MIRROR_TRACK);
+        assert_int_equal(volume_write(f->prod, buf, sizeof(buf), 9 * MIB, 0), 0);
+        close_mirror(f);
+        open_mirror(f, false, MIRROR_TRACK, &dirty);
+        assert_int_equal(dirty, 1);
+}
+
+static void test_swap(void **state)
+{
+        struct fx *f = *state;
+        char buf[4096], back[4096];
+        struct link *l;
+
+        open_mirror(f, true, MIRROR_RESYNC, NULL);
+        wait_synced(f, 1);
+        /* reverse: production moves to the DR volume, mirrored back */
+        assert_int_equal(link_local_open(f->prod, &l), 0);
+        volume_fence_raise(f->prod);
+        volume_fence_raise(f->dr);
+        assert_int_equal(mirror_swap(f->m, f->dr, l, false, MIRROR_SYNC), 0);
+        volume_fence_lower(f->dr);
+        volume_fence_lower(f->prod);
+        fill(buf, sizeof(buf), 6);
+        assert_int_equal(volume_write(f->dr, buf, sizeof(buf), 3 * MIB, 0), 0);
+        assert_int_equal(volume_local_read(f->prod, back, sizeof(back), 3 * MIB), 0);
+        assert_memory_equal(buf, back, sizeof(buf));
+        /* a write to the old production no longer goes through the mirror */
+        assert_int_equal(volume_write(f->prod, buf, sizeof(buf), 50 * MIB, 0), 0);
+        assert_int_equal(volume_local_read(f->dr, back, sizeof(back), 50 * MIB), 0);
+        assert_memory_not_equal(buf, back, sizeof(buf));
+        /* the mirror is attached to the DR volume now: close with its fence */
+        volume_fence_raise(f->dr);
+        mirror_close(f->m, false);
+        volume_fence_lower(f->dr);
+        f->m = NULL;
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test_setup_teardown(test_initial_sync, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_sync_and_track, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_resync_write_race, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_al_fold, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_clean_reopen, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_swap, setup, teardown),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
