@@ -2,6 +2,7 @@
  * project, 404 for another project's resources) and shared helpers. */
 #include "api/api.h"
 #include "api/internal.h"
+#include "metrics/metrics.h"
 #include "auth/auth.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -90,6 +91,26 @@ static bool accept_ok(const char *accept)
                strstr(accept, "application/*");
 }
 
+/* GET /metrics (any valid token, or none when metrics_public is set). */
+static int serve_metrics(struct http_req *r, struct api_ctx *ctx)
+{
+        char *buf = NULL;
+        size_t len = 0;
+        int rc;
+
+        if (strcmp(r->method, "GET") != 0)
+                return http_reply_error(r, HTTP_ERR_METHOD, "Allow: GET",
+                                        "method %s is not allowed on /metrics (allowed: GET)",
+                                        r->method);
+        if ((rc = metrics_render(ctx->svc, &buf, &len)) < 0) {
+                free(buf);
+                return http_reply_error(r, HTTP_ERR_INTERNAL, NULL, "cannot render metrics");
+        }
+        rc = http_reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", buf, len);
+        free(buf);
+        return rc;
+}
+
 static int dispatch(struct http_req *r, void *vctx)
 {
         struct api_ctx *ctx = vctx;
@@ -101,6 +122,9 @@ static int dispatch(struct http_req *r, void *vctx)
         struct api_call c = {.r = r, .ctx = ctx};
         int n;
 
+        if (strcmp(r->url, "/metrics") == 0 &&
+            (project || service_config(ctx->svc)->metrics_public))
+                return serve_metrics(r, ctx);
         if (!project)
                 return http_reply_error(r, HTTP_ERR_UNAUTHORIZED, NULL,
                                         token ? "the X-Auth-Token is not valid"

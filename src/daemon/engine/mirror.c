@@ -5,6 +5,7 @@
  * Lock order: volume gate -> range lock -> io -> mu. */
 #include "engine/internal.h"
 #include "common/log.h"
+#include "common/stats.h"
 #include "common/util.h"
 #include "volume/volume.h"
 
@@ -105,6 +106,7 @@ void mirror_dr_fault(struct mirror *m, uint64_t c0, uint64_t c1, int err)
         was = m->mode;
         m->mode = MIRROR_TRACK;
         m->dr_error = err;
+        atomic_fetch_add(&g_stats.dr_write_errors, 1);
         pthread_mutex_unlock(&m->mu);
         if ((rc = mirror_persist_bits(m, c0, c1 - c0 + 1)) < 0)
                 log_error("pair %s: cannot persist dirty bits after a DR fault: %s", m->pair_id,
@@ -241,10 +243,15 @@ static int mirror_io(struct mirror *m, const struct io *io)
                 log_error("pair %s: cannot write the activity log: %s", m->pair_id, strerror(-rc));
                 rc = -EIO;
         } else {
+                int64_t t0 = util_mono_usec();
+
                 rc = leg_prod(m, io);
                 if (rc == 0 && (drc = leg_dr(m, io)) < 0)
                         mirror_dr_fault(m, c0, c1, drc);
                 al_end(m, io->off, io->len);
+                if (rc == 0)
+                        stats_hist_observe_ns(&g_stats.mirrored_write,
+                                              (uint64_t)(util_mono_usec() - t0) * 1000);
         }
         rangelock_release(&m->rl, c0, c1);
         return rc;

@@ -1,6 +1,7 @@
 /* libmicrohttpd glue: body collection, dispatch, replies and access log. */
 #include "http/http.h"
 #include "common/log.h"
+#include "common/stats.h"
 #include "common/util.h"
 
 #include <arpa/inet.h>
@@ -37,8 +38,8 @@ static const struct {
     [HTTP_ERR_INTERNAL] = {500, "EVS.1500"},    [HTTP_ERR_UNAVAILABLE] = {503, "EVS.1503"},
 };
 
-static int queue(struct http_req *r, unsigned status, const char *body, size_t len,
-                 const char *extra_header)
+static int queue_typed(struct http_req *r, unsigned status, const char *body, size_t len,
+                       const char *extra_header, const char *content_type)
 {
         struct MHD_Response *resp =
             MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
@@ -48,7 +49,7 @@ static int queue(struct http_req *r, unsigned status, const char *body, size_t l
                 return -ENOMEM;
         MHD_add_response_header(resp, "X-Openstack-Request-Id", r->req_id);
         if (len > 0)
-                MHD_add_response_header(resp, "Content-Type", "application/json");
+                MHD_add_response_header(resp, "Content-Type", content_type);
         if (extra_header) {
                 char name[64];
                 const char *colon = strchr(extra_header, ':');
@@ -63,6 +64,18 @@ static int queue(struct http_req *r, unsigned status, const char *body, size_t l
         MHD_destroy_response(resp);
         r->status = status;
         return ok == MHD_YES ? 0 : -EIO;
+}
+
+static int queue(struct http_req *r, unsigned status, const char *body, size_t len,
+                 const char *extra_header)
+{
+        return queue_typed(r, status, body, len, extra_header, "application/json");
+}
+
+int http_reply_text(struct http_req *r, unsigned status, const char *content_type, const char *body,
+                    size_t len)
+{
+        return queue_typed(r, status, body, len, NULL, content_type);
 }
 
 int http_reply_json(struct http_req *r, unsigned status, json_t *body)
@@ -204,6 +217,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         (void)conn;
         if (!st)
                 return;
+        stats_http_observe(st->req.method, st->req.url, st->req.status,
+                           (uint64_t)(util_mono_usec() - st->req.start_usec) * 1000);
         log_info("%s %s %s %u %.3fms%s", st->req.req_id, st->req.method, st->req.url,
                  st->req.status, (double)(util_mono_usec() - st->req.start_usec) / 1000.0,
                  toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");

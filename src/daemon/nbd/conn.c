@@ -219,6 +219,32 @@ static int do_request(struct worker *w, const struct nbd_request *req)
         }
 }
 
+static void count_request(struct stats_site *s, const struct nbd_request *req, uint32_t err)
+{
+        if (!s)
+                return;
+        if (err) {
+                atomic_fetch_add(&s->errors, 1);
+                return;
+        }
+        switch (req->type) {
+        case NBD_CMD_READ:
+                atomic_fetch_add(&s->reads, 1);
+                atomic_fetch_add(&s->read_bytes, req->len_bytes);
+                break;
+        case NBD_CMD_WRITE:
+                atomic_fetch_add(&s->writes, 1);
+                atomic_fetch_add(&s->written_bytes, req->len_bytes);
+                break;
+        case NBD_CMD_FLUSH:
+                atomic_fetch_add(&s->flushes, 1);
+                break;
+        default:
+                atomic_fetch_add(&s->trims, 1);
+                break;
+        }
+}
+
 static void *worker_main(void *arg)
 {
         struct worker *w = arg;
@@ -237,6 +263,7 @@ static void *worker_main(void *arg)
                         break;
 
                 err = nbd_errmap(do_request(w, &req));
+                count_request(c->srv->stats, &req, err);
                 nbd_put32(rep, NBD_MAGIC_SIMPLE_REPLY);
                 nbd_put32(rep + 4, err);
                 nbd_put64(rep + 8, req.cookie);

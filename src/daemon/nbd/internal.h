@@ -7,6 +7,7 @@
 #ifndef EVSREP_NBD_INTERNAL_H
 #define EVSREP_NBD_INTERNAL_H
 
+#include "common/stats.h"
 #include "nbd/nbd.h"
 #include "nbd/proto.h"
 #include "volume/volume.h"
@@ -66,6 +67,7 @@ struct nbd_server {
         pthread_cond_t cond; /* signalled when a connection finishes */
         struct nbd_conn *conns;
         unsigned nconns;
+        struct stats_site *stats; /* counters for /metrics (may be NULL) */
 };
 
 /* Run the fixed newstyle handshake on c->fd. Returns 1 when the client

@@ -88,6 +88,8 @@ static void reap(struct nbd_server *srv, bool all)
                         c->next = done;
                         done = c;
                         srv->nconns--;
+                        if (srv->stats)
+                                atomic_fetch_sub(&srv->stats->connections, 1);
                 } else {
                         pp = &c->next;
                 }
@@ -168,6 +170,8 @@ static void accept_one(struct nbd_server *srv)
         c->next = srv->conns;
         srv->conns = c;
         srv->nconns++;
+        if (srv->stats)
+                atomic_fetch_add(&srv->stats->connections, 1);
         pthread_mutex_unlock(&srv->lock);
 }
 
@@ -256,6 +260,7 @@ int nbd_server_start(const char *site, const char *host, int port, int threads_p
         if (!srv)
                 return -ENOMEM;
         strcpy(srv->site, site);
+        srv->stats = stats_site(site);
         srv->threads_per_conn = threads_per_conn < 1 ? 1
                                 : threads_per_conn > NBD_MAX_THREADS_PER_CONN
                                     ? NBD_MAX_THREADS_PER_CONN

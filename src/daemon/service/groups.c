@@ -18,6 +18,7 @@
  * never calls back into the service except through the task queue. */
 #include "service/internal.h"
 #include "common/log.h"
+#include "common/stats.h"
 #include "common/util.h"
 #include "engine/mirror.h"
 #include "volume/volume.h"
@@ -198,6 +199,7 @@ static int fence_pause(const char *what, struct members *mb, const char **paused
         for (size_t j = 0; j < k; j++)
                 volume_fence_lower(v[j]);
         *fence_us = util_mono_usec() - t0;
+        stats_hist_observe_ns(&g_stats.fence, (uint64_t)*fence_us * 1000);
         for (size_t j = 0; j < k; j++) /* after the fence: flushes */
                 mirror_settle(m[j]);
         for (size_t i = 0, j = 0; i < mb->n && j < k; i++) {
@@ -753,6 +755,7 @@ static int do_swap(struct service *svc, struct store_group *g, struct members *m
                 volume_fence_lower(pair_rt_dr(mb->rt[i]));
                 volume_fence_lower(pair_rt_prod(mb->rt[i]));
         }
+        stats_hist_observe_ns(&g_stats.fence, (uint64_t)(util_mono_usec() - t0) * 1000);
         log_info("group %s: %s done; fence held %lld us; production now in %s", g->id, verb,
                  (long long)(util_mono_usec() - t0), az[0] ? az : "?");
         return rc < 0 ? rc : r2;

@@ -1,0 +1,117 @@
+/* Prometheus exposition of replication state. See metrics.h.
+ *
+ * Per pair and group the replication status is a state set (one series per
+ * possible status, value 1 for the current one) so an alert can say
+ * `evsrep_group_replication_status{status="active"} == 0`. */
+#include "metrics/metrics.h"
+#include "common/stats.h"
+#include "common/util.h"
+#include "service/service.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const g_states[] = {"active", "active-stopped", "copying", "inactive", "error"};
+
+static void state_set(FILE *f, const char *metric, const char *labels, const char *status)
+{
+        for (size_t i = 0; i < ARRAY_SIZE(g_states); i++)
+                fprintf(f, "%s{%s,status=\"%s\"} %d\n", metric, labels, g_states[i],
+                        strcmp(status, g_states[i]) == 0);
+}
+
+static void render_pairs(FILE *f, struct service *svc)
+{
+        struct store_pair *ps = NULL;
+        size_t n = 0;
+
+        if (store_pair_list_all(service_store(svc), &ps, &n) < 0)
+                return;
+        stats_header(f, "evsrep_pair_replication_status", "gauge",
+                     "Replication status of each pair (1 for the current status).");
+        for (size_t i = 0; i < n; i++) {
+                char labels[256];
+                snprintf(labels, sizeof(labels), "pair=\"%s\",group=\"%s\",project=\"%s\"",
+                         ps[i].id, ps[i].group_id, ps[i].project_id);
+                state_set(f, "evsrep_pair_replication_status", labels, ps[i].replication_status);
+        }
+        stats_header(f, "evsrep_pair_progress_percent", "gauge",
+                     "Resync progress of each pair (100 when active).");
+        stats_header(f, "evsrep_pair_dirty_bytes", "gauge",
+                     "Bytes of chunks where DR may differ from production.");
+        stats_header(f, "evsrep_pair_resync_bytes_total", "counter",
+                     "Bytes of dirty chunks brought in sync since the daemon started.");
+        stats_header(f, "evsrep_pair_resync_rate_bytes_per_second", "gauge",
+                     "Resync copy rate over the last second.");
+        stats_header(f, "evsrep_pair_fault_level", "gauge",
+                     "0 no fault, 2 production disk unusable, 5 DR side unreachable.");
+        for (size_t i = 0; i < n; i++) {
+                struct pair_live live;
+                const char *id = ps[i].id;
+                int fault = ps[i].fault_level;
+
+                if (!service_pair_live(svc, id, &live))
+                        continue;
+                if (live.fault_level > fault)
+                        fault = live.fault_level;
+                fprintf(f,
+                        "evsrep_pair_progress_percent{pair=\"%s\"} %d\n"
+                        "evsrep_pair_dirty_bytes{pair=\"%s\"} %llu\n"
+                        "evsrep_pair_resync_bytes_total{pair=\"%s\"} %llu\n"
+                        "evsrep_pair_resync_rate_bytes_per_second{pair=\"%s\"} %llu\n"
+                        "evsrep_pair_fault_level{pair=\"%s\"} %d\n",
+                        id, live.progress, id, (unsigned long long)live.dirty_bytes, id,
+                        (unsigned long long)live.bytes_copied, id,
+                        (unsigned long long)live.rate_bps, id, fault);
+        }
+        free(ps);
+}
+
+static void render_groups(FILE *f, struct service *svc)
+{
+        struct store_group *gs = NULL;
+        size_t n = 0;
+        int64_t now = util_now_usec();
+
+        if (store_group_list_all(service_store(svc), &gs, &n) < 0)
+                return;
+        stats_header(f, "evsrep_group_replication_status", "gauge",
+                     "Replication status of each consistency group (1 for the current one).");
+        stats_header(f, "evsrep_group_pairs", "gauge", "Member pairs of each group.");
+        stats_header(f, "evsrep_group_fault_level", "gauge", "Highest fault level of the members.");
+        stats_header(f, "evsrep_group_seconds_since_freeze", "gauge",
+                     "Seconds since the group's DR image was last frozen by a pause.");
+        for (size_t i = 0; i < n; i++) {
+                struct group_view v;
+                char labels[256];
+
+                if (service_group_view(svc, &gs[i], &v) < 0)
+                        continue;
+                snprintf(labels, sizeof(labels), "group=\"%s\",project=\"%s\"", gs[i].id,
+                         gs[i].project_id);
+                state_set(f, "evsrep_group_replication_status", labels, v.replication_status);
+                fprintf(f, "evsrep_group_pairs{group=\"%s\"} %zu\n", gs[i].id, v.n);
+                fprintf(f, "evsrep_group_fault_level{group=\"%s\"} %d\n", gs[i].id, v.fault_level);
+                if (gs[i].frozen_at)
+                        fprintf(f, "evsrep_group_seconds_since_freeze{group=\"%s\"} %.3f\n",
+                                gs[i].id, (double)(now - gs[i].frozen_at) / 1e6);
+                free(v.ids);
+        }
+        free(gs);
+}
+
+int metrics_render(struct service *svc, char **out, size_t *len)
+{
+        FILE *f = open_memstream(out, len);
+
+        if (!f)
+                return -errno;
+        render_pairs(f, svc);
+        render_groups(f, svc);
+        stats_render(f);
+        if (fclose(f) != 0)
+                return -EIO;
+        return 0;
+}
