@@ -74,11 +74,12 @@ static int write_header(struct meta *m, const char *pair_id)
 int meta_create(const char *path, const char *pair_id, uint64_t chunk_bytes, uint64_t size_bytes,
                 bool all_dirty, struct meta *m, struct bitmap *bm)
 {
-        uint64_t nchunks = (size_bytes + chunk_bytes - 1) / chunk_bytes;
+        uint64_t nchunks;
         int rc;
 
         if (chunk_bytes == 0 || (chunk_bytes & (chunk_bytes - 1)))
                 return -EINVAL;
+        nchunks = (size_bytes + chunk_bytes - 1) / chunk_bytes;
         memset(m, 0, sizeof(*m));
         m->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
         if (m->fd < 0)
