@@ -67,6 +67,7 @@ if [ -z "${ONLY:-}" ] || [ "$ONLY" = sync ]; then
     d=$(volume az2 "$1")
     qemu-img convert -n -f raw -O raw "$TMP/data.bin" "nbd://$NBD1/$p" 2>/dev/null ||
       nbdcopy -- "$TMP/data.bin" "nbd://$NBD1/$p"
+    sync # like cp_time: the source is on disk before the clock starts
     t0=$(date +%s.%N)
     r=$(pair "$p" "$d")
     wait_json "os-vendor-replications/$r" .replication.replication_status active
