@@ -20,7 +20,12 @@ if [ "${EVSREP_SKIP_ASAN:-0}" != 1 ]; then
   cmake -S . -B build-asan -DEVSREP_WERROR=ON -DEVSREP_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
   cmake --build build-asan -j"$jobs"
   # LeakSanitizer is on by default; the test tools opt out in their own code.
+  # The long randomized runs (consistency checker, crash seeds, load) get
+  # their full counts in the first build; under the sanitizers fewer rounds
+  # keep CI short while every code path still runs.
   (cd build-asan && ASAN_OPTIONS=abort_on_error=1 \
+     EVSREP_CONSISTENCY_RUNS=${EVSREP_CONSISTENCY_RUNS:-6} EVSREP_CRASH_SEEDS=${EVSREP_CRASH_SEEDS:-4} \
+     EVSREP_LOAD_SECONDS=${EVSREP_LOAD_SECONDS:-15} \
      UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
      ctest --output-on-failure -j"$jobs" --timeout 900)
 fi
