@@ -15,7 +15,8 @@
 need nbdkit nbdcopy
 RUNTIME=${RUNTIME:-10}
 ROUNDS=${ROUNDS:-2}
-DATA_MIB=${DATA_MIB:-512}
+DATA_MIB=${DATA_MIB:-256}
+SYNC_ROUNDS=${SYNC_ROUNDS:-3}
 
 ev_start
 
@@ -95,7 +96,7 @@ if [ -z "${ONLY:-}" ] || [ "$ONLY" = sync ]; then
     python3 -c "print('%.3f' % ($t1 - $t0))"
   }
   s1=() s64=() c=()
-  for r in $(seq 1 "$ROUNDS"); do
+  for r in $(seq 1 "$SYNC_ROUNDS"); do
     s1+=("$(sync_time 1)")
     s64+=("$(sync_time 64)")
     c+=("$(cp_time)")
