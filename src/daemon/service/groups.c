@@ -802,6 +802,15 @@ static int do_extend(struct service *svc, struct store_group *g, struct members 
                         if (strcmp(mb->ps[i].id, items[k].pair_id) == 0)
                                 break;
                 if (i == mb->n) {
+                        struct store_pair other;
+
+                        if (!util_uuid_valid(items[k].pair_id) ||
+                            store_pair_get(svc->store, g->project_id, items[k].pair_id, &other) ==
+                                -ENOENT) {
+                                snprintf(msg, msglen, "replication pair %s does not exist",
+                                         items[k].pair_id);
+                                return -ENOENT;
+                        }
                         snprintf(msg, msglen, "replication pair %s is not a member of group %s",
                                  items[k].pair_id, g->id);
                         return -EINVAL;
