@@ -269,6 +269,14 @@ else
   ok "sync" group sync "$G" --wait
 fi
 
+step "-o json group sync --wait: JSON on stdout, progress on stderr"
+ok "pause" group pause "$G"
+write_prod 64
+"$CLI" -o json group sync "$G" --wait >"$TMP/js.out" 2>"$TMP/js.err" || fail "-o json sync --wait: exit $?"
+chk "$(jq -r .replication_consistency_group.replication_status <"$TMP/js.out" 2>&1)" active "-o json sync --wait stdout"
+bytes=$(progress_lines "$TMP/js.err" "-o json sync progress on stderr")
+[ "$bytes" -ge $((128 * M)) ] || fail "-o json sync: progress shows $bytes bytes"
+
 step "--timeout (exit 6) and SIGINT (exit 7) while waiting"
 ok "pause" group pause "$G"
 write_prod 64
