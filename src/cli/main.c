@@ -202,7 +202,8 @@ static const char global_help[] =
     "  --token TOKEN      X-Auth-Token                          [env EVS_TOKEN]\n"
     "  --project PROJECT  project id                            [env EVS_PROJECT]\n"
     "  -o, --output FMT   table (default) or json (the API's JSON)\n"
-    "  -h, --help         help for this level\n";
+    "  -h, --help         help for this level\n"
+    "      --version      print the version\n";
 
 static void help_top(FILE *f)
 {

@@ -24,7 +24,7 @@
 #define INI_LINE_MAX   8192      /* bytes per line, without the newline */
 #define INI_FILE_MAX   (1 << 20) /* a config file is a few hundred bytes */
 #define CHUNK_MIN      4096u
-#define CHUNK_MAX      (64u << 20)
+#define CHUNK_MAX      (4u << 20) /* at most one activity-log extent (engine/meta.h) */
 #define THREADS_MAX    256
 #define NBD_PORT_BASE  10809
 #define VALUE_ECHO_MAX 80 /* how much of a bad value an error message repeats */

@@ -6,7 +6,7 @@
  *   data_dir = /var/lib/evsrep        ; db = data_dir/evsrep.db, tokens = data_dir/tokens
  *   listen = 127.0.0.1:8776
  *   availability_zones = az1, az2     ; the set of sites
- *   chunk_size = 65536                ; replication bitmap chunk, bytes (power of 2, 4 KiB..64 MiB)
+ *   chunk_size = 65536                ; replication bitmap chunk, bytes (power of 2, 4 KiB..4 MiB)
  *   http_threads = 8
  *   nbd_threads = 16                  ; worker threads per NBD connection
  *   metrics_public = false            ; /metrics without a token

@@ -139,7 +139,9 @@ static void al_unref_range(struct mirror *m, uint64_t e0, uint64_t e1)
 static int al_begin(struct mirror *m, uint64_t off, uint64_t len)
 {
         uint64_t e0, e1, e, evicted, ext[AL_MAX_SLOTS];
-        bool changed = false, evict = false;
+        uint64_t gone[16];
+        unsigned ngone = 0;
+        bool changed = false, evict = false, dr_flush_failed = false;
         int rc = 0;
 
         al_extents(m, off, len, &e0, &e1);
@@ -149,6 +151,8 @@ static int al_begin(struct mirror *m, uint64_t off, uint64_t len)
                         if (actlog_insert(&m->al, e, &evicted) >= 0) {
                                 changed = true;
                                 evict |= evicted != AL_NONE;
+                                if (evicted != AL_NONE && ngone < ARRAY_SIZE(gone))
+                                        gone[ngone++] = evicted;
                                 break;
                         }
                         m->al_waiters++;
@@ -162,7 +166,7 @@ static int al_begin(struct mirror *m, uint64_t off, uint64_t len)
                 if (evict) {
                         rc = volume_local_flush(m->prod);
                         if (rc == 0 && m->link->ops->flush(m->link) < 0)
-                                rc = 0; /* a DR fault shows on the write itself */
+                                dr_flush_failed = true;
                 }
                 if (rc == 0) {
                         unsigned n = actlog_extents(&m->al, ext);
@@ -173,6 +177,20 @@ static int al_begin(struct mirror *m, uint64_t off, uint64_t len)
                         al_unref_range(m, e0, e1);
         }
         pthread_mutex_unlock(&m->io);
+        if (dr_flush_failed) {
+                /* Writes acknowledged earlier may not be durable on DR:
+                 * every hot extent is suspect; drop to TRACK with them dirty. */
+                unsigned n;
+                uint64_t per = m->meta.al_extent_bytes / m->chunk_bytes;
+
+                pthread_mutex_lock(&m->io);
+                n = actlog_extents(&m->al, ext);
+                pthread_mutex_unlock(&m->io);
+                for (unsigned i = 0; i < ngone && n < AL_MAX_SLOTS; i++)
+                        ext[n++] = gone[i]; /* the evicted extents above all */
+                for (unsigned i = 0; i < n; i++)
+                        mirror_dr_fault(m, ext[i] * per, ext[i] * per + per - 1, -EIO);
+        }
         return rc;
 }
 
