@@ -132,7 +132,7 @@ rc_is 5 "unreachable" --url http://127.0.0.1:1 volume list
 # --- 2./4. volumes -------------------------------------------------------------
 step "volumes"
 PROD_AZ=az1
-declare -a PRODS DRS PAIRS_
+declare -a PRODS DRS PIDS
 for i in 1 2; do
   ok "volume create p$i" volume create --size 1 --az az1 --name "p$i" --wait -o json
   ojson "volume create"
@@ -183,7 +183,7 @@ for i in 1 2; do
   chk "$(oj .replication.status)/$(oj .replication.replication_status)" available/active \
     "pair create --wait"
   chk "$(oj .replication.priority_station)" az1 "pair create default --az"
-  PAIRS_[i]=$(oj .replication.id)
+  PIDS[i]=$(oj .replication.id)
 done
 rc_is 3 "409 volume in a pair" volume delete "${PRODS[1]}"
 grep -q 'HTTP 409' <<<"$ERR" || fail "409: stderr: $ERR"
@@ -193,10 +193,10 @@ rc_is 2 "404 pair create, volume missing" pair create --production $NOSUCH --dr 
 ok "pair list" pair list
 chk "$(grep -c ' pr[12] ' <<<"$OUT")" 2 "pair list rows"
 ok "pair list json" -o json pair list --volume "${DRS[2]}"
-chk "$(oj '[.replications[].id] | join(",")')" "${PAIRS_[2]}" "pair list --volume"
-ok "pair show" pair show "${PAIRS_[1]}"
+chk "$(oj '[.replications[].id] | join(",")')" "${PIDS[2]}" "pair list --volume"
+ok "pair show" pair show "${PIDS[1]}"
 grep -qE "^volume_ids +${PRODS[1]},${DRS[1]}$" <<<"$OUT" || fail "pair show table: $OUT"
-ok "pair show json" -o json pair show "${PAIRS_[1]}"
+ok "pair show json" -o json pair show "${PIDS[1]}"
 chk "$(oj .replication.progress)" 100 "pair show progress"
 # A throwaway pair for delete (with and without --wait).
 ok "scratch volumes" -o json volume create --size 1 --az az1 --wait
@@ -214,7 +214,7 @@ ok "volumes stay" volume delete "$SB" --wait
 
 # --- groups ---------------------------------------------------------------------
 step "groups"
-ok "group create" -o json group create --pair "${PAIRS_[1]}" --pair "${PAIRS_[2]}" --name g1 --wait
+ok "group create" -o json group create --pair "${PIDS[1]}" --pair "${PIDS[2]}" --name g1 --wait
 ojson "group create"
 chk "$(oj .replication_consistency_group.status)" available "group create --wait"
 chk "$(oj '.replication_consistency_group.replication_ids | length')" 2 "group create pairs"
@@ -224,26 +224,26 @@ grep -qE "^$G +g1 +available" <<<"$OUT" || fail "group list table: $OUT"
 ok "group list json" -o json group list --volume "${PRODS[2]}"
 chk "$(oj '[.replication_consistency_groups[].id] | join(",")')" "$G" "group list --volume"
 ok "group show" group show "$G"
-grep -q "${PAIRS_[2]}  pr2" <<<"$OUT" || fail "group show: member pairs missing: $OUT"
+grep -q "${PIDS[2]}  pr2" <<<"$OUT" || fail "group show: member pairs missing: $OUT"
 ok "group show json" -o json group show "$G"
 chk "$(oj .replication_consistency_group.name)" g1 "group show json"
-ok "group update remove" -o json group update "$G" --name g2 --remove "${PAIRS_[2]}" --wait
+ok "group update remove" -o json group update "$G" --name g2 --remove "${PIDS[2]}" --wait
 chk "$(oj .replication_consistency_group.name)/$(oj .replication_consistency_group.status)" \
   g2/available "group update --wait"
 chk "$(oj '.replication_consistency_group.replication_ids | length')" 1 "group update --remove"
-ok "group update add" -o json group update "$G" --add "${PAIRS_[2]}" --description back --wait
+ok "group update add" -o json group update "$G" --add "${PIDS[2]}" --description back --wait
 chk "$(oj '.replication_consistency_group.replication_ids | length')" 2 "group update --add"
 rc_is 1 "group update without changes" group update "$G"
 rc_is 3 "409 reverse while paused" group reverse "$G"
 rc_is 3 "409 delete with pairs" group delete "$G"
-rc_is 3 "409 pair delete in a group" pair delete "${PAIRS_[1]}"
+rc_is 3 "409 pair delete in a group" pair delete "${PIDS[1]}"
 
 # --- 5. sync progress on real dirty data ---------------------------------------
 step "group sync --wait with 64 MiB dirty per pair (non-TTY progress)"
 ok "pause" -o json group pause "$G" --wait
 chk "$(oj .replication_consistency_group.replication_status)" active-stopped "pause"
 write_prod 64
-ok "pair dirty" -o json pair show "${PAIRS_[1]}"
+ok "pair dirty" -o json pair show "${PIDS[1]}"
 [ "$(oj .replication.dirty_bytes)" -ge $((64 * M)) ] || fail "pair not dirty after writes: $OUT"
 ts=$SECONDS
 "$CLI" group sync "$G" --wait >"$TMP/sync.out" 2>"$TMP/sync.err" || fail "group sync --wait: exit $?: $(cat "$TMP/sync.err")"
@@ -300,7 +300,7 @@ wait $cpid || rc=$?
 chk "$rc" 7 "SIGINT during --wait: exit code"
 grep -q 'interrupted' "$TMP/int.err" || fail "SIGINT: no message: $(cat "$TMP/int.err")"
 wait_field "$RCGS/$G" .replication_consistency_group.replication_status active 60
-ok "sync completed after SIGINT" -o json pair show "${PAIRS_[1]}"
+ok "sync completed after SIGINT" -o json pair show "${PIDS[1]}"
 chk "$(oj .replication.dirty_bytes)" 0 "dirty bytes after the interrupted wait"
 
 # --- DR verbs -------------------------------------------------------------------
@@ -326,19 +326,19 @@ ok "extend" -o json group extend "$G" --size 2 --wait
 ojson "group extend"
 ok "extended" -o json volume show "${DRS[1]}"
 chk "$(oj .volume.size)" 2 "group extend: volume size"
-ok "extend one pair" group extend "$G" --size 3 --pair "${PAIRS_[2]}"
+ok "extend one pair" group extend "$G" --size 3 --pair "${PIDS[2]}"
 ok "extended" -o json volume show "${DRS[2]}"
 chk "$(oj .volume.size)" 3 "group extend --pair: volume size"
-rc_is 1 "extend not larger" group extend "$G" --size 3 --pair "${PAIRS_[2]}"
+rc_is 1 "extend not larger" group extend "$G" --size 3 --pair "${PIDS[2]}"
 
 # --- teardown through the CLI ----------------------------------------------------
 step "delete everything with --wait"
 ok "pause" group pause "$G"
-ok "remove pairs" group update "$G" --remove "${PAIRS_[1]}" --remove "${PAIRS_[2]}" --wait
+ok "remove pairs" group update "$G" --remove "${PIDS[1]}" --remove "${PIDS[2]}" --wait
 ok "group delete" group delete "$G" --wait
 rc_is 2 "deleted group is gone" group show "$G"
 for i in 1 2; do
-  ok "pair delete" -o json pair delete "${PAIRS_[i]}" --wait
+  ok "pair delete" -o json pair delete "${PIDS[i]}" --wait
   ok "volume delete" volume delete "${AZ1_VOLS[i-1]}" --wait
   ok "volume delete" volume delete "${DRS[i]}" --wait
 done
