@@ -62,7 +62,7 @@ static pthread_mutex_t *stripe(struct service *svc, const char *id)
 
 static const char *derive_pairs(const struct store_pair *ps, size_t n)
 {
-        const char *st[MAX_MEMBERS];
+        const char *st[MAX_MEMBERS] = {0};
 
         n = MIN(n, (size_t)MAX_MEMBERS);
         for (size_t i = 0; i < n; i++)
