@@ -11,13 +11,13 @@ cd "$(dirname "$0")/.."
 jobs=$(nproc)
 
 echo "== build (-Werror) and test"
-cmake -S . -B build-ci -DEVSREP_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build-ci -DEVSREP_WERROR=ON -DEVSREP_FAULT_INJECTION=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build-ci -j"$jobs"
 (cd build-ci && ctest --output-on-failure -j"$jobs" --timeout 900)
 
 if [ "${EVSREP_SKIP_ASAN:-0}" != 1 ]; then
   echo "== build and test under ASan + UBSan"
-  cmake -S . -B build-asan -DEVSREP_WERROR=ON -DEVSREP_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+  cmake -S . -B build-asan -DEVSREP_WERROR=ON -DEVSREP_FAULT_INJECTION=ON -DEVSREP_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
   cmake --build build-asan -j"$jobs"
   # LeakSanitizer is on by default; the test tools opt out in their own code.
   # The long randomized runs (consistency checker, crash seeds, load) get

@@ -8,6 +8,7 @@
  * closes. */
 #include "api/api.h"
 #include "auth/auth.h"
+#include "common/fault.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "config/config.h"
@@ -16,9 +17,11 @@
 #include "store/store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -115,7 +118,8 @@ static int parse_args(int argc, char **argv, struct evsrep_config *cfg, bool *ch
                         usage(stdout);
                         return 1;
                 case 'V':
-                        printf("evsrepd %s\n", EVSREP_VERSION);
+                        printf("evsrepd %s%s\n", EVSREP_VERSION,
+                               FAULT_INJECTION_BUILT ? " +fault-injection (test build)" : "");
                         return 1;
                 default:
                         usage(stderr);
@@ -190,6 +194,31 @@ static void print_banner(const struct evsrep_config *cfg, int http_port, const c
         fflush(stdout);
 }
 
+/* One evsrepd per data directory: a second one would open the same meta
+ * files and volumes and write them behind the first one's back. The lock
+ * is held (fd left open) until the process exits, also on kill -9. */
+static int lock_data_dir(const char *dir)
+{
+        char path[CONFIG_PATH_LEN + 32];
+        int fd;
+
+        snprintf(path, sizeof(path), "%s/evsrepd.lock", dir);
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+        if (fd < 0) {
+                log_error("cannot open %s: %s", path, strerror(errno));
+                return -errno;
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                int e = errno;
+                log_error("data directory %s is in use by another evsrepd (%s is locked); stop "
+                          "it first or choose another --data-dir",
+                          dir, path);
+                close(fd);
+                return -e;
+        }
+        return 0;
+}
+
 int main(int argc, char **argv)
 {
         struct evsrep_config cfg;
@@ -222,10 +251,18 @@ int main(int argc, char **argv)
         signal(SIGPIPE, SIG_IGN);
         umask(027);
 
+        if ((rc = fault_configure(getenv("EVSREP_FAULT"))) < 0) {
+                log_error("EVSREP_FAULT: %s", rc == -ENOTSUP ? "this build has no fault injection "
+                                                               "(-DEVSREP_FAULT_INJECTION=ON)"
+                                                             : "cannot parse the rules");
+                return 2;
+        }
         if ((rc = util_mkdir_p(cfg.data_dir)) < 0) {
                 log_error("cannot create data dir %s: %s", cfg.data_dir, strerror(-rc));
                 return 1;
         }
+        if ((rc = lock_data_dir(cfg.data_dir)) < 0)
+                return 1;
         if (store_open(cfg.db_path, &store, err, sizeof(err)) < 0) {
                 log_error("store: %s", err);
                 return 1;

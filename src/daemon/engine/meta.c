@@ -1,5 +1,6 @@
 /* The per-pair meta file. Format: docs/design/replication.md. */
 #include "engine/meta.h"
+#include "common/fault.h"
 #include "common/util.h"
 
 #include <endian.h>
@@ -45,6 +46,8 @@ static uint64_t bitmap_bytes(uint64_t nchunks)
 
 static int sync_fd(int fd)
 {
+        if (fault_check(FP_META_SYNC, NULL) < 0)
+                return -EIO;
         return fdatasync(fd) < 0 ? -errno : 0;
 }
 
@@ -66,6 +69,8 @@ static int write_header(struct meta *m, const char *pair_id)
         h->size_bytes = m->size_bytes;
         h->al_extent_bytes = m->al_extent_bytes;
         h->crc = util_crc32c(blk + 16, META_BLOCK - 16);
+        if ((rc = fault_check(FP_META_HDR, NULL)) < 0)
+                return rc;
         if ((rc = util_pwrite_full(m->fd, blk, META_BLOCK, 0)) < 0)
                 return rc;
         return 0;
@@ -200,6 +205,8 @@ int meta_write_area(struct meta *m, uint64_t area_off, const void *buf, uint64_t
 
         if (len == 0)
                 return 0;
+        if ((rc = fault_check(FP_META_BITS, NULL)) < 0)
+                return rc;
         rc = util_pwrite_full(m->fd, buf, len, META_BITMAP_OFF + area_off);
         return rc < 0 ? rc : sync_fd(m->fd);
 }
@@ -214,7 +221,11 @@ int meta_write_bits(struct meta *m, const struct bitmap *bm, uint64_t first, uin
 
 int meta_write_all_bits(struct meta *m, const struct bitmap *bm)
 {
-        int rc = util_pwrite_full(m->fd, bm->words, bitmap_nwords(bm->nbits) * 8, META_BITMAP_OFF);
+        int rc = fault_check(FP_META_BITS, NULL);
+
+        if (rc == 0)
+                rc = util_pwrite_full(m->fd, bm->words, bitmap_nwords(bm->nbits) * 8,
+                                      META_BITMAP_OFF);
         return rc < 0 ? rc : sync_fd(m->fd);
 }
 
@@ -232,8 +243,10 @@ int meta_write_al(struct meta *m, const uint64_t *extents, unsigned n)
         if (n)
                 memcpy(b->extent, extents, n * sizeof(uint64_t));
         b->crc = util_crc32c(blk + 12, META_BLOCK - 12);
-        rc = util_pwrite_full(m->fd, blk, META_BLOCK,
-                              META_AL_OFF + (uint64_t)m->al_next * META_BLOCK);
+        rc = fault_check(FP_META_AL, NULL);
+        if (rc == 0)
+                rc = util_pwrite_full(m->fd, blk, META_BLOCK,
+                                      META_AL_OFF + (uint64_t)m->al_next * META_BLOCK);
         if (rc == 0)
                 rc = sync_fd(m->fd);
         if (rc == 0) {

@@ -10,6 +10,7 @@
  * SQL text is built only from string literals and whitelisted identifiers;
  * every value is bound. */
 #include "store/store.h"
+#include "common/fault.h"
 #include "store/schema.h"
 
 #include "common/log.h"
@@ -348,7 +349,9 @@ int store_tx_begin(struct store *s)
                 unlock(s);
                 return -EBUSY;
         }
-        r = run_write(s, stmt(s, ST_BEGIN), OP_WRITE, false, "begin");
+        r = fault_check(FP_STORE_BUSY, NULL) < 0
+                ? -EBUSY
+                : run_write(s, stmt(s, ST_BEGIN), OP_WRITE, false, "begin");
         if (r < 0) {
                 unlock(s);
                 return r;
@@ -372,7 +375,9 @@ int store_tx_commit(struct store *s)
                 unlock(s);
                 return -EINVAL;
         }
-        r = run_write(s, stmt(s, ST_COMMIT), OP_WRITE, false, "commit");
+        r = fault_check(FP_STORE_COMMIT, NULL);
+        if (r == 0)
+                r = run_write(s, stmt(s, ST_COMMIT), OP_WRITE, false, "commit");
         if (r < 0 && !sqlite3_get_autocommit(s->db))
                 run_write(s, stmt(s, ST_ROLLBACK), OP_WRITE, false, "rollback");
         s->in_tx = false;

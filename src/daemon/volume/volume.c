@@ -1,5 +1,6 @@
 /* Sparse-file volumes and the client I/O choke point. See volume.h. */
 #include "volume/volume.h"
+#include "common/fault.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -62,6 +63,8 @@ int volume_file_grow(const char *path, uint64_t size_bytes)
                 return -errno;
         if ((uint64_t)st.st_size > size_bytes)
                 return -EINVAL;
+        if (fault_check(FP_VOL_GROW, NULL) < 0)
+                return -EIO;
         if (ftruncate(fd, (off_t)size_bytes) < 0 || fsync(fd) < 0)
                 return -errno;
         return 0;
@@ -178,13 +181,19 @@ static int note_error(struct volume *v, int rc)
 
 int volume_local_read(struct volume *v, void *buf, size_t len, uint64_t off)
 {
+        int rc = fault_check(FP_VOL_READ, v->id);
+
+        if (rc < 0)
+                return note_error(v, rc);
         return note_error(v, util_pread_full(v->fd, buf, len, off));
 }
 
 int volume_local_write(struct volume *v, const void *buf, size_t len, uint64_t off, unsigned flags)
 {
-        int rc = util_pwrite_full(v->fd, buf, len, off);
+        int rc = fault_check(FP_VOL_WRITE, v->id);
 
+        if (rc == 0)
+                rc = util_pwrite_full(v->fd, buf, len, off);
         if (rc == 0 && (flags & VOL_F_FUA) && fdatasync(v->fd) < 0)
                 rc = -errno;
         return note_error(v, rc);
@@ -197,6 +206,8 @@ int volume_local_zero(struct volume *v, uint64_t off, uint64_t len, bool punch, 
 
         if (len == 0)
                 return 0;
+        if ((rc = fault_check(FP_VOL_ZERO, v->id)) < 0)
+                return note_error(v, rc);
         if (fallocate(v->fd, mode, (off_t)off, (off_t)len) < 0) {
                 rc = -errno;
                 if (rc == -EOPNOTSUPP && !punch) {
@@ -214,6 +225,10 @@ int volume_local_zero(struct volume *v, uint64_t off, uint64_t len, bool punch, 
 
 int volume_local_flush(struct volume *v)
 {
+        int rc = fault_check(FP_VOL_FLUSH, v->id);
+
+        if (rc < 0)
+                return note_error(v, rc);
         return note_error(v, fdatasync(v->fd) < 0 ? -errno : 0);
 }
 
@@ -292,8 +307,12 @@ void volume_set_hook(struct volume *v, const struct volume_hook_ops *ops, void *
 int volume_resize(struct volume *v, uint64_t new_size)
 {
         assert(volume_fenced(v));
+        int rc;
+
         if (new_size < volume_size(v))
                 return -EINVAL;
+        if ((rc = fault_check(FP_VOL_GROW, v->id)) < 0)
+                return note_error(v, rc);
         if (ftruncate(v->fd, (off_t)new_size) < 0 || fsync(v->fd) < 0)
                 return note_error(v, -errno);
         atomic_store(&v->size_bytes, new_size);

@@ -1,0 +1,200 @@
+/* Fault injection rules and their counters. See fault.h. */
+#include <errno.h>
+
+#include "common/fault.h"
+#include "common/log.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *const g_names[FP__COUNT] = {
+    [FP_VOL_READ] = "vol_read",     [FP_VOL_WRITE] = "vol_write",
+    [FP_VOL_ZERO] = "vol_zero",     [FP_VOL_FLUSH] = "vol_flush",
+    [FP_VOL_GROW] = "vol_grow",     [FP_META_HDR] = "meta_hdr",
+    [FP_META_AL] = "meta_al",       [FP_META_BITS] = "meta_bits",
+    [FP_META_SYNC] = "meta_sync",   [FP_STORE_COMMIT] = "store_commit",
+    [FP_STORE_BUSY] = "store_busy",
+};
+
+const char *fault_point_name(enum fault_point p)
+{
+        return (unsigned)p < FP__COUNT ? g_names[p] : "?";
+}
+
+#ifdef EVSREP_FAULT_INJECTION
+
+#define MAX_RULES 16
+
+struct rule {
+        enum fault_point point;
+        char id[48];
+        uint64_t nth; /* 0: delay rule */
+        bool sticky;  /* every call from nth on */
+        int err;      /* positive errno */
+        uint64_t delay_usec;
+        atomic_uint_least64_t calls;
+};
+
+/* Rules are replaced only while no I/O runs (start-up, or a test between
+ * steps); readers see a consistent count through the atomic. */
+static struct rule g_rules[MAX_RULES];
+static atomic_uint g_nrules;
+static atomic_uint_least64_t g_hits;
+static atomic_bool g_env_done;
+
+static int parse_errno(const char *s, int *err)
+{
+        static const struct {
+                const char *name;
+                int err;
+        } tab[] = {{"EIO", EIO},
+                   {"ENOSPC", ENOSPC},
+                   {"EBUSY", EBUSY},
+                   {"ENOENT", ENOENT},
+                   {"EROFS", EROFS}};
+
+        for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)
+                if (strcmp(s, tab[i].name) == 0) {
+                        *err = tab[i].err;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
+static int parse_rule(char *s, struct rule *r)
+{
+        char *op = strpbrk(s, "=~"), *at, *end;
+        unsigned long long v;
+        bool delay;
+        int p;
+
+        if (!op)
+                return -EINVAL;
+        delay = *op == '~';
+        *op++ = '\0';
+        if ((at = strchr(s, '@'))) {
+                *at++ = '\0';
+                if (strlen(at) >= sizeof(r->id))
+                        return -EINVAL;
+                snprintf(r->id, sizeof(r->id), "%s", at);
+        }
+        for (p = 0; p < FP__COUNT; p++)
+                if (strcmp(s, g_names[p]) == 0)
+                        break;
+        if (p == FP__COUNT)
+                return -EINVAL;
+        r->point = (enum fault_point)p;
+        errno = 0;
+        v = strtoull(op, &end, 10);
+        if (errno || end == op)
+                return -EINVAL;
+        r->err = EIO;
+        if (delay) {
+                r->delay_usec = v;
+                return *end ? -EINVAL : 0;
+        }
+        if (v == 0)
+                return -EINVAL;
+        r->nth = v;
+        if (*end == '+') {
+                r->sticky = true;
+                end++;
+        }
+        if (*end == '/')
+                return parse_errno(end + 1, &r->err);
+        return *end ? -EINVAL : 0;
+}
+
+int fault_configure(const char *spec)
+{
+        struct rule tmp[MAX_RULES];
+        unsigned n = 0;
+        char *copy, *tok, *save = NULL;
+        int rc = 0;
+
+        atomic_store(&g_env_done, true);
+        memset(tmp, 0, sizeof(tmp));
+        if (spec && *spec) {
+                if (!(copy = strdup(spec)))
+                        return -ENOMEM;
+                for (tok = strtok_r(copy, ";,", &save); tok && rc == 0;
+                     tok = strtok_r(NULL, ";,", &save)) {
+                        if (n == MAX_RULES)
+                                rc = -EINVAL;
+                        else
+                                rc = parse_rule(tok, &tmp[n++]);
+                }
+                free(copy);
+                if (rc < 0)
+                        return rc;
+        }
+        atomic_store(&g_nrules, 0);
+        for (unsigned i = 0; i < n; i++) {
+                g_rules[i].point = tmp[i].point;
+                memcpy(g_rules[i].id, tmp[i].id, sizeof(tmp[i].id));
+                g_rules[i].nth = tmp[i].nth;
+                g_rules[i].sticky = tmp[i].sticky;
+                g_rules[i].err = tmp[i].err;
+                g_rules[i].delay_usec = tmp[i].delay_usec;
+                atomic_store(&g_rules[i].calls, 0);
+        }
+        atomic_store(&g_nrules, n);
+        if (n)
+                log_warn("fault injection armed: %s", spec);
+        return 0;
+}
+
+static void env_once(void)
+{
+        static atomic_flag busy = ATOMIC_FLAG_INIT;
+        const char *spec;
+
+        if (atomic_load(&g_env_done) || atomic_flag_test_and_set(&busy))
+                return;
+        spec = getenv("EVSREP_FAULT");
+        if (fault_configure(spec) < 0) {
+                log_error("EVSREP_FAULT: cannot parse '%s'", spec);
+                abort(); /* a test that asked for faults must not run without them */
+        }
+}
+
+int fault_check(enum fault_point p, const char *id)
+{
+        unsigned n;
+        int rc = 0;
+
+        env_once();
+        n = atomic_load(&g_nrules);
+        for (unsigned i = 0; i < n; i++) {
+                struct rule *r = &g_rules[i];
+                uint64_t c;
+
+                if (r->point != p || (r->id[0] && (!id || strncmp(id, r->id, strlen(r->id)))))
+                        continue;
+                c = atomic_fetch_add(&r->calls, 1) + 1;
+                if (r->delay_usec) {
+                        struct timespec ts = {.tv_sec = (time_t)(r->delay_usec / 1000000),
+                                              .tv_nsec = (long)(r->delay_usec % 1000000) * 1000};
+                        nanosleep(&ts, NULL);
+                        continue;
+                }
+                if (c == r->nth || (r->sticky && c > r->nth)) {
+                        atomic_fetch_add(&g_hits, 1);
+                        log_warn("fault injected: %s%s%s call %llu -> %s", g_names[p],
+                                 id ? " of " : "", id ? id : "", (unsigned long long)c,
+                                 strerror(r->err));
+                        rc = -r->err;
+                }
+        }
+        return rc;
+}
+
+uint64_t fault_hits(void)
+{
+        return atomic_load(&g_hits);
+}
+
+#endif

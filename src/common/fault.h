@@ -1,0 +1,70 @@
+/* Fault injection for tests, the way SQLite tests its I/O errors: every
+ * fallible step of the data and control plane asks fault_check() first, and
+ * a rule can make its Nth call fail (or every call from the Nth on), or
+ * delay every call. Design and the list of points: docs/design/faults.md.
+ *
+ * Compiled in only with -DEVSREP_FAULT_INJECTION (CMake option
+ * EVSREP_FAULT_INJECTION, on in scripts/test.sh, off for scripts/run.sh and
+ * release builds): without it fault_check() is an inline 0 and no rule can
+ * be set, so a release daemon has no way to reach this code.
+ *
+ * Rules (environment EVSREP_FAULT, or fault_configure()):
+ *   rules := rule { (';' | ',') rule }
+ *   rule  := point ['@' id-prefix] '=' N ['+'] ['/' ERRNO]   fail call N (N.. with '+')
+ *          | point ['@' id-prefix] '~' USEC                   sleep USEC on every call
+ * point is a name from fault_point_name(); id-prefix restricts the rule to
+ * calls whose object id (volume id, pair id) starts with it. ERRNO is one
+ * of EIO (default), ENOSPC, EBUSY, ENOENT, EROFS. Calls are counted per
+ * rule, from the moment the rule is set. */
+#ifndef EVSREP_COMMON_FAULT_H
+#define EVSREP_COMMON_FAULT_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+enum fault_point {
+        FP_VOL_READ,     /* volume_local_read: a volume's file (production, or DR via link) */
+        FP_VOL_WRITE,    /* volume_local_write */
+        FP_VOL_ZERO,     /* volume_local_zero */
+        FP_VOL_FLUSH,    /* volume_local_flush */
+        FP_VOL_GROW,     /* volume_resize, volume_file_grow */
+        FP_META_HDR,     /* meta file: header block write (id: pair id) */
+        FP_META_AL,      /* meta file: activity-log block write */
+        FP_META_BITS,    /* meta file: bitmap page write */
+        FP_META_SYNC,    /* meta file: fdatasync */
+        FP_STORE_COMMIT, /* store_tx_commit: the commit fails with an I/O error */
+        FP_STORE_BUSY,   /* store_tx_begin: SQLITE_BUSY (the store stays busy) */
+        FP__COUNT
+};
+
+const char *fault_point_name(enum fault_point p);
+
+#ifdef EVSREP_FAULT_INJECTION
+#define FAULT_INJECTION_BUILT 1
+/* 0, or the -errno the matching rule injects (after its delay, if any). */
+int fault_check(enum fault_point p, const char *id);
+/* Replace every rule with spec (NULL or "": none). -EINVAL on a bad spec
+ * (the old rules stay). */
+int fault_configure(const char *spec);
+/* Faults injected so far (every point, every rule). */
+uint64_t fault_hits(void);
+#else
+#define FAULT_INJECTION_BUILT 0
+static inline int fault_check(enum fault_point p, const char *id)
+{
+        (void)p;
+        (void)id;
+        return 0;
+}
+static inline int fault_configure(const char *spec)
+{
+        return spec && *spec ? -ENOTSUP : 0;
+}
+static inline uint64_t fault_hits(void)
+{
+        return 0;
+}
+#endif
+
+#endif
