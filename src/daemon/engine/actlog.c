@@ -61,6 +61,18 @@ int actlog_insert(struct actlog *al, uint64_t extent, uint64_t *evicted)
         return best;
 }
 
+void actlog_undo_insert(struct actlog *al, int slot, uint64_t extent, uint64_t old)
+{
+        struct al_slot *s = &al->slots[slot];
+
+        if (s->extent == extent && s->refs == 1) {
+                s->extent = old;
+                s->refs = 0;
+        } else {
+                actlog_unref(al, extent);
+        }
+}
+
 void actlog_unref(struct actlog *al, uint64_t extent)
 {
         int i = find(al, extent);

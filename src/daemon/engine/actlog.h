@@ -31,6 +31,10 @@ bool actlog_ref(struct actlog *al, uint64_t extent);
  * *evicted to the extent that slot held (AL_NONE if it was free), or -EAGAIN
  * when every slot has writes in flight. extent must not be hot already. */
 int actlog_insert(struct actlog *al, uint64_t extent, uint64_t *evicted);
+/* Undo an insert whose AL write failed: slot goes back to holding old
+ * (AL_NONE: free) with no reference, when it still holds extent with only
+ * the inserter's reference; else the reference is just dropped. */
+void actlog_undo_insert(struct actlog *al, int slot, uint64_t extent, uint64_t old);
 /* Drop one reference (extent must be hot with refs > 0). */
 void actlog_unref(struct actlog *al, uint64_t extent);
 bool actlog_hot(const struct actlog *al, uint64_t extent);

@@ -47,6 +47,16 @@ struct mirror {
         uint64_t uf_lo, uf_hi; /* chunk span holding unflushed bits; lo > hi: none */
         uint64_t dirty_at_start;
         int dr_error;
+        int prod_error;
+        /* Bits set in bm whose persist failed: every later persist writes
+         * the whole bitmap, and the AL is not emptied until one succeeds. */
+        bool bits_pending;
+        /* Group binding (fence.c; set under g->mu then mu). fault_hold: a
+         * fault freeze switched this member; a not-mirrored write waits for
+         * the freeze to be complete before it is acknowledged (F1). */
+        struct mirror_group *group;
+        bool fault_hold;
+        bool fault_frozen;
 
         /* Resync worker. */
         pthread_t worker;
@@ -65,6 +75,12 @@ int mirror_checkpoint(struct mirror *m);
 /* DR leg failed: mark [c0, c1] dirty durably, drop to TRACK, report. */
 void mirror_dr_fault(struct mirror *m, uint64_t c0, uint64_t c1, int err);
 void mirror_emit(struct mirror *m, enum mirror_event ev);
+/* Production I/O failed: chunks [c0, c1] (none when c0 > c1) dirty
+ * durably, TRACK (the group freezes), fault 2. */
+void mirror_prod_fault(struct mirror *m, uint64_t c0, uint64_t c1, int err);
+
+/* fence.c */
+void fence_group_leave(struct mirror *m);
 
 /* resync.c */
 int resync_start(struct mirror *m);

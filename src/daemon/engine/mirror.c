@@ -4,6 +4,7 @@
  * DR is durable, B3 set-before-write, A1/A2 activity log, R1 range locks.
  * Lock order: volume gate -> range lock -> io -> mu. */
 #include "engine/internal.h"
+#include "engine/fence.h"
 #include "common/log.h"
 #include "common/stats.h"
 #include "common/util.h"
@@ -49,6 +50,28 @@ static void *snapshot(struct mirror *m, uint64_t b0, uint64_t b1)
         return buf;
 }
 
+/* Write the whole bitmap area (bm | unflushed); clears bits_pending on
+ * success. Caller holds io (which serialises every bitmap write). */
+static int persist_all_locked(struct mirror *m)
+{
+        uint64_t b0, b1;
+        void *buf;
+        int rc;
+
+        pthread_mutex_lock(&m->mu);
+        if (m->bm.nbits == 0) {
+                pthread_mutex_unlock(&m->mu);
+                return 0;
+        }
+        meta_bits_span(m->bm.nbits, 0, m->bm.nbits, &b0, &b1);
+        buf = snapshot(m, b0, b1);
+        pthread_mutex_unlock(&m->mu);
+        rc = buf ? meta_write_area(&m->meta, b0, buf, b1 - b0) : -ENOMEM;
+        free(buf);
+        m->bits_pending = rc < 0;
+        return rc;
+}
+
 int mirror_persist_bits(struct mirror *m, uint64_t first, uint64_t count)
 {
         uint64_t b0, b1;
@@ -56,11 +79,19 @@ int mirror_persist_bits(struct mirror *m, uint64_t first, uint64_t count)
         int rc;
 
         pthread_mutex_lock(&m->io);
+        if (m->bits_pending) {
+                /* An earlier persist failed: its bits may lie on any page. */
+                rc = persist_all_locked(m);
+                pthread_mutex_unlock(&m->io);
+                return rc;
+        }
         pthread_mutex_lock(&m->mu);
         meta_bits_span(m->bm.nbits, first, count, &b0, &b1);
         buf = snapshot(m, b0, b1);
         pthread_mutex_unlock(&m->mu);
         rc = buf ? meta_write_area(&m->meta, b0, buf, b1 - b0) : -ENOMEM;
+        if (rc < 0)
+                m->bits_pending = true; /* set in memory, maybe not on disk (B1) */
         pthread_mutex_unlock(&m->io);
         free(buf);
         return rc;
@@ -96,6 +127,27 @@ int mirror_checkpoint(struct mirror *m)
         return rc;
 }
 
+/* Leave SYNC/RESYNC because of a fault: alone, or (bound to a group) with
+ * every member at one instant (F1). Returns the mode m had. Called with
+ * no engine lock but the caller's range lock. */
+static enum mirror_mode fault_switch(struct mirror *m)
+{
+        struct mirror_group *g;
+        enum mirror_mode was;
+
+        pthread_mutex_lock(&m->mu);
+        was = m->mode;
+        g = m->group;
+        if (!g)
+                m->mode = MIRROR_TRACK;
+        pthread_mutex_unlock(&m->mu);
+        if (g && was != MIRROR_TRACK)
+                fence_fault_freeze(g, m);
+        else if (g)
+                fence_hold_wait(g); /* a freeze may be running: complete it first */
+        return was;
+}
+
 void mirror_dr_fault(struct mirror *m, uint64_t c0, uint64_t c1, int err)
 {
         enum mirror_mode was;
@@ -103,11 +155,10 @@ void mirror_dr_fault(struct mirror *m, uint64_t c0, uint64_t c1, int err)
 
         pthread_mutex_lock(&m->mu);
         bitmap_set_range(&m->bm, c0, c1 - c0 + 1);
-        was = m->mode;
-        m->mode = MIRROR_TRACK;
         m->dr_error = err;
         atomic_fetch_add(&g_stats.dr_write_errors, 1);
         pthread_mutex_unlock(&m->mu);
+        was = fault_switch(m);
         if ((rc = mirror_persist_bits(m, c0, c1 - c0 + 1)) < 0)
                 log_error("pair %s: cannot persist dirty bits after a DR fault: %s", m->pair_id,
                           strerror(-rc));
@@ -115,6 +166,27 @@ void mirror_dr_fault(struct mirror *m, uint64_t c0, uint64_t c1, int err)
                 log_warn("pair %s: DR write failed (%s): tracking changes until a sync", m->pair_id,
                          strerror(-err));
                 mirror_emit(m, MIRROR_EV_DR_FAULT);
+        }
+}
+
+void mirror_prod_fault(struct mirror *m, uint64_t c0, uint64_t c1, int err)
+{
+        enum mirror_mode was;
+        int rc;
+
+        pthread_mutex_lock(&m->mu);
+        if (c0 <= c1)
+                bitmap_set_range(&m->bm, c0, c1 - c0 + 1);
+        m->prod_error = err;
+        pthread_mutex_unlock(&m->mu);
+        was = fault_switch(m);
+        if (c0 <= c1 && (rc = mirror_persist_bits(m, c0, c1 - c0 + 1)) < 0)
+                log_error("pair %s: cannot persist dirty bits after a production fault: %s",
+                          m->pair_id, strerror(-rc));
+        if (was != MIRROR_TRACK) {
+                log_warn("pair %s: production I/O failed (%s): tracking changes until a sync",
+                         m->pair_id, strerror(-err));
+                mirror_emit(m, MIRROR_EV_PROD_FAULT);
         }
 }
 
@@ -135,12 +207,18 @@ static void al_unref_range(struct mirror *m, uint64_t e0, uint64_t e1)
                 pthread_cond_broadcast(&m->al_cv);
 }
 
-/* Make the extents of [off, off+len) hot and durable in the AL (A1). */
+/* Make the extents of [off, off+len) hot and durable in the AL (A1). On
+ * failure the in-memory AL is put back as it was, so no extent is ever hot
+ * in memory without being in the durable AL. */
 static int al_begin(struct mirror *m, uint64_t off, uint64_t len)
 {
         uint64_t e0, e1, e, evicted, ext[AL_MAX_SLOTS];
+        struct {
+                int slot;
+                uint64_t extent, old;
+        } ins[16];
         uint64_t gone[16];
-        unsigned ngone = 0;
+        unsigned ngone = 0, nins = 0;
         bool changed = false, evict = false, dr_flush_failed = false;
         int rc = 0;
 
@@ -148,11 +226,18 @@ static int al_begin(struct mirror *m, uint64_t off, uint64_t len)
         pthread_mutex_lock(&m->io);
         for (e = e0; e <= e1; e++) {
                 while (!actlog_ref(&m->al, e)) {
-                        if (actlog_insert(&m->al, e, &evicted) >= 0) {
+                        int slot = actlog_insert(&m->al, e, &evicted);
+
+                        if (slot >= 0) {
                                 changed = true;
                                 evict |= evicted != AL_NONE;
                                 if (evicted != AL_NONE && ngone < ARRAY_SIZE(gone))
                                         gone[ngone++] = evicted;
+                                if (nins < ARRAY_SIZE(ins)) {
+                                        ins[nins].slot = slot;
+                                        ins[nins].extent = e;
+                                        ins[nins++].old = evicted;
+                                }
                                 break;
                         }
                         m->al_waiters++;
@@ -161,10 +246,13 @@ static int al_begin(struct mirror *m, uint64_t off, uint64_t len)
                 }
         }
         if (changed) {
-                /* An evicted extent must be durable on both legs before it
-                 * leaves the log (A1). */
+                /* An evicted extent must be durable on both legs, and no
+                 * dirty bit may be pending, before it leaves the log (A1). */
                 if (evict) {
-                        rc = volume_local_flush(m->prod);
+                        if (m->bits_pending)
+                                rc = persist_all_locked(m);
+                        if (rc == 0)
+                                rc = volume_local_flush(m->prod);
                         if (rc == 0 && m->link->ops->flush(m->link) < 0)
                                 dr_flush_failed = true;
                 }
@@ -173,8 +261,22 @@ static int al_begin(struct mirror *m, uint64_t off, uint64_t len)
                         rc = meta_write_al(&m->meta, ext, n);
                         m->al_writes++;
                 }
-                if (rc < 0)
-                        al_unref_range(m, e0, e1);
+                if (rc < 0) {
+                        unsigned k = nins;
+
+                        /* Undo in reverse: the durable AL is the old one. */
+                        while (k-- > 0)
+                                actlog_undo_insert(&m->al, ins[k].slot, ins[k].extent, ins[k].old);
+                        for (e = e0; e <= e1; e++) {
+                                bool inserted = false;
+                                for (unsigned i = 0; i < nins; i++)
+                                        inserted |= ins[i].extent == e;
+                                if (!inserted)
+                                        actlog_unref(&m->al, e);
+                        }
+                        if (m->al_waiters)
+                                pthread_cond_broadcast(&m->al_cv);
+                }
         }
         pthread_mutex_unlock(&m->io);
         if (dr_flush_failed) {
@@ -229,6 +331,7 @@ static int leg_dr(struct mirror *m, const struct io *io)
 
 static int mirror_io(struct mirror *m, const struct io *io)
 {
+        struct mirror_group *hold = NULL;
         uint64_t c0, c1, newly = 0;
         bool mirrored;
         int rc, drc;
@@ -242,8 +345,10 @@ static int mirror_io(struct mirror *m, const struct io *io)
         pthread_mutex_lock(&m->mu);
         mirrored = m->mode == MIRROR_SYNC ||
                    (m->mode == MIRROR_RESYNC && bitmap_count_range(&m->bm, c0, c1 - c0 + 1) == 0);
-        if (!mirrored)
+        if (!mirrored) {
                 newly = bitmap_set_range(&m->bm, c0, c1 - c0 + 1);
+                hold = m->fault_hold ? m->group : NULL;
+        }
         pthread_mutex_unlock(&m->mu);
 
         if (!mirrored) {
@@ -257,6 +362,10 @@ static int mirror_io(struct mirror *m, const struct io *io)
                 } else {
                         rc = leg_prod(m, io);
                 }
+                /* F1: not on DR, so not acknowledged before a running fault
+                 * freeze has switched every member of the group. */
+                if (hold)
+                        fence_hold_wait(hold);
         } else if ((rc = al_begin(m, io->off, io->len)) < 0) {
                 log_error("pair %s: cannot write the activity log: %s", m->pair_id, strerror(-rc));
                 rc = -EIO;
@@ -264,7 +373,11 @@ static int mirror_io(struct mirror *m, const struct io *io)
                 int64_t t0 = util_mono_usec();
 
                 rc = leg_prod(m, io);
-                if (rc == 0 && (drc = leg_dr(m, io)) < 0)
+                if (rc < 0)
+                        /* Part of the write may have landed on production
+                         * only: the chunks may differ from DR (B1). */
+                        mirror_prod_fault(m, c0, c1, rc);
+                else if ((drc = leg_dr(m, io)) < 0)
                         mirror_dr_fault(m, c0, c1, drc);
                 al_end(m, io->off, io->len);
                 if (rc == 0)
@@ -440,8 +553,12 @@ int mirror_set_mode(struct mirror *m, enum mirror_mode mode)
                 mode = MIRROR_SYNC;
         }
         m->mode = mode;
-        if (mode != MIRROR_TRACK)
+        m->fault_hold = false; /* a planned switch, fence raised: no freeze runs */
+        if (mode != MIRROR_TRACK) {
                 m->dr_error = 0;
+                m->prod_error = 0;
+                m->fault_frozen = false;
+        }
         if (mode == MIRROR_RESYNC)
                 m->dirty_at_start = m->bm.nset;
         pthread_mutex_unlock(&m->mu);
@@ -481,6 +598,8 @@ void mirror_stats(struct mirror *m, struct mirror_stats *st)
                 m->dirty_at_start = m->bm.nset;
         st->dirty_at_start = m->dirty_at_start;
         st->dr_error = m->dr_error;
+        st->prod_error = m->prod_error;
+        st->fault_frozen = m->fault_frozen;
         if (m->mode == MIRROR_SYNC || m->bm.nset == 0)
                 st->progress = 100;
         else if (m->mode == MIRROR_RESYNC && m->dirty_at_start)
@@ -491,6 +610,7 @@ void mirror_stats(struct mirror *m, struct mirror_stats *st)
         st->rate_bps = st->mode == MIRROR_RESYNC ? atomic_load(&m->rate_bps) : 0;
         pthread_mutex_lock(&m->io);
         st->al_writes = m->al_writes;
+        st->bits_pending = m->bits_pending;
         pthread_mutex_unlock(&m->io);
 }
 
@@ -513,25 +633,46 @@ struct volume *mirror_prod(struct mirror *m)
         return m->prod;
 }
 
+int mirror_swap_preflight(struct mirror *m, bool fold_al)
+{
+        int rc;
+
+        assert(volume_fenced(m->prod));
+        if (fold_al)
+                return 0; /* failover: any state, also with a fault */
+        resync_stop(m);
+        if (mirror_mode(m) != MIRROR_SYNC)
+                return -EBUSY;
+        if ((rc = volume_local_flush(m->prod)) < 0 || (rc = m->link->ops->flush(m->link)) < 0)
+                return rc;
+        pthread_mutex_lock(&m->mu);
+        rc = m->bm.nset > 0 ? -EBUSY : 0; /* reverse needs DR == production */
+        pthread_mutex_unlock(&m->mu);
+        return rc;
+}
+
 int mirror_swap(struct mirror *m, struct volume *new_prod, struct link *new_link, bool fold_al,
                 enum mirror_mode mode)
 {
         uint64_t ext[AL_MAX_SLOTS];
         unsigned n;
-        int rc = 0;
+        int rc;
 
         assert(volume_fenced(m->prod) && volume_fenced(new_prod));
+        /* Every check first: a swap that fails leaves the mirror as it was
+         * (hook attached, AL untouched). */
+        if ((rc = mirror_swap_preflight(m, fold_al)) < 0) {
+                new_link->ops->close(new_link);
+                return rc;
+        }
+        resync_stop(m);
         if (m->attached) {
                 volume_set_hook(m->prod, NULL, NULL);
                 m->attached = false;
         }
-        resync_stop(m);
         /* The fence drained every client write: no AL reference is held. */
         pthread_mutex_lock(&m->io);
         n = m->al_settled ? 0 : actlog_extents(&m->al, ext);
-        actlog_clear(&m->al);
-        m->al_settled = false;
-        pthread_mutex_unlock(&m->io);
         if (fold_al) {
                 uint64_t per = m->meta.al_extent_bytes / m->chunk_bytes;
 
@@ -539,30 +680,26 @@ int mirror_swap(struct mirror *m, struct volume *new_prod, struct link *new_link
                 for (unsigned i = 0; i < n; i++)
                         bitmap_set_range(&m->bm, ext[i] * per, per);
                 pthread_mutex_unlock(&m->mu);
-                /* Best effort: the old production may be the faulty side, but
-                 * the meta file lives on, and the in-memory bits are kept. */
-                volume_local_flush(m->prod);
-        } else {
-                rc = volume_local_flush(m->prod);
-                if (rc == 0)
-                        rc = m->link->ops->flush(m->link);
-                if (rc == 0 && m->bm.nset > 0)
-                        rc = -EBUSY; /* reverse needs DR == production */
-                if (rc < 0) {
-                        new_link->ops->close(new_link);
-                        volume_set_hook(m->prod, &g_hook, m);
-                        m->attached = true;
-                        return rc;
-                }
         }
-        pthread_mutex_lock(&m->io);
         pthread_mutex_lock(&m->mu);
         m->mode = MIRROR_TRACK;
         pthread_mutex_unlock(&m->mu);
-        if (meta_write_all_bits(&m->meta, &m->bm) < 0 || meta_write_al(&m->meta, NULL, 0) < 0)
-                log_error("pair %s: cannot persist the bitmap at the role swap (kept in memory)",
+        /* The bitmap (with the worker's not yet flushed clears, B2) must be
+         * durable before the AL that protected those extents is emptied. */
+        rc = persist_all_locked(m);
+        if (rc == 0)
+                rc = meta_write_al(&m->meta, NULL, 0);
+        if (rc == 0) {
+                actlog_clear(&m->al);
+                m->al_settled = false;
+        } else {
+                log_error("pair %s: cannot persist the bitmap at the role swap (kept in memory; "
+                          "the activity log stays hot)",
                           m->pair_id);
+        }
         pthread_mutex_unlock(&m->io);
+        if (fold_al)
+                volume_local_flush(m->prod); /* best effort: it may be the faulty side */
         m->link->ops->close(m->link);
         m->link = new_link;
         volume_get(new_prod);
@@ -594,6 +731,10 @@ int mirror_settle(struct mirror *m)
         pthread_mutex_lock(&m->io);
         for (unsigned i = 0; i < m->al.nslots; i++)
                 busy |= m->al.slots[i].refs > 0;
+        if (!busy && m->bits_pending && (rc = persist_all_locked(m)) < 0) {
+                pthread_mutex_unlock(&m->io);
+                return rc; /* the AL keeps protecting what the bitmap may lack */
+        }
         if (!busy && mirror_mode(m) == MIRROR_TRACK) {
                 rc = meta_write_al(&m->meta, NULL, 0);
                 m->al_settled = rc == 0;
@@ -627,6 +768,10 @@ int mirror_grow(struct mirror *m, uint64_t size_bytes)
 
         assert(volume_fenced(m->prod));
         resync_stop(m);
+        /* meta_grow rewrites the last bitmap page from bm alone: bring the
+         * worker's cleared bits to DR durably first (B2). */
+        if ((rc = mirror_checkpoint(m)) < 0)
+                return rc;
         pthread_mutex_lock(&m->io);
         pthread_mutex_lock(&m->mu);
         rc = meta_grow(&m->meta, &m->bm, size_bytes);
@@ -634,6 +779,8 @@ int mirror_grow(struct mirror *m, uint64_t size_bytes)
                 rc = bitmap_grow(&m->unflushed, m->bm.nbits);
         mode = m->mode;
         pthread_mutex_unlock(&m->mu);
+        if (rc == 0 && m->bits_pending)
+                rc = persist_all_locked(m);
         pthread_mutex_unlock(&m->io);
         if (rc == 0 && mode == MIRROR_RESYNC)
                 rc = resync_start(m);
@@ -644,6 +791,7 @@ void mirror_close(struct mirror *m, bool remove_meta)
 {
         int rc;
 
+        fence_group_leave(m);
         if (m->attached) {
                 assert(volume_fenced(m->prod));
                 volume_set_hook(m->prod, NULL, NULL);
@@ -655,11 +803,12 @@ void mirror_close(struct mirror *m, bool remove_meta)
         rc = volume_local_flush(m->prod);
         if (rc == 0 && m->link->ops->flush(m->link) == 0) {
                 pthread_mutex_lock(&m->io);
+                if (persist_all_locked(m) < 0 || meta_write_al(&m->meta, NULL, 0) < 0)
+                        log_error("pair %s: cannot close the meta file cleanly (the activity log "
+                                  "stays hot)",
+                                  m->pair_id);
                 actlog_clear(&m->al);
                 m->al_settled = false;
-                if (meta_write_all_bits(&m->meta, &m->bm) < 0 ||
-                    meta_write_al(&m->meta, NULL, 0) < 0)
-                        log_error("pair %s: cannot close the meta file cleanly", m->pair_id);
                 pthread_mutex_unlock(&m->io);
         } else {
                 log_warn("pair %s: flush failed at close; the activity log stays hot", m->pair_id);

@@ -25,6 +25,9 @@ enum mirror_mode { MIRROR_SYNC, MIRROR_TRACK, MIRROR_RESYNC };
 enum mirror_event {
         MIRROR_EV_SYNCED,   /* RESYNC finished: the pair is in SYNC, DR == production */
         MIRROR_EV_DR_FAULT, /* a DR write failed: the pair dropped to TRACK */
+        MIRROR_EV_FROZEN,   /* another member of its group faulted: dropped to TRACK
+                               at the same instant (docs/design/faults.md) */
+        MIRROR_EV_PROD_FAULT, /* the resync could not read production: TRACK, fault 2 */
 };
 
 typedef void (*mirror_event_fn)(void *ctx, const char *pair_id, enum mirror_event ev);
@@ -51,6 +54,9 @@ struct mirror_stats {
         uint64_t rate_bps;     /* resync copy rate over the last second */
         int progress;          /* 0..100 */
         int dr_error;          /* last DR error (-errno) or 0 */
+        int prod_error;        /* last production error seen by the engine, or 0 */
+        bool fault_frozen;     /* dropped to TRACK by a group fault freeze */
+        bool bits_pending;     /* dirty bits not yet durable (a persist failed) */
         uint64_t al_writes;    /* AL transactions since open */
 };
 
@@ -80,6 +86,9 @@ int mirror_mark_dirty(struct mirror *m, uint64_t off, uint64_t len);
  *            every hot AL extent becomes dirty. Without it (reverse, from
  *            SYNC) both legs are flushed and nothing may be dirty.
  * Takes a reference on new_prod; owns new_link (also on failure). */
+/* May m swap roles? Reverse (fold_al false): SYNC, nothing dirty, both legs
+ * flushed. Failover: always. Fence raised on prod. */
+int mirror_swap_preflight(struct mirror *m, bool fold_al);
 int mirror_swap(struct mirror *m, struct volume *new_prod, struct link *new_link, bool fold_al,
                 enum mirror_mode mode);
 /* Grow the bitmap to cover size_bytes (new chunks clean). Fence raised on

@@ -169,8 +169,11 @@ static void *resync_main(void *arg)
                         break;
                 }
                 if (f == COPY_PROD) {
+                        /* The chunk stays dirty; the pair must not stay
+                         * `copying` forever: TRACK, fault 2, reported. */
                         log_error("pair %s: resync cannot read production: %s", m->pair_id,
                                   strerror(-err));
+                        mirror_prod_fault(m, 1, 0, err);
                         break;
                 }
                 now = (uint64_t)util_mono_usec();

@@ -77,6 +77,10 @@ struct store_pair {
         char volume_type[STORE_TYPE_LEN];
         bool multiattach;
         char mirror_mode[16]; /* engine mode to resume at start: sync, track, resync */
+        /* Instant (usec) of the fence that paused this pair's DR image; 0
+         * when not paused consistently. Group members report active-stopped
+         * only when they all share one (docs/semantics.md). */
+        int64_t frozen_at;
         int64_t created_at, updated_at;
 };
 

@@ -68,7 +68,7 @@ struct store {
         "p.id, p.project_id, p.name, p.description, p.status, p.group_id, p.volume_id0, "          \
         "p.volume_id1, p.priority_station, p.replication_model, p.replication_status, "            \
         "p.progress, p.failure_detail, p.fault_level, p.volume_size_gib, p.volume_type, "          \
-        "p.multiattach, p.mirror_mode, p.created_at, p.updated_at"
+        "p.multiattach, p.mirror_mode, p.created_at, p.updated_at, p.frozen_at"
 #define GROUP_COLS                                                                                 \
         "g.id, g.project_id, g.name, g.description, g.status, g.priority_station, "                \
         "g.replication_model, g.replication_status, g.failure_detail, g.fault_level, "             \
@@ -94,8 +94,8 @@ static const char *const stmt_sql[ST__COUNT] = {
                        "volume_id0, volume_id1, priority_station, replication_model, "
                        "replication_status, progress, failure_detail, fault_level, "
                        "volume_size_gib, volume_type, multiattach, mirror_mode, created_at, "
-                       "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
-                       "?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+                       "updated_at, frozen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+                       "?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
     [ST_PAIR_GET] = "SELECT " PAIR_COLS " FROM pairs p WHERE p.id = ?1 "
                     "AND (?2 IS NULL OR p.project_id = ?2)",
     /* volume_ids and created_at are fixed at creation and never rewritten. */
@@ -103,7 +103,8 @@ static const char *const stmt_sql[ST__COUNT] = {
                        "priority_station = ?9, replication_model = ?10, "
                        "replication_status = ?11, progress = ?12, failure_detail = ?13, "
                        "fault_level = ?14, volume_size_gib = ?15, volume_type = ?16, "
-                       "multiattach = ?17, mirror_mode = ?18, updated_at = ?20 WHERE id = ?1",
+                       "multiattach = ?17, mirror_mode = ?18, updated_at = ?20, frozen_at = ?21 "
+                       "WHERE id = ?1",
     [ST_PAIR_DELETE] = "DELETE FROM pairs WHERE id = ?1",
     [ST_PAIR_ALL] = "SELECT " PAIR_COLS " FROM pairs p ORDER BY p.created_at, p.id",
     [ST_PAIR_BY_GROUP] = "SELECT " PAIR_COLS " FROM pairs p WHERE p.group_id = ?1 "
@@ -451,6 +452,7 @@ static int read_pair(sqlite3_stmt *st, struct store_pair *p)
         COL_STR(st, 17, p->mirror_mode);
         p->created_at = sqlite3_column_int64(st, 18);
         p->updated_at = sqlite3_column_int64(st, 19);
+        p->frozen_at = sqlite3_column_int64(st, 20);
         return 0;
 }
 
@@ -924,6 +926,7 @@ static void bind_pair(sqlite3_stmt *st, const struct store_pair *p)
         BIND_STR(st, 18, p->mirror_mode);
         sqlite3_bind_int64(st, 19, p->created_at);
         sqlite3_bind_int64(st, 20, p->updated_at);
+        sqlite3_bind_int64(st, 21, p->frozen_at);
 }
 
 int store_pair_insert(struct store *s, const struct store_pair *p)

@@ -319,6 +319,17 @@ int volume_resize(struct volume *v, uint64_t new_size)
         return 0;
 }
 
+int volume_shrink_unused(struct volume *v, uint64_t old_size)
+{
+        assert(volume_fenced(v));
+        if (old_size >= volume_size(v))
+                return 0;
+        if (ftruncate(v->fd, (off_t)old_size) < 0 || fsync(v->fd) < 0)
+                return note_error(v, -errno);
+        atomic_store(&v->size_bytes, old_size);
+        return 0;
+}
+
 /* ---- client I/O ---- */
 
 static int check_range(struct volume *v, uint64_t off, uint64_t len)

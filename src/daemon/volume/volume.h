@@ -102,6 +102,9 @@ bool volume_fenced(const struct volume *v);
 void volume_set_hook(struct volume *v, const struct volume_hook_ops *ops, void *ctx);
 /* Grow to new_size bytes. Caller holds the fence raised. */
 int volume_resize(struct volume *v, uint64_t new_size);
+/* Cut the file back to old_size after a failed grow (caller holds the fence
+ * raised and guarantees nothing was written past old_size). */
+int volume_shrink_unused(struct volume *v, uint64_t old_size);
 
 /* Registry of exported volumes (what the NBD server can serve).
  * volreg_add takes its own reference. volreg_lookup returns a new reference

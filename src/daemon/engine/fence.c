@@ -1,0 +1,349 @@
+/* The group fence (fence.h; docs/design/faults.md).
+ *
+ * F1: between the moment the first member of a group leaves SYNC and the
+ * moment the last one has, no write is acknowledged on any member without
+ * its DR copy.
+ *
+ * Planned steps keep F1 with the submission fence: every production fence
+ * is raised (no write in flight anywhere) before the first switch and
+ * lowered after the last; debug builds assert it at every switch.
+ * A DR fault keeps F1 with the acknowledgement fence: the freeze switches
+ * every member under g->mu without I/O, and a not-mirrored write on a held
+ * member passes g->mu before it is acknowledged.
+ *
+ * Lock order: volume fence -> range lock -> g->mu -> m->io -> m->mu. g->mu is
+ * never held while waiting for a fence, a range lock or I/O. */
+#include "engine/fence.h"
+#include "engine/internal.h"
+#include "common/log.h"
+#include "common/stats.h"
+#include "common/util.h"
+#include "volume/volume.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+struct mirror_group {
+        char id[40];
+        pthread_mutex_t mu;
+        struct mirror **members;
+        size_t n;
+};
+
+/* ---- groups ---- */
+
+struct mirror_group *mirror_group_new(const char *group_id)
+{
+        struct mirror_group *g = calloc(1, sizeof(*g));
+
+        if (!g)
+                return NULL;
+        snprintf(g->id, sizeof(g->id), "%s", group_id);
+        pthread_mutex_init(&g->mu, NULL);
+        return g;
+}
+
+void mirror_group_free(struct mirror_group *g)
+{
+        if (!g)
+                return;
+        assert(g->n == 0);
+        free(g->members);
+        pthread_mutex_destroy(&g->mu);
+        free(g);
+}
+
+static bool listed(struct mirror *const *m, size_t n, const struct mirror *x)
+{
+        for (size_t i = 0; i < n; i++)
+                if (m[i] == x)
+                        return true;
+        return false;
+}
+
+int mirror_group_set_members(struct mirror_group *g, struct mirror *const *m, size_t n)
+{
+        struct mirror **nm = NULL;
+
+        if (n && !(nm = calloc(n, sizeof(*nm))))
+                return -ENOMEM;
+        pthread_mutex_lock(&g->mu);
+        for (size_t i = 0; i < g->n; i++) {
+                struct mirror *x = g->members[i];
+
+                if (listed(m, n, x))
+                        continue;
+                pthread_mutex_lock(&x->mu);
+                x->group = NULL;
+                x->fault_hold = false;
+                pthread_mutex_unlock(&x->mu);
+        }
+        for (size_t i = 0; i < n; i++) {
+                pthread_mutex_lock(&m[i]->mu);
+                assert(!m[i]->group || m[i]->group == g);
+                m[i]->group = g;
+                pthread_mutex_unlock(&m[i]->mu);
+                nm[i] = m[i];
+        }
+        free(g->members);
+        g->members = nm;
+        g->n = n;
+        pthread_mutex_unlock(&g->mu);
+        return 0;
+}
+
+/* mirror_close: m leaves whatever group it is bound to. */
+void fence_group_leave(struct mirror *m)
+{
+        struct mirror_group *g;
+
+        pthread_mutex_lock(&m->mu);
+        g = m->group;
+        pthread_mutex_unlock(&m->mu);
+        if (!g)
+                return;
+        pthread_mutex_lock(&g->mu);
+        for (size_t i = 0; i < g->n; i++)
+                if (g->members[i] == m) {
+                        g->members[i] = g->members[--g->n];
+                        break;
+                }
+        pthread_mutex_lock(&m->mu);
+        m->group = NULL;
+        m->fault_hold = false;
+        pthread_mutex_unlock(&m->mu);
+        pthread_mutex_unlock(&g->mu);
+}
+
+/* ---- the acknowledgement fence ---- */
+
+void fence_fault_freeze(struct mirror_group *g, struct mirror *origin)
+{
+        struct {
+                mirror_event_fn fn;
+                void *ctx;
+                char id[40];
+        } ev[256];
+        size_t nev = 0;
+
+        pthread_mutex_lock(&g->mu);
+        for (size_t i = 0; i < g->n; i++) {
+                struct mirror *x = g->members[i];
+                bool switched;
+
+                pthread_mutex_lock(&x->mu);
+                switched = x->mode != MIRROR_TRACK;
+                x->mode = MIRROR_TRACK;
+                x->fault_hold = true;
+                x->fault_frozen |= switched;
+                pthread_mutex_unlock(&x->mu);
+                /* The worker notices TRACK at its next batch; its current
+                 * batch only copies chunks that are dirty anyway. */
+                atomic_store(&x->worker_stop, true);
+                if (switched && x != origin && nev < ARRAY_SIZE(ev)) {
+                        ev[nev].fn = x->on_event;
+                        ev[nev].ctx = x->event_ctx;
+                        snprintf(ev[nev].id, sizeof(ev[nev].id), "%s", x->pair_id);
+                        nev++;
+                }
+        }
+        pthread_mutex_unlock(&g->mu);
+        if (nev)
+                log_warn("group %s: DR fault on pair %s: %zu other member(s) frozen at the same "
+                         "instant",
+                         g->id, origin->pair_id, nev);
+        for (size_t i = 0; i < nev; i++)
+                if (ev[i].fn)
+                        ev[i].fn(ev[i].ctx, ev[i].id, MIRROR_EV_FROZEN);
+}
+
+void fence_hold_wait(struct mirror_group *g)
+{
+        /* The freeze holds g->mu from its first switch to its last. */
+        pthread_mutex_lock(&g->mu);
+        pthread_mutex_unlock(&g->mu);
+}
+
+/* ---- the submission fence ---- */
+
+static void raise_all(const struct fence_member *fm, size_t n, bool dr)
+{
+        for (size_t i = 0; i < n; i++) {
+                if (!fm[i].m)
+                        continue;
+                volume_fence_raise(fm[i].prod);
+                if (dr)
+                        volume_fence_raise(fm[i].dr);
+        }
+}
+
+static void lower_all(const struct fence_member *fm, size_t n, bool dr)
+{
+        for (size_t i = 0; i < n; i++) {
+                if (!fm[i].m)
+                        continue;
+                if (dr)
+                        volume_fence_lower(fm[i].dr);
+                volume_fence_lower(fm[i].prod);
+        }
+}
+
+/* F1, checked at every switch of a planned step. */
+static void fence_assert_all_raised(const struct fence_member *fm, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                assert(!fm[i].m || volume_fenced(fm[i].prod));
+        (void)fm;
+}
+
+int fence_pause(const struct fence_member *fm, size_t n, int *was, struct fence_result *res)
+{
+        struct fence_member sel[256];
+        size_t idx[256], k = 0;
+        int64_t t0;
+        int rc = 0;
+
+        memset(res, 0, sizeof(*res));
+        for (size_t i = 0; i < n; i++) {
+                was[i] = -1;
+                if (!fm[i].m || mirror_mode(fm[i].m) == MIRROR_TRACK || k == ARRAY_SIZE(sel))
+                        continue;
+                sel[k] = fm[i];
+                idx[k++] = i;
+        }
+        if (k == 0)
+                return 0;
+        for (size_t j = 0; j < k; j++)
+                mirror_quiesce(sel[j].m); /* outside the fence: it may finish a batch */
+        t0 = util_mono_usec();
+        raise_all(sel, k, false);
+        res->frozen_at = util_now_usec();
+        for (size_t j = 0; j < k; j++) {
+                fence_assert_all_raised(sel, k);
+                was[idx[j]] = (int)mirror_mode(sel[j].m);
+                if (mirror_set_mode(sel[j].m, MIRROR_TRACK) < 0)
+                        rc = -EIO;
+        }
+        lower_all(sel, k, false);
+        res->fence_usec = util_mono_usec() - t0;
+        stats_hist_observe_ns(&g_stats.fence, (uint64_t)res->fence_usec * 1000);
+        for (size_t j = 0; j < k; j++) /* after the fence: flushes */
+                mirror_settle(sel[j].m);
+        return rc;
+}
+
+int fence_sync(const struct fence_member *fm, size_t n)
+{
+        int rc = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                if (!fm[i].m || mirror_mode(fm[i].m) != MIRROR_TRACK)
+                        continue;
+                volume_fence_raise(fm[i].prod);
+                if (mirror_set_mode(fm[i].m, MIRROR_RESYNC) < 0)
+                        rc = -EIO;
+                volume_fence_lower(fm[i].prod);
+        }
+        return rc;
+}
+
+int fence_swap(const struct fence_member *fm, size_t n, const struct fence_swap_ops *ops,
+               void *ctx, struct fence_result *res)
+{
+        size_t done = 0;
+        int64_t t0;
+        int rc = 0;
+
+        memset(res, 0, sizeof(*res));
+        for (size_t i = 0; i < n; i++)
+                if (fm[i].m)
+                        mirror_quiesce(fm[i].m);
+        t0 = util_mono_usec();
+        raise_all(fm, n, true);
+        res->frozen_at = util_now_usec();
+        /* Every member first: a swap that cannot happen must be found
+         * before any member has swapped. */
+        for (size_t i = 0; i < n && rc == 0; i++)
+                if (fm[i].m)
+                        rc = ops->preflight(ctx, i);
+        for (; done < n && rc == 0; done++) {
+                if (!fm[done].m)
+                        continue;
+                fence_assert_all_raised(fm, n);
+                if ((rc = ops->swap(ctx, done)) < 0)
+                        break; /* member `done` did not swap */
+        }
+        if (rc == 0 && (rc = ops->commit(ctx)) < 0)
+                log_error("role swap: cannot record the new roles (%s): swapping back",
+                          strerror(-rc));
+        if (rc < 0) {
+                bool stuck = false;
+
+                while (done-- > 0)
+                        if (fm[done].m && ops->unswap(ctx, done) < 0)
+                                stuck = true;
+                if (stuck) {
+                        /* Neither side may take writes: no two productions,
+                         * no write lost to a side that is not the record. */
+                        log_error("role swap: cannot restore the old roles: every disk of the "
+                                  "group is read-only until an operator intervenes");
+                        for (size_t i = 0; i < n; i++)
+                                if (fm[i].m)
+                                        ops->lockdown(ctx, i);
+                        rc = -ENOTRECOVERABLE;
+                }
+        }
+        lower_all(fm, n, true);
+        res->fence_usec = util_mono_usec() - t0;
+        stats_hist_observe_ns(&g_stats.fence, (uint64_t)res->fence_usec * 1000);
+        return rc;
+}
+
+int fence_grow(const struct fence_member *fm, uint64_t old_size, uint64_t new_size)
+{
+        int rc;
+
+        volume_fence_raise(fm->prod);
+        volume_fence_raise(fm->dr);
+        rc = volume_resize(fm->dr, new_size);
+        if (rc == 0 && (rc = volume_resize(fm->prod, new_size)) == 0)
+                rc = mirror_grow(fm->m, new_size);
+        if (rc < 0) {
+                /* Nothing was written in the new space (fenced): cutting it
+                 * off again loses nothing, and keeps the NBD size equal to
+                 * the recorded one. */
+                if (volume_shrink_unused(fm->prod, old_size) < 0 ||
+                    volume_shrink_unused(fm->dr, old_size) < 0)
+                        log_error("extend: cannot shrink the disks back to %llu bytes",
+                                  (unsigned long long)old_size);
+        }
+        volume_fence_lower(fm->dr);
+        volume_fence_lower(fm->prod);
+        return rc;
+}
+
+int fence_mirror_start(struct mirror *m, struct volume *prod, enum mirror_mode mode)
+{
+        int rc;
+
+        volume_fence_raise(prod);
+        rc = mirror_start(m, mode);
+        volume_fence_lower(prod);
+        return rc;
+}
+
+void fence_mirror_close(struct mirror *m, struct volume *prod, bool remove_meta)
+{
+        volume_fence_raise(prod);
+        mirror_close(m, remove_meta);
+        volume_fence_lower(prod);
+}
+
+void fence_set_read_only(struct volume *v, bool ro)
+{
+        volume_fence_raise(v);
+        volume_set_read_only(v, ro);
+        volume_fence_lower(v);
+}
