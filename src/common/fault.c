@@ -10,6 +10,13 @@
 #include <string.h>
 #include <time.h>
 
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/util.h"
+
 static const char *const g_names[FP__COUNT] = {
     [FP_VOL_READ] = "vol_read",     [FP_VOL_WRITE] = "vol_write",
     [FP_VOL_ZERO] = "vol_zero",     [FP_VOL_FLUSH] = "vol_flush",
@@ -24,7 +31,189 @@ const char *fault_point_name(enum fault_point p)
         return (unsigned)p < FP__COUNT ? g_names[p] : "?";
 }
 
-#ifdef EVSREP_FAULT_INJECTION
+#ifndef EVSREP_FAULT_INJECTION
+int fault_pwrite(int fd, const void *buf, size_t len, uint64_t off)
+{
+        return util_pwrite_full(fd, buf, len, off);
+}
+
+int fault_fdatasync(int fd)
+{
+        return fdatasync(fd) < 0 ? -errno : 0;
+}
+
+int fault_fallocate(int fd, int mode, uint64_t off, uint64_t len)
+{
+        return fallocate(fd, mode, (off_t)off, (off_t)len) < 0 ? -errno : 0;
+}
+#else
+
+/* ---- power-cut journal ---- */
+
+struct pc_entry {
+        int fd;
+        dev_t dev;
+        ino_t ino;
+        uint64_t off, len, old_size;
+        void *old;         /* len bytes (zeroes past old_size) */
+        uint64_t done_seq; /* the write finished at this tick; 0: in flight */
+        struct pc_entry *prev;
+};
+
+/* Writers hold the lock shared from saving the old bytes to the end of
+ * their write (or from the start of an fdatasync to forgetting what it
+ * made durable); the cut holds it exclusively, so it sees no write half
+ * done. */
+static pthread_rwlock_t g_pc_lock = PTHREAD_RWLOCK_INITIALIZER;
+static pthread_mutex_t g_pc_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct pc_entry *g_pc_top;
+static int g_pc_armed = -1;
+static uint64_t g_pc_tick; /* under g_pc_mu */
+
+bool fault_power_cut_armed(void)
+{
+        if (g_pc_armed < 0) {
+                const char *e = getenv("EVSREP_POWERCUT");
+                g_pc_armed = e && strcmp(e, "1") == 0;
+        }
+        return g_pc_armed;
+}
+
+static struct pc_entry *pc_save(int fd, uint64_t off, uint64_t len)
+{
+        struct pc_entry *e = calloc(1, sizeof(*e));
+        struct stat st;
+
+        if (!e || fstat(fd, &st) < 0 || !(e->old = calloc(1, len ? len : 1))) {
+                log_error("power-cut journal: out of memory; the simulation is void");
+                abort();
+        }
+        e->fd = fd;
+        e->dev = st.st_dev;
+        e->ino = st.st_ino;
+        e->off = off;
+        e->len = len;
+        e->old_size = (uint64_t)st.st_size;
+        if (off < e->old_size)
+                (void)pread(fd, e->old, (size_t)MIN(len, e->old_size - off), (off_t)off);
+        pthread_mutex_lock(&g_pc_mu);
+        e->prev = g_pc_top;
+        g_pc_top = e;
+        pthread_mutex_unlock(&g_pc_mu);
+        return e;
+}
+
+static void pc_done(struct pc_entry *e)
+{
+        pthread_mutex_lock(&g_pc_mu);
+        e->done_seq = ++g_pc_tick;
+        pthread_mutex_unlock(&g_pc_mu);
+}
+
+static uint64_t pc_now(void)
+{
+        uint64_t t;
+
+        pthread_mutex_lock(&g_pc_mu);
+        t = g_pc_tick;
+        pthread_mutex_unlock(&g_pc_mu);
+        return t;
+}
+
+/* fdatasync(fd) started at tick `since` succeeded: the writes to that file
+ * finished by then are durable. */
+static void pc_forget(int fd, uint64_t since)
+{
+        struct stat st;
+
+        if (fstat(fd, &st) < 0)
+                return;
+        pthread_mutex_lock(&g_pc_mu);
+        for (struct pc_entry **pp = &g_pc_top; *pp;) {
+                struct pc_entry *e = *pp;
+
+                if (e->dev == st.st_dev && e->ino == st.st_ino && e->done_seq &&
+                    e->done_seq <= since) {
+                        *pp = e->prev;
+                        free(e->old);
+                        free(e);
+                } else {
+                        pp = &e->prev;
+                }
+        }
+        pthread_mutex_unlock(&g_pc_mu);
+}
+
+int fault_pwrite(int fd, const void *buf, size_t len, uint64_t off)
+{
+        struct pc_entry *e;
+        int rc;
+
+        if (!fault_power_cut_armed())
+                return util_pwrite_full(fd, buf, len, off);
+        pthread_rwlock_rdlock(&g_pc_lock);
+        e = pc_save(fd, off, len);
+        rc = util_pwrite_full(fd, buf, len, off);
+        pc_done(e);
+        pthread_rwlock_unlock(&g_pc_lock);
+        return rc;
+}
+
+int fault_fallocate(int fd, int mode, uint64_t off, uint64_t len)
+{
+        struct pc_entry *e;
+        int rc;
+
+        if (!fault_power_cut_armed())
+                return fallocate(fd, mode, (off_t)off, (off_t)len) < 0 ? -errno : 0;
+        pthread_rwlock_rdlock(&g_pc_lock);
+        e = pc_save(fd, off, len);
+        rc = fallocate(fd, mode, (off_t)off, (off_t)len) < 0 ? -errno : 0;
+        pc_done(e);
+        pthread_rwlock_unlock(&g_pc_lock);
+        return rc;
+}
+
+int fault_fdatasync(int fd)
+{
+        uint64_t since;
+        int rc;
+
+        if (!fault_power_cut_armed())
+                return fdatasync(fd) < 0 ? -errno : 0;
+        pthread_rwlock_rdlock(&g_pc_lock);
+        since = pc_now();
+        rc = fdatasync(fd) < 0 ? -errno : 0;
+        if (rc == 0)
+                pc_forget(fd, since);
+        pthread_rwlock_unlock(&g_pc_lock);
+        return rc;
+}
+
+void fault_power_cut(void)
+{
+        unsigned n = 0;
+
+        pthread_rwlock_wrlock(&g_pc_lock); /* no write half done from here on */
+        pthread_mutex_lock(&g_pc_mu);
+        for (struct pc_entry *e = g_pc_top; e; e = e->prev) {
+                struct stat st;
+
+                if (fstat(e->fd, &st) < 0 || st.st_dev != e->dev || st.st_ino != e->ino)
+                        continue; /* closed since: its fd names another file now */
+                (void)util_pwrite_full(e->fd, e->old, e->len, e->off);
+                if (e->off + e->len > e->old_size && (uint64_t)st.st_size > e->old_size)
+                        (void)ftruncate(e->fd, (off_t)MAX(e->old_size, e->off));
+                n++;
+        }
+        /* The rolled-back bytes must reach the disk before the "restart". */
+        for (struct pc_entry *e = g_pc_top; e; e = e->prev)
+                (void)fsync(e->fd);
+        log_warn("power cut simulated: %u unsynced write(s) discarded", n);
+        _exit(137);
+}
+
+/* ---- rules ---- */
 
 #define MAX_RULES 16
 

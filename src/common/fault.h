@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum fault_point {
@@ -40,8 +41,22 @@ enum fault_point {
 
 const char *fault_point_name(enum fault_point p);
 
+/* Power-cut simulation (test builds, EVSREP_POWERCUT=1 at start): every
+ * write to a volume or meta file through these wrappers first saves the
+ * bytes it overwrites; a successful fdatasync forgets them (they are
+ * durable). fault_power_cut() puts back every saved range, newest first -
+ * the disk as a power cut would leave it if nothing unsynced had reached
+ * the platter - and ends the process with exit code 137. Without the
+ * simulation (or in a release build) the wrappers are the plain calls. */
+int fault_pwrite(int fd, const void *buf, size_t len, uint64_t off);
+int fault_fdatasync(int fd);
+int fault_fallocate(int fd, int mode, uint64_t off, uint64_t len);
+
 #ifdef EVSREP_FAULT_INJECTION
 #define FAULT_INJECTION_BUILT 1
+/* Roll back every unsynced write and _exit(137). Never returns. */
+void fault_power_cut(void) __attribute__((noreturn));
+bool fault_power_cut_armed(void);
 /* 0, or the -errno the matching rule injects (after its delay, if any). */
 int fault_check(enum fault_point p, const char *id);
 /* Replace every rule with spec (NULL or "": none). -EINVAL on a bad spec

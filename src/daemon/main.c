@@ -247,6 +247,9 @@ int main(int argc, char **argv)
         sigemptyset(&sigs);
         sigaddset(&sigs, SIGTERM);
         sigaddset(&sigs, SIGINT);
+#ifdef EVSREP_FAULT_INJECTION
+        sigaddset(&sigs, SIGUSR2); /* tests: simulated power cut (docs/design/faults.md) */
+#endif
         pthread_sigmask(SIG_BLOCK, &sigs, NULL);
         signal(SIGPIPE, SIG_IGN);
         umask(027);
@@ -302,6 +305,10 @@ int main(int argc, char **argv)
         do {
                 if (sigwait(&sigs, &sig) != 0)
                         sig = SIGTERM;
+#ifdef EVSREP_FAULT_INJECTION
+                if (sig == SIGUSR2 && fault_power_cut_armed())
+                        fault_power_cut();
+#endif
         } while (sig != SIGTERM && sig != SIGINT);
         log_info("signal %d: stopping (finishing in-flight requests)", sig);
         exit_code = 0;

@@ -36,6 +36,9 @@ static void usage(FILE *f)
                 "                         and exit 0 without checking for gaps\n"
                 "  -a, --expect-min N     also fail if the highest seq found is below N\n"
                 "  -b, --expect-max N     also fail if the highest seq found is above N\n"
+                "  -t, --torn-next        accept one torn block: the write right after the\n"
+                "                         last intact one (in flight at the instant, as a\n"
+                "                         crash or a failing device may leave it)\n"
                 "  -q, --quiet            only errors on stderr\n"
                 "  -h, --help             this text\n\n"
                 "Prints the highest sequence number found on stdout.\n"
@@ -52,41 +55,61 @@ struct disk {
 int main(int argc, char **argv)
 {
         static const struct option opts[] = {
-                {"offset", required_argument, 0, 'o'},
-                {"region", required_argument, 0, 'r'},
-                {"run-id", required_argument, 0, 'R'},
-                {"max", no_argument, 0, 'm'},
-                {"expect-min", required_argument, 0, 'a'},
-                {"expect-max", required_argument, 0, 'b'},
-                {"quiet", no_argument, 0, 'q'},
-                {"help", no_argument, 0, 'h'},
-                {0, 0, 0, 0},
+            {"offset", required_argument, 0, 'o'},
+            {"region", required_argument, 0, 'r'},
+            {"run-id", required_argument, 0, 'R'},
+            {"max", no_argument, 0, 'm'},
+            {"expect-min", required_argument, 0, 'a'},
+            {"expect-max", required_argument, 0, 'b'},
+            {"torn-next", no_argument, 0, 't'},
+            {"quiet", no_argument, 0, 'q'},
+            {"help", no_argument, 0, 'h'},
+            {0, 0, 0, 0},
         };
         uint64_t region_off = 0, region = 0, run_id = 0, expect_min = 0, expect_max = UINT64_MAX;
+        uint64_t ntorn = 0, torn_seq = 0, torn_off = 0;
+        int torn_disk = 0;
+        bool torn_ok = false;
         bool have_run = false, max_mode = false, quiet = false;
         int c;
-        while ((c = getopt_long(argc, argv, "o:r:R:ma:b:qh", opts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "o:r:R:ma:b:tqh", opts, NULL)) != -1) {
                 switch (c) {
                 case 'o':
-                        if (seq_parse_u64(optarg, &region_off)) goto bad;
+                        if (seq_parse_u64(optarg, &region_off))
+                                goto bad;
                         break;
                 case 'r':
-                        if (seq_parse_u64(optarg, &region)) goto bad;
+                        if (seq_parse_u64(optarg, &region))
+                                goto bad;
                         break;
                 case 'R':
-                        if (seq_parse_u64(optarg, &run_id)) goto bad;
+                        if (seq_parse_u64(optarg, &run_id))
+                                goto bad;
                         have_run = true;
                         break;
-                case 'm': max_mode = true; break;
+                case 'm':
+                        max_mode = true;
+                        break;
                 case 'a':
-                        if (seq_parse_u64(optarg, &expect_min)) goto bad;
+                        if (seq_parse_u64(optarg, &expect_min))
+                                goto bad;
                         break;
                 case 'b':
-                        if (seq_parse_u64(optarg, &expect_max)) goto bad;
+                        if (seq_parse_u64(optarg, &expect_max))
+                                goto bad;
                         break;
-                case 'q': quiet = true; break;
-                case 'h': usage(stdout); return 0;
-                default: usage(stderr); return 2;
+                case 't':
+                        torn_ok = true;
+                        break;
+                case 'q':
+                        quiet = true;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return 0;
+                default:
+                        usage(stderr);
+                        return 2;
                 }
                 continue;
         bad:
@@ -99,7 +122,8 @@ int main(int argc, char **argv)
                 return 2;
         }
         if (region_off % SEQ_BLOCK || region % SEQ_BLOCK) {
-                fprintf(stderr, "seqcheck: --offset and --region must be multiples of %u\n", SEQ_BLOCK);
+                fprintf(stderr, "seqcheck: --offset and --region must be multiples of %u\n",
+                        SEQ_BLOCK);
                 return 2;
         }
 
@@ -151,11 +175,11 @@ int main(int argc, char **argv)
                 seen_run = run_id;
         int errors = 0;
         char first_err[512] = "";
-#define ERR(...)                                                                   \
-        do {                                                                       \
-                if (!errors)                                                       \
-                        snprintf(first_err, sizeof first_err, __VA_ARGS__);        \
-                errors++;                                                          \
+#define ERR(...)                                                                                   \
+        do {                                                                                       \
+                if (!errors)                                                                       \
+                        snprintf(first_err, sizeof first_err, __VA_ARGS__);                        \
+                errors++;                                                                          \
         } while (0)
 
         for (int i = 0; i < ndisks; i++) {
@@ -179,9 +203,19 @@ int main(int argc, char **argv)
                                         continue;
                                 uint64_t off = region_off + pos + b;
                                 uint64_t slot = (pos + b) / SEQ_BLOCK;
-                                if (hd.version != SEQ_VERSION || seq_block_sum(blk) != hd.checksum) {
-                                        ERR("corrupt or torn block on disk %d (%s) at offset %" PRIu64
-                                            " (header claims seq %" PRIu64 "): checksum mismatch",
+                                if (hd.version != SEQ_VERSION ||
+                                    seq_block_sum(blk) != hd.checksum) {
+                                        if (torn_ok && ntorn++ == 0) {
+                                                /* judged after the scan: only the write in
+                                                 * flight at the instant may be torn */
+                                                torn_seq = hd.seq;
+                                                torn_disk = i;
+                                                torn_off = off;
+                                                continue;
+                                        }
+                                        ERR("corrupt or torn block on disk %d (%s) at offset "
+                                            "%" PRIu64 " (header claims seq %" PRIu64
+                                            "): checksum mismatch",
                                             i, d[i].uri, off, hd.seq);
                                         continue;
                                 }
@@ -191,8 +225,9 @@ int main(int argc, char **argv)
                                 } else if (hd.run_id != seen_run) {
                                         if (!have_run) {
                                                 fprintf(stderr,
-                                                        "seqcheck: blocks of several runs found (%" PRIu64
-                                                        " and %" PRIu64 "); pass --run-id\n",
+                                                        "seqcheck: blocks of several runs found "
+                                                        "(%" PRIu64 " and %" PRIu64
+                                                        "); pass --run-id\n",
                                                         seen_run, hd.run_id);
                                                 return 2;
                                         }
@@ -201,25 +236,28 @@ int main(int argc, char **argv)
                                 }
                                 uint32_t pd;
                                 uint64_t ps, po;
-                                bool layout_ok = hd.ndisks == (uint32_t)ndisks && hd.slots == slots &&
-                                                 hd.region_off == region_off && hd.seq >= hd.first_seq;
+                                bool layout_ok = hd.ndisks == (uint32_t)ndisks &&
+                                                 hd.slots == slots && hd.region_off == region_off &&
+                                                 hd.seq >= hd.first_seq;
                                 if (layout_ok) {
-                                        seq_place(hd.seq, hd.first_seq, hd.ndisks, slots, region_off, &pd,
-                                                  &ps, &po);
-                                        layout_ok = pd == (uint32_t)i && hd.disk == pd && ps == slot &&
-                                                    hd.slot == slot && po == off;
+                                        seq_place(hd.seq, hd.first_seq, hd.ndisks, slots,
+                                                  region_off, &pd, &ps, &po);
+                                        layout_ok = pd == (uint32_t)i && hd.disk == pd &&
+                                                    ps == slot && hd.slot == slot && po == off;
                                 }
                                 if (!layout_ok) {
                                         ERR("misplaced block on disk %d (%s) at offset %" PRIu64
                                             ": seq %" PRIu64 " belongs to disk %u slot %" PRIu64
-                                            " of a %u-disk, %" PRIu64 "-slot layout at offset %" PRIu64
+                                            " of a %u-disk, %" PRIu64
+                                            "-slot layout at offset %" PRIu64
                                             " (wrong disk order, offset or region?)",
-                                            i, d[i].uri, off, hd.seq, hd.disk, hd.slot, hd.ndisks, hd.slots,
-                                            hd.region_off);
+                                            i, d[i].uri, off, hd.seq, hd.disk, hd.slot, hd.ndisks,
+                                            hd.slots, hd.region_off);
                                         continue;
                                 }
                                 if (found && hd.first_seq != first_seq) {
-                                        ERR("blocks disagree on first_seq (%" PRIu64 " vs %" PRIu64 ")",
+                                        ERR("blocks disagree on first_seq (%" PRIu64 " vs %" PRIu64
+                                            ")",
                                             hd.first_seq, first_seq);
                                         continue;
                                 }
@@ -235,6 +273,16 @@ int main(int argc, char **argv)
                 }
         }
 
+        if (ntorn && (ntorn > 1 || torn_seq != max_seq + 1))
+                ERR("corrupt or torn block on disk %d (%s) at offset %" PRIu64
+                    " (header claims seq %" PRIu64 ", %" PRIu64
+                    " torn block(s)): only one, the write "
+                    "after the last intact one (%" PRIu64 "), may be torn",
+                    torn_disk, d[torn_disk].uri, torn_off, torn_seq, ntorn, max_seq);
+        else if (ntorn && !quiet)
+                fprintf(stderr,
+                        "seqcheck: seq %" PRIu64 " (in flight at the instant) is torn on disk %d\n",
+                        torn_seq, torn_disk);
         int rc = 0;
         if (max_mode) {
                 printf("%" PRIu64 "\n", max_seq);
@@ -260,8 +308,8 @@ int main(int argc, char **argv)
                                 prefix_end = s - 1;
                                 if (have == 0)
                                         ERR("gap: seq %" PRIu64 " (disk %u %s, offset %" PRIu64
-                                            ") is missing but seq %" PRIu64 " (disk %u, offset %" PRIu64
-                                            ") is present",
+                                            ") is missing but seq %" PRIu64
+                                            " (disk %u, offset %" PRIu64 ") is present",
                                             s, pd, d[pd].uri, po, max_seq, max_disk,
                                             region_off + max_slot * SEQ_BLOCK);
                                 else
@@ -275,20 +323,22 @@ int main(int argc, char **argv)
         }
         if (max_seq < expect_min)
                 ERR("highest seq found is %" PRIu64 ", below the expected minimum %" PRIu64
-                    " (acknowledged writes missing)", max_seq, expect_min);
+                    " (acknowledged writes missing)",
+                    max_seq, expect_min);
         if (expect_max != UINT64_MAX && max_seq > expect_max)
-                ERR("highest seq found is %" PRIu64 ", above the expected maximum %" PRIu64, max_seq,
-                    expect_max);
+                ERR("highest seq found is %" PRIu64 ", above the expected maximum %" PRIu64,
+                    max_seq, expect_max);
 
         printf("%" PRIu64 "\n", max_seq);
         if (errors) {
                 fprintf(stderr, "seqcheck: INCONSISTENT: %s\n", first_err);
                 fprintf(stderr,
-                        "seqcheck: %d error(s); %" PRIu64 " blocks of run %" PRIu64 " found, max seq %" PRIu64
-                        ", %" PRIu64 " seqs missing below it%s",
+                        "seqcheck: %d error(s); %" PRIu64 " blocks of run %" PRIu64
+                        " found, max seq %" PRIu64 ", %" PRIu64 " seqs missing below it%s",
                         errors, found, seen_run, max_seq, missing, missing ? "" : "\n");
                 if (missing)
-                        fprintf(stderr, " (first %" PRIu64 ", longest prefix ends at %" PRIu64 ")\n",
+                        fprintf(stderr,
+                                " (first %" PRIu64 ", longest prefix ends at %" PRIu64 ")\n",
                                 first_missing, prefix_end);
                 rc = 1;
                 goto out;

@@ -127,6 +127,7 @@ void fence_fault_freeze(struct mirror_group *g, struct mirror *origin)
                 char id[40];
         } ev[256];
         size_t nev = 0;
+        int64_t now = util_now_usec();
 
         pthread_mutex_lock(&g->mu);
         for (size_t i = 0; i < g->n; i++) {
@@ -135,9 +136,13 @@ void fence_fault_freeze(struct mirror_group *g, struct mirror *origin)
 
                 pthread_mutex_lock(&x->mu);
                 switched = x->mode != MIRROR_TRACK;
+                /* Only a member that was in SYNC holds the instant. */
+                if (x->mode == MIRROR_SYNC) {
+                        x->fault_frozen = true;
+                        x->frozen_at = now;
+                }
                 x->mode = MIRROR_TRACK;
                 x->fault_hold = true;
-                x->fault_frozen |= switched;
                 pthread_mutex_unlock(&x->mu);
                 /* The worker notices TRACK at its next batch; its current
                  * batch only copies chunks that are dirty anyway. */
@@ -223,8 +228,13 @@ int fence_pause(const struct fence_member *fm, size_t n, int *was, struct fence_
         for (size_t j = 0; j < k; j++) {
                 fence_assert_all_raised(sel, k);
                 was[idx[j]] = (int)mirror_mode(sel[j].m);
-                if (mirror_set_mode(sel[j].m, MIRROR_TRACK) < 0)
+                if (mirror_set_mode(sel[j].m, MIRROR_TRACK) < 0) {
                         rc = -EIO;
+                        continue;
+                }
+                pthread_mutex_lock(&sel[j].m->mu);
+                sel[j].m->frozen_at = was[idx[j]] == MIRROR_SYNC ? res->frozen_at : 0;
+                pthread_mutex_unlock(&sel[j].m->mu);
         }
         lower_all(sel, k, false);
         res->fence_usec = util_mono_usec() - t0;
@@ -249,8 +259,8 @@ int fence_sync(const struct fence_member *fm, size_t n)
         return rc;
 }
 
-int fence_swap(const struct fence_member *fm, size_t n, const struct fence_swap_ops *ops,
-               void *ctx, struct fence_result *res)
+int fence_swap(const struct fence_member *fm, size_t n, const struct fence_swap_ops *ops, void *ctx,
+               struct fence_result *res)
 {
         size_t done = 0;
         int64_t t0;
@@ -339,6 +349,16 @@ void fence_mirror_close(struct mirror *m, struct volume *prod, bool remove_meta)
         volume_fence_raise(prod);
         mirror_close(m, remove_meta);
         volume_fence_lower(prod);
+}
+
+int fence_resize(struct volume *v, uint64_t size_bytes)
+{
+        int rc;
+
+        volume_fence_raise(v);
+        rc = volume_resize(v, size_bytes);
+        volume_fence_lower(v);
+        return rc;
 }
 
 void fence_set_read_only(struct volume *v, bool ro)

@@ -68,8 +68,8 @@ struct fence_swap_ops {
         int (*commit)(void *ctx);
         void (*lockdown)(void *ctx, size_t i);
 };
-int fence_swap(const struct fence_member *fm, size_t n, const struct fence_swap_ops *ops,
-               void *ctx, struct fence_result *res);
+int fence_swap(const struct fence_member *fm, size_t n, const struct fence_swap_ops *ops, void *ctx,
+               struct fence_result *res);
 
 /* Grow both disks of one member and its bitmap (DR first, then production,
  * then the bitmap). On failure the disks are shrunk back to old_size. */
@@ -78,6 +78,8 @@ int fence_grow(const struct fence_member *fm, uint64_t old_size, uint64_t new_si
 /* Attach a mirror in mode / detach and close it, under prod's fence. */
 int fence_mirror_start(struct mirror *m, struct volume *prod, enum mirror_mode mode);
 void fence_mirror_close(struct mirror *m, struct volume *prod, bool remove_meta);
+/* Grow an unpaired disk with no client write half way. */
+int fence_resize(struct volume *v, uint64_t size_bytes);
 /* Change a disk's client access with no client write half way. */
 void fence_set_read_only(struct volume *v, bool ro);
 

@@ -57,6 +57,7 @@ struct mirror {
         struct mirror_group *group;
         bool fault_hold;
         bool fault_frozen;
+        int64_t frozen_at; /* wall-clock usec of the fence/freeze that froze DR; 0: none */
 
         /* Resync worker. */
         pthread_t worker;

@@ -48,7 +48,7 @@ static int sync_fd(int fd)
 {
         if (fault_check(FP_META_SYNC, NULL) < 0)
                 return -EIO;
-        return fdatasync(fd) < 0 ? -errno : 0;
+        return fault_fdatasync(fd);
 }
 
 static int write_header(struct meta *m, const char *pair_id)
@@ -71,7 +71,7 @@ static int write_header(struct meta *m, const char *pair_id)
         h->crc = util_crc32c(blk + 16, META_BLOCK - 16);
         if ((rc = fault_check(FP_META_HDR, NULL)) < 0)
                 return rc;
-        if ((rc = util_pwrite_full(m->fd, blk, META_BLOCK, 0)) < 0)
+        if ((rc = fault_pwrite(m->fd, blk, META_BLOCK, 0)) < 0)
                 return rc;
         return 0;
 }
@@ -207,7 +207,7 @@ int meta_write_area(struct meta *m, uint64_t area_off, const void *buf, uint64_t
                 return 0;
         if ((rc = fault_check(FP_META_BITS, NULL)) < 0)
                 return rc;
-        rc = util_pwrite_full(m->fd, buf, len, META_BITMAP_OFF + area_off);
+        rc = fault_pwrite(m->fd, buf, len, META_BITMAP_OFF + area_off);
         return rc < 0 ? rc : sync_fd(m->fd);
 }
 
@@ -224,8 +224,7 @@ int meta_write_all_bits(struct meta *m, const struct bitmap *bm)
         int rc = fault_check(FP_META_BITS, NULL);
 
         if (rc == 0)
-                rc = util_pwrite_full(m->fd, bm->words, bitmap_nwords(bm->nbits) * 8,
-                                      META_BITMAP_OFF);
+                rc = fault_pwrite(m->fd, bm->words, bitmap_nwords(bm->nbits) * 8, META_BITMAP_OFF);
         return rc < 0 ? rc : sync_fd(m->fd);
 }
 
@@ -245,8 +244,8 @@ int meta_write_al(struct meta *m, const uint64_t *extents, unsigned n)
         b->crc = util_crc32c(blk + 12, META_BLOCK - 12);
         rc = fault_check(FP_META_AL, NULL);
         if (rc == 0)
-                rc = util_pwrite_full(m->fd, blk, META_BLOCK,
-                                      META_AL_OFF + (uint64_t)m->al_next * META_BLOCK);
+                rc = fault_pwrite(m->fd, blk, META_BLOCK,
+                                  META_AL_OFF + (uint64_t)m->al_next * META_BLOCK);
         if (rc == 0)
                 rc = sync_fd(m->fd);
         if (rc == 0) {

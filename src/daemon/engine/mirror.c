@@ -558,6 +558,7 @@ int mirror_set_mode(struct mirror *m, enum mirror_mode mode)
                 m->dr_error = 0;
                 m->prod_error = 0;
                 m->fault_frozen = false;
+                m->frozen_at = 0;
         }
         if (mode == MIRROR_RESYNC)
                 m->dirty_at_start = m->bm.nset;
@@ -600,6 +601,7 @@ void mirror_stats(struct mirror *m, struct mirror_stats *st)
         st->dr_error = m->dr_error;
         st->prod_error = m->prod_error;
         st->fault_frozen = m->fault_frozen;
+        st->frozen_at = m->mode == MIRROR_TRACK ? m->frozen_at : 0;
         if (m->mode == MIRROR_SYNC || m->bm.nset == 0)
                 st->progress = 100;
         else if (m->mode == MIRROR_RESYNC && m->dirty_at_start)

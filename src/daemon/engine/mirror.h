@@ -23,10 +23,10 @@ struct mirror;
 enum mirror_mode { MIRROR_SYNC, MIRROR_TRACK, MIRROR_RESYNC };
 
 enum mirror_event {
-        MIRROR_EV_SYNCED,   /* RESYNC finished: the pair is in SYNC, DR == production */
-        MIRROR_EV_DR_FAULT, /* a DR write failed: the pair dropped to TRACK */
-        MIRROR_EV_FROZEN,   /* another member of its group faulted: dropped to TRACK
-                               at the same instant (docs/design/faults.md) */
+        MIRROR_EV_SYNCED,     /* RESYNC finished: the pair is in SYNC, DR == production */
+        MIRROR_EV_DR_FAULT,   /* a DR write failed: the pair dropped to TRACK */
+        MIRROR_EV_FROZEN,     /* another member of its group faulted: dropped to TRACK
+                                 at the same instant (docs/design/faults.md) */
         MIRROR_EV_PROD_FAULT, /* the resync could not read production: TRACK, fault 2 */
 };
 
@@ -57,6 +57,7 @@ struct mirror_stats {
         int prod_error;        /* last production error seen by the engine, or 0 */
         bool fault_frozen;     /* dropped to TRACK by a group fault freeze */
         bool bits_pending;     /* dirty bits not yet durable (a persist failed) */
+        int64_t frozen_at;     /* instant (usec) DR was frozen at in TRACK; 0: unknown */
         uint64_t al_writes;    /* AL transactions since open */
 };
 

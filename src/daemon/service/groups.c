@@ -7,11 +7,13 @@
  *   replication_status: derived from the member pairs on every read
  *            (service_group_derive); stored as a cache with each change.
  *
- * Pause = one fence across every production disk of the group: the resync
- * workers are stopped first (outside the fence, so it stays short), then
- * every fence is raised (each drains its in-flight writes), every mirror
- * switches to TRACK, every fence is lowered. No write is acknowledged on any
- * member between the first switch and the last (semantics.md "The fence").
+ * Every step that must happen at one instant across the members (pause,
+ * reverse, failover) runs in engine/fence.c, which owns the fences and the
+ * invariant F1 (docs/semantics.md "The fence", docs/design/faults.md); this
+ * file checks the action against the group's state, calls the engine, and
+ * records the result in one transaction (commit_group). The members' mirrors
+ * are bound to the group in the engine (group_bind), so a fault on any one
+ * freezes them all.
  *
  * Lock order: group stripe -> members_mu (membership changes) -> pair locks
  * (member order) -> store tx. The engine is called with pair locks held and
@@ -20,6 +22,7 @@
 #include "common/log.h"
 #include "common/stats.h"
 #include "common/util.h"
+#include "engine/fence.h"
 #include "engine/mirror.h"
 #include "volume/volume.h"
 
@@ -60,13 +63,26 @@ static pthread_mutex_t *stripe(struct service *svc, const char *id)
         return &svc->group_stripes[h % ARRAY_SIZE(svc->group_stripes)];
 }
 
+/* A member with a fault counts as error; paused members hold one DR image
+ * only when they were frozen by the same fence (same frozen_at): a member
+ * paused at another instant counts as inactive. */
 static const char *derive_pairs(const struct store_pair *ps, size_t n)
 {
         const char *st[MAX_MEMBERS] = {0};
+        const struct store_pair *first_stopped = NULL;
 
         n = MIN(n, (size_t)MAX_MEMBERS);
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
                 st[i] = ps[i].replication_status[0] ? ps[i].replication_status : "inactive";
+                if (ps[i].fault_level > 0)
+                        st[i] = "error";
+                if (strcmp(st[i], "active-stopped") != 0)
+                        continue;
+                if (!first_stopped)
+                        first_stopped = &ps[i];
+                else if (ps[i].frozen_at != first_stopped->frozen_at)
+                        st[i] = "inactive";
+        }
         return service_group_derive(st, n);
 }
 
@@ -93,6 +109,12 @@ int service_group_view(struct service *svc, const struct store_group *g, struct 
                         v->fault_level = ps[i].fault_level;
                         snprintf(v->failure_detail, sizeof(v->failure_detail), "%s",
                                  ps[i].failure_detail);
+                        snprintf(v->fault_message, sizeof(v->fault_message),
+                                 "replication pair %s: %s side failed (fault_level %d); the "
+                                 "group's DR disks were frozen together; fix the fault and sync "
+                                 "the group",
+                                 ps[i].id, ps[i].fault_level == 2 ? "production" : "DR",
+                                 ps[i].fault_level);
                 }
                 if (service_pair_live(svc, ps[i].id, &live)) {
                         v->bytes_copied += live.bytes_copied;
@@ -113,8 +135,9 @@ int service_group_view(struct service *svc, const struct store_group *g, struct 
 /* ---- members: lock, fence, switch ---- */
 
 struct members {
-        struct store_pair *ps; /* rows, member order */
-        struct pair_rt **rt;   /* locked runtimes (NULL: pair has no mirror) */
+        struct store_pair *ps;   /* rows, member order */
+        struct pair_rt **rt;     /* locked runtimes (NULL: pair has no mirror) */
+        struct fence_member *fm; /* what the engine's fence needs, same order */
         size_t n;
 };
 
@@ -123,8 +146,19 @@ static void members_unlock(struct members *mb)
         for (size_t i = 0; i < mb->n; i++)
                 pair_rt_unlock(mb->rt[i]);
         free(mb->rt);
+        free(mb->fm);
         free(mb->ps);
         memset(mb, 0, sizeof(*mb));
+}
+
+/* Refresh fm[] from the runtimes (roles change at a swap). */
+static void members_refresh(struct members *mb)
+{
+        for (size_t i = 0; i < mb->n; i++) {
+                mb->fm[i].m = pair_rt_mirror(mb->rt[i]);
+                mb->fm[i].prod = pair_rt_prod(mb->rt[i]);
+                mb->fm[i].dr = pair_rt_dr(mb->rt[i]);
+        }
 }
 
 /* Lock the runtimes of rows ps[0..n) (takes ownership of ps). */
@@ -133,15 +167,19 @@ static int members_lock(struct service *svc, struct store_pair *ps, size_t n, st
         mb->ps = ps;
         mb->n = 0;
         mb->rt = calloc(n ? n : 1, sizeof(*mb->rt));
-        if (!mb->rt) {
+        mb->fm = calloc(n ? n : 1, sizeof(*mb->fm));
+        if (!mb->rt || !mb->fm) {
+                free(mb->rt);
+                free(mb->fm);
                 free(ps);
-                mb->ps = NULL;
+                memset(mb, 0, sizeof(*mb));
                 return -ENOMEM;
         }
         for (size_t i = 0; i < n; i++) {
                 mb->rt[i] = pair_rt_lock(svc, ps[i].id);
                 mb->n++;
         }
+        members_refresh(mb);
         return 0;
 }
 
@@ -156,78 +194,26 @@ static int members_of(struct service *svc, const char *group_id, struct members 
         return members_lock(svc, ps, n, mb);
 }
 
-/* Pause: one fence over every production disk of mb (those with a mirror
- * not already in TRACK). paused[i] receives the status the pair reports:
- * active-stopped (was SYNC), inactive (was RESYNC), or NULL (unchanged).
- * Returns the fence time in microseconds via *fence_us, the freeze instant
- * via *frozen_at. */
-static int fence_pause(const char *what, struct members *mb, const char **paused, int64_t *fence_us,
-                       int64_t *frozen_at)
+/* Pause the members under one engine fence. paused[i] receives the status
+ * member i reports: active-stopped (was SYNC), inactive (was RESYNC), or
+ * NULL (unchanged). */
+static int pause_members(const char *what, struct members *mb, const char **paused,
+                         struct fence_result *res)
 {
-        struct mirror *m[MAX_MEMBERS];
-        struct volume *v[MAX_MEMBERS];
-        enum mirror_mode was[MAX_MEMBERS];
+        int was[MAX_MEMBERS];
         size_t k = 0;
-        int64_t t0;
-        int rc = 0;
+        int rc = fence_pause(mb->fm, MIN(mb->n, (size_t)MAX_MEMBERS), was, res);
 
-        for (size_t i = 0; i < mb->n && k < MAX_MEMBERS; i++) {
-                struct mirror *mi = pair_rt_mirror(mb->rt[i]);
-
+        for (size_t i = 0; i < mb->n && i < MAX_MEMBERS; i++) {
                 paused[i] = NULL;
-                if (!mi || mirror_mode(mi) == MIRROR_TRACK)
+                if (was[i] < 0)
                         continue;
-                m[k] = mi;
-                v[k] = pair_rt_prod(mb->rt[i]);
+                paused[i] = was[i] == MIRROR_SYNC ? "active-stopped" : "inactive";
                 k++;
         }
-        *fence_us = 0;
-        *frozen_at = 0;
-        if (k == 0)
-                return 0;
-        for (size_t j = 0; j < k; j++)
-                mirror_quiesce(m[j]); /* outside the fence: it may finish a batch */
-        t0 = util_mono_usec();
-        for (size_t j = 0; j < k; j++)
-                volume_fence_raise(v[j]);
-        *frozen_at = util_now_usec();
-        for (size_t j = 0; j < k; j++) {
-                was[j] = mirror_mode(m[j]);
-                if (mirror_set_mode(m[j], MIRROR_TRACK) < 0)
-                        rc = -EIO;
-        }
-        for (size_t j = 0; j < k; j++)
-                volume_fence_lower(v[j]);
-        *fence_us = util_mono_usec() - t0;
-        stats_hist_observe_ns(&g_stats.fence, (uint64_t)*fence_us * 1000);
-        for (size_t j = 0; j < k; j++) /* after the fence: flushes */
-                mirror_settle(m[j]);
-        for (size_t i = 0, j = 0; i < mb->n && j < k; i++) {
-                if (pair_rt_mirror(mb->rt[i]) != m[j])
-                        continue;
-                paused[i] = was[j] == MIRROR_SYNC ? "active-stopped" : "inactive";
-                j++;
-        }
-        log_info("%s: paused %zu pair(s); fence held %lld us", what, k, (long long)*fence_us);
-        return rc;
-}
-
-/* Start RESYNC on every member in TRACK (each under its own fence). */
-static int start_sync(struct members *mb)
-{
-        int rc = 0;
-
-        for (size_t i = 0; i < mb->n; i++) {
-                struct mirror *m = pair_rt_mirror(mb->rt[i]);
-                struct volume *v = pair_rt_prod(mb->rt[i]);
-
-                if (!m || mirror_mode(m) != MIRROR_TRACK)
-                        continue;
-                volume_fence_raise(v);
-                if (mirror_set_mode(m, MIRROR_RESYNC) < 0)
-                        rc = -EIO;
-                volume_fence_lower(v);
-        }
+        if (k)
+                log_info("%s: paused %zu pair(s); fence held %lld us", what, k,
+                         (long long)res->fence_usec);
         return rc;
 }
 
@@ -249,6 +235,106 @@ static int record_members(struct service *svc, struct members *mb, const char **
                         return rc;
         }
         return 0;
+}
+
+/* The one transaction that records a group step: every member row from the
+ * engine, then the group row with its derived replication_status. extra
+ * (may be NULL) adds rows of its own inside the same transaction. */
+typedef int (*commit_extra_fn)(struct service *svc, struct members *mb, void *ctx);
+
+static int commit_group(struct service *svc, struct store_group *g, struct members *mb,
+                        const char **paused, int64_t now, commit_extra_fn extra, void *ctx)
+{
+        int rc;
+
+        if ((rc = store_tx_begin(svc->store)) < 0)
+                return rc;
+        rc = record_members(svc, mb, paused, NULL, now);
+        if (rc == 0 && extra)
+                rc = extra(svc, mb, ctx);
+        snprintf(g->replication_status, sizeof(g->replication_status), "%s",
+                 derive_pairs(mb->ps, mb->n));
+        if (now)
+                g->updated_at = now;
+        if (rc == 0)
+                rc = store_group_update(svc->store, g);
+        if (rc < 0 || (rc = store_tx_commit(svc->store)) < 0)
+                store_tx_rollback(svc->store);
+        if (rc < 0)
+                log_error("group %s: cannot record the step: %s", g->id, strerror(-rc));
+        return rc;
+}
+
+/* ---- engine bindings (fault freeze) ---- */
+
+struct group_rt {
+        char id[STORE_ID_LEN];
+        struct mirror_group *mg;
+        struct group_rt *next;
+};
+
+/* Bind the running mirrors of mb (the whole membership) to the group in the
+ * engine. members_mu held (or start-up). */
+static int group_bind(struct service *svc, const char *group_id, struct members *mb)
+{
+        struct mirror *ms[MAX_MEMBERS];
+        struct group_rt *gr;
+        size_t k = 0;
+
+        for (gr = svc->groups; gr; gr = gr->next)
+                if (strcmp(gr->id, group_id) == 0)
+                        break;
+        if (!gr) {
+                if (!(gr = calloc(1, sizeof(*gr))))
+                        return -ENOMEM;
+                if (!(gr->mg = mirror_group_new(group_id))) {
+                        free(gr);
+                        return -ENOMEM;
+                }
+                snprintf(gr->id, sizeof(gr->id), "%s", group_id);
+                gr->next = svc->groups;
+                svc->groups = gr;
+        }
+        for (size_t i = 0; mb && i < mb->n && k < MAX_MEMBERS; i++)
+                if (pair_rt_mirror(mb->rt[i]))
+                        ms[k++] = pair_rt_mirror(mb->rt[i]);
+        return mirror_group_set_members(gr->mg, ms, k);
+}
+
+static void group_unbind(struct service *svc, const char *group_id)
+{
+        for (struct group_rt **pp = &svc->groups; *pp; pp = &(*pp)->next) {
+                struct group_rt *gr = *pp;
+
+                if (strcmp(gr->id, group_id) != 0)
+                        continue;
+                mirror_group_set_members(gr->mg, NULL, 0);
+                *pp = gr->next;
+                mirror_group_free(gr->mg);
+                free(gr);
+                return;
+        }
+}
+
+static int members_of(struct service *svc, const char *group_id, struct members *mb);
+
+/* Bind the current membership of group_id (locks the member runtimes). */
+static int group_rebind(struct service *svc, const char *group_id)
+{
+        struct members mb = {0};
+        int rc = members_of(svc, group_id, &mb);
+
+        if (rc == 0) {
+                rc = group_bind(svc, group_id, &mb);
+                members_unlock(&mb);
+        }
+        return rc;
+}
+
+void service_groups_stop(struct service *svc)
+{
+        while (svc->groups)
+                group_unbind(svc, svc->groups->id);
 }
 
 /* ---- lookups ---- */
@@ -314,7 +400,7 @@ int service_group_create(struct service *svc, const struct group_create_req *rq,
         struct members mb = {0};
         const char *paused[MAX_MEMBERS];
         struct store_group g;
-        int64_t fence_us, frozen_at;
+        struct fence_result fr;
         pthread_mutex_t *gl;
         int rc = 0;
 
@@ -383,23 +469,17 @@ int service_group_create(struct service *svc, const struct group_create_req *rq,
                 free(ps);
                 goto out;
         }
-        /* Engine: pause the members together (one fence). */
+        /* Engine: pause the members together (one fence), bind them. */
         if ((rc = members_lock(svc, ps, rq->npairs, &mb)) < 0)
                 goto out;
-        rc = fence_pause(out->id, &mb, paused, &fence_us, &frozen_at);
+        rc = pause_members(out->id, &mb, paused, &fr);
+        if (rc == 0)
+                rc = group_bind(svc, out->id, &mb);
         /* tx2: states and available (error if the engine failed). */
         g = *out;
         snprintf(g.status, sizeof(g.status), "%s", rc < 0 ? "error" : "available");
-        g.frozen_at = frozen_at;
-        if (store_tx_begin(svc->store) == 0) {
-                int r2 = record_members(svc, &mb, paused, NULL, 0);
-                snprintf(g.replication_status, sizeof(g.replication_status), "%s",
-                         derive_pairs(mb.ps, mb.n));
-                if (r2 == 0)
-                        r2 = store_group_update(svc->store, &g);
-                if (r2 < 0 || store_tx_commit(svc->store) < 0)
-                        store_tx_rollback(svc->store);
-        }
+        g.frozen_at = fr.frozen_at;
+        commit_group(svc, &g, &mb, paused, 0, NULL, NULL);
         members_unlock(&mb);
         rc = 0; /* the 202 stands; a failed engine step shows as status error */
 out:
@@ -428,7 +508,8 @@ int service_group_update(struct service *svc, const char *project, const char *i
         const char *paused[MAX_MEMBERS];
         struct store_group g;
         size_t ncur = 0;
-        int64_t fence_us, frozen_at, now;
+        struct fence_result fr;
+        int64_t now;
         int rc;
 
         pthread_mutex_lock(gl);
@@ -502,12 +583,14 @@ int service_group_update(struct service *svc, const char *project, const char *i
                 goto out;
         *out = g;
 
-        /* Engine: added pairs are paused into the group (one fence). */
+        /* Engine: added pairs are paused into the group (one fence). A pair
+         * paused at another instant than the members it joins reports
+         * inactive until the next sync (derive_pairs: frozen_at differs). */
         rc = members_lock(svc, add, rq->nadd, &mb);
         add = NULL;
         if (rc < 0)
                 goto out;
-        rc = fence_pause(id, &mb, paused, &fence_us, &frozen_at);
+        rc = pause_members(id, &mb, paused, &fr);
 
         /* tx2: membership, states, available. */
         if ((rc = store_tx_begin(svc->store)) == 0) {
@@ -531,6 +614,8 @@ int service_group_update(struct service *svc, const char *project, const char *i
                 log_error("group %s: update failed: %s", id, strerror(-rc));
         }
         members_unlock(&mb);
+        if (group_rebind(svc, id) < 0)
+                log_error("group %s: cannot bind its members in the engine", id);
         rc = 0;
 out:
         free(add);
@@ -574,6 +659,8 @@ int service_group_delete(struct service *svc, const char *project, const char *i
                         snprintf(g.status, sizeof(g.status), "error_deleting");
                         store_group_update(svc->store, &g);
                 }
+                if (rc == 0)
+                        group_unbind(svc, id);
         }
 out:
         free(cur);
@@ -606,35 +693,36 @@ static const char *action_name(enum group_action a)
 static int do_pause(struct service *svc, struct store_group *g, struct members *mb)
 {
         const char *paused[MAX_MEMBERS];
-        int64_t fence_us, frozen_at, now = util_now_usec();
-        int rc = fence_pause(g->id, mb, paused, &fence_us, &frozen_at), r2;
+        struct fence_result fr;
+        int rc = pause_members(g->id, mb, paused, &fr), r2;
 
-        if (frozen_at) {
+        if (fr.frozen_at) {
                 char t[UTIL_TIME_LEN];
-                util_time_format(frozen_at, t);
+                util_time_format(fr.frozen_at, t);
                 log_info("group %s: DR image frozen at %s (fence %lld us)", g->id, t,
-                         (long long)fence_us);
-                g->frozen_at = frozen_at;
+                         (long long)fr.fence_usec);
+                g->frozen_at = fr.frozen_at;
         } else if (rc == 0) {
                 return 0; /* every member already paused: nothing to record */
         }
-        if ((r2 = store_tx_begin(svc->store)) < 0)
-                return r2;
-        r2 = record_members(svc, mb, paused, NULL, frozen_at ? now : 0);
-        snprintf(g->replication_status, sizeof(g->replication_status), "%s",
-                 derive_pairs(mb->ps, mb->n));
-        if (frozen_at)
-                g->updated_at = now;
-        if (r2 == 0)
-                r2 = store_group_update(svc->store, g);
-        if (r2 < 0 || (r2 = store_tx_commit(svc->store)) < 0)
-                store_tx_rollback(svc->store);
+        r2 = commit_group(svc, g, mb, paused, fr.frozen_at ? util_now_usec() : 0, NULL, NULL);
         return rc < 0 ? rc : r2;
+}
+
+/* Production disks whose I/O error is over (the file answers again) stop
+ * reporting fault level 2 when replication is resumed. */
+static void clear_prod_errors(struct members *mb)
+{
+        for (size_t i = 0; i < mb->n; i++) {
+                struct volume *v = pair_rt_prod(mb->rt[i]);
+
+                if (v && volume_probe(v) == 0)
+                        volume_clear_error(v);
+        }
 }
 
 static int do_sync(struct service *svc, struct store_group *g, struct members *mb)
 {
-        int64_t now = util_now_usec();
         bool any = false;
         int rc, r2;
 
@@ -643,21 +731,13 @@ static int do_sync(struct service *svc, struct store_group *g, struct members *m
                        mirror_mode(pair_rt_mirror(mb->rt[i])) == MIRROR_TRACK;
         if (!any)
                 return 0; /* already active or copying: no-op */
-        rc = start_sync(mb);
+        clear_prod_errors(mb);
+        rc = fence_sync(mb->fm, mb->n);
         log_info("group %s: sync started", g->id);
-        if ((r2 = store_tx_begin(svc->store)) < 0)
-                return r2;
-        r2 = record_members(svc, mb, NULL, NULL, now);
-        snprintf(g->replication_status, sizeof(g->replication_status), "%s",
-                 derive_pairs(mb->ps, mb->n));
         if (strcmp(g->status, "error") == 0)
                 snprintf(g->status, sizeof(g->status), "available");
         g->failure_detail[0] = '\0';
-        g->updated_at = now;
-        if (r2 == 0)
-                r2 = store_group_update(svc->store, g);
-        if (r2 < 0 || (r2 = store_tx_commit(svc->store)) < 0)
-                store_tx_rollback(svc->store);
+        r2 = commit_group(svc, g, mb, NULL, util_now_usec(), NULL, NULL);
         return rc < 0 ? rc : r2;
 }
 
@@ -685,80 +765,154 @@ static int set_volume_fenced(struct service *svc, struct volume *v, bool fenced)
         return rc;
 }
 
-/* Reverse (planned switchover) or failover: one fence over every disk of
- * the group, every pair swaps roles, the fence lifts. */
+/* Reverse (planned switchover) or failover through fence_swap: every member
+ * swaps and the new roles are committed before any fence lifts, or none
+ * swaps (docs/design/faults.md "Role swaps that cannot half-happen"). */
+struct swap_ctx {
+        struct service *svc;
+        struct store_group *g;
+        struct members *mb;
+        bool failover;
+        int64_t now;
+        enum mirror_mode was[MAX_MEMBERS];
+        char old_az[STORE_AZ_LEN];
+};
+
+static int swap_preflight(void *arg, size_t i)
+{
+        struct swap_ctx *c = arg;
+        int rc = pair_rt_swap_preflight(c->mb->rt[i], c->failover);
+
+        if (rc < 0)
+                log_error("group %s: pair %s cannot %s: %s", c->g->id, c->mb->ps[i].id,
+                          c->failover ? "fail over" : "reverse", strerror(-rc));
+        return rc;
+}
+
+static void note_roles(struct swap_ctx *c, size_t i)
+{
+        struct store_pair *p = &c->mb->ps[i];
+
+        snprintf(p->priority_station, sizeof(p->priority_station), "%s",
+                 volume_site(pair_rt_prod(c->mb->rt[i])));
+}
+
+static int swap_one(void *arg, size_t i)
+{
+        struct swap_ctx *c = arg;
+        struct pair_rt *rt = c->mb->rt[i];
+        int rc;
+
+        c->was[i] = mirror_mode(pair_rt_mirror(rt));
+        rc = pair_rt_swap(rt, c->failover, c->failover ? MIRROR_TRACK : MIRROR_SYNC);
+        if (rc < 0)
+                log_error("group %s: %s of pair %s failed: %s", c->g->id,
+                          c->failover ? "failover" : "reverse", c->mb->ps[i].id, strerror(-rc));
+        else
+                note_roles(c, i);
+        return rc;
+}
+
+static int unswap_one(void *arg, size_t i)
+{
+        struct swap_ctx *c = arg;
+        /* Back to the old direction; nothing was written on either side
+         * since the swap (fenced). A pair that was replicating resumes
+         * through RESYNC (SYNC at once when nothing is dirty). */
+        enum mirror_mode back = c->was[i] == MIRROR_TRACK ? MIRROR_TRACK : MIRROR_RESYNC;
+        int rc = pair_rt_swap(c->mb->rt[i], true, back);
+
+        if (rc == 0)
+                note_roles(c, i);
+        return rc;
+}
+
+static void lockdown_one(void *arg, size_t i)
+{
+        struct swap_ctx *c = arg;
+
+        pair_rt_lockdown(c->mb->rt[i]);
+}
+
+static int swap_extra(struct service *svc, struct members *mb, void *arg)
+{
+        struct swap_ctx *c = arg;
+        int rc = 0;
+
+        for (size_t i = 0; i < mb->n && rc == 0 && c->failover; i++) {
+                if (!pair_rt_mirror(mb->rt[i]))
+                        continue;
+                snprintf(mb->ps[i].replication_status, sizeof(mb->ps[i].replication_status),
+                         "active-stopped");
+                rc = store_pair_update(svc->store, &mb->ps[i]);
+                if (rc == 0)
+                        rc = set_volume_fenced(svc, pair_rt_dr(mb->rt[i]), true);
+        }
+        return rc;
+}
+
+/* Record the new roles BEFORE the fence lifts: no client write can reach a
+ * new production disk until its role is durable, so a crash at any point
+ * leaves either the old roles (nothing written on the new side yet) or the
+ * new ones. A failed commit makes fence_swap swap every member back. */
+static int swap_commit(void *arg)
+{
+        struct swap_ctx *c = arg;
+        struct store_group g = *c->g;
+        int rc;
+
+        for (size_t i = 0; i < c->mb->n; i++)
+                if (pair_rt_mirror(c->mb->rt[i]))
+                        snprintf(g.priority_station, sizeof(g.priority_station), "%s",
+                                 c->mb->ps[i].priority_station);
+        snprintf(g.status, sizeof(g.status), "%s", c->failover ? "failovered" : "available");
+        rc = commit_group(c->svc, &g, c->mb, NULL, c->now, swap_extra, c);
+        if (rc == 0)
+                *c->g = g;
+        return rc;
+}
+
 static int do_swap(struct service *svc, struct store_group *g, struct members *mb, bool failover)
 {
+        static const struct fence_swap_ops ops = {
+            .preflight = swap_preflight,
+            .swap = swap_one,
+            .unswap = unswap_one,
+            .commit = swap_commit,
+            .lockdown = lockdown_one,
+        };
         const char *verb = failover ? "failover" : "reverse";
-        int64_t now = util_now_usec(), t0;
-        int rc = 0, r2;
-        char az[STORE_AZ_LEN] = "";
+        struct swap_ctx c = {.svc = svc, .g = g, .mb = mb, .failover = failover};
+        struct fence_result fr;
+        int rc, r2;
 
-        if ((r2 = set_group_status(svc, g, failover ? "failovering" : "reversing", now)) < 0)
-                return r2;
-        for (size_t i = 0; i < mb->n; i++)
-                if (pair_rt_mirror(mb->rt[i]))
-                        mirror_quiesce(pair_rt_mirror(mb->rt[i]));
-        t0 = util_mono_usec();
-        for (size_t i = 0; i < mb->n; i++) {
-                if (!pair_rt_mirror(mb->rt[i]))
-                        continue;
-                volume_fence_raise(pair_rt_prod(mb->rt[i]));
-                volume_fence_raise(pair_rt_dr(mb->rt[i]));
+        c.now = util_now_usec();
+        snprintf(c.old_az, sizeof(c.old_az), "%s", g->priority_station);
+        if ((rc = set_group_status(svc, g, failover ? "failovering" : "reversing", c.now)) < 0)
+                return rc;
+        rc = fence_swap(mb->fm, MIN(mb->n, (size_t)MAX_MEMBERS), &ops, &c, &fr);
+        members_refresh(mb);
+        if (rc == 0) {
+                log_info("group %s: %s done; fence held %lld us; production now in %s", g->id, verb,
+                         (long long)fr.fence_usec, g->priority_station);
+                return 0;
         }
-        for (size_t i = 0; i < mb->n; i++) {
-                int r;
-
-                if (!pair_rt_mirror(mb->rt[i]))
-                        continue;
-                if ((r = pair_rt_swap(mb->rt[i], failover)) < 0) {
-                        log_error("group %s: %s of pair %s failed: %s", g->id, verb, mb->ps[i].id,
-                                  strerror(-r));
-                        rc = r;
-                        continue;
-                }
-                snprintf(az, sizeof(az), "%s", volume_site(pair_rt_prod(mb->rt[i])));
-                snprintf(mb->ps[i].priority_station, sizeof(mb->ps[i].priority_station), "%s", az);
-        }
-        /* Record the new roles BEFORE the fence lifts: no client write can
-         * reach a new production disk until its role is durable, so a crash
-         * at any point leaves either the old roles (nothing written on the
-         * new side yet) or the new ones. */
-        if ((r2 = store_tx_begin(svc->store)) == 0) {
-                r2 = record_members(svc, mb, NULL, NULL, now);
-                for (size_t i = 0; i < mb->n && r2 == 0 && failover; i++) {
-                        if (!pair_rt_mirror(mb->rt[i]))
-                                continue;
-                        snprintf(mb->ps[i].replication_status, sizeof(mb->ps[i].replication_status),
-                                 "active-stopped");
-                        r2 = store_pair_update(svc->store, &mb->ps[i]);
-                        if (r2 == 0)
-                                r2 = set_volume_fenced(svc, pair_rt_dr(mb->rt[i]), true);
-                }
-                if (az[0])
-                        snprintf(g->priority_station, sizeof(g->priority_station), "%s", az);
-                snprintf(g->status, sizeof(g->status), "%s",
-                         rc < 0 ? (failover ? "error_failovering" : "error_reversing")
-                                : (failover ? "failovered" : "available"));
-                snprintf(g->replication_status, sizeof(g->replication_status), "%s",
-                         derive_pairs(mb->ps, mb->n));
-                if (r2 == 0)
-                        r2 = store_group_update(svc->store, g);
-                if (r2 < 0 || (r2 = store_tx_commit(svc->store)) < 0)
-                        store_tx_rollback(svc->store);
-        }
+        /* Nothing swapped (or every disk locked down): the old roles stand. */
+        r2 = set_group_status(svc, g, rc == -ENOTRECOVERABLE ? "error" : "available", 0);
         if (r2 < 0)
-                log_error("group %s: cannot record the %s: %s", g->id, verb, strerror(-r2));
-        for (size_t i = 0; i < mb->n; i++) {
-                if (!pair_rt_mirror(mb->rt[i]))
-                        continue;
-                volume_fence_lower(pair_rt_dr(mb->rt[i]));
-                volume_fence_lower(pair_rt_prod(mb->rt[i]));
-        }
-        stats_hist_observe_ns(&g_stats.fence, (uint64_t)(util_mono_usec() - t0) * 1000);
-        log_info("group %s: %s done; fence held %lld us; production now in %s", g->id, verb,
-                 (long long)(util_mono_usec() - t0), az[0] ? az : "?");
-        return rc < 0 ? rc : r2;
+                log_error("group %s: cannot record the failed %s (start-up will)", g->id, verb);
+        log_error("group %s: %s failed, roles unchanged: %s", g->id, verb, strerror(-rc));
+        return rc;
+}
+
+static int unfence_extra(struct service *svc, struct members *mb, void *unused)
+{
+        int rc = 0;
+
+        (void)unused;
+        for (size_t i = 0; i < mb->n && rc == 0; i++)
+                rc = set_volume_fenced(svc, pair_rt_dr(mb->rt[i]), false);
+        return rc;
 }
 
 /* Reprotect: the old production disks (fenced since the failover) become
@@ -767,25 +921,42 @@ static int do_swap(struct service *svc, struct store_group *g, struct members *m
  * since. Resync it. */
 static int do_reprotect(struct service *svc, struct store_group *g, struct members *mb)
 {
-        int64_t now = util_now_usec();
         int rc, r2;
 
-        rc = start_sync(mb);
+        clear_prod_errors(mb);
+        rc = fence_sync(mb->fm, mb->n);
         log_info("group %s: reprotect: resync from %s started", g->id, g->priority_station);
-        if ((r2 = store_tx_begin(svc->store)) < 0)
-                return r2;
-        r2 = record_members(svc, mb, NULL, NULL, now);
-        for (size_t i = 0; i < mb->n && r2 == 0; i++)
-                r2 = set_volume_fenced(svc, pair_rt_dr(mb->rt[i]), false);
         snprintf(g->status, sizeof(g->status), "available");
-        snprintf(g->replication_status, sizeof(g->replication_status), "%s",
-                 derive_pairs(mb->ps, mb->n));
-        g->updated_at = now;
-        if (r2 == 0)
-                r2 = store_group_update(svc->store, g);
-        if (r2 < 0 || (r2 = store_tx_commit(svc->store)) < 0)
-                store_tx_rollback(svc->store);
+        r2 = commit_group(svc, g, mb, NULL, util_now_usec(), unfence_extra, NULL);
         return rc < 0 ? rc : r2;
+}
+
+/* One transaction: the pair's size and both volumes' size and status. */
+static int record_extend(struct service *svc, struct store_pair *p, int64_t size_gib,
+                         const char *vol_status, int64_t now)
+{
+        int rc;
+
+        if ((rc = store_tx_begin(svc->store)) < 0)
+                return rc;
+        p->volume_size_gib = size_gib;
+        p->updated_at = now;
+        rc = store_pair_update(svc->store, p);
+        for (int s = 0; s < 2 && rc == 0; s++) {
+                struct store_volume v = {0};
+
+                rc = store_volume_get(svc->store, NULL, p->volume_ids[s], &v);
+                if (rc == 0) {
+                        v.size_gib = size_gib;
+                        snprintf(v.status, sizeof(v.status), "%s", vol_status);
+                        v.updated_at = now;
+                        rc = store_volume_update(svc->store, &v);
+                }
+                store_volume_clear(&v);
+        }
+        if (rc < 0 || (rc = store_tx_commit(svc->store)) < 0)
+                store_tx_rollback(svc->store);
+        return rc;
 }
 
 static int do_extend(struct service *svc, struct store_group *g, struct members *mb,
@@ -838,31 +1009,30 @@ static int do_extend(struct service *svc, struct store_group *g, struct members 
         }
         for (size_t k = 0; k < nitems && rc == 0; k++) {
                 size_t i = idx[k];
-                struct store_volume a = {0}, b = {0};
+                int64_t old_gib = mb->ps[i].volume_size_gib;
 
+                /* The target size is durable before any file grows: a crash
+                 * in between is finished at start-up (volumes "extending"
+                 * grow to the recorded size), never lost silently. */
+                if ((rc = record_extend(svc, &mb->ps[i], items[k].new_size_gib, "extending", now)) <
+                    0) {
+                        snprintf(msg, msglen, "cannot record the extend of pair %s",
+                                 items[k].pair_id);
+                        break;
+                }
                 if ((rc = pair_rt_grow(mb->rt[i], (uint64_t)items[k].new_size_gib * GIB)) < 0) {
                         snprintf(msg, msglen, "cannot grow the disks of pair %s: %s",
                                  items[k].pair_id, strerror(-rc));
+                        /* The disks were shrunk back: so is the record. */
+                        if (record_extend(svc, &mb->ps[i], old_gib, "available", now) < 0)
+                                log_error("pair %s: cannot roll back the extend record (start-up "
+                                          "will)",
+                                          mb->ps[i].id);
                         break;
                 }
-                mb->ps[i].volume_size_gib = items[k].new_size_gib;
-                mb->ps[i].updated_at = now;
-                if ((rc = store_tx_begin(svc->store)) < 0)
-                        break;
-                rc = store_pair_update(svc->store, &mb->ps[i]);
-                for (int s = 0; s < 2 && rc == 0; s++) {
-                        struct store_volume *v = s ? &b : &a;
-                        rc = store_volume_get(svc->store, NULL, mb->ps[i].volume_ids[s], v);
-                        if (rc == 0) {
-                                v->size_gib = items[k].new_size_gib;
-                                v->updated_at = now;
-                                rc = store_volume_update(svc->store, v);
-                        }
-                }
-                if (rc < 0 || (rc = store_tx_commit(svc->store)) < 0)
-                        store_tx_rollback(svc->store);
-                store_volume_clear(&a);
-                store_volume_clear(&b);
+                if (record_extend(svc, &mb->ps[i], items[k].new_size_gib, "available", now) < 0)
+                        log_error("pair %s: extended; start-up will finish the record",
+                                  mb->ps[i].id);
                 log_info("group %s: pair %s extended to %lld GiB", g->id, mb->ps[i].id,
                          (long long)items[k].new_size_gib);
         }
@@ -996,6 +1166,8 @@ void service_groups_reconcile(struct service *svc)
                         }
                         continue;
                 }
+                if (group_rebind(svc, g->id) < 0)
+                        log_error("group %s: cannot bind its members in the engine", g->id);
                 if (strcmp(g->status, "reversing") == 0 || strcmp(g->status, "failovering") == 0) {
                         /* The new roles were never recorded, so no client
                          * wrote to the new side (the fence was up): the old

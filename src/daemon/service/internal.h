@@ -3,6 +3,7 @@
 #ifndef EVSREP_SERVICE_INTERNAL_H
 #define EVSREP_SERVICE_INTERNAL_H
 
+#include "engine/mirror.h"
 #include "service/service.h"
 
 #include <pthread.h>
@@ -18,7 +19,8 @@ struct task {
         struct task *next;
 };
 
-struct pair_rt; /* pairs.c */
+struct pair_rt;  /* pairs.c */
+struct group_rt; /* groups.c */
 
 struct service {
         const struct evsrep_config *cfg;
@@ -37,6 +39,8 @@ struct service {
          * serialised by its stripe; membership changes by members_mu. */
         pthread_mutex_t group_stripes[64];
         pthread_mutex_t members_mu;
+        /* Engine bindings of groups (fault freeze), under members_mu. */
+        struct group_rt *groups;
 };
 
 /* Queue fn(svc, id, arg) on the single task thread (FIFO). */
@@ -55,9 +59,14 @@ void pair_rt_unlock(struct pair_rt *rt);
 struct mirror *pair_rt_mirror(struct pair_rt *rt);
 struct volume *pair_rt_prod(struct pair_rt *rt);
 struct volume *pair_rt_dr(struct pair_rt *rt);
-/* Swap production and DR (fences on both raised by the caller). reverse:
- * SYNC in the new direction; failover: TRACK, AL folded into the bitmap. */
-int pair_rt_swap(struct pair_rt *rt, bool failover);
+/* Swap production and DR (fences on both raised by engine/fence.c):
+ * reverse: fold_al false, SYNC in the new direction; failover: fold_al, TRACK.
+ * preflight: may it swap (reverse: SYNC and clean; failover: DR disk there)?
+ * lockdown: both disks read-only for clients (a swap could not be undone). */
+
+int pair_rt_swap_preflight(struct pair_rt *rt, bool failover);
+int pair_rt_swap(struct pair_rt *rt, bool fold_al, enum mirror_mode mode);
+void pair_rt_lockdown(struct pair_rt *rt);
 /* Grow both disks and the bitmap (takes the fences itself). */
 int pair_rt_grow(struct pair_rt *rt, uint64_t size_bytes);
 /* Copy the engine's state into p: mirror_mode, progress,
@@ -68,7 +77,10 @@ void pair_fill_state(struct pair_rt *rt, struct store_pair *p, const char *pause
 /* pairs.c: start-up (after volumes are exported) and shutdown (before). */
 void service_pairs_reconcile(struct service *svc);
 void service_pairs_stop(struct service *svc);
-/* groups.c: finish interrupted group steps at start-up. */
+/* groups.c: finish interrupted group steps at start-up (and bind every
+ * group's members in the engine); free the bindings at stop (after
+ * service_pairs_stop). */
 void service_groups_reconcile(struct service *svc);
+void service_groups_stop(struct service *svc);
 
 #endif

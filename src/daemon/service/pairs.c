@@ -11,10 +11,13 @@
  * engine step it names. mirror_mode in the row is what start-up resumes.
  *
  * Locks: pair_rt.lock serialises the steps of one pair (create task, engine
- * events, delete); it is taken before the store (control-plane.md order). */
+ * events, delete); it is taken before the store (control-plane.md order).
+ * pairs_mu guards the registry list and each entry's refs; it is never held
+ * while waiting for a pair lock (pair_rt_lock takes a reference first). */
 #include "service/internal.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "engine/fence.h"
 #include "engine/mirror.h"
 #include "volume/volume.h"
 
@@ -34,6 +37,9 @@
 
 struct pair_rt {
         char id[STORE_ID_LEN];
+        struct service *svc;
+        unsigned refs; /* under pairs_mu: the registry's + each pair_rt_lock holder's */
+        bool dead;     /* deleted: dropped from the registry, freed at refs 0 */
         pthread_mutex_t lock;
         struct mirror *m;    /* NULL when not running */
         struct volume *prod; /* referenced while m != NULL */
@@ -61,6 +67,8 @@ static struct pair_rt *rt_get(struct service *svc, const char *id)
         p = rt_find_locked(svc, id);
         if (!p && (p = calloc(1, sizeof(*p)))) {
                 snprintf(p->id, sizeof(p->id), "%s", id);
+                p->svc = svc;
+                p->refs = 1;
                 pthread_mutex_init(&p->lock, NULL);
                 p->next = svc->pairs;
                 svc->pairs = p;
@@ -69,9 +77,32 @@ static struct pair_rt *rt_get(struct service *svc, const char *id)
         return p;
 }
 
+static void rt_free(struct pair_rt *rt)
+{
+        assert(!rt->m);
+        pthread_mutex_destroy(&rt->lock);
+        free(rt);
+}
+
+static void rt_put(struct pair_rt *rt)
+{
+        struct service *svc = rt->svc;
+        bool last;
+
+        pthread_mutex_lock(&svc->pairs_mu);
+        assert(rt->refs > 0);
+        last = --rt->refs == 0;
+        pthread_mutex_unlock(&svc->pairs_mu);
+        if (last)
+                rt_free(rt);
+}
+
+/* The pair is deleted (rt->lock held): no new lookup finds it; it is freed
+ * when its last holder lets go. */
 static void rt_drop(struct service *svc, struct pair_rt *rt)
 {
         pthread_mutex_lock(&svc->pairs_mu);
+        rt->dead = true;
         for (struct pair_rt **pp = &svc->pairs; *pp; pp = &(*pp)->next) {
                 if (*pp == rt) {
                         *pp = rt->next;
@@ -79,13 +110,6 @@ static void rt_drop(struct service *svc, struct pair_rt *rt)
                 }
         }
         pthread_mutex_unlock(&svc->pairs_mu);
-}
-
-static void rt_free(struct pair_rt *rt)
-{
-        assert(!rt->m);
-        pthread_mutex_destroy(&rt->lock);
-        free(rt);
 }
 
 /* ---- roles ---- */
@@ -132,9 +156,7 @@ static void on_event(void *ctx, const char *pair_id, enum mirror_event ev);
 /* Make dr read-only for clients; fenced so no client write is half way. */
 static void dr_set_read_only(struct volume *dr, bool ro)
 {
-        volume_fence_raise(dr);
-        volume_set_read_only(dr, ro);
-        volume_fence_lower(dr);
+        fence_set_read_only(dr, ro);
 }
 
 /* Open the mirror of p and attach it in mode (the fence is raised around
@@ -174,13 +196,8 @@ static int rt_start(struct service *svc, struct pair_rt *rt, const struct store_
                 goto fail;
         if (mode == MIRROR_SYNC && *dirty)
                 mode = MIRROR_RESYNC; /* M1: never SYNC over dirty chunks */
-        volume_fence_raise(rt->prod);
-        rc = mirror_start(rt->m, mode);
-        volume_fence_lower(rt->prod);
-        if (rc < 0) {
-                volume_fence_raise(rt->prod);
-                mirror_close(rt->m, false);
-                volume_fence_lower(rt->prod);
+        if ((rc = fence_mirror_start(rt->m, rt->prod, mode)) < 0) {
+                fence_mirror_close(rt->m, rt->prod, false);
                 rt->m = NULL;
                 goto fail;
         }
@@ -198,9 +215,7 @@ fail:
 static void rt_stop(struct pair_rt *rt, bool remove)
 {
         if (rt->m) {
-                volume_fence_raise(rt->prod);
-                mirror_close(rt->m, remove);
-                volume_fence_lower(rt->prod);
+                fence_mirror_close(rt->m, rt->prod, remove);
                 rt->m = NULL;
         }
         if (rt->prod)
@@ -237,14 +252,25 @@ void pair_fill_state(struct pair_rt *rt, struct store_pair *p, const char *pause
         case MIRROR_RESYNC:
                 snprintf(p->replication_status, sizeof(p->replication_status), "%s",
                          st.mode == MIRROR_SYNC ? "active" : "copying");
+                p->frozen_at = 0;
                 p->fault_level = 0;
                 p->failure_detail[0] = '\0';
                 break;
         case MIRROR_TRACK:
-                if (st.dr_error) {
+                if (st.frozen_at)
+                        p->frozen_at = st.frozen_at;
+                if (st.prod_error) {
+                        snprintf(p->replication_status, sizeof(p->replication_status), "inactive");
+                        p->fault_level = 2;
+                        snprintf(p->failure_detail, sizeof(p->failure_detail), FD_PROD_MISSING);
+                } else if (st.dr_error) {
                         snprintf(p->replication_status, sizeof(p->replication_status), "inactive");
                         p->fault_level = 5;
                         snprintf(p->failure_detail, sizeof(p->failure_detail), FD_PEER_DOWN);
+                } else if (st.fault_frozen) {
+                        /* Frozen with its group by another member's fault. */
+                        snprintf(p->replication_status, sizeof(p->replication_status),
+                                 "active-stopped");
                 } else if (paused_status) {
                         snprintf(p->replication_status, sizeof(p->replication_status), "%s",
                                  paused_status);
@@ -276,15 +302,25 @@ struct pair_rt *pair_rt_lock(struct service *svc, const char *id)
         pthread_mutex_lock(&svc->pairs_mu);
         rt = rt_find_locked(svc, id);
         if (rt)
-                pthread_mutex_lock(&rt->lock);
+                rt->refs++;
         pthread_mutex_unlock(&svc->pairs_mu);
+        if (!rt)
+                return NULL;
+        pthread_mutex_lock(&rt->lock); /* no registry lock held while waiting */
+        if (rt->dead) {
+                pthread_mutex_unlock(&rt->lock);
+                rt_put(rt);
+                return NULL;
+        }
         return rt;
 }
 
 void pair_rt_unlock(struct pair_rt *rt)
 {
-        if (rt)
-                pthread_mutex_unlock(&rt->lock);
+        if (!rt)
+                return;
+        pthread_mutex_unlock(&rt->lock);
+        rt_put(rt);
 }
 
 struct mirror *pair_rt_mirror(struct pair_rt *rt)
@@ -302,7 +338,19 @@ struct volume *pair_rt_dr(struct pair_rt *rt)
         return rt ? rt->dr : NULL;
 }
 
-int pair_rt_swap(struct pair_rt *rt, bool failover)
+int pair_rt_swap_preflight(struct pair_rt *rt, bool failover)
+{
+        int rc;
+
+        if (!rt->m)
+                return -ENOENT;
+        /* Failover makes the DR disk production: it must be there. */
+        if (failover && (rc = volume_probe(rt->dr)) < 0)
+                return rc;
+        return mirror_swap_preflight(rt->m, failover);
+}
+
+int pair_rt_swap(struct pair_rt *rt, bool fold_al, enum mirror_mode mode)
 {
         struct volume *old_prod = rt->prod;
         struct link *l;
@@ -312,7 +360,7 @@ int pair_rt_swap(struct pair_rt *rt, bool failover)
                 return -ENOENT;
         if ((rc = link_local_open(old_prod, &l)) < 0)
                 return rc;
-        rc = mirror_swap(rt->m, rt->dr, l, failover, failover ? MIRROR_TRACK : MIRROR_SYNC);
+        rc = mirror_swap(rt->m, rt->dr, l, fold_al, mode);
         if (rc < 0)
                 return rc;
         rt->prod = rt->dr;
@@ -325,20 +373,19 @@ int pair_rt_swap(struct pair_rt *rt, bool failover)
 
 int pair_rt_grow(struct pair_rt *rt, uint64_t size_bytes)
 {
-        int rc;
+        struct fence_member fm = {.m = rt->m, .prod = rt->prod, .dr = rt->dr};
 
         if (!rt->m)
                 return -ENOENT;
-        volume_fence_raise(rt->prod);
-        volume_fence_raise(rt->dr);
-        rc = volume_resize(rt->dr, size_bytes);
-        if (rc == 0)
-                rc = volume_resize(rt->prod, size_bytes);
-        if (rc == 0)
-                rc = mirror_grow(rt->m, size_bytes);
-        volume_fence_lower(rt->dr);
-        volume_fence_lower(rt->prod);
-        return rc;
+        return fence_grow(&fm, volume_size(rt->prod), size_bytes);
+}
+
+void pair_rt_lockdown(struct pair_rt *rt)
+{
+        if (rt->prod)
+                volume_set_read_only(rt->prod, true);
+        if (rt->dr)
+                volume_set_read_only(rt->dr, true);
 }
 
 /* ---- tasks (task thread) ---- */
@@ -405,13 +452,9 @@ static void task_pair_delete(struct service *svc, const char *id, int64_t unused
                 pthread_mutex_unlock(&rt->lock);
                 return;
         }
-        pthread_mutex_unlock(&rt->lock);
         rt_drop(svc, rt);
-        /* A reader that found rt before the drop holds its lock (taken
-         * under pairs_mu): wait for it before freeing. */
-        pthread_mutex_lock(&rt->lock);
         pthread_mutex_unlock(&rt->lock);
-        rt_free(rt);
+        rt_put(rt); /* the registry's reference */
 }
 
 static void task_pair_event(struct service *svc, const char *id, int64_t ev)
@@ -426,7 +469,10 @@ static void task_pair_event(struct service *svc, const char *id, int64_t ev)
         pthread_mutex_lock(&rt->lock);
         if (rt->m) {
                 log_info("pair %s: %s", id,
-                         ev == MIRROR_EV_SYNCED ? "in sync (active)" : "DR fault (inactive)");
+                         ev == MIRROR_EV_SYNCED       ? "in sync (active)"
+                         : ev == MIRROR_EV_DR_FAULT   ? "DR fault (inactive, fault level 5)"
+                         : ev == MIRROR_EV_PROD_FAULT ? "production fault (inactive, fault level 2)"
+                                                      : "frozen with its group (active-stopped)");
                 record_mode(svc, rt, NULL);
         }
         pthread_mutex_unlock(&rt->lock);
@@ -482,6 +528,12 @@ void service_pairs_reconcile(struct service *svc)
                 } else {
                         log_info("pair %s: resumed in %s (%llu dirty chunks)", p->id,
                                  mirror_mode_name(mirror_mode(rt->m)), (unsigned long long)dirty);
+                        /* An extend rolled back at start-up: the row follows
+                         * the disks. */
+                        if ((int64_t)(volume_size(rt->prod) / GIB) != p->volume_size_gib) {
+                                p->volume_size_gib = (int64_t)(volume_size(rt->prod) / GIB);
+                                store_pair_update(svc->store, p);
+                        }
                         record_mode(svc, rt, NULL);
                 }
                 pthread_mutex_unlock(&rt->lock);
@@ -499,6 +551,7 @@ void service_pairs_stop(struct service *svc)
                 pthread_mutex_lock(&rt->lock);
                 rt_stop(rt, false);
                 pthread_mutex_unlock(&rt->lock);
+                assert(rt->refs == 1); /* HTTP and tasks are stopped */
                 rt_free(rt);
         }
         pthread_mutex_unlock(&svc->pairs_mu);
@@ -609,8 +662,24 @@ out:
         return rc;
 }
 
+static int pair_delete_locked(struct service *svc, const char *project, const char *id, char *msg,
+                              size_t msglen);
+
 int service_pair_delete(struct service *svc, const char *project, const char *id, char *msg,
                         size_t msglen)
+{
+        int rc;
+
+        /* members_mu: a group create/update cannot take the pair between
+         * our "in no group" check and the deleting row. */
+        pthread_mutex_lock(&svc->members_mu);
+        rc = pair_delete_locked(svc, project, id, msg, msglen);
+        pthread_mutex_unlock(&svc->members_mu);
+        return rc;
+}
+
+static int pair_delete_locked(struct service *svc, const char *project, const char *id, char *msg,
+                              size_t msglen)
 {
         struct store_pair p;
         int rc = store_pair_get(svc->store, project, id, &p);
@@ -662,7 +731,8 @@ bool service_pair_live(struct service *svc, const char *id, struct pair_live *ou
                 out->rate_bps = st.rate_bps;
                 out->fault_level = 0;
                 out->failure_detail = "";
-                if (volume_probe(rt->prod) < 0 || volume_last_error(rt->prod) < 0) {
+                if (st.prod_error || volume_probe(rt->prod) < 0 ||
+                    volume_last_error(rt->prod) < 0) {
                         out->fault_level = 2;
                         out->failure_detail = FD_PROD_MISSING;
                 } else if (st.dr_error || volume_probe(rt->dr) < 0) {

@@ -1,5 +1,6 @@
 /* Volume state machine and the task thread. */
 #include "service/internal.h"
+#include "engine/fence.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "volume/volume.h"
@@ -8,6 +9,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct store *service_store(struct service *svc)
@@ -156,9 +158,7 @@ static void task_extend(struct service *svc, const char *id, int64_t new_gib)
         int rc = -ENOENT;
 
         if (vol) {
-                volume_fence_raise(vol);
-                rc = volume_resize(vol, (uint64_t)new_gib * GIB);
-                volume_fence_lower(vol);
+                rc = fence_resize(vol, (uint64_t)new_gib * GIB);
                 volume_put(vol);
         }
         if (store_volume_get(svc->store, NULL, id, &v) < 0)
@@ -175,6 +175,22 @@ static void task_extend(struct service *svc, const char *id, int64_t new_gib)
         if (store_volume_update(svc->store, &v) < 0)
                 log_error("volume %s: cannot record extend", id);
         store_volume_clear(&v);
+}
+
+/* An interrupted extend that cannot be finished (the file cannot grow):
+ * the record goes back to what the file holds, so the API size and the NBD
+ * size agree. A paired volume's pair row follows in service_pairs_reconcile. */
+static void rollback_extend(struct service *svc, struct store_volume *v, const char *path)
+{
+        struct stat st;
+
+        if (stat(path, &st) < 0)
+                return;
+        log_error("volume %s: cannot finish the interrupted extend to %lld GiB: back to %lld GiB",
+                  v->id, (long long)v->size_gib, (long long)(st.st_size / (off_t)GIB));
+        v->size_gib = (int64_t)(st.st_size / (off_t)GIB);
+        if (store_volume_update(svc->store, v) < 0)
+                log_error("volume %s: cannot record the rollback", v->id);
 }
 
 /* Bring files and rows in line after a restart or a crash. */
@@ -202,8 +218,9 @@ static void reconcile(struct service *svc)
                 }
                 if (strcmp(v->status, "error") == 0 && access(path, F_OK) != 0)
                         continue;
-                if (strcmp(v->status, "extending") == 0)
-                        volume_file_grow(path, (uint64_t)v->size_gib * GIB);
+                if (strcmp(v->status, "extending") == 0 &&
+                    volume_file_grow(path, (uint64_t)v->size_gib * GIB) < 0)
+                        rollback_extend(svc, v, path);
                 if (export_volume(svc, v) < 0) {
                         log_error("volume %s: file %s cannot be opened", v->id, path);
                         set_status(svc, v->id, "error", "the volume file is missing");
@@ -281,6 +298,7 @@ void service_stop(struct service *svc)
         /* Mirrors first: they flush both legs and close their meta files
          * cleanly (empty activity log) while the volumes are still open. */
         service_pairs_stop(svc);
+        service_groups_stop(svc);
 
         /* Collect ids first: the registry's foreach holds its lock, and
          * removing calls back into the registry. */

@@ -58,7 +58,7 @@ struct pair_live {
         int progress;     /* 0..100 */
         const char *mode; /* sync, track, resync */
         uint64_t dirty_bytes, bytes_copied, rate_bps;
-        int fault_level;           /* 0, 2 (production file), 5 (DR side): probed now */
+        int fault_level;            /* 0, 2 (production file), 5 (DR side): probed now */
         const char *failure_detail; /* api.md number for the fault, or "" */
 };
 bool service_pair_live(struct service *svc, const char *id, struct pair_live *out);
@@ -110,6 +110,7 @@ struct group_view {
         char replication_status[STORE_STATUS_LEN];
         int fault_level;
         char failure_detail[32];
+        char fault_message[256]; /* evsrep extension: which member faulted, what to do */
         uint64_t bytes_copied;
         char (*ids)[STORE_ID_LEN];
         size_t n;

@@ -89,8 +89,7 @@ static const char *const migrations[] = {
     "                           OR volume_id1 IN (NEW.volume_id0, NEW.volume_id1));"
     "END;",
     /* 2: the instant each pair's DR image was frozen (one per group fence). */
-    "ALTER TABLE pairs ADD COLUMN frozen_at INTEGER NOT NULL DEFAULT 0;"
-};
+    "ALTER TABLE pairs ADD COLUMN frozen_at INTEGER NOT NULL DEFAULT 0;"};
 
 int store_schema_latest(void)
 {

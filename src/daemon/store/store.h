@@ -31,7 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_ID_LEN      37  /* UUID + NUL */
+#define STORE_ID_LEN      37 /* UUID + NUL */
 #define STORE_PROJECT_LEN 65
 #define STORE_NAME_LEN    256 /* 255 bytes + NUL */
 #define STORE_AZ_LEN      64
@@ -65,14 +65,14 @@ struct store_pair {
         char name[STORE_NAME_LEN];
         char description[STORE_NAME_LEN];
         char status[STORE_STATUS_LEN];
-        char group_id[STORE_ID_LEN]; /* "" when in no group */
-        char volume_ids[2][STORE_ID_LEN]; /* creation order, never changes */
+        char group_id[STORE_ID_LEN];         /* "" when in no group */
+        char volume_ids[2][STORE_ID_LEN];    /* creation order, never changes */
         char priority_station[STORE_AZ_LEN]; /* AZ of the current production disk */
         char replication_model[32];
         char replication_status[STORE_STATUS_LEN];
-        int progress; /* 0..100 */
+        int progress;            /* 0..100 */
         char failure_detail[32]; /* "" when none */
-        int fault_level; /* 0, 2, 5 */
+        int fault_level;         /* 0, 2, 5 */
         int64_t volume_size_gib; /* record_metadata */
         char volume_type[STORE_TYPE_LEN];
         bool multiattach;
@@ -113,11 +113,11 @@ struct store_list_query {
         const char *project_id; /* required */
         const struct store_filter *filters;
         size_t nfilters;
-        const char *sort_key; /* created_at (default), updated_at, name, status, id */
-        bool sort_asc;        /* default false: desc */
-        const char *marker;   /* id of the last item of the previous page, or NULL */
-        int limit;            /* 1..1000; 0 means 1000 */
-        int64_t offset;       /* >= 0 */
+        const char *sort_key;  /* created_at (default), updated_at, name, status, id */
+        bool sort_asc;         /* default false: desc */
+        const char *marker;    /* id of the last item of the previous page, or NULL */
+        int limit;             /* 1..1000; 0 means 1000 */
+        int64_t offset;        /* >= 0 */
         int64_t changes_since; /* 0: none; else created_at or updated_at >= it */
 };
 
@@ -137,8 +137,8 @@ int store_volume_get(struct store *s, const char *project_id, const char *id,
                      struct store_volume *out);
 int store_volume_update(struct store *s, const struct store_volume *v); /* by id */
 int store_volume_delete(struct store *s, const char *id);
-int store_volume_list(struct store *s, const struct store_list_query *q,
-                      struct store_volume **out, size_t *n);
+int store_volume_list(struct store *s, const struct store_list_query *q, struct store_volume **out,
+                      size_t *n);
 /* Every volume of every project (startup: reopen and export them). */
 int store_volume_list_all(struct store *s, struct store_volume **out, size_t *n);
 void store_volume_clear(struct store_volume *v); /* frees metadata_json */
@@ -146,8 +146,7 @@ void store_volume_free_list(struct store_volume *list, size_t n);
 
 /* Pairs. */
 int store_pair_insert(struct store *s, const struct store_pair *p);
-int store_pair_get(struct store *s, const char *project_id, const char *id,
-                   struct store_pair *out);
+int store_pair_get(struct store *s, const char *project_id, const char *id, struct store_pair *out);
 int store_pair_update(struct store *s, const struct store_pair *p);
 int store_pair_delete(struct store *s, const char *id);
 int store_pair_list(struct store *s, const struct store_list_query *q, struct store_pair **out,

@@ -192,10 +192,14 @@ int volume_local_write(struct volume *v, const void *buf, size_t len, uint64_t o
 {
         int rc = fault_check(FP_VOL_WRITE, v->id);
 
+        if (rc < 0 && len >= 1024)
+                /* An injected failure tears the write: the first half lands,
+                 * as a real device error part way through would leave it. */
+                (void)fault_pwrite(v->fd, buf, len / 2 / 512 * 512, off);
         if (rc == 0)
-                rc = util_pwrite_full(v->fd, buf, len, off);
-        if (rc == 0 && (flags & VOL_F_FUA) && fdatasync(v->fd) < 0)
-                rc = -errno;
+                rc = fault_pwrite(v->fd, buf, len, off);
+        if (rc == 0 && (flags & VOL_F_FUA))
+                rc = fault_fdatasync(v->fd);
         return note_error(v, rc);
 }
 
@@ -208,18 +212,12 @@ int volume_local_zero(struct volume *v, uint64_t off, uint64_t len, bool punch, 
                 return 0;
         if ((rc = fault_check(FP_VOL_ZERO, v->id)) < 0)
                 return note_error(v, rc);
-        if (fallocate(v->fd, mode, (off_t)off, (off_t)len) < 0) {
-                rc = -errno;
-                if (rc == -EOPNOTSUPP && !punch) {
-                        /* Filesystem without ZERO_RANGE: punching also reads back zeroes. */
-                        rc = 0;
-                        if (fallocate(v->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
-                                      (off_t)len) < 0)
-                                rc = -errno;
-                }
-        }
-        if (rc == 0 && (flags & VOL_F_FUA) && fdatasync(v->fd) < 0)
-                rc = -errno;
+        rc = fault_fallocate(v->fd, mode, off, len);
+        if (rc == -EOPNOTSUPP && !punch)
+                /* Filesystem without ZERO_RANGE: punching also reads back zeroes. */
+                rc = fault_fallocate(v->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len);
+        if (rc == 0 && (flags & VOL_F_FUA))
+                rc = fault_fdatasync(v->fd);
         return note_error(v, rc);
 }
 
@@ -229,7 +227,10 @@ int volume_local_flush(struct volume *v)
 
         if (rc < 0)
                 return note_error(v, rc);
-        return note_error(v, fdatasync(v->fd) < 0 ? -errno : 0);
+        rc = fault_fdatasync(v->fd);
+        if (rc == 0)
+                atomic_store(&v->last_error, 0); /* the file answers again: fault 2 is over */
+        return note_error(v, rc);
 }
 
 int volume_local_next_data(struct volume *v, uint64_t off, uint64_t *data_off, uint64_t *data_len)

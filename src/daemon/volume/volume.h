@@ -85,14 +85,12 @@ int volume_flush(struct volume *v);
 
 /* Local I/O on this volume's own file. */
 int volume_local_read(struct volume *v, void *buf, size_t len, uint64_t off);
-int volume_local_write(struct volume *v, const void *buf, size_t len, uint64_t off,
-                       unsigned flags);
+int volume_local_write(struct volume *v, const void *buf, size_t len, uint64_t off, unsigned flags);
 int volume_local_zero(struct volume *v, uint64_t off, uint64_t len, bool punch, unsigned flags);
 int volume_local_flush(struct volume *v);
 /* Next allocated extent at or after off: *data_off, *data_len. Returns
  * -ENXIO when there is no data at or after off (SEEK_DATA semantics). */
-int volume_local_next_data(struct volume *v, uint64_t off, uint64_t *data_off,
-                           uint64_t *data_len);
+int volume_local_next_data(struct volume *v, uint64_t off, uint64_t *data_off, uint64_t *data_len);
 
 /* Fence / gate. */
 void volume_fence_raise(struct volume *v);

@@ -1,0 +1,416 @@
+/* Fault-injection driver for the engine (docs/design/faults.md), the way
+ * SQLite tests its I/O errors: for every fault point, N = 1, 2, 3, ... fail
+ * the Nth call during a scenario, until a run completes without reaching the
+ * fault. After every run:
+ *   - every write acknowledged to the client is on production;
+ *   - B1 from the durable state alone: every chunk where production and DR
+ *     differ is set in the bitmap on disk or lies in an extent of the AL on
+ *     disk (read back from a copy of the meta file, as a restart would);
+ *   - after the faults are cleared, a resync makes DR byte-identical.
+ * And the group freeze (F1): three mirrors bound to one group, a dependent
+ * writer round-robin across their production disks, a DR write of one
+ * member failing at its Nth call: the DR disks hold one prefix of the
+ * sequence, every member is in TRACK.
+ * EVSREP_FAULT_SWEEP=full sweeps every N (CI stops each point at 16). */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/fault.h"
+#include "common/util.h"
+#include "engine/fence.h"
+#include "engine/actlog.h"
+#include "engine/meta.h"
+#include "engine/mirror.h"
+#include "volume/volume.h"
+
+#define MIB       (1024u * 1024u)
+#define VOL_BYTES (16u * MIB)
+#define CHUNK     65536u
+#define NCHUNKS   (VOL_BYTES / CHUNK)
+#define MAXM      3
+
+static unsigned g_runs, g_points;
+
+struct fx {
+        char dir[64];
+        char prod_path[MAXM][128], dr_path[MAXM][128], meta_path[MAXM][128];
+        struct volume *prod[MAXM], *dr[MAXM];
+        struct mirror *m[MAXM];
+        unsigned n;
+        pthread_mutex_t mu;
+        pthread_cond_t cv;
+        int synced;
+};
+
+static void on_event(void *ctx, const char *pair_id, enum mirror_event ev)
+{
+        struct fx *f = ctx;
+
+        (void)pair_id;
+        pthread_mutex_lock(&f->mu);
+        if (ev == MIRROR_EV_SYNCED)
+                f->synced++;
+        pthread_cond_broadcast(&f->cv);
+        pthread_mutex_unlock(&f->mu);
+}
+
+static void fx_init(struct fx *f, unsigned n)
+{
+        memset(f, 0, sizeof(*f));
+        f->n = n;
+        snprintf(f->dir, sizeof(f->dir), "/tmp/evsrep-faults.XXXXXX");
+        assert_non_null(mkdtemp(f->dir));
+        pthread_mutex_init(&f->mu, NULL);
+        pthread_cond_init(&f->cv, NULL);
+        for (unsigned i = 0; i < n; i++) {
+                char id[16];
+
+                snprintf(f->prod_path[i], 128, "%s/prod%u", f->dir, i);
+                snprintf(f->dr_path[i], 128, "%s/dr%u", f->dir, i);
+                snprintf(f->meta_path[i], 128, "%s/pair%u.meta", f->dir, i);
+                assert_int_equal(volume_file_create(f->prod_path[i], VOL_BYTES), 0);
+                assert_int_equal(volume_file_create(f->dr_path[i], VOL_BYTES), 0);
+                snprintf(id, sizeof(id), "prod%u", i);
+                assert_int_equal(volume_open(id, "az1", f->prod_path[i], &f->prod[i]), 0);
+                snprintf(id, sizeof(id), "dr%u", i);
+                assert_int_equal(volume_open(id, "az2", f->dr_path[i], &f->dr[i]), 0);
+        }
+}
+
+static void open_mirror(struct fx *f, unsigned i, bool create)
+{
+        struct mirror_cfg mc = {0};
+        struct link *l;
+        char pid[16];
+        uint64_t d = 0;
+
+        snprintf(pid, sizeof(pid), "pair%u", i);
+        assert_int_equal(link_local_open(f->dr[i], &l), 0);
+        mc.pair_id = pid;
+        mc.meta_path = f->meta_path[i];
+        mc.prod = f->prod[i];
+        mc.link = l;
+        mc.chunk_bytes = CHUNK;
+        mc.create = create;
+        mc.on_event = on_event;
+        mc.event_ctx = f;
+        assert_int_equal(mirror_open(&mc, &f->m[i], &d), 0);
+        assert_int_equal(fence_mirror_start(f->m[i], f->prod[i], MIRROR_RESYNC), 0);
+}
+
+static void wait_sync(struct fx *f, unsigned i)
+{
+        for (int t = 0; t < 20000 && mirror_mode(f->m[i]) != MIRROR_SYNC; t++)
+                usleep(500);
+        assert_int_equal(mirror_mode(f->m[i]), MIRROR_SYNC);
+}
+
+static void fx_fini(struct fx *f)
+{
+        for (unsigned i = 0; i < f->n; i++) {
+                if (f->m[i])
+                        fence_mirror_close(f->m[i], f->prod[i], false);
+                volume_put(f->prod[i]);
+                volume_put(f->dr[i]);
+                unlink(f->prod_path[i]);
+                unlink(f->dr_path[i]);
+                unlink(f->meta_path[i]);
+        }
+        rmdir(f->dir);
+        pthread_mutex_destroy(&f->mu);
+        pthread_cond_destroy(&f->cv);
+}
+
+/* B1 from the durable state: copy the meta file (as a crash would leave
+ * it), open the copy (which folds its AL into its bitmap, A2), and check
+ * every chunk where production and DR differ is set. */
+static void check_b1(struct fx *f, unsigned i, const char *what)
+{
+        char copy[160], cmd[400];
+        struct meta mt;
+        struct bitmap bm;
+        uint64_t ext[AL_MAX_SLOTS];
+        unsigned n = 0;
+        char *a = malloc(CHUNK), *b = malloc(CHUNK);
+
+        snprintf(copy, sizeof(copy), "%s.copy", f->meta_path[i]);
+        snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", f->meta_path[i], copy);
+        assert_int_equal(system(cmd), 0);
+        assert_int_equal(meta_open(copy, &mt, &bm, ext, &n), 0);
+        for (unsigned e = 0; e < n; e++)
+                bitmap_set_range(&bm, ext[e] * (mt.al_extent_bytes / CHUNK),
+                                 mt.al_extent_bytes / CHUNK);
+        for (uint64_t c = 0; c < NCHUNKS; c++) {
+                assert_int_equal(volume_local_read(f->prod[i], a, CHUNK, c * CHUNK), 0);
+                assert_int_equal(volume_local_read(f->dr[i], b, CHUNK, c * CHUNK), 0);
+                if (memcmp(a, b, CHUNK) != 0 && !bitmap_test(&bm, c))
+                        fail_msg("%s: chunk %llu differs between production and DR but is "
+                                 "clean in the durable bitmap and AL (B1)",
+                                 what, (unsigned long long)c);
+        }
+        meta_close(&mt);
+        bitmap_free(&bm);
+        unlink(copy);
+        free(a);
+        free(b);
+}
+
+static bool same(struct fx *f, unsigned i)
+{
+        char *a = malloc(VOL_BYTES), *b = malloc(VOL_BYTES);
+        bool eq;
+
+        assert_int_equal(volume_local_read(f->prod[i], a, VOL_BYTES, 0), 0);
+        assert_int_equal(volume_local_read(f->dr[i], b, VOL_BYTES, 0), 0);
+        eq = memcmp(a, b, VOL_BYTES) == 0;
+        free(a);
+        free(b);
+        return eq;
+}
+
+/* Heal: faults off, RESYNC, DR identical. */
+static void heal(struct fx *f, unsigned i, const char *what)
+{
+        assert_int_equal(fault_configure(NULL), 0);
+        volume_fence_raise(f->prod[i]);
+        assert_int_equal(mirror_set_mode(f->m[i], MIRROR_RESYNC), 0);
+        volume_fence_lower(f->prod[i]);
+        wait_sync(f, i);
+        if (!same(f, i))
+                fail_msg("%s: DR differs from production after the healing resync", what);
+}
+
+static unsigned max_n(void)
+{
+        const char *s = getenv("EVSREP_FAULT_SWEEP");
+
+        return s && strcmp(s, "full") == 0 ? 100000 : 16;
+}
+
+/* A burst of client writes, zeroes and flushes on a SYNC mirror, with rule
+ * armed; acknowledged writes must read back from production. */
+static void burst(struct fx *f, unsigned seed)
+{
+        char *buf = malloc(3 * CHUNK), *back = malloc(3 * CHUNK);
+        unsigned r = seed * 2654435761u;
+
+        for (int k = 0; k < 60; k++) {
+                uint64_t off, len;
+                int rc;
+
+                r = r * 1103515245u + 12345u;
+                /* 5 MiB apart at most 6 extents: evictions happen with the
+                 * AL sized down by the extents being far apart. */
+                off = (uint64_t)(r % (VOL_BYTES / 4096 - 48)) * 4096 + (r % 3) * 512;
+                len = 4096 + (r >> 7) % (2 * CHUNK);
+                memset(buf, (int)(k * 7 + seed), len);
+                if (k % 11 == 10) {
+                        rc = volume_zero(f->prod[0], off, len, k % 2, 0);
+                        memset(buf, 0, len);
+                } else if (k % 13 == 12) {
+                        volume_flush(f->prod[0]);
+                        continue;
+                } else {
+                        rc = volume_write(f->prod[0], buf, len, off, k % 5 == 0 ? VOL_F_FUA : 0);
+                }
+                if (rc == 0) {
+                        assert_int_equal(volume_local_read(f->prod[0], back, len, off), 0);
+                        if (memcmp(buf, back, len) != 0)
+                                fail_msg("write %d acknowledged but not on production", k);
+                }
+        }
+        free(buf);
+        free(back);
+}
+
+static void test_write_burst_faults(void **state)
+{
+        static const char *const rules[] = {
+            "vol_write@prod0", "vol_write@dr0", "vol_zero@prod0", "vol_zero@dr0", "vol_flush@prod0",
+            "vol_flush@dr0",   "meta_al",       "meta_bits",      "meta_sync",
+        };
+
+        (void)state;
+#if !FAULT_INJECTION_BUILT
+        fail_msg("built without fault injection: configure with -DEVSREP_FAULT_INJECTION=ON "
+                 "(scripts/test.sh does)");
+#endif
+        for (size_t p = 0; p < ARRAY_SIZE(rules); p++) {
+                unsigned n, misses = 0;
+
+                g_points++;
+                for (n = 1; n <= max_n(); n++) {
+                        struct fx f;
+                        char rule[64], what[96];
+                        uint64_t hits;
+
+                        fx_init(&f, 1);
+                        open_mirror(&f, 0, true);
+                        wait_sync(&f, 0);
+                        if (n % 2 == 0) {
+                                /* Every other run on a paused mirror:
+                                 * TRACK writes persist bits first (B3). */
+                                volume_fence_raise(f.prod[0]);
+                                assert_int_equal(mirror_set_mode(f.m[0], MIRROR_TRACK), 0);
+                                volume_fence_lower(f.prod[0]);
+                        }
+                        snprintf(rule, sizeof(rule), "%s=%u", rules[p], n);
+                        snprintf(what, sizeof(what), "rule %s", rule);
+                        hits = fault_hits();
+                        assert_int_equal(fault_configure(rule), 0);
+                        burst(&f, n + (unsigned)p * 100);
+                        hits = fault_hits() - hits;
+                        assert_int_equal(fault_configure(NULL), 0);
+                        check_b1(&f, 0, what);
+                        heal(&f, 0, what);
+                        fx_fini(&f);
+                        g_runs++;
+                        misses = hits ? 0 : misses + 1;
+                        if (misses == 2)
+                                break; /* both variants ran to their end without the fault */
+                }
+                printf("  %-16s faulted at calls 1..%u\n", rules[p], n - 1);
+        }
+}
+
+/* ---- group freeze (F1) ---- */
+
+struct seqw {
+        struct fx *f;
+        uint64_t acked;
+        uint64_t limit;
+};
+
+#define SLOTS 200u /* blocks per disk, CHUNK apart, no wrap */
+
+static void *seq_writer(void *arg)
+{
+        struct seqw *w = arg;
+        char blk[4096];
+
+        for (uint64_t s = 1; s <= w->limit; s++) {
+                unsigned disk = (unsigned)((s - 1) % w->f->n);
+                uint64_t slot = (s - 1) / w->f->n;
+
+                memset(blk, 0, sizeof(blk));
+                memcpy(blk, &s, sizeof(s));
+                /* Blocks CHUNK apart: every write is its own chunk. */
+                if (volume_write(w->f->prod[disk], blk, sizeof(blk), slot * CHUNK, 0) < 0)
+                        break;
+                w->acked = s;
+        }
+        return NULL;
+}
+
+/* Highest s such that 1..s are all on the DR disks; fails on a gap. */
+static uint64_t dr_prefix(struct fx *f, uint64_t limit, const char *what)
+{
+        uint64_t top = 0, present = 0;
+        char blk[4096];
+
+        for (uint64_t s = 1; s <= limit; s++) {
+                unsigned disk = (unsigned)((s - 1) % f->n);
+                uint64_t slot = (s - 1) / f->n, got;
+
+                assert_int_equal(volume_local_read(f->dr[disk], blk, sizeof(blk), slot * CHUNK), 0);
+                memcpy(&got, blk, sizeof(got));
+                if (got == s) {
+                        present++;
+                        top = s;
+                }
+        }
+        if (present != top)
+                fail_msg("%s: DR holds write %llu but only %llu of the writes up to it: not one "
+                         "instant",
+                         what, (unsigned long long)top, (unsigned long long)present);
+        return top;
+}
+
+static void test_group_freeze_prefix(void **state)
+{
+        unsigned runs = max_n() > 24 ? 60 : 18;
+
+        (void)state;
+#if !FAULT_INJECTION_BUILT
+        fail_msg("built without fault injection");
+#endif
+        g_points++;
+        for (unsigned r = 1; r <= runs; r++) {
+                struct fx f;
+                struct mirror_group *g = mirror_group_new("g");
+                struct mirror *ms[MAXM];
+                struct seqw w;
+                pthread_t th;
+                char rule[64], what[96];
+                uint64_t top;
+                unsigned victim = r % MAXM, nth = 3 + (r * 7) % 180;
+
+                fx_init(&f, MAXM);
+                for (unsigned i = 0; i < MAXM; i++) {
+                        open_mirror(&f, i, true);
+                        wait_sync(&f, i);
+                        ms[i] = f.m[i];
+                }
+                assert_int_equal(mirror_group_set_members(g, ms, MAXM), 0);
+                snprintf(rule, sizeof(rule), "vol_write@dr%u=%u/ENOSPC", victim, nth);
+                snprintf(what, sizeof(what), "group freeze, %s", rule);
+                assert_int_equal(fault_configure(rule), 0);
+                w = (struct seqw){.f = &f, .limit = SLOTS * MAXM};
+                assert_int_equal(pthread_create(&th, NULL, seq_writer, &w), 0);
+                pthread_join(th, NULL);
+                assert_int_equal(fault_configure(NULL), 0);
+                if (w.acked != w.limit)
+                        fail_msg("%s: a DR fault failed client write %llu", what,
+                                 (unsigned long long)w.acked + 1);
+                top = dr_prefix(&f, w.limit, what);
+                if (top >= w.limit || top == 0)
+                        fail_msg("%s: DR prefix %llu of %llu: the fault froze nothing", what,
+                                 (unsigned long long)top, (unsigned long long)w.limit);
+                for (unsigned i = 0; i < MAXM; i++) {
+                        struct mirror_stats st;
+
+                        mirror_stats(f.m[i], &st);
+                        if (st.mode != MIRROR_TRACK)
+                                fail_msg("%s: member %u still %s after the freeze", what, i,
+                                         mirror_mode_name(st.mode));
+                        if (i != victim && !st.fault_frozen)
+                                fail_msg("%s: member %u not marked frozen", what, i);
+                }
+                for (unsigned i = 0; i < MAXM; i++) {
+                        check_b1(&f, i, what);
+                        heal(&f, i, what);
+                }
+                assert_int_equal(mirror_group_set_members(g, NULL, 0), 0);
+                mirror_group_free(g);
+                fx_fini(&f);
+                g_runs++;
+        }
+}
+
+static int report(void **state)
+{
+        (void)state;
+        printf("fault injection: %u fault points/scenarios covered, %u runs\n", g_points, g_runs);
+        return 0;
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_write_burst_faults),
+            cmocka_unit_test(test_group_freeze_prefix),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, report);
+}
