@@ -15,7 +15,8 @@ BUILD=${2:-build}
 BATCH=25
 OUT=$(mktemp -d /tmp/evsrep-crash-seeds.XXXXXX)
 [ -x "$BUILD/evsrepd" ] || { echo "build first: cmake -S . -B $BUILD && cmake --build $BUILD" >&2; exit 2; }
-export EVSREPD=$PWD/$BUILD/evsrepd EVSREP_SRC=$PWD EVSREP_BUILD=$PWD/$BUILD EVSREP_TOOLS=$PWD/$BUILD/tests
+BUILD=$(cd "$BUILD" && pwd)
+export EVSREPD=$BUILD/evsrepd EVSREP_SRC=$PWD EVSREP_BUILD=$BUILD EVSREP_TOOLS=$BUILD/tests
 
 declare -A seeds lost diverged other
 for t in t_pair_crash t_group_crash; do
@@ -29,7 +30,8 @@ for t in t_pair_crash t_group_crash; do
     # Each FAIL line names what failed; classify it.
     l=$(grep -c 'FAIL:.*\(acknowledged\|lost\|production disks\|prefill\)' "$log")
     d=$(grep -c 'FAIL:.*\(differ\|vs D\|nbd_cmp\|not one instant\|DR disks\)' "$log")
-    o=$(grep -c 'FAIL:' "$log")
+    o=$(grep -c 'FAIL:\|FATAL:' "$log")
+    [ "$rc" -ne 0 ] && [ "$o" -eq 0 ] && o=1 # died without saying why: count it
     lost[$t]=$((lost[$t] + l))
     diverged[$t]=$((diverged[$t] + d))
     other[$t]=$((other[$t] + o - l - d))

@@ -97,7 +97,7 @@ for run in $(seq 1 "$RUNS"); do
   "$SC" -q -R "$runid" -r "$REGION" -a "$F" "${URIS[@]}" 2>"$TMP/sc.err" ||
     fail "$tag: production lost a FUA-acknowledged write: $(cat "$TMP/sc.err") (acknowledged $F)"
   serve_files d "$(file_of "${D[1]}")" "$(file_of "${D[2]}")"
-  "$SC" -q -R "$runid" -r "$REGION" -a "$F" "${URIS[@]:2}" 2>"$TMP/sc.err" ||
+  "$SC" -q -R "$runid" -r "$REGION" -a "$F" "${URIS[@]}" 2>"$TMP/sc.err" ||
     fail "$tag: DR lost a FUA-acknowledged write or is not one prefix: $(cat "$TMP/sc.err") (acknowledged $F)"
   stop_files
 

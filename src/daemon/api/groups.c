@@ -214,7 +214,7 @@ static json_t *group_json(struct api_call *c, const struct store_group *g)
             v.replication_status[0] ? v.replication_status : "active-stopped", "replication_ids",
             ids, "failure_detail", v.failure_detail, "fault_level", fault, "created_at",
             api_time(g->created_at), "updated_at", api_time(g->updated_at), "frozen_at",
-            api_time(g->frozen_at), "bytes_copied", (json_int_t)v.bytes_copied);
+            api_time(v.frozen_at), "bytes_copied", (json_int_t)v.bytes_copied);
         /* evsrep extension: which member faulted and what to do (docs/api.md). */
         if (j)
                 json_object_set_new(j, "fault_message",

@@ -188,6 +188,10 @@ int api_reply_errno(struct api_call *c, int rc, const char *msg)
         case -EEXIST:
                 return http_reply_error(c->r, HTTP_ERR_CONFLICT, NULL, "%s",
                                         msg && *msg ? msg : "conflict with the current state");
+        case -EAGAIN:
+                return http_reply_error(c->r, HTTP_ERR_UNAVAILABLE, NULL,
+                                        "the metadata store is busy; retry the request (%s)",
+                                        c->r->req_id);
         default:
                 log_error("%s: internal error %d (%s)", c->r->req_id, rc, strerror(-rc));
                 return http_reply_error(c->r, HTTP_ERR_INTERNAL, NULL,

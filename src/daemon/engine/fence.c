@@ -276,8 +276,7 @@ int fence_swap(const struct fence_member *fm, size_t n, const struct fence_swap_
         /* Every member first: a swap that cannot happen must be found
          * before any member has swapped. */
         for (size_t i = 0; i < n && rc == 0; i++)
-                if (fm[i].m)
-                        rc = ops->preflight(ctx, i);
+                rc = ops->preflight(ctx, i); /* also members without a mirror: refuse */
         for (; done < n && rc == 0; done++) {
                 if (!fm[done].m)
                         continue;

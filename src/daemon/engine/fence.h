@@ -53,7 +53,8 @@ int fence_pause(const struct fence_member *fm, size_t n, int *was, struct fence_
 int fence_sync(const struct fence_member *fm, size_t n);
 
 /* Swap (reverse, failover) with the callbacks of the caller:
- *   preflight(i)  may member i swap? (called for every member first)
+ *   preflight(i)  may member i swap? (called for every member first, also
+ *                 one without a running mirror, which must refuse)
  *   swap(i)       swap the roles of member i (every fence raised)
  *   unswap(i)     undo swap(i) (a later member failed, or commit failed)
  *   commit()      record the new roles durably, fences still raised

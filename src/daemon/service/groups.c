@@ -127,6 +127,16 @@ int service_group_view(struct service *svc, const struct store_group *g, struct 
         }
         if (!v->failure_detail[0])
                 snprintf(v->failure_detail, sizeof(v->failure_detail), "%s", g->failure_detail);
+        /* The instant the members' DR disks hold, when they hold one: the
+         * last pause, or the fault freeze that came after it. */
+        v->frozen_at = g->frozen_at;
+        for (size_t i = 0; i < n; i++) {
+                if (!ps[i].frozen_at || (i && ps[i].frozen_at != ps[0].frozen_at)) {
+                        v->frozen_at = g->frozen_at;
+                        break;
+                }
+                v->frozen_at = ps[i].frozen_at;
+        }
         v->n = n;
         free(ps);
         return 0;
@@ -510,7 +520,7 @@ int service_group_update(struct service *svc, const char *project, const char *i
         size_t ncur = 0;
         struct fence_result fr;
         int64_t now;
-        int rc;
+        int rc, prc;
 
         pthread_mutex_lock(gl);
         pthread_mutex_lock(&svc->members_mu);
@@ -590,10 +600,12 @@ int service_group_update(struct service *svc, const char *project, const char *i
         add = NULL;
         if (rc < 0)
                 goto out;
-        rc = pause_members(id, &mb, paused, &fr);
+        prc = pause_members(id, &mb, paused, &fr);
 
         /* tx2: membership, states, available. */
-        if ((rc = store_tx_begin(svc->store)) == 0) {
+        if (prc < 0)
+                rc = prc;
+        else if ((rc = store_tx_begin(svc->store)) == 0) {
                 rc = record_members(svc, &mb, paused, id, now);
                 for (size_t j = 0; j < ncur && rc == 0; j++) {
                         if (!listed(rq->remove, rq->nremove, cur[j].id))
@@ -609,6 +621,22 @@ int service_group_update(struct service *svc, const char *project, const char *i
                         store_tx_rollback(svc->store);
         }
         if (rc < 0) {
+                /* The membership did not change: the pairs this update paused
+                 * resume replicating as they did before it (found by the
+                 * fault driver: they stayed paused outside any group). */
+                struct fence_member undo[MAX_MEMBERS];
+                size_t k = 0;
+
+                for (size_t i = 0; i < mb.n && i < MAX_MEMBERS; i++)
+                        if (paused[i])
+                                undo[k++] = mb.fm[i];
+                if (fence_sync(undo, k) < 0)
+                        log_error("group %s: cannot resume the pairs the failed update paused", id);
+                for (size_t i = 0; i < mb.n; i++)
+                        if (mb.rt[i] && paused[i]) {
+                                pair_fill_state(mb.rt[i], &mb.ps[i], NULL);
+                                store_pair_update(svc->store, &mb.ps[i]);
+                        }
                 snprintf(g.status, sizeof(g.status), "error");
                 store_group_update(svc->store, &g);
                 log_error("group %s: update failed: %s", id, strerror(-rc));
@@ -774,6 +802,8 @@ struct swap_ctx {
         struct members *mb;
         bool failover;
         int64_t now;
+        char *msg;
+        size_t msglen;
         enum mirror_mode was[MAX_MEMBERS];
         char old_az[STORE_AZ_LEN];
 };
@@ -781,8 +811,18 @@ struct swap_ctx {
 static int swap_preflight(void *arg, size_t i)
 {
         struct swap_ctx *c = arg;
-        int rc = pair_rt_swap_preflight(c->mb->rt[i], c->failover);
+        int rc;
 
+        if (!pair_rt_mirror(c->mb->rt[i])) {
+                /* Its roles could not follow the group's. */
+                snprintf(c->msg, c->msglen,
+                         "replication pair %s is %s (its mirror is not running); the group cannot "
+                         "%s until it is repaired or removed from the group",
+                         c->mb->ps[i].id, c->mb->ps[i].status,
+                         c->failover ? "fail over" : "reverse");
+                return -EBUSY;
+        }
+        rc = pair_rt_swap_preflight(c->mb->rt[i], c->failover);
         if (rc < 0)
                 log_error("group %s: pair %s cannot %s: %s", c->g->id, c->mb->ps[i].id,
                           c->failover ? "fail over" : "reverse", strerror(-rc));
@@ -872,7 +912,8 @@ static int swap_commit(void *arg)
         return rc;
 }
 
-static int do_swap(struct service *svc, struct store_group *g, struct members *mb, bool failover)
+static int do_swap(struct service *svc, struct store_group *g, struct members *mb, bool failover,
+                   char *msg, size_t msglen)
 {
         static const struct fence_swap_ops ops = {
             .preflight = swap_preflight,
@@ -882,7 +923,8 @@ static int do_swap(struct service *svc, struct store_group *g, struct members *m
             .lockdown = lockdown_one,
         };
         const char *verb = failover ? "failover" : "reverse";
-        struct swap_ctx c = {.svc = svc, .g = g, .mb = mb, .failover = failover};
+        struct swap_ctx c = {
+            .svc = svc, .g = g, .mb = mb, .failover = failover, .msg = msg, .msglen = msglen};
         struct fence_result fr;
         int rc, r2;
 
@@ -1092,7 +1134,7 @@ int service_group_action(struct service *svc, const char *project, const char *i
                                  "group first)",
                                  id, g.status, rs);
                 } else {
-                        rc = do_swap(svc, &g, &mb, false);
+                        rc = do_swap(svc, &g, &mb, false, msg, msglen);
                 }
                 break;
         case GROUP_FAILOVER:
@@ -1106,7 +1148,7 @@ int service_group_action(struct service *svc, const char *project, const char *i
                                      ? " (it is already failed over: reprotect it)"
                                      : "");
                 } else {
-                        rc = do_swap(svc, &g, &mb, true);
+                        rc = do_swap(svc, &g, &mb, true, msg, msglen);
                 }
                 break;
         case GROUP_REPROTECT:

@@ -111,6 +111,7 @@ struct group_view {
         int fault_level;
         char failure_detail[32];
         char fault_message[256]; /* evsrep extension: which member faulted, what to do */
+        int64_t frozen_at;       /* the members' common frozen instant, else the group's */
         uint64_t bytes_copied;
         char (*ids)[STORE_ID_LEN];
         size_t n;

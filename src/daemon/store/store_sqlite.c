@@ -170,6 +170,12 @@ static int map_rc(struct store *s, int rc, enum op_kind kind, const char *what)
         case SQLITE_NOMEM:
                 log_error("store: %s: out of memory", what);
                 return -ENOMEM;
+        case SQLITE_BUSY:
+        case SQLITE_LOCKED:
+                /* Not the client's mistake and not a conflict with state:
+                 * the store is busy now (503, retry). */
+                log_warn("store: %s: busy", what);
+                return -EAGAIN;
         default:
                 log_error("store: %s: %s (%d)", what, sqlite3_errmsg(s->db), rc);
                 return -EIO;
@@ -351,7 +357,7 @@ int store_tx_begin(struct store *s)
                 return -EBUSY;
         }
         r = fault_check(FP_STORE_BUSY, NULL) < 0
-                ? -EBUSY
+                ? -EAGAIN
                 : run_write(s, stmt(s, ST_BEGIN), OP_WRITE, false, "begin");
         if (r < 0) {
                 unlock(s);
