@@ -447,7 +447,8 @@ act "$SYNC" null "sync before the failover"
 api GET "$RCGS/$GID"
 before=$(jget "$G.replication_status")
 act "$FAILOVER" null "failover while copying"
-log "failover while copying: replication_status right before the failover '$before'; group now $(gget status)/$(jget "$G.replication_status")"
+api GET "$RCGS/$GID"
+log "failover while copying: replication_status right before the failover '$before'; group now $(jget "$G.status")/$(jget "$G.replication_status")"
 # The precondition, checked both ways: copying right before the failover, and
 # the copy unfinished after it (pair 1 still has dirty bytes: the failover
 # interrupted the resync rather than following it).
