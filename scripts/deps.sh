@@ -7,6 +7,7 @@ PKGS=(
   libmicrohttpd-dev libjansson-dev libsqlite3-dev libcmocka-dev libcurl4-openssl-dev
   libnbd-dev liburing-dev
   curl jq qemu-utils libnbd-bin nbdkit fio iproute2 procps
+  bsdutils python3 # script(1): t_cli's TTY check; python3: t_group_dr, t_metrics
 )
 
 missing=()

@@ -11,8 +11,21 @@ DAEMON_PID=""
 FAILS=0
 
 log() { printf '[%s] %s\n' "$TEST_NAME" "$*" >&2; }
-fail() { log "FAIL: $*"; FAILS=$((FAILS + 1)); }
-die() { log "FATAL: $*"; [ -f "$TMP/daemon.log" ] && tail -n 40 "$TMP/daemon.log" >&2; exit 1; }
+# Every failure is also appended to $TMP/failures, and finish() counts that
+# file: a `fail` (or a `die`) inside a command substitution `$(...)`, a
+# pipeline or a background job runs in a subshell, where FAILS += 1 is lost.
+# FAILS stays the main shell's own count (for "did this seed fail" checks).
+FAILURES="$TMP/failures"
+: >"$FAILURES"
+fail() { log "FAIL: $*"; FAILS=$((FAILS + 1)); printf 'FAIL: %s\n' "$*" >>"$FAILURES"; }
+die() {
+  log "FATAL: $*"
+  printf 'FATAL: %s\n' "$*" >>"$FAILURES"
+  [ -f "$TMP/daemon.log" ] && tail -n 40 "$TMP/daemon.log" >&2
+  exit 1
+}
+# failures: the number of failures recorded so far, subshells included.
+failures() { wc -l <"$FAILURES"; }
 
 cleanup() {
   local rc=$?
@@ -26,7 +39,14 @@ trap cleanup EXIT
 
 # start_daemon [extra evsrepd args...]: listens on ephemeral ports; sets URL,
 # NBD_AZ1, NBD_AZ2, TOKEN, PROJECT.
+# With EVSREP_FAULT set (in the environment, or as `EVSREP_FAULT=... start_daemon`)
+# the daemon must have the fault layer (-DEVSREP_FAULT_INJECTION=ON):
+# without it the rules would be ignored silently and the test's forced
+# precondition would not hold.
 start_daemon() {
+  if [ -n "${EVSREP_FAULT:-}" ] && ! grep -qa 'fault injection armed' "$EVSREPD"; then
+    die "EVSREP_FAULT='$EVSREP_FAULT' needs an evsrepd built with -DEVSREP_FAULT_INJECTION=ON ($EVSREPD is not)"
+  fi
   mkdir -p "$DATA"
   rm -f "$DATA/evsrepd.ports"
   "$EVSREPD" --data-dir "$DATA" --listen 127.0.0.1:0 \
@@ -140,7 +160,13 @@ nbd_uri() { # nbd_uri AZ ID
 
 finish() {
   stop_daemon
-  if [ "$FAILS" -ne 0 ]; then log "$FAILS check(s) failed"; exit 1; fi
+  local n
+  n=$(failures)
+  if [ "$n" -ne 0 ] || [ "$FAILS" -ne 0 ]; then
+    log "$n check(s) failed (subshells included):"
+    sed 's/^/  /' "$FAILURES" >&2
+    exit 1
+  fi
   log "ok"
 }
 
@@ -209,9 +235,18 @@ group_action() {
   api POST "$RCGS/$1/action" "{\"$2\": ${3:-null}}"
 }
 
-# nbd_sha256 URI: checksum of the whole export, read by nbdcopy.
+# nbd_sha256 URI: checksum of the whole export, read by nbdcopy. Usually
+# called as $(nbd_sha256 URI): a failed read fails the test (through
+# $FAILURES) and prints a token that equals no other result, so two failed
+# reads never compare equal.
 nbd_sha256() {
-  nbdcopy -- "$1" - | sha256sum | cut -d' ' -f1
+  local out
+  if ! out=$(set -o pipefail; nbdcopy -- "$1" - | sha256sum) || ! [[ "$out" =~ ^[0-9a-f]{64}\  ]]; then
+    fail "nbd_sha256 $1: nbdcopy failed"
+    printf 'nbdcopy-failed-%s-%s\n' "$BASHPID" "$RANDOM"
+    return 1
+  fi
+  printf '%s\n' "${out%% *}"
 }
 
 # nbd_cmp URI_A URI_B WHAT: byte-for-byte compare of two exports (fails the

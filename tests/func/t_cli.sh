@@ -59,17 +59,20 @@ write_prod() {
 
 # progress_lines FILE WHAT: every progress line of a non-TTY --wait is plain
 # ("copying 42% 123 bytes 50.1 MiB/s eta 12s"), at least one shows copying,
-# the last one shows active 100%; prints the bytes of the last line.
+# the last one shows active 100%; sets PBYTES to the bytes of the last line
+# (0 when there is none). Called in the test's own shell, never inside $(...):
+# its checks must count.
 PLINE='^(copying|active) [0-9]+% [0-9]+ bytes (- B/s|[0-9.]+ (B|KiB|MiB|GiB|TiB)/s) eta ([0-9hms]+|-)$'
 progress_lines() {
   local f=$1 what=$2 last
+  PBYTES=0
   grep -E '^(copying|active) ' "$f" >"$TMP/plines" || true
   if ! grep -q '^copying ' "$TMP/plines"; then fail "$what: no copying progress line: $(cat "$f")"; fi
   if grep -qvE "$PLINE" "$TMP/plines"; then fail "$what: malformed progress line: $(grep -vE "$PLINE" "$TMP/plines")"; fi
   if grep -q $'\r' "$f"; then fail "$what: carriage return in non-TTY output"; fi
   last=$(tail -n 1 "$TMP/plines")
-  [[ "$last" =~ ^active\ 100%\ ([0-9]+)\ bytes ]] || { fail "$what: last progress line is '$last'"; echo 0; return; }
-  echo "${BASH_REMATCH[1]}"
+  [[ "$last" =~ ^active\ 100%\ ([0-9]+)\ bytes ]] || { fail "$what: last progress line is '$last'"; return 0; }
+  PBYTES=${BASH_REMATCH[1]}
 }
 
 start_daemon
@@ -247,7 +250,8 @@ ok "pair dirty" -o json pair show "${PIDS[1]}"
 [ "$(oj .replication.dirty_bytes)" -ge $((64 * M)) ] || fail "pair not dirty after writes: $OUT"
 ts=$SECONDS
 "$CLI" group sync "$G" --wait >"$TMP/sync.out" 2>"$TMP/sync.err" || fail "group sync --wait: exit $?: $(cat "$TMP/sync.err")"
-bytes=$(progress_lines "$TMP/sync.out" "group sync")
+progress_lines "$TMP/sync.out" "group sync"
+bytes=$PBYTES
 [ "$bytes" -ge $((128 * M)) ] || fail "group sync: progress shows $bytes bytes copied, want >= 128 MiB"
 n=$(grep -c '^copying ' "$TMP/sync.out" || true)
 [ "$n" -le $((SECONDS - ts + 2)) ] || fail "group sync: $n progress lines in $((SECONDS - ts)) s (want one a second)"
@@ -259,22 +263,20 @@ chk "$(oj .replication_consistency_group.replication_status)" active "sync when 
 step "TTY progress (script)"
 ok "pause" group pause "$G"
 write_prod 64
-if command -v script >/dev/null; then
-  script -qec "'$CLI' group sync '$G' --wait" "$TMP/tty.out" >/dev/null 2>&1 || fail "sync under script failed"
-  grep -q $'\r\033\\[K' "$TMP/tty.out" || fail "TTY progress: no in-place line update: $(cat -v "$TMP/tty.out" | head -5)"
-  grep -qE 'active +\[#+\] +100%' "$TMP/tty.out" || fail "TTY progress: no final 100% bar: $(cat -v "$TMP/tty.out" | head -5)"
-  grep -qE '^copying [0-9]+% ' "$TMP/tty.out" && fail "TTY progress: plain lines on a terminal"
-else
-  log "  script(1) missing: TTY mode not checked"
-  ok "sync" group sync "$G" --wait
-fi
+# script(1) (bsdutils, installed by scripts/deps.sh) is a precondition, not optional.
+command -v script >/dev/null || die "script(1) missing (Debian package bsdutils): TTY mode cannot be checked"
+script -qec "'$CLI' group sync '$G' --wait" "$TMP/tty.out" >/dev/null 2>&1 || fail "sync under script failed"
+grep -q $'\r\033\\[K' "$TMP/tty.out" || fail "TTY progress: no in-place line update: $(cat -v "$TMP/tty.out" | head -5)"
+grep -qE 'active +\[#+\] +100%' "$TMP/tty.out" || fail "TTY progress: no final 100% bar: $(cat -v "$TMP/tty.out" | head -5)"
+if grep -qE '^copying [0-9]+% ' "$TMP/tty.out"; then fail "TTY progress: plain lines on a terminal"; fi
 
 step "-o json group sync --wait: JSON on stdout, progress on stderr"
 ok "pause" group pause "$G"
 write_prod 64
 "$CLI" -o json group sync "$G" --wait >"$TMP/js.out" 2>"$TMP/js.err" || fail "-o json sync --wait: exit $?"
 chk "$(jq -r .replication_consistency_group.replication_status <"$TMP/js.out" 2>&1)" active "-o json sync --wait stdout"
-bytes=$(progress_lines "$TMP/js.err" "-o json sync progress on stderr")
+progress_lines "$TMP/js.err" "-o json sync progress on stderr"
+bytes=$PBYTES
 [ "$bytes" -ge $((128 * M)) ] || fail "-o json sync: progress shows $bytes bytes"
 
 step "--timeout (exit 6) and SIGINT (exit 7) while waiting"
@@ -319,7 +321,8 @@ AZ1_VOLS=("${PRODS[@]}")
 PRODS=("${DRS[@]}")
 write_prod 64
 "$CLI" group reprotect "$G" --wait >"$TMP/rep.out" 2>"$TMP/rep.err" || fail "group reprotect --wait: exit $?: $(cat "$TMP/rep.err")"
-bytes=$(progress_lines "$TMP/rep.out" "group reprotect")
+progress_lines "$TMP/rep.out" "group reprotect"
+bytes=$PBYTES
 [ "$bytes" -ge $((128 * M)) ] || fail "reprotect: progress shows $bytes bytes, want >= 128 MiB"
 grep -qE '^status +available$' "$TMP/rep.out" || fail "reprotect: final status: $(cat "$TMP/rep.out")"
 ok "extend" -o json group extend "$G" --size 2 --wait

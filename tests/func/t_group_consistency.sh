@@ -104,11 +104,27 @@ done
 compare_all "after all consistency runs"
 
 # --- after a pause, production writes do not reach DR; a sync brings them
+# frozen_at (operations.md: the instant of the pause fence, in the group
+# detail) is set by the pause: a UTC time between the request and its reply
+# (the daemon and this test share the clock; same format, so the order is
+# the string order), newer than the previous pause's.
+TIME_RE='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}$'
+api GET "$RCGS/$GID"
+frozen_prev=$(jget "$G.frozen_at")
+t_before=$(date -u +%Y-%m-%dT%H:%M:%S.%6N)
 group_action "$GID" "$PAUSE"
 expect_status 200 "pause for the frozen-DR check"
+t_after=$(date -u +%Y-%m-%dT%H:%M:%S.%6N)
 api GET "$RCGS/$GID"
-jq -e '.replication_consistency_group | has("frozen_at")' <<<"$BODY" >/dev/null &&
-  log "frozen_at exposed: $(jget "$G.frozen_at")"
+frozen=$(jget "$G.frozen_at // \"missing\"")
+if ! [[ "$frozen" =~ $TIME_RE ]]; then
+  fail "frozen_at after a pause: want a time, got '$frozen': $BODY"
+else
+  [[ ! "$frozen" < "$t_before" && ! "$frozen" > "$t_after" ]] ||
+    fail "frozen_at $frozen is not the instant of the pause (request sent $t_before, answered $t_after)"
+  [ "$frozen_prev" = null ] || [[ "$frozen" > "$frozen_prev" ]] ||
+    fail "frozen_at $frozen not newer than the previous pause's $frozen_prev"
+fi
 sum_d1=$(nbd_sha256 "${DU[1]}")
 sum_d3=$(nbd_sha256 "${DU[3]}")
 qemu-io -f raw -c 'write -P 0x77 300M 1M' -c 'write -P 0x78 1020M 64k' "${PU[1]}" >/dev/null || fail "write P1 while paused"

@@ -177,9 +177,23 @@ for path in sys.argv[1:]:
     out.append(h.hexdigest()[:24])
 print(" ".join(out))
 PY
+# The signature helpers run in the test's own shell (never inside $(...),
+# where a `fail` used to be lost and two failed reads compared equal) and set
+# SIG; a read or hash that fails is fatal, and SIG is always one 24-hex-digit
+# signature per input.
+# sig_files FILE...: signatures of image files, space separated, into SIG.
+sig_files() {
+  local out t s
+  out=$(python3 "$TMP/sig.py" "$@") || die "sig.py $* failed"
+  read -r -a t <<<"$out"
+  [ "${#t[@]}" -eq $# ] || die "sig.py $*: want $# signatures, got '$out'"
+  for s in "${t[@]}"; do [[ "$s" =~ ^[0-9a-f]{24}$ ]] || die "sig.py $*: bad signature '$s' in '$out'"; done
+  SIG=$out
+}
 # sig URI...: signatures of exports, space separated (nbdcopy in parallel).
 sig() {
   local n=0 u pids=() files=() rc=0 p
+  SIG=""
   for u in "$@"; do
     n=$((n + 1))
     rm -f "$TMP/sig.$n"
@@ -188,15 +202,11 @@ sig() {
     files+=("$TMP/sig.$n")
   done
   for p in "${pids[@]}"; do wait "$p" || rc=1; done
-  if [ $rc -ne 0 ]; then
-    fail "nbdcopy of $* failed"
-    echo "nbdcopy-failed"
-  else
-    python3 "$TMP/sig.py" "${files[@]}"
-  fi
+  [ $rc -eq 0 ] || die "nbdcopy of $* failed"
+  sig_files "${files[@]}"
   rm -f "${files[@]}"
 }
-# sums AZ: signatures of both volumes of one side, "s1 s2".
+# sums AZ: signatures of both volumes of one side, "s1 s2", into SIG.
 sums() { sig "$(uri_of "$1" 1)" "$(uri_of "$1" 2)"; }
 # qcmp URI_A URI_B WHAT: whole-disk byte compare (first mismatch named).
 qcmp() {
@@ -270,12 +280,14 @@ access_check "after the initial sync"
 
 # --- 1. full DR cycle ----------------------------------------------------------
 step "1. reverse"
-S_BEFORE=$(sums az1)
+sums az1
+S_BEFORE=$SIG
 act "$REVERSE" null "reverse az1 -> az2"
 expect_group available active az2 "right after reverse"
 PROD_AZ=az2
 access_check "after reverse"
-chk_eq "$(sums az2)" "$S_BEFORE" "new production az2 holds what az1 held before the reverse"
+sums az2
+chk_eq "$SIG" "$S_BEFORE" "new production az2 holds what az1 held before the reverse"
 for i in 1 2; do
   qw "${U2[i]}" "0x2$i" $((100 * M)) $((2 * M)) "write on the new production D$i"
   qw "${U2[i]}" "0x3$i" $((1020 * M)) $((64 * 1024)) "write on the new production D$i"
@@ -299,22 +311,29 @@ cmp_pairs "after reverse back and a write"
 step "1. pause, write, failover"
 act "$PAUSE" null "pause"
 expect_group available active-stopped az1 "right after pause"
-S_DR=$(sums az2)
+sums az2
+S_DR=$SIG
 for i in 1 2; do qw "${U1[i]}" "0x5$i" $((300 * M)) $((1 * M)) "write on paused production P$i"; done
-chk_eq "$(sums az2)" "$S_DR" "DR az2 unchanged by writes while paused"
-S_AZ1=$(sums az1)
+sums az2
+chk_eq "$SIG" "$S_DR" "DR az2 unchanged by writes while paused"
+sums az1
+S_AZ1=$SIG
 act "$FAILOVER" null "failover az1 -> az2"
 expect_group failovered active-stopped az2 "right after failover"
 PROD_AZ=az2
-chk_eq "$(sums az2)" "$S_DR" "new production az2 = the DR image frozen by the pause"
-chk_eq "$(sums az1)" "$S_AZ1" "old production az1 keeps its data"
+sums az2
+chk_eq "$SIG" "$S_DR" "new production az2 = the DR image frozen by the pause"
+sums az1
+chk_eq "$SIG" "$S_AZ1" "old production az1 keeps its data"
 access_check "after failover (old production fenced)"
 for i in 1 2; do
   qw "${U2[i]}" "0x6$i" $((400 * M)) $((1 * M)) "write on the new production D$i after failover"
   qr "${U2[i]}" "0x6$i" $((400 * M)) $((1 * M)) "read back D$i after failover"
 done
-chk_eq "$(sums az1)" "$S_AZ1" "fenced old production az1 unchanged by the refused writes and by failover writes"
-S_NEW=$(sums az2)
+sums az1
+chk_eq "$SIG" "$S_AZ1" "fenced old production az1 unchanged by the refused writes and by failover writes"
+sums az2
+S_NEW=$SIG
 
 step "1. reprotect"
 act "$REPROTECT" null "reprotect (production az2)"
@@ -326,8 +345,10 @@ chk_eq "$(jget "$G.priority_station")" az2 "right after reprotect: priority_stat
 wait_active "reprotect"
 expect_group available active az2 "after reprotect"
 cmp_pairs "after reprotect"
-chk_eq "$(sums az2)" "$S_NEW" "new production az2 unchanged by reprotect"
-chk_eq "$(sums az1)" "$S_NEW" "old production az1 (now DR) = new production"
+sums az2
+chk_eq "$SIG" "$S_NEW" "new production az2 unchanged by reprotect"
+sums az1
+chk_eq "$SIG" "$S_NEW" "old production az1 (now DR) = new production"
 access_check "after reprotect"
 
 # --- 2. divergence for reprotect, and 3. the 409s --------------------------------
@@ -345,7 +366,8 @@ expect_group available active-stopped az1 "after refused reverse/reprotect"
 C0=$(bytes_copied)
 [[ "$C0" =~ ^[0-9]+$ ]] || die "group bytes_copied is not a number: '$C0'"
 rm -f "$TMP/chunks.1" "$TMP/chunks.2"
-S_DR=$(sums az2)
+sums az2
+S_DR=$SIG
 # Set A, only on production az1, never replicated.
 for k in 0 1 2 3 4 5 6 7; do
   qwm 1 "${U1[1]}" 0x7$k $((k * 3 * M + 4096)) 4096 "A on P1"
@@ -354,7 +376,8 @@ qwm 1 "${U1[1]}" 0x78 $((50 * M + CHUNK - 2048)) 4096 "A on P1 (straddles two ch
 for k in 0 1 2; do
   qwm 2 "${U1[2]}" 0x8$k $((600 * M + k * 2 * CHUNK)) "$CHUNK" "A on P2"
 done
-chk_eq "$(sums az2)" "$S_DR" "DR az2 unchanged by set A"
+sums az2
+chk_eq "$SIG" "$S_DR" "DR az2 unchanged by set A"
 act "$FAILOVER" null "failover az1 -> az2 (divergence)"
 expect_group failovered active-stopped az2 "failover (divergence)"
 PROD_AZ=az2
@@ -384,7 +407,8 @@ qwm 2 "${U2[2]}" 0xb2 $((810 * M + 1000)) 100 "B on D2 (unaligned)"
 group_action "$GID" "$PAUSE"
 expect_status 200 "pause when failovered (allowed by the table: no-op)" || true
 expect_group failovered active-stopped az2 "after pause when failovered"
-S_NEW=$(sums az2)
+sums az2
+S_NEW=$SIG
 n1=$(sort -un "$TMP/chunks.1" | wc -l)
 n2=$(sort -un "$TMP/chunks.2" | wc -l)
 nchunks=$((n1 + n2))
@@ -399,37 +423,52 @@ log "reprotect of divergence: |A u B| = $n1 + $n2 = $nchunks chunks = $want byte
 [ "$delta" -ge "$want" ] || fail "reprotect copied $delta bytes, less than |A u B| = $nchunks chunks ($want bytes)"
 [ "$delta" -le "$maxb" ] || fail "reprotect copied $delta bytes for |A u B| = $nchunks chunks ($want bytes): more than $maxb, not incremental"
 for i in 1 2; do nbd_cmp "${U1[i]}" "${U2[i]}" "after reprotect of a divergence: pair $i (whole disk)"; done
-chk_eq "$(sums az2)" "$S_NEW" "production az2 unchanged by reprotect (divergence)"
+sums az2
+chk_eq "$SIG" "$S_NEW" "production az2 unchanged by reprotect (divergence)"
 qr "${U1[2]}" 0xb0 $((600 * M)) "$CHUNK" "B chunk over A on old production P2"
 qr "${U1[1]}" 0x96 $((704 * M)) 4096 "B on old production P1"
-chk_eq "$(sums az1)" "$S_NEW" "old production az1: A-only chunks reverted, B chunks present"
+sums az1
+chk_eq "$SIG" "$S_NEW" "old production az1: A-only chunks reverted, B chunks present"
 
 # --- 4. failover while copying ----------------------------------------------------
 step "4. failover while copying (production $PROD_AZ)"
 act "$PAUSE" null "pause before the 64 MiB write"
+# Force the failover to land while copying: every write to pair 1's DR disk
+# sleeps 20 ms (the resync writes 1 MiB pieces, so the 64 MiB take > 1 s).
+# The fault rule needs the volume id at daemon start: a clean restart; the
+# next restart (section 7) drops the rule.
+DRV1=$(vol_of "$(other_az "$PROD_AZ")" 1)
+stop_daemon
+EVSREP_FAULT="vol_write@${DRV1}~20000" start_daemon
+uris
+expect_group available active-stopped "$PROD_AZ" "after the restart with a slow DR"
 qw "$(prod_uri 1)" 0x5a $((128 * M)) $((64 * M)) "64 MiB on paused production pair 1"
-# Sync and failover back to back in one curl (no process start-up between
-# them), so the failover lands while the 64 MiB are still being copied.
-codes=$(curl -s -X POST -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/json' \
-  --data-binary "{\"$SYNC\": null}" -o "$TMP/sync.body" -w '%{http_code} ' "$URL/v2/$PROJECT/$RCGS/$GID/action" \
-  --next -s -X POST -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/json' \
-  --data-binary "{\"$FAILOVER\": null}" -o "$TMP/fo.body" -w '%{http_code}' "$URL/v2/$PROJECT/$RCGS/$GID/action") || true
-[ "$codes" = "200 200" ] || die "sync then failover at once: want HTTP 200 200, got '$codes': $(cat "$TMP/sync.body" "$TMP/fo.body")"
-[ ! -s "$TMP/sync.body" ] || fail "sync (before failover): 200 with a body: $(cat "$TMP/sync.body")"
-[ ! -s "$TMP/fo.body" ] || fail "failover while copying: 200 with a body: $(cat "$TMP/fo.body")"
+act "$SYNC" null "sync before the failover"
 api GET "$RCGS/$GID"
-log "failover while copying: group now $(jget "$G.status")/$(jget "$G.replication_status")"
+before=$(jget "$G.replication_status")
+act "$FAILOVER" null "failover while copying"
+api GET "$RCGS/$GID"
+log "failover while copying: replication_status right before the failover '$before'; group now $(jget "$G.status")/$(jget "$G.replication_status")"
+# The precondition, checked both ways: copying right before the failover, and
+# the copy unfinished after it (pair 1 still has dirty bytes: the failover
+# interrupted the resync rather than following it).
+chk_eq "$before" copying "failover while copying: group replication_status right before the failover"
+d1=$(pget "${R[1]}" dirty_bytes)
+[[ "$d1" =~ ^[0-9]+$ ]] && [ "$d1" -gt 0 ] ||
+  fail "failover while copying: pair 1 dirty_bytes '$d1' after the failover (want > 0: the copy was still running)"
 NEW_AZ=$(other_az "$PROD_AZ")
 expect_group failovered active-stopped "$NEW_AZ" "failover while copying"
 PROD_AZ=$NEW_AZ
 access_check "after failover while copying"
 for i in 1 2; do qw "$(prod_uri "$i")" 0x5b $((10 * M)) $((1 * M)) "write on the new production after failover while copying"; done
-S_NEW=$(sums "$PROD_AZ")
+sums "$PROD_AZ"
+S_NEW=$SIG
 act "$REPROTECT" null "reprotect after failover while copying"
 wait_active "reprotect after failover while copying"
 expect_group available active "$PROD_AZ" "reprotect after failover while copying"
 cmp_pairs "reprotect after failover while copying"
-chk_eq "$(sums "$PROD_AZ")" "$S_NEW" "production unchanged by reprotect (after failover while copying)"
+sums "$PROD_AZ"
+chk_eq "$SIG" "$S_NEW" "production unchanged by reprotect (after failover while copying)"
 access_check "reprotect after failover while copying"
 
 # --- 7. kill -9 during reverse and during reprotect ------------------------------
@@ -464,7 +503,8 @@ recover() {
   cmp_pairs "$what: recovered"
 }
 
-S_ALL=$(sums "$PROD_AZ")
+sums "$PROD_AZ"
+S_ALL=$SIG
 for delay in 0.01 0.08; do
   step "7. kill -9 ${delay} s into a reverse (production $PROD_AZ)"
   bg_action "$REVERSE"
@@ -475,8 +515,10 @@ for delay in 0.01 0.08; do
   start_daemon
   uris
   recover "kill -9 ${delay} s into a reverse"
-  chk_eq "$(sums az1)" "$S_ALL" "az1 after kill -9 during reverse: data unchanged"
-  chk_eq "$(sums az2)" "$S_ALL" "az2 after kill -9 during reverse: data unchanged"
+  sums az1
+  chk_eq "$SIG" "$S_ALL" "az1 after kill -9 during reverse: data unchanged"
+  sums az2
+  chk_eq "$SIG" "$S_ALL" "az2 after kill -9 during reverse: data unchanged"
   access_check "after kill -9 during reverse"
 done
 
@@ -486,7 +528,8 @@ NEW_AZ=$(other_az "$PROD_AZ")
 expect_group failovered active-stopped "$NEW_AZ" "failover before kill -9"
 PROD_AZ=$NEW_AZ
 for i in 1 2; do qw "$(prod_uri "$i")" "0xc$i" $((256 * M)) $((64 * M)) "64 MiB on the new production $i"; done
-S_NEW=$(sums "$PROD_AZ")
+sums "$PROD_AZ"
+S_NEW=$SIG
 bg_action "$REPROTECT"
 sleep 0.05
 crash_daemon
@@ -497,8 +540,10 @@ uris
 WANT_AZ=$PROD_AZ
 recover "kill -9 during reprotect"
 chk_eq "$PROD_AZ" "$WANT_AZ" "production side after kill -9 during reprotect (failover's choice kept)"
-chk_eq "$(sums az1)" "$S_NEW" "az1 after kill -9 during reprotect = new production data"
-chk_eq "$(sums az2)" "$S_NEW" "az2 after kill -9 during reprotect = new production data"
+sums az1
+chk_eq "$SIG" "$S_NEW" "az1 after kill -9 during reprotect = new production data"
+sums az2
+chk_eq "$SIG" "$S_NEW" "az2 after kill -9 during reprotect = new production data"
 access_check "after kill -9 during reprotect"
 
 if [ "$PROD_AZ" != az1 ]; then
@@ -509,22 +554,24 @@ fi
 
 # --- 5. extend ----------------------------------------------------------------------
 step "5. extend"
-# first_gib_sum URI: signature of the first 1 GiB of an export.
+# first_gib_sum URI: signature of the first 1 GiB of an export, into SIG.
 first_gib_sum() {
   rm -f "$TMP/fg.img"
-  nbdcopy -- "$1" "$TMP/fg.img" || { echo "nbdcopy-failed"; return 0; }
+  nbdcopy -- "$1" "$TMP/fg.img" || die "nbdcopy of $1 failed"
   truncate -s "$GIB" "$TMP/fg.img"
-  python3 "$TMP/sig.py" "$TMP/fg.img"
+  sig_files "$TMP/fg.img"
   rm -f "$TMP/fg.img"
 }
 nbd_size() { nbdinfo --size "$1" 2>/dev/null || echo "?"; }
-# grown_sig FILE GIB: signature of an image file grown with zeros to GIB.
-grown_sig() { truncate -s $(($2 * GIB)) "$1" && python3 "$TMP/sig.py" "$1"; }
-S2=$(sums az1)
+# grown_sig FILE GIB: signature of an image file grown with zeros to GIB, into SIG.
+grown_sig() { truncate -s $(($2 * GIB)) "$1" || die "truncate $1"; sig_files "$1"; }
+sums az1
+S2=$SIG
 S1=${S2%% *}
 rm -f "$TMP/pre.img"
 nbdcopy -- "${U1[1]}" "$TMP/pre.img" || fail "nbdcopy of P1 before extend"
-chk_eq "$(sums az2)" "$S2" "both sides equal before extend"
+sums az2
+chk_eq "$SIG" "$S2" "both sides equal before extend"
 group_action "$GID" "$EXTEND" "{\"replications\": [{\"id\": \"${R[1]}\", \"new_size\": 2}]}"
 expect_status 200 "extend pair 1 to 2 GiB" && { [ -z "$BODY" ] || fail "extend: 200 with a body: $BODY"; }
 for v in "${P[1]}" "${D[1]}"; do
@@ -541,14 +588,17 @@ chk_eq "$(nbd_size "${U1[1]}")" $((2 * GIB)) "NBD size of P1 after extend"
 chk_eq "$(nbd_size "${U2[1]}")" $((2 * GIB)) "NBD size of D1 after extend"
 chk_eq "$(nbd_size "${U1[2]}")" "$GIB" "NBD size of P2 (not extended)"
 for u in "${U1[1]}" "${U2[1]}"; do
-  chk_eq "$(first_gib_sum "$u")" "$S1" "first GiB of $u after extend"
+  first_gib_sum "$u"
+  chk_eq "$SIG" "$S1" "first GiB of $u after extend"
   qr "$u" 0 "$GIB" $((4 * M)) "start of the new space of $u reads as zeros"
   qr "$u" 0 $((2 * GIB - 4 * M)) $((4 * M)) "end of the new space of $u reads as zeros"
 done
 # Whole export == old content followed by zeros (old data intact, new space zero).
-G2=$(grown_sig "$TMP/pre.img" 2)
+grown_sig "$TMP/pre.img" 2
+G2=$SIG
 for u in "${U1[1]}" "${U2[1]}"; do
-  chk_eq "$(sig "$u")" "$G2" "$u after extend = old 1 GiB + 1 GiB of zeros"
+  sig "$u"
+  chk_eq "$SIG" "$G2" "$u after extend = old 1 GiB + 1 GiB of zeros"
 done
 qw "${U1[1]}" 0xd1 $((GIB + 5 * M)) $((1 * M)) "write into the new space of P1"
 qw "${U1[1]}" 0xd2 $((2 * GIB - 4096)) 4096 "write at the new end of P1"
@@ -568,10 +618,13 @@ done
 chk_eq "$(nbd_size "${U1[1]}")" $((3 * GIB)) "NBD size of P1 after the SDK-shape extend"
 chk_eq "$(nbd_size "${U2[1]}")" $((3 * GIB)) "NBD size of D1 after the SDK-shape extend"
 qr "${U1[1]}" 0xd1 $((GIB + 5 * M)) $((1 * M)) "P1 data in the first extension kept"
-G3=$(grown_sig "$TMP/pre.img" 3)
+grown_sig "$TMP/pre.img" 3
+G3=$SIG
 rm -f "$TMP/pre.img"
-chk_eq "$(sig "${U1[1]}")" "$G3" "P1 after the SDK-shape extend = 2 GiB content + 1 GiB of zeros"
-chk_eq "$(sig "${U2[1]}")" "$G3" "D1 after the SDK-shape extend = 2 GiB content + 1 GiB of zeros"
+sig "${U1[1]}"
+chk_eq "$SIG" "$G3" "P1 after the SDK-shape extend = 2 GiB content + 1 GiB of zeros"
+sig "${U2[1]}"
+chk_eq "$SIG" "$G3" "D1 after the SDK-shape extend = 2 GiB content + 1 GiB of zeros"
 expect_group available active az1 "after the SDK-shape extend"
 # Errors.
 group_action "$GID" "$EXTEND" "{\"replications\": [{\"id\": \"${R[1]}\", \"new_size\": 3}]}"
@@ -594,8 +647,12 @@ for v in "${P[1]}" "${D[1]}"; do
   api GET "volumes/$v"
   chk_eq "$(jget .volume.size)" 3 "volume $v size after refused os-extend"
 done
-chk_eq "$(sums az1)" "$(sums az2)" "both sides equal after the extend checks"
-chk_eq "$(sig "${U1[2]}")" "${S2#* }" "pair 2 data untouched by the extends"
+sums az1
+s_az1=$SIG
+sums az2
+chk_eq "$SIG" "$s_az1" "both sides equal after the extend checks"
+sig "${U1[2]}"
+chk_eq "$SIG" "${S2#* }" "pair 2 data untouched by the extends"
 
 # --- 6. fault: a production disk file disappears --------------------------------
 step "6. fault (production $PROD_AZ)"

@@ -8,6 +8,13 @@
 # After restart the pair must come back to `active` (never `active` with a DR
 # that differs), production and DR are compared byte for byte, and every write
 # acknowledged (FUA) before the kill is on production (seqcheck -a).
+# Modes 1 and 2 must really kill during the initial sync, which unthrottled
+# takes a few ms: the daemon that is killed runs with every read of the
+# production volume slowed down (EVSREP_FAULT vol_read@P~THROTTLE_US; the
+# sync reads 1 MiB pieces and has >= 6 MiB to copy, so it lasts seconds), the
+# pair's replication_status is read right before each kill, and a kill meant
+# for the initial sync that finds the pair already `active` is a failure.
+# The daemon started after the kill has no fault rule.
 # EVSREP_CRASH_SEEDS (default 10) seeds starting at EVSREP_CRASH_SEED_BASE
 # (default 1); every seed is printed, rerun one with
 #   EVSREP_CRASH_SEED_BASE=<seed> EVSREP_CRASH_SEEDS=1.
@@ -18,6 +25,11 @@ if [ ! -x "$SW" ] || [ ! -x "$SC" ]; then die "seqwriter/seqcheck not built in $
 NSEEDS=${EVSREP_CRASH_SEEDS:-10}
 BASE=${EVSREP_CRASH_SEED_BASE:-1}
 WREGION=4M # writer region at the start of the disk; pre-pairing data lives above 64M
+# Per 1 MiB read of production by the initial sync. The prefill alone is 6
+# reads in 3 batches (bits cleared at batch ends ~0.5, 1.0, 1.5 s), the
+# writer's data (mode 2) 4 more in the first batch: a kill 20..720 ms after
+# the create lands in the first or the third batch, never after the sync.
+THROTTLE_US=250000
 
 start_daemon
 
@@ -49,6 +61,30 @@ reap_writer() {
   [[ "$LAST" =~ ^[0-9]+$ ]] || { fail "$1: writer printed no last seq: $(cat "$TMP/sw.err")"; LAST=0; }
   [[ $rc =~ ^(0|2)$ ]] || fail "$1: writer exit $rc: $(cat "$TMP/sw.err")"
 }
+# wait_first_ack WHAT: the writer writes 0 to its progress file before its
+# first write; wait for the first acknowledged write (seq >= 1).
+wait_first_ack() {
+  local v=""
+  for _ in $(seq 1 400); do
+    v=$(cat "$TMP/prog" 2>/dev/null || true)
+    [[ "$v" =~ ^[0-9]+$ ]] && [ "$v" -gt 0 ] && return 0
+    kill -0 "$WP" 2>/dev/null || break
+    sleep 0.05
+  done
+  die "$1: the writer acknowledged no write (progress '$v'): $(cat "$TMP/sw.err")"
+}
+# kill_pair WHAT ALLOWED_ERE: read the pair's status right before kill -9;
+# its replication_status must match ^(ALLOWED_ERE)$. Sets BEFORE_KILL.
+kill_pair() {
+  api GET "$PAIRS/$R"
+  BEFORE_KILL="$(jget .replication.status)/$(jget .replication.replication_status) progress $(jget .replication.progress)"
+  local rs
+  rs=$(jget .replication.replication_status)
+  crash_daemon
+  log "$1: pair right before the kill -9: $BEFORE_KILL (HTTP $STATUS)"
+  [ "$STATUS" = 200 ] && [[ "$rs" =~ ^($2)$ ]] ||
+    fail "$1: right before the kill -9 the pair was $BEFORE_KILL (HTTP $STATUS), want replication_status $2"
+}
 
 for seed in $(seq "$BASE" $((BASE + NSEEDS - 1))); do
   RANDOM=$seed
@@ -72,22 +108,30 @@ for seed in $(seq "$BASE" $((BASE + NSEEDS - 1))); do
       start_writer "$seed" "$PU"
       # the delay counts from the first acknowledged write (slow starts
       # under the sanitizers must not turn into "no progress")
-      for _ in $(seq 1 200); do [ -s "$TMP/prog" ] && break; sleep 0.05; done
+      wait_first_ack "$tag"
       ms_sleep "$delay_ms"
-      crash_daemon
+      kill_pair "$tag" active
       reap_writer "$tag"
       [ "$LAST" -gt 0 ] || fail "$tag: the writer made no progress before the kill"
       ;;
     1 | 2)
+      # The daemon to be killed: a throttled initial sync (see the top).
+      stop_daemon
+      EVSREP_FAULT="vol_read@${P}~${THROTTLE_US}" start_daemon
+      PU=$(nbd_uri az1 "$P")
+      DU=$(nbd_uri az2 "$D")
       if [ $mode = 2 ]; then
+        rm -f "$TMP/prog"
         start_writer "$seed" "$PU"
-        sleep 0.05
+        wait_first_ack "$tag"
       fi
       api POST "$PAIRS" "{\"replication\":{\"name\":\"crash-$seed\",\"volume_ids\":[\"$P\",\"$D\"],\"priority_station\":\"az1\",\"replication_model\":\"hypermetro\"}}"
       expect_status 202 "$tag: create pair" || continue
       R=$(jget .replication.id)
-      ms_sleep $((delay_ms / 2))
-      crash_daemon
+      ms_sleep "$delay_ms"
+      # During the initial sync: copying, or still creating (replication_status
+      # null) when the kill comes before the sync started; never active.
+      kill_pair "$tag" 'copying|null'
       if [ $mode = 2 ]; then
         reap_writer "$tag"
         [ "$LAST" -gt 0 ] || fail "$tag: the writer made no progress before the kill"
