@@ -10,8 +10,10 @@
  * Every step that must happen at one instant across the members (pause,
  * reverse, failover) runs in engine/fence.c, which owns the fences and the
  * invariant F1 (docs/semantics.md "The fence", docs/design/faults.md); this
- * file checks the action against the group's state, calls the engine, and
- * records the result in one transaction (commit_group). The members' mirrors
+ * file checks the action against the group state table (group_check,
+ * service/states.c, which also words the 409), calls the engine, and records
+ * the result in one transaction (commit_group; every status write goes
+ * through set_group_status, which asserts the transition). The members' mirrors
  * are bound to the group in the engine (group_bind), so a fault on any one
  * freezes them all.
  *

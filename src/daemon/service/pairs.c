@@ -7,6 +7,10 @@
  *   replication_status: (null) --create--> copying --resync done--> active
  *                       active|copying --DR write failed--> inactive (fault 5)
  *
+ * Statuses are the enums of service/states.h; requests are judged by
+ * pair_check / volume_check and every status write goes through
+ * pair_row_set_status (asserted against the transition table).
+ *
  * Data first, then the record: every row change below happens after the
  * engine step it names. mirror_mode in the row is what start-up resumes.
  *

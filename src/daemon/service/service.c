@@ -1,4 +1,5 @@
-/* Volume state machine and the task thread. */
+/* Volume state machine and the task thread. Statuses are the enums of
+ * service/states.h (tables in states.c); the rows keep their names. */
 #include "service/internal.h"
 #include "engine/fence.h"
 #include "common/log.h"
