@@ -10,8 +10,10 @@
  * Every step that must happen at one instant across the members (pause,
  * reverse, failover) runs in engine/fence.c, which owns the fences and the
  * invariant F1 (docs/semantics.md "The fence", docs/design/faults.md); this
- * file checks the action against the group's state, calls the engine, and
- * records the result in one transaction (commit_group). The members' mirrors
+ * file checks the action against the group state table (group_check,
+ * service/states.c, which also words the 409), calls the engine, and records
+ * the result in one transaction (commit_group; every status write goes
+ * through set_group_status, which asserts the transition). The members' mirrors
  * are bound to the group in the engine (group_bind), so a fault on any one
  * freezes them all.
  *
@@ -33,25 +35,23 @@
 
 #define MAX_MEMBERS 256
 
+/* An unknown or empty name counts as inactive. */
+static enum repl_status repl_of(const char *name)
+{
+        enum repl_status rs = REPL_INACTIVE;
+
+        repl_status_parse(name, &rs);
+        return rs;
+}
+
 const char *service_group_derive(const char *const *st, size_t n)
 {
-        size_t active = 0, stopped = 0;
+        enum repl_status rs[MAX_MEMBERS];
 
+        n = MIN(n, (size_t)MAX_MEMBERS);
         for (size_t i = 0; i < n; i++)
-                if (strcmp(st[i], "error") == 0)
-                        return "error";
-        for (size_t i = 0; i < n; i++)
-                if (strcmp(st[i], "copying") == 0)
-                        return "copying";
-        for (size_t i = 0; i < n; i++) {
-                active += strcmp(st[i], "active") == 0;
-                stopped += strcmp(st[i], "active-stopped") == 0;
-        }
-        if (n > 0 && active == n)
-                return "active";
-        if (stopped == n)
-                return "active-stopped";
-        return "inactive";
+                rs[i] = repl_of(st[i]);
+        return repl_status_name(repl_derive(rs, n));
 }
 
 static pthread_mutex_t *stripe(struct service *svc, const char *id)
@@ -66,24 +66,24 @@ static pthread_mutex_t *stripe(struct service *svc, const char *id)
 /* A member with a fault counts as error; paused members hold one DR image
  * only when they were frozen by the same fence (same frozen_at): a member
  * paused at another instant counts as inactive. */
-static const char *derive_pairs(const struct store_pair *ps, size_t n)
+static enum repl_status derive_pairs(const struct store_pair *ps, size_t n)
 {
-        const char *st[MAX_MEMBERS] = {0};
+        enum repl_status st[MAX_MEMBERS];
         const struct store_pair *first_stopped = NULL;
 
         n = MIN(n, (size_t)MAX_MEMBERS);
         for (size_t i = 0; i < n; i++) {
-                st[i] = ps[i].replication_status[0] ? ps[i].replication_status : "inactive";
+                st[i] = repl_of(ps[i].replication_status);
                 if (ps[i].fault_level > 0)
-                        st[i] = "error";
-                if (strcmp(st[i], "active-stopped") != 0)
+                        st[i] = REPL_ERROR;
+                if (st[i] != REPL_ACTIVE_STOPPED)
                         continue;
                 if (!first_stopped)
                         first_stopped = &ps[i];
                 else if (ps[i].frozen_at != first_stopped->frozen_at)
-                        st[i] = "inactive";
+                        st[i] = REPL_INACTIVE;
         }
-        return service_group_derive(st, n);
+        return repl_derive(st, n);
 }
 
 int service_group_view(struct service *svc, const struct store_group *g, struct group_view *v)
@@ -95,7 +95,8 @@ int service_group_view(struct service *svc, const struct store_group *g, struct 
         memset(v, 0, sizeof(*v));
         if ((rc = store_pair_list_by_group(svc->store, g->id, &ps, &n)) < 0)
                 return rc;
-        snprintf(v->replication_status, sizeof(v->replication_status), "%s", derive_pairs(ps, n));
+        snprintf(v->replication_status, sizeof(v->replication_status), "%s",
+                 repl_status_name(derive_pairs(ps, n)));
         v->ids = calloc(n ? n : 1, STORE_ID_LEN);
         if (!v->ids) {
                 free(ps);
@@ -206,8 +207,8 @@ static int members_of(struct service *svc, const char *group_id, struct members 
 
 /* Pause the members under one engine fence. paused[i] receives the status
  * member i reports: active-stopped (was SYNC), inactive (was RESYNC), or
- * NULL (unchanged). */
-static int pause_members(const char *what, struct members *mb, const char **paused,
+ * REPL__COUNT (unchanged). */
+static int pause_members(const char *what, struct members *mb, enum repl_status *paused,
                          struct fence_result *res)
 {
         int was[MAX_MEMBERS];
@@ -215,10 +216,10 @@ static int pause_members(const char *what, struct members *mb, const char **paus
         int rc = fence_pause(mb->fm, MIN(mb->n, (size_t)MAX_MEMBERS), was, res);
 
         for (size_t i = 0; i < mb->n && i < MAX_MEMBERS; i++) {
-                paused[i] = NULL;
+                paused[i] = REPL__COUNT;
                 if (was[i] < 0)
                         continue;
-                paused[i] = was[i] == MIRROR_SYNC ? "active-stopped" : "inactive";
+                paused[i] = was[i] == MIRROR_SYNC ? REPL_ACTIVE_STOPPED : REPL_INACTIVE;
                 k++;
         }
         if (k)
@@ -228,7 +229,7 @@ static int pause_members(const char *what, struct members *mb, const char **paus
 }
 
 /* Write every member row from the engine (inside the caller's tx). */
-static int record_members(struct service *svc, struct members *mb, const char **paused,
+static int record_members(struct service *svc, struct members *mb, const enum repl_status *paused,
                           const char *group_id, int64_t now)
 {
         for (size_t i = 0; i < mb->n; i++) {
@@ -236,7 +237,7 @@ static int record_members(struct service *svc, struct members *mb, const char **
                 int rc;
 
                 if (mb->rt[i])
-                        pair_fill_state(mb->rt[i], p, paused ? paused[i] : NULL);
+                        pair_fill_state(mb->rt[i], p, paused ? paused[i] : REPL__COUNT);
                 if (group_id)
                         snprintf(p->group_id, sizeof(p->group_id), "%s", group_id);
                 if (now)
@@ -247,14 +248,35 @@ static int record_members(struct service *svc, struct members *mb, const char **
         return 0;
 }
 
+/* Every write of a group's status goes through here: the transition is
+ * checked against the table (states.c, debug builds), then the row is
+ * stored (in the caller's transaction, or alone). On failure the row in
+ * memory keeps its old status. */
+static int set_group_status(struct service *svc, struct store_group *g, enum group_status to,
+                            int64_t now)
+{
+        struct store_group next = *g;
+        int rc;
+
+        group_row_set_status(&next, to);
+        if (now)
+                next.updated_at = now;
+        if ((rc = store_group_update(svc->store, &next)) == 0)
+                *g = next;
+        return rc;
+}
+
 /* The one transaction that records a group step: every member row from the
- * engine, then the group row with its derived replication_status. extra
- * (may be NULL) adds rows of its own inside the same transaction. */
+ * engine, then the group row with status `to` and its derived
+ * replication_status. extra (may be NULL) adds rows of its own inside the
+ * same transaction. On failure nothing is recorded and *g is unchanged. */
 typedef int (*commit_extra_fn)(struct service *svc, struct members *mb, void *ctx);
 
-static int commit_group(struct service *svc, struct store_group *g, struct members *mb,
-                        const char **paused, int64_t now, commit_extra_fn extra, void *ctx)
+static int commit_group(struct service *svc, struct store_group *g, enum group_status to,
+                        struct members *mb, const enum repl_status *paused, int64_t now,
+                        commit_extra_fn extra, void *ctx)
 {
+        struct store_group next = *g;
         int rc;
 
         if ((rc = store_tx_begin(svc->store)) < 0)
@@ -262,16 +284,16 @@ static int commit_group(struct service *svc, struct store_group *g, struct membe
         rc = record_members(svc, mb, paused, NULL, now);
         if (rc == 0 && extra)
                 rc = extra(svc, mb, ctx);
-        snprintf(g->replication_status, sizeof(g->replication_status), "%s",
-                 derive_pairs(mb->ps, mb->n));
-        if (now)
-                g->updated_at = now;
+        snprintf(next.replication_status, sizeof(next.replication_status), "%s",
+                 repl_status_name(derive_pairs(mb->ps, mb->n)));
         if (rc == 0)
-                rc = store_group_update(svc->store, g);
+                rc = set_group_status(svc, &next, to, now);
         if (rc < 0 || (rc = store_tx_commit(svc->store)) < 0)
                 store_tx_rollback(svc->store);
         if (rc < 0)
                 log_error("group %s: cannot record the step: %s", g->id, strerror(-rc));
+        else
+                *g = next;
         return rc;
 }
 
@@ -384,12 +406,7 @@ static int check_joining(struct service *svc, const char *project, const char *p
                          p->priority_station, az);
                 return -EINVAL;
         }
-        if (strcmp(p->status, "available") != 0) {
-                snprintf(msg, msglen, "replication pair %s is %s; it must be available", pid,
-                         p->status);
-                return -EBUSY;
-        }
-        return 0;
+        return pair_check(pair_row_status(p), NULL, PAIR_OP_JOIN, pid, msg, msglen);
 }
 
 static bool dup_ids(const char *const *ids, size_t n)
@@ -408,7 +425,7 @@ int service_group_create(struct service *svc, const struct group_create_req *rq,
 {
         struct store_pair *ps;
         struct members mb = {0};
-        const char *paused[MAX_MEMBERS];
+        enum repl_status paused[MAX_MEMBERS];
         struct store_group g;
         struct fence_result fr;
         pthread_mutex_t *gl;
@@ -458,7 +475,7 @@ int service_group_create(struct service *svc, const struct group_create_req *rq,
         snprintf(out->name, sizeof(out->name), "%s", rq->name ? rq->name : "");
         snprintf(out->description, sizeof(out->description), "%s",
                  rq->description ? rq->description : "");
-        snprintf(out->status, sizeof(out->status), "creating");
+        group_row_set_status(out, GS_CREATING);
         snprintf(out->priority_station, sizeof(out->priority_station), "%s", rq->priority_station);
         snprintf(out->replication_model, sizeof(out->replication_model), "hypermetro");
         out->created_at = util_now_usec();
@@ -487,9 +504,8 @@ int service_group_create(struct service *svc, const struct group_create_req *rq,
                 rc = group_bind(svc, out->id, &mb);
         /* tx2: states and available (error if the engine failed). */
         g = *out;
-        snprintf(g.status, sizeof(g.status), "%s", rc < 0 ? "error" : "available");
         g.frozen_at = fr.frozen_at;
-        commit_group(svc, &g, &mb, paused, 0, NULL, NULL);
+        commit_group(svc, &g, rc < 0 ? GS_ERROR : GS_AVAILABLE, &mb, paused, 0, NULL, NULL);
         members_unlock(&mb);
         rc = 0; /* the 202 stands; a failed engine step shows as status error */
 out:
@@ -515,8 +531,8 @@ int service_group_update(struct service *svc, const char *project, const char *i
         pthread_mutex_t *gl = stripe(svc, id);
         struct store_pair *cur = NULL, *add = NULL;
         struct members mb = {0};
-        const char *paused[MAX_MEMBERS];
-        struct store_group g;
+        enum repl_status paused[MAX_MEMBERS];
+        struct store_group g, done;
         size_t ncur = 0;
         struct fence_result fr;
         int64_t now;
@@ -528,22 +544,9 @@ int service_group_update(struct service *svc, const char *project, const char *i
                 goto out;
         if ((rc = store_pair_list_by_group(svc->store, id, &cur, &ncur)) < 0)
                 goto out;
-        rc = -EBUSY;
-        if (strcmp(g.status, "available") != 0) {
-                snprintf(msg, msglen, "group %s is %s; it can be updated only when available", id,
-                         g.status);
+        if ((rc = group_check(group_row_status(&g), derive_pairs(cur, ncur), ncur, GOP_UPDATE, id,
+                              NULL, msg, msglen)) < 0)
                 goto out;
-        }
-        {
-                const char *rs = derive_pairs(cur, ncur);
-                if (strcmp(rs, "active") == 0 || strcmp(rs, "copying") == 0) {
-                        snprintf(msg, msglen,
-                                 "group %s replication_status is %s; pause it "
-                                 "(os-stop-replication-consistency-group) before updating it",
-                                 id, rs);
-                        goto out;
-                }
-        }
         rc = -EINVAL;
         if (dup_ids(rq->add, rq->nadd) || dup_ids(rq->remove, rq->nremove)) {
                 snprintf(msg, msglen, "add/remove_replication_ids lists a pair twice");
@@ -587,9 +590,7 @@ int service_group_update(struct service *svc, const char *project, const char *i
                 snprintf(g.name, sizeof(g.name), "%s", rq->name);
         if (rq->description)
                 snprintf(g.description, sizeof(g.description), "%s", rq->description);
-        snprintf(g.status, sizeof(g.status), "updating");
-        g.updated_at = now;
-        if ((rc = store_group_update(svc->store, &g)) < 0)
+        if ((rc = set_group_status(svc, &g, GS_UPDATING, now)) < 0)
                 goto out;
         *out = g;
 
@@ -614,9 +615,9 @@ int service_group_update(struct service *svc, const char *project, const char *i
                         cur[j].updated_at = now;
                         rc = store_pair_update(svc->store, &cur[j]);
                 }
-                snprintf(g.status, sizeof(g.status), "available");
+                done = g;
                 if (rc == 0)
-                        rc = store_group_update(svc->store, &g);
+                        rc = set_group_status(svc, &done, GS_AVAILABLE, 0);
                 if (rc < 0 || (rc = store_tx_commit(svc->store)) < 0)
                         store_tx_rollback(svc->store);
         }
@@ -628,17 +629,16 @@ int service_group_update(struct service *svc, const char *project, const char *i
                 size_t k = 0;
 
                 for (size_t i = 0; i < mb.n && i < MAX_MEMBERS; i++)
-                        if (paused[i])
+                        if (paused[i] != REPL__COUNT)
                                 undo[k++] = mb.fm[i];
                 if (fence_sync(undo, k) < 0)
                         log_error("group %s: cannot resume the pairs the failed update paused", id);
                 for (size_t i = 0; i < mb.n; i++)
-                        if (mb.rt[i] && paused[i]) {
-                                pair_fill_state(mb.rt[i], &mb.ps[i], NULL);
+                        if (mb.rt[i] && paused[i] != REPL__COUNT) {
+                                pair_fill_state(mb.rt[i], &mb.ps[i], REPL__COUNT);
                                 store_pair_update(svc->store, &mb.ps[i]);
                         }
-                snprintf(g.status, sizeof(g.status), "error");
-                store_group_update(svc->store, &g);
+                set_group_status(svc, &g, GS_ERROR, 0);
                 log_error("group %s: update failed: %s", id, strerror(-rc));
         }
         members_unlock(&mb);
@@ -670,23 +670,11 @@ int service_group_delete(struct service *svc, const char *project, const char *i
                 goto out;
         if ((rc = store_pair_list_by_group(svc->store, id, &cur, &ncur)) < 0)
                 goto out;
-        rc = -EBUSY;
-        if (strcmp(g.status, "available") && strcmp(g.status, "error")) {
-                snprintf(msg, msglen, "group %s is %s; it can be deleted when available or error",
-                         id, g.status);
-        } else if (ncur > 0) {
-                snprintf(msg, msglen,
-                         "group %s still holds %zu replication pair(s); pause it and remove its "
-                         "pairs (PUT remove_replication_ids) first",
-                         id, ncur);
-        } else {
-                snprintf(g.status, sizeof(g.status), "deleting");
-                g.updated_at = util_now_usec();
-                rc = store_group_update(svc->store, &g);
-                if (rc == 0 && (rc = store_group_delete(svc->store, id)) < 0) {
-                        snprintf(g.status, sizeof(g.status), "error_deleting");
-                        store_group_update(svc->store, &g);
-                }
+        if ((rc = group_check(group_row_status(&g), derive_pairs(cur, ncur), ncur, GOP_DELETE, id,
+                              NULL, msg, msglen)) == 0) {
+                rc = set_group_status(svc, &g, GS_DELETING, util_now_usec());
+                if (rc == 0 && (rc = store_group_delete(svc->store, id)) < 0)
+                        set_group_status(svc, &g, GS_ERROR_DELETING, 0);
                 if (rc == 0)
                         group_unbind(svc, id);
         }
@@ -699,28 +687,30 @@ out:
 
 /* ---- actions ---- */
 
-static const char *action_name(enum group_action a)
+static enum group_op op_of(enum group_action a)
 {
         switch (a) {
         case GROUP_PAUSE:
-                return "pause";
+                return GOP_PAUSE;
         case GROUP_SYNC:
-                return "sync";
+                return GOP_SYNC;
         case GROUP_FAILOVER:
-                return "failover";
+                return GOP_FAILOVER;
         case GROUP_REVERSE:
-                return "reverse";
+                return GOP_REVERSE;
         case GROUP_REPROTECT:
-                return "reprotect";
+                return GOP_REPROTECT;
         case GROUP_EXTEND:
-                return "extend";
+                return GOP_EXTEND;
         }
-        return "?";
+        return GOP__COUNT;
 }
 
-static int do_pause(struct service *svc, struct store_group *g, struct members *mb)
+/* Pause every member (one fence) and record the group as `to`. */
+static int do_pause(struct service *svc, struct store_group *g, struct members *mb,
+                    enum group_status to)
 {
-        const char *paused[MAX_MEMBERS];
+        enum repl_status paused[MAX_MEMBERS];
         struct fence_result fr;
         int rc = pause_members(g->id, mb, paused, &fr), r2;
 
@@ -731,9 +721,11 @@ static int do_pause(struct service *svc, struct store_group *g, struct members *
                          (long long)fr.fence_usec);
                 g->frozen_at = fr.frozen_at;
         } else if (rc == 0) {
-                return 0; /* every member already paused: nothing to record */
+                /* Every member already paused: only a status change to record. */
+                return group_row_status(g) == to ? 0
+                                                 : set_group_status(svc, g, to, util_now_usec());
         }
-        r2 = commit_group(svc, g, mb, paused, fr.frozen_at ? util_now_usec() : 0, NULL, NULL);
+        r2 = commit_group(svc, g, to, mb, paused, fr.frozen_at ? util_now_usec() : 0, NULL, NULL);
         return rc < 0 ? rc : r2;
 }
 
@@ -749,7 +741,8 @@ static void clear_prod_errors(struct members *mb)
         }
 }
 
-static int do_sync(struct service *svc, struct store_group *g, struct members *mb)
+static int do_sync(struct service *svc, struct store_group *g, struct members *mb,
+                   enum group_status to)
 {
         bool any = false;
         int rc, r2;
@@ -762,21 +755,9 @@ static int do_sync(struct service *svc, struct store_group *g, struct members *m
         clear_prod_errors(mb);
         rc = fence_sync(mb->fm, mb->n);
         log_info("group %s: sync started", g->id);
-        if (strcmp(g->status, "error") == 0)
-                snprintf(g->status, sizeof(g->status), "available");
         g->failure_detail[0] = '\0';
-        r2 = commit_group(svc, g, mb, NULL, util_now_usec(), NULL, NULL);
+        r2 = commit_group(svc, g, to, mb, NULL, util_now_usec(), NULL, NULL);
         return rc < 0 ? rc : r2;
-}
-
-/* Set the group's status alone (a transient step), in its own tx. */
-static int set_group_status(struct service *svc, struct store_group *g, const char *status,
-                            int64_t now)
-{
-        snprintf(g->status, sizeof(g->status), "%s", status);
-        if (now)
-                g->updated_at = now;
-        return store_group_update(svc->store, g);
 }
 
 /* Record the fenced flag of a volume (old production after a failover). */
@@ -801,6 +782,7 @@ struct swap_ctx {
         struct store_group *g;
         struct members *mb;
         bool failover;
+        enum group_status to; /* on success */
         int64_t now;
         char *msg;
         size_t msglen;
@@ -882,8 +864,8 @@ static int swap_extra(struct service *svc, struct members *mb, void *arg)
         for (size_t i = 0; i < mb->n && rc == 0 && c->failover; i++) {
                 if (!pair_rt_mirror(mb->rt[i]))
                         continue;
-                snprintf(mb->ps[i].replication_status, sizeof(mb->ps[i].replication_status),
-                         "active-stopped");
+                snprintf(mb->ps[i].replication_status, sizeof(mb->ps[i].replication_status), "%s",
+                         repl_status_name(REPL_ACTIVE_STOPPED));
                 rc = store_pair_update(svc->store, &mb->ps[i]);
                 if (rc == 0)
                         rc = set_volume_fenced(svc, pair_rt_dr(mb->rt[i]), true);
@@ -905,15 +887,15 @@ static int swap_commit(void *arg)
                 if (pair_rt_mirror(c->mb->rt[i]))
                         snprintf(g.priority_station, sizeof(g.priority_station), "%s",
                                  c->mb->ps[i].priority_station);
-        snprintf(g.status, sizeof(g.status), "%s", c->failover ? "failovered" : "available");
-        rc = commit_group(c->svc, &g, c->mb, NULL, c->now, swap_extra, c);
+        rc = commit_group(c->svc, &g, c->to, c->mb, NULL, c->now, swap_extra, c);
         if (rc == 0)
                 *c->g = g;
         return rc;
 }
 
+/* rule: the cell of the action (via: reversing or failovering; to). */
 static int do_swap(struct service *svc, struct store_group *g, struct members *mb, bool failover,
-                   char *msg, size_t msglen)
+                   const struct group_rule *rule, char *msg, size_t msglen)
 {
         static const struct fence_swap_ops ops = {
             .preflight = swap_preflight,
@@ -923,14 +905,19 @@ static int do_swap(struct service *svc, struct store_group *g, struct members *m
             .lockdown = lockdown_one,
         };
         const char *verb = failover ? "failover" : "reverse";
-        struct swap_ctx c = {
-            .svc = svc, .g = g, .mb = mb, .failover = failover, .msg = msg, .msglen = msglen};
+        struct swap_ctx c = {.svc = svc,
+                             .g = g,
+                             .mb = mb,
+                             .failover = failover,
+                             .to = rule->to,
+                             .msg = msg,
+                             .msglen = msglen};
         struct fence_result fr;
         int rc, r2;
 
         c.now = util_now_usec();
         snprintf(c.old_az, sizeof(c.old_az), "%s", g->priority_station);
-        if ((rc = set_group_status(svc, g, failover ? "failovering" : "reversing", c.now)) < 0)
+        if ((rc = set_group_status(svc, g, rule->via, c.now)) < 0)
                 return rc;
         rc = fence_swap(mb->fm, MIN(mb->n, (size_t)MAX_MEMBERS), &ops, &c, &fr);
         members_refresh(mb);
@@ -940,7 +927,7 @@ static int do_swap(struct service *svc, struct store_group *g, struct members *m
                 return 0;
         }
         /* Nothing swapped (or every disk locked down): the old roles stand. */
-        r2 = set_group_status(svc, g, rc == -ENOTRECOVERABLE ? "error" : "available", 0);
+        r2 = set_group_status(svc, g, rc == -ENOTRECOVERABLE ? GS_ERROR : GS_AVAILABLE, 0);
         if (r2 < 0)
                 log_error("group %s: cannot record the failed %s (start-up will)", g->id, verb);
         log_error("group %s: %s failed, roles unchanged: %s", g->id, verb, strerror(-rc));
@@ -961,21 +948,21 @@ static int unfence_extra(struct service *svc, struct members *mb, void *unused)
  * the DR side; the bitmap already holds the union of what the old side had
  * dirty or in flight (folded at the failover) and what the new side wrote
  * since. Resync it. */
-static int do_reprotect(struct service *svc, struct store_group *g, struct members *mb)
+static int do_reprotect(struct service *svc, struct store_group *g, struct members *mb,
+                        enum group_status to)
 {
         int rc, r2;
 
         clear_prod_errors(mb);
         rc = fence_sync(mb->fm, mb->n);
         log_info("group %s: reprotect: resync from %s started", g->id, g->priority_station);
-        snprintf(g->status, sizeof(g->status), "available");
-        r2 = commit_group(svc, g, mb, NULL, util_now_usec(), unfence_extra, NULL);
+        r2 = commit_group(svc, g, to, mb, NULL, util_now_usec(), unfence_extra, NULL);
         return rc < 0 ? rc : r2;
 }
 
 /* One transaction: the pair's size and both volumes' size and status. */
 static int record_extend(struct service *svc, struct store_pair *p, int64_t size_gib,
-                         const char *vol_status, int64_t now)
+                         enum volume_status vol_status, int64_t now)
 {
         int rc;
 
@@ -990,7 +977,7 @@ static int record_extend(struct service *svc, struct store_pair *p, int64_t size
                 rc = store_volume_get(svc->store, NULL, p->volume_ids[s], &v);
                 if (rc == 0) {
                         v.size_gib = size_gib;
-                        snprintf(v.status, sizeof(v.status), "%s", vol_status);
+                        volume_row_set_status(&v, vol_status);
                         v.updated_at = now;
                         rc = store_volume_update(svc->store, &v);
                 }
@@ -1056,8 +1043,8 @@ static int do_extend(struct service *svc, struct store_group *g, struct members 
                 /* The target size is durable before any file grows: a crash
                  * in between is finished at start-up (volumes "extending"
                  * grow to the recorded size), never lost silently. */
-                if ((rc = record_extend(svc, &mb->ps[i], items[k].new_size_gib, "extending", now)) <
-                    0) {
+                if ((rc = record_extend(svc, &mb->ps[i], items[k].new_size_gib, VOL_EXTENDING,
+                                        now)) < 0) {
                         snprintf(msg, msglen, "cannot record the extend of pair %s",
                                  items[k].pair_id);
                         break;
@@ -1066,13 +1053,13 @@ static int do_extend(struct service *svc, struct store_group *g, struct members 
                         snprintf(msg, msglen, "cannot grow the disks of pair %s: %s",
                                  items[k].pair_id, strerror(-rc));
                         /* The disks were shrunk back: so is the record. */
-                        if (record_extend(svc, &mb->ps[i], old_gib, "available", now) < 0)
+                        if (record_extend(svc, &mb->ps[i], old_gib, VOL_AVAILABLE, now) < 0)
                                 log_error("pair %s: cannot roll back the extend record (start-up "
                                           "will)",
                                           mb->ps[i].id);
                         break;
                 }
-                if (record_extend(svc, &mb->ps[i], items[k].new_size_gib, "available", now) < 0)
+                if (record_extend(svc, &mb->ps[i], items[k].new_size_gib, VOL_AVAILABLE, now) < 0)
                         log_error("pair %s: extended; start-up will finish the record",
                                   mb->ps[i].id);
                 log_info("group %s: pair %s extended to %lld GiB", g->id, mb->ps[i].id,
@@ -1086,9 +1073,10 @@ int service_group_action(struct service *svc, const char *project, const char *i
                          size_t nitems, char *msg, size_t msglen)
 {
         pthread_mutex_t *gl = stripe(svc, id);
+        const struct group_rule *rule = NULL;
+        enum group_op op = op_of(action);
         struct members mb = {0};
         struct store_group g;
-        const char *rs;
         int rc;
 
         pthread_mutex_lock(gl);
@@ -1096,90 +1084,35 @@ int service_group_action(struct service *svc, const char *project, const char *i
                 goto out;
         if ((rc = members_of(svc, id, &mb)) < 0)
                 goto out;
-        rs = derive_pairs(mb.ps, mb.n);
-        rc = -EBUSY;
-        switch (action) {
-        case GROUP_PAUSE:
-                if (strcmp(g.status, "available") && strcmp(g.status, "failovered")) {
-                        snprintf(msg, msglen,
-                                 "group %s is %s; pause needs status available or failovered", id,
-                                 g.status);
-                        break;
-                }
-                rc = mb.n ? do_pause(svc, &g, &mb) : 0;
+        /* The one check: the group state table (states.c) and its 409. */
+        rc = group_check(group_row_status(&g), derive_pairs(mb.ps, mb.n), mb.n, op, id, &rule, msg,
+                         msglen);
+        switch (rc < 0 ? GOP__COUNT : op) {
+        case GOP_PAUSE:
+                rc = mb.n ? do_pause(svc, &g, &mb, rule->to) : 0;
                 break;
-        case GROUP_SYNC:
-                if (strcmp(g.status, "available") && strcmp(g.status, "error")) {
-                        snprintf(msg, msglen, "group %s is %s; sync needs status available%s", id,
-                                 g.status,
-                                 strcmp(g.status, "failovered") == 0
-                                     ? " (reprotect the group first)"
-                                     : "");
-                        break;
-                }
-                if (mb.n == 0) {
-                        snprintf(msg, msglen, "group %s has no pairs to sync", id);
-                        break;
-                }
-                rc = do_sync(svc, &g, &mb);
+        case GOP_SYNC:
+                rc = do_sync(svc, &g, &mb, rule->to);
                 break;
-        case GROUP_REVERSE:
-                if (mb.n == 0) {
-                        snprintf(msg, msglen, "group %s has no pairs; reverse needs at least one",
-                                 id);
-                } else if (strcmp(g.status, "available") || strcmp(rs, "active")) {
-                        snprintf(msg, msglen,
-                                 "group %s is %s with replication_status %s; reverse needs "
-                                 "status available and replication_status active (sync the "
-                                 "group first)",
-                                 id, g.status, rs);
-                } else {
-                        rc = do_swap(svc, &g, &mb, false, msg, msglen);
-                }
+        case GOP_REVERSE:
+                rc = do_swap(svc, &g, &mb, false, rule, msg, msglen);
                 break;
-        case GROUP_FAILOVER:
-                if (mb.n == 0) {
-                        snprintf(msg, msglen, "group %s has no pairs; failover needs at least one",
-                                 id);
-                } else if (strcmp(g.status, "available")) {
-                        snprintf(msg, msglen, "group %s is %s; failover needs status available%s",
-                                 id, g.status,
-                                 strcmp(g.status, "failovered") == 0
-                                     ? " (it is already failed over: reprotect it)"
-                                     : "");
-                } else {
-                        rc = do_swap(svc, &g, &mb, true, msg, msglen);
-                }
+        case GOP_FAILOVER:
+                rc = do_swap(svc, &g, &mb, true, rule, msg, msglen);
                 break;
-        case GROUP_REPROTECT:
-                if (mb.n == 0) {
-                        snprintf(msg, msglen, "group %s has no pairs; reprotect needs at least one",
-                                 id);
-                } else if (strcmp(g.status, "failovered")) {
-                        snprintf(msg, msglen,
-                                 "group %s is %s; reprotect needs status failovered (fail the "
-                                 "group over first)",
-                                 id, g.status);
-                } else {
-                        rc = do_reprotect(svc, &g, &mb);
-                }
+        case GOP_REPROTECT:
+                rc = do_reprotect(svc, &g, &mb, rule->to);
                 break;
-        case GROUP_EXTEND:
-                if (mb.n == 0) {
-                        snprintf(msg, msglen, "group %s has no pairs; extend needs at least one",
-                                 id);
-                } else if (strcmp(g.status, "available") || strcmp(rs, "error") == 0) {
-                        snprintf(msg, msglen,
-                                 "group %s is %s with replication_status %s; extend needs status "
-                                 "available and no replication error",
-                                 id, g.status, rs);
-                } else {
-                        rc = do_extend(svc, &g, &mb, items, nitems, msg, msglen);
-                }
+        case GOP_EXTEND:
+                rc = do_extend(svc, &g, &mb, items, nitems, msg, msglen);
+                break;
+        case GOP_UPDATE:
+        case GOP_DELETE:
+        case GOP__COUNT:
                 break;
         }
         if (rc < 0 && rc != -EBUSY && rc != -EINVAL && rc != -ENOENT && !msg[0])
-                snprintf(msg, msglen, "%s failed: %s", action_name(action), strerror(-rc));
+                snprintf(msg, msglen, "%s failed: %s", group_op_name(op), strerror(-rc));
         members_unlock(&mb);
 out:
         pthread_mutex_unlock(gl);
@@ -1199,33 +1132,31 @@ void service_groups_reconcile(struct service *svc)
         }
         for (size_t i = 0; i < n; i++) {
                 struct store_group *g = &gs[i];
+                enum group_status st = group_row_status(g);
                 struct members mb = {0};
 
-                if (strcmp(g->status, "deleting") == 0) {
-                        if (store_group_delete(svc->store, g->id) < 0) {
-                                snprintf(g->status, sizeof(g->status), "error_deleting");
-                                store_group_update(svc->store, g);
-                        }
+                if (st == GS_DELETING) {
+                        if (store_group_delete(svc->store, g->id) < 0)
+                                set_group_status(svc, g, GS_ERROR_DELETING, 0);
                         continue;
                 }
                 if (group_rebind(svc, g->id) < 0)
                         log_error("group %s: cannot bind its members in the engine", g->id);
-                if (strcmp(g->status, "reversing") == 0 || strcmp(g->status, "failovering") == 0) {
+                if (st == GS_REVERSING || st == GS_FAILOVERING) {
                         /* The new roles were never recorded, so no client
                          * wrote to the new side (the fence was up): the old
                          * roles stand. */
                         log_warn("group %s: interrupted while %s; the previous roles stand", g->id,
                                  g->status);
-                        set_group_status(svc, g, "available", 0);
+                        set_group_status(svc, g, GS_AVAILABLE, 0);
                         continue;
                 }
-                if (strcmp(g->status, "creating") && strcmp(g->status, "updating"))
+                if (st != GS_CREATING && st != GS_UPDATING)
                         continue;
                 /* Interrupted create/update: members are committed; pause
                  * them (again) so the group is one consistent point. */
                 if (members_of(svc, g->id, &mb) == 0) {
-                        snprintf(g->status, sizeof(g->status), "available");
-                        do_pause(svc, g, &mb);
+                        do_pause(svc, g, &mb, GS_AVAILABLE);
                         members_unlock(&mb);
                 }
         }

@@ -5,6 +5,7 @@
 
 #include "engine/mirror.h"
 #include "service/service.h"
+#include "service/states.h"
 
 #include <pthread.h>
 
@@ -70,9 +71,23 @@ void pair_rt_lockdown(struct pair_rt *rt);
 /* Grow both disks and the bitmap (takes the fences itself). */
 int pair_rt_grow(struct pair_rt *rt, uint64_t size_bytes);
 /* Copy the engine's state into p: mirror_mode, progress,
- * replication_status (TRACK: paused_status if given, else kept when already
- * a paused status), fault_level and failure_detail. */
-void pair_fill_state(struct pair_rt *rt, struct store_pair *p, const char *paused_status);
+ * replication_status (TRACK: paused_status unless REPL__COUNT, else kept
+ * when already a paused status), fault_level and failure_detail. */
+void pair_fill_state(struct pair_rt *rt, struct store_pair *p, enum repl_status paused_status);
+
+/* service.c: the status of a row as an enum (the store keeps the name).
+ * An unknown name is logged and reads as *__COUNT, which every action
+ * refuses. */
+enum volume_status volume_row_status(const struct store_volume *v);
+enum pair_status pair_row_status(const struct store_pair *p);
+enum group_status group_row_status(const struct store_group *g);
+/* Set the status of a row in memory (the caller stores it). Every status
+ * write goes through these: in a debug build they assert that the
+ * transition from the row's current status is in the table (states.c); a
+ * new row (status "") may start in any status. */
+void volume_row_set_status(struct store_volume *v, enum volume_status to);
+void pair_row_set_status(struct store_pair *p, enum pair_status to);
+void group_row_set_status(struct store_group *g, enum group_status to);
 
 /* pairs.c: start-up (after volumes are exported) and shutdown (before). */
 void service_pairs_reconcile(struct service *svc);

@@ -7,6 +7,10 @@
  *   replication_status: (null) --create--> copying --resync done--> active
  *                       active|copying --DR write failed--> inactive (fault 5)
  *
+ * Statuses are the enums of service/states.h; requests are judged by
+ * pair_check / volume_check and every status write goes through
+ * pair_row_set_status (asserted against the transition table).
+ *
  * Data first, then the record: every row change below happens after the
  * engine step it names. mirror_mode in the row is what start-up resumes.
  *
@@ -231,16 +235,23 @@ static void record_error(struct service *svc, const char *id, const char *detail
 
         if (store_pair_get(svc->store, NULL, id, &p) < 0)
                 return;
-        snprintf(p.status, sizeof(p.status), "error");
-        snprintf(p.replication_status, sizeof(p.replication_status), "error");
+        pair_row_set_status(&p, PAIR_ERROR);
+        snprintf(p.replication_status, sizeof(p.replication_status), "%s",
+                 repl_status_name(REPL_ERROR));
         snprintf(p.failure_detail, sizeof(p.failure_detail), "%s", detail);
         if (store_pair_update(svc->store, &p) < 0)
                 log_error("pair %s: cannot record the error", id);
 }
 
-void pair_fill_state(struct pair_rt *rt, struct store_pair *p, const char *paused_status)
+static void set_repl(struct store_pair *p, enum repl_status rs)
+{
+        snprintf(p->replication_status, sizeof(p->replication_status), "%s", repl_status_name(rs));
+}
+
+void pair_fill_state(struct pair_rt *rt, struct store_pair *p, enum repl_status paused_status)
 {
         struct mirror_stats st;
+        enum repl_status cur;
 
         if (!rt->m)
                 return;
@@ -250,8 +261,7 @@ void pair_fill_state(struct pair_rt *rt, struct store_pair *p, const char *pause
         switch (st.mode) {
         case MIRROR_SYNC:
         case MIRROR_RESYNC:
-                snprintf(p->replication_status, sizeof(p->replication_status), "%s",
-                         st.mode == MIRROR_SYNC ? "active" : "copying");
+                set_repl(p, st.mode == MIRROR_SYNC ? REPL_ACTIVE : REPL_COPYING);
                 p->frozen_at = 0;
                 p->fault_level = 0;
                 p->failure_detail[0] = '\0';
@@ -260,37 +270,37 @@ void pair_fill_state(struct pair_rt *rt, struct store_pair *p, const char *pause
                 if (st.frozen_at)
                         p->frozen_at = st.frozen_at;
                 if (st.prod_error) {
-                        snprintf(p->replication_status, sizeof(p->replication_status), "inactive");
+                        set_repl(p, REPL_INACTIVE);
                         p->fault_level = 2;
                         snprintf(p->failure_detail, sizeof(p->failure_detail), FD_PROD_MISSING);
                 } else if (st.dr_error) {
-                        snprintf(p->replication_status, sizeof(p->replication_status), "inactive");
+                        set_repl(p, REPL_INACTIVE);
                         p->fault_level = 5;
                         snprintf(p->failure_detail, sizeof(p->failure_detail), FD_PEER_DOWN);
                 } else if (st.fault_frozen) {
                         /* Frozen with its group by another member's fault. */
-                        snprintf(p->replication_status, sizeof(p->replication_status),
-                                 "active-stopped");
-                } else if (paused_status) {
-                        snprintf(p->replication_status, sizeof(p->replication_status), "%s",
-                                 paused_status);
-                } else if (strcmp(p->replication_status, "active-stopped") != 0) {
-                        snprintf(p->replication_status, sizeof(p->replication_status), "inactive");
+                        set_repl(p, REPL_ACTIVE_STOPPED);
+                } else if (paused_status != REPL__COUNT) {
+                        set_repl(p, paused_status);
+                } else if (repl_status_parse(p->replication_status, &cur) < 0 ||
+                           cur != REPL_ACTIVE_STOPPED) {
+                        set_repl(p, REPL_INACTIVE);
                 }
                 break;
         }
 }
 
-/* Record the engine's mode in the row: copying / active / inactive. */
-static void record_mode(struct service *svc, struct pair_rt *rt, const char *status)
+/* Record the engine's mode in the row: copying / active / inactive; and
+ * status, unless PAIR__COUNT (unchanged). */
+static void record_mode(struct service *svc, struct pair_rt *rt, enum pair_status status)
 {
         struct store_pair p;
 
         if (!rt->m || store_pair_get(svc->store, NULL, rt->id, &p) < 0)
                 return;
-        if (status)
-                snprintf(p.status, sizeof(p.status), "%s", status);
-        pair_fill_state(rt, &p, NULL);
+        if (status != PAIR__COUNT)
+                pair_row_set_status(&p, status);
+        pair_fill_state(rt, &p, REPL__COUNT);
         if (store_pair_update(svc->store, &p) < 0)
                 log_error("pair %s: cannot record replication state", rt->id);
 }
@@ -401,13 +411,13 @@ static void task_pair_create(struct service *svc, const char *id, int64_t unused
         if (!rt || store_pair_get(svc->store, NULL, id, &p) < 0)
                 return;
         pthread_mutex_lock(&rt->lock);
-        if (strcmp(p.status, "creating") == 0) {
+        if (pair_row_status(&p) == PAIR_CREATING) {
                 rc = rt_start(svc, rt, &p, true, MIRROR_RESYNC, &dirty);
                 if (rc < 0) {
                         log_error("pair %s: cannot start mirroring: %s", id, strerror(-rc));
                         record_error(svc, id, FD_INTERNAL);
                 } else {
-                        record_mode(svc, rt, "available");
+                        record_mode(svc, rt, PAIR_AVAILABLE);
                 }
         }
         pthread_mutex_unlock(&rt->lock);
@@ -447,7 +457,7 @@ static void task_pair_delete(struct service *svc, const char *id, int64_t unused
                 unlink(path);
         }
         if (store_pair_delete(svc->store, id) < 0) {
-                snprintf(p.status, sizeof(p.status), "error_deleting");
+                pair_row_set_status(&p, PAIR_ERROR_DELETING);
                 store_pair_update(svc->store, &p);
                 pthread_mutex_unlock(&rt->lock);
                 return;
@@ -473,7 +483,7 @@ static void task_pair_event(struct service *svc, const char *id, int64_t ev)
                          : ev == MIRROR_EV_DR_FAULT   ? "DR fault (inactive, fault level 5)"
                          : ev == MIRROR_EV_PROD_FAULT ? "production fault (inactive, fault level 2)"
                                                       : "frozen with its group (active-stopped)");
-                record_mode(svc, rt, NULL);
+                record_mode(svc, rt, PAIR__COUNT);
         }
         pthread_mutex_unlock(&rt->lock);
 }
@@ -510,11 +520,13 @@ void service_pairs_reconcile(struct service *svc)
                 uint64_t dirty = 0;
                 int rc;
 
-                if (strcmp(p->status, "creating") == 0) {
+                enum pair_status pst = pair_row_status(p);
+
+                if (pst == PAIR_CREATING) {
                         service_enqueue(svc, task_pair_create, p->id, 0);
                         continue;
                 }
-                if (strcmp(p->status, "deleting") == 0) {
+                if (pst == PAIR_DELETING) {
                         service_enqueue(svc, task_pair_delete, p->id, 0);
                         continue;
                 }
@@ -534,7 +546,7 @@ void service_pairs_reconcile(struct service *svc)
                                 p->volume_size_gib = (int64_t)(volume_size(rt->prod) / GIB);
                                 store_pair_update(svc->store, p);
                         }
-                        record_mode(svc, rt, NULL);
+                        record_mode(svc, rt, PAIR__COUNT);
                 }
                 pthread_mutex_unlock(&rt->lock);
         }
@@ -619,14 +631,10 @@ int service_pair_create(struct service *svc, const struct pair_create_req *rq,
                          p_side ? "production" : "DR", p_side ? pv.id : dv.id,
                          p_side ? pv.pair_id : dv.pair_id, failure_detail);
                 rc = -EBUSY;
-        } else if (strcmp(pv.status, "available") || strcmp(dv.status, "available")) {
-                bool p_side = strcmp(pv.status, "available") != 0;
-                snprintf(msg, msglen, "%s volume %s is %s; it must be available to be paired",
-                         p_side ? "production" : "DR", p_side ? pv.id : dv.id,
-                         p_side ? pv.status : dv.status);
-                rc = -EBUSY;
-        } else {
-                rc = 0;
+        } else if ((rc = volume_check(volume_row_status(&pv), VOL_OP_PAIR, "production volume",
+                                      pv.id, msg, msglen)) == 0) {
+                rc = volume_check(volume_row_status(&dv), VOL_OP_PAIR, "DR volume", dv.id, msg,
+                                  msglen);
         }
         if (rc < 0)
                 goto out;
@@ -637,7 +645,7 @@ int service_pair_create(struct service *svc, const struct pair_create_req *rq,
         snprintf(out->name, sizeof(out->name), "%s", rq->name ? rq->name : "");
         snprintf(out->description, sizeof(out->description), "%s",
                  rq->description ? rq->description : "");
-        snprintf(out->status, sizeof(out->status), "creating");
+        pair_row_set_status(out, PAIR_CREATING);
         snprintf(out->volume_ids[0], sizeof(out->volume_ids[0]), "%s", pv.id);
         snprintf(out->volume_ids[1], sizeof(out->volume_ids[1]), "%s", dv.id);
         snprintf(out->priority_station, sizeof(out->priority_station), "%s", pv.availability_zone);
@@ -688,19 +696,9 @@ static int pair_delete_locked(struct service *svc, const char *project, const ch
                 snprintf(msg, msglen, "replication pair %s does not exist", id);
         if (rc < 0)
                 return rc;
-        if (p.group_id[0]) {
-                snprintf(msg, msglen,
-                         "replication pair %s is in consistency group %s; remove it from the "
-                         "group first",
-                         id, p.group_id);
-                return -EBUSY;
-        }
-        if (strcmp(p.status, "available") && strcmp(p.status, "error")) {
-                snprintf(msg, msglen, "replication pair %s is %s; wait until it is available", id,
-                         p.status);
-                return -EBUSY;
-        }
-        snprintf(p.status, sizeof(p.status), "deleting");
+        if ((rc = pair_check(pair_row_status(&p), p.group_id, PAIR_OP_DELETE, id, msg, msglen)) < 0)
+                return rc;
+        pair_row_set_status(&p, PAIR_DELETING);
         p.updated_at = util_now_usec();
         if ((rc = store_pair_update(svc->store, &p)) < 0)
                 return rc;

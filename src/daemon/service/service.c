@@ -1,10 +1,12 @@
-/* Volume state machine and the task thread. */
+/* Volume state machine and the task thread. Statuses are the enums of
+ * service/states.h (tables in states.c); the rows keep their names. */
 #include "service/internal.h"
 #include "engine/fence.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "volume/volume.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -27,6 +29,53 @@ void service_volume_path(struct service *svc, const char *az, const char *id, ch
         const struct site_cfg *s = config_site(svc->cfg, az);
 
         snprintf(buf, len, "%s/%s", s ? s->dir : "/nonexistent", id);
+}
+
+/* ---- status fields of rows (states.h tables) ---- */
+
+enum volume_status volume_row_status(const struct store_volume *v)
+{
+        enum volume_status st = VOL__COUNT;
+
+        if (volume_status_parse(v->status, &st) < 0)
+                log_error("volume %s: unknown status '%s'", v->id, v->status);
+        return st;
+}
+
+enum pair_status pair_row_status(const struct store_pair *p)
+{
+        enum pair_status st = PAIR__COUNT;
+
+        if (pair_status_parse(p->status, &st) < 0)
+                log_error("replication pair %s: unknown status '%s'", p->id, p->status);
+        return st;
+}
+
+enum group_status group_row_status(const struct store_group *g)
+{
+        enum group_status st = GS__COUNT;
+
+        if (group_status_parse(g->status, &st) < 0)
+                log_error("group %s: unknown status '%s'", g->id, g->status);
+        return st;
+}
+
+void volume_row_set_status(struct store_volume *v, enum volume_status to)
+{
+        assert(!v->status[0] || volume_transition_ok(volume_row_status(v), to));
+        snprintf(v->status, sizeof(v->status), "%s", volume_status_name(to));
+}
+
+void pair_row_set_status(struct store_pair *p, enum pair_status to)
+{
+        assert(!p->status[0] || pair_transition_ok(pair_row_status(p), to));
+        snprintf(p->status, sizeof(p->status), "%s", pair_status_name(to));
+}
+
+void group_row_set_status(struct store_group *g, enum group_status to)
+{
+        assert(!g->status[0] || group_transition_ok(group_row_status(g), to));
+        snprintf(g->status, sizeof(g->status), "%s", group_status_name(to));
 }
 
 int service_enqueue(struct service *svc, service_task_fn fn, const char *id, int64_t arg)
@@ -74,15 +123,17 @@ static void *task_main(void *arg)
 }
 
 /* Set status (and an error message) of a volume in one transaction. */
-static void set_status(struct service *svc, const char *id, const char *status, const char *why)
+static void set_status(struct service *svc, const char *id, enum volume_status status,
+                       const char *why)
 {
         struct store_volume v = {0};
 
         if (store_volume_get(svc->store, NULL, id, &v) == 0) {
-                snprintf(v.status, sizeof(v.status), "%s", status);
+                volume_row_set_status(&v, status);
                 snprintf(v.error_message, sizeof(v.error_message), "%s", why ? why : "");
                 if (store_volume_update(svc->store, &v) < 0)
-                        log_error("volume %s: cannot record status %s", id, status);
+                        log_error("volume %s: cannot record status %s", id,
+                                  volume_status_name(status));
         }
         store_volume_clear(&v);
 }
@@ -118,9 +169,9 @@ static void task_create(struct service *svc, const char *id, int64_t size_gib)
                 snprintf(why, sizeof(why), "cannot create the volume file: %s", strerror(-rc));
                 log_error("volume %s: %s", id, why);
                 unlink(path);
-                set_status(svc, id, "error", why);
+                set_status(svc, id, VOL_ERROR, why);
         } else {
-                set_status(svc, id, "available", NULL);
+                set_status(svc, id, VOL_AVAILABLE, NULL);
         }
         store_volume_clear(&v);
 }
@@ -144,9 +195,9 @@ static void task_delete(struct service *svc, const char *id, int64_t unused)
         service_volume_path(svc, v.availability_zone, id, path, sizeof(path));
         if (unlink(path) < 0 && errno != ENOENT) {
                 log_error("volume %s: unlink %s: %s", id, path, strerror(errno));
-                set_status(svc, id, "error_deleting", "cannot remove the volume file");
+                set_status(svc, id, VOL_ERROR_DELETING, "cannot remove the volume file");
         } else if (store_volume_delete(svc->store, id) < 0) {
-                set_status(svc, id, "error_deleting", "cannot remove the volume record");
+                set_status(svc, id, VOL_ERROR_DELETING, "cannot remove the volume record");
         }
         store_volume_clear(&v);
 }
@@ -165,10 +216,10 @@ static void task_extend(struct service *svc, const char *id, int64_t new_gib)
                 return;
         if (rc == 0) {
                 v.size_gib = new_gib;
-                snprintf(v.status, sizeof(v.status), "available");
+                volume_row_set_status(&v, VOL_AVAILABLE);
                 v.error_message[0] = '\0';
         } else {
-                snprintf(v.status, sizeof(v.status), "error_extending");
+                volume_row_set_status(&v, VOL_ERROR_EXTENDING);
                 snprintf(v.error_message, sizeof(v.error_message), "cannot grow the file: %s",
                          strerror(-rc));
         }
@@ -206,28 +257,28 @@ static void reconcile(struct service *svc)
         for (size_t i = 0; i < n; i++) {
                 struct store_volume *v = &vols[i];
                 char path[CONFIG_PATH_LEN + 64];
+                enum volume_status st = volume_row_status(v);
 
                 service_volume_path(svc, v->availability_zone, v->id, path, sizeof(path));
-                if (strcmp(v->status, "deleting") == 0) {
+                if (st == VOL_DELETING) {
                         service_enqueue(svc, task_delete, v->id, 0);
                         continue;
                 }
-                if (strcmp(v->status, "creating") == 0 && access(path, F_OK) != 0) {
+                if (st == VOL_CREATING && access(path, F_OK) != 0) {
                         service_enqueue(svc, task_create, v->id, v->size_gib);
                         continue;
                 }
-                if (strcmp(v->status, "error") == 0 && access(path, F_OK) != 0)
+                if (st == VOL_ERROR && access(path, F_OK) != 0)
                         continue;
-                if (strcmp(v->status, "extending") == 0 &&
-                    volume_file_grow(path, (uint64_t)v->size_gib * GIB) < 0)
+                if (st == VOL_EXTENDING && volume_file_grow(path, (uint64_t)v->size_gib * GIB) < 0)
                         rollback_extend(svc, v, path);
                 if (export_volume(svc, v) < 0) {
                         log_error("volume %s: file %s cannot be opened", v->id, path);
-                        set_status(svc, v->id, "error", "the volume file is missing");
+                        set_status(svc, v->id, VOL_ERROR, "the volume file is missing");
                         continue;
                 }
-                if (strcmp(v->status, "creating") == 0 || strcmp(v->status, "extending") == 0)
-                        set_status(svc, v->id, "available", NULL);
+                if (st == VOL_CREATING || st == VOL_EXTENDING)
+                        set_status(svc, v->id, VOL_AVAILABLE, NULL);
         }
         store_volume_free_list(vols, n);
 }
@@ -345,7 +396,7 @@ int service_volume_create(struct service *svc, const struct volume_create_req *r
                  rq->description ? rq->description : "");
         snprintf(out->availability_zone, sizeof(out->availability_zone), "%s",
                  rq->availability_zone);
-        snprintf(out->status, sizeof(out->status), "creating");
+        volume_row_set_status(out, VOL_CREATING);
         snprintf(out->volume_type, sizeof(out->volume_type), "%s",
                  rq->volume_type ? rq->volume_type : "SSD");
         out->metadata_json = strdup(rq->metadata_json ? rq->metadata_json : "{}");
@@ -389,13 +440,9 @@ int service_volume_delete(struct service *svc, const char *project, const char *
         int rc = get_for_change(svc, project, id, &v, "deleted", msg, msglen);
 
         if (rc == 0) {
-                if (strcmp(v.status, "available") && strcmp(v.status, "error") &&
-                    strcmp(v.status, "error_deleting") && strcmp(v.status, "error_extending")) {
-                        snprintf(msg, msglen, "volume %s is %s; wait until it is available", id,
-                                 v.status);
-                        rc = -EBUSY;
-                } else {
-                        snprintf(v.status, sizeof(v.status), "deleting");
+                rc = volume_check(volume_row_status(&v), VOL_OP_DELETE, "volume", id, msg, msglen);
+                if (rc == 0) {
+                        volume_row_set_status(&v, VOL_DELETING);
                         v.updated_at = util_now_usec();
                         rc = store_volume_update(svc->store, &v);
                         if (rc == 0)
@@ -413,10 +460,9 @@ int service_volume_extend(struct service *svc, const char *project, const char *
         int rc = get_for_change(svc, project, id, &v, "extended", msg, msglen);
 
         if (rc == 0) {
-                if (strcmp(v.status, "available") != 0) {
-                        snprintf(msg, msglen, "volume %s is %s; it must be available to extend", id,
-                                 v.status);
-                        rc = -EBUSY;
+                if ((rc = volume_check(volume_row_status(&v), VOL_OP_EXTEND, "volume", id, msg,
+                                       msglen)) < 0) {
+                        /* msg says what to do first */
                 } else if (new_size_gib <= v.size_gib) {
                         snprintf(msg, msglen,
                                  "os-extend.new_size (%lld) must be larger than the current "
@@ -424,7 +470,7 @@ int service_volume_extend(struct service *svc, const char *project, const char *
                                  (long long)new_size_gib, (long long)v.size_gib);
                         rc = -EINVAL;
                 } else {
-                        snprintf(v.status, sizeof(v.status), "extending");
+                        volume_row_set_status(&v, VOL_EXTENDING);
                         v.updated_at = util_now_usec();
                         rc = store_volume_update(svc->store, &v);
                         if (rc == 0)
