@@ -10,8 +10,9 @@
 #     production after the pause and on the new one after the failover
 #     (bytes_copied delta, whole-disk equality);
 #  3. every 409 of the DR actions (non-empty message, state unchanged);
-#  4. failover while copying, then reprotect;
-#  7. kill -9 during reverse and during reprotect, then recovery;
+#  4. failover while copying (forced: slow DR writes), then reprotect;
+#  7. kill -9 during reverse (forced: slow flushes) and during reprotect,
+#     then recovery;
 #  5. extend (both request shapes, sizes, NBD sizes, old data intact, new space
 #     zero and mirrored, errors 400/404/409);
 #  6. a production disk file deleted: fault_level "2", failover still works.
@@ -505,13 +506,31 @@ recover() {
 
 sums "$PROD_AZ"
 S_ALL=$SIG
-for delay in 0.01 0.08; do
+# The kills must land during the reverse, which unthrottled takes a few ms
+# (both kills used to find it done: HTTP 200): the daemon to be killed sleeps
+# 500 ms in every volume flush (the reverse flushes both legs of each pair
+# before swapping it: ~2 s in all); the delay counts from the first GET that
+# shows `reversing`, and the group must still be `reversing` right before the
+# kill (1 s in, pair 1 may already be swapped in the engine while nothing is
+# recorded). The daemon started after the kill has no fault rule.
+for delay in 0 1; do
   step "7. kill -9 ${delay} s into a reverse (production $PROD_AZ)"
+  stop_daemon
+  EVSREP_FAULT="vol_flush~500000" start_daemon
+  uris
   bg_action "$REVERSE"
+  for _ in $(seq 1 250); do
+    api GET "$RCGS/$GID"
+    [ "$(jget "$G.status")" != reversing ] || break
+    sleep 0.02
+  done
   sleep "$delay"
+  api GET "$RCGS/$GID"
+  before="$(jget "$G.status") (HTTP $STATUS)"
   crash_daemon
   wait "$BG" || true
-  log "reverse before kill -9: HTTP $(cat "$TMP/bg.code" 2>/dev/null)"
+  log "reverse before kill -9: HTTP $(cat "$TMP/bg.code" 2>/dev/null); group right before the kill: $before"
+  chk_eq "$before" "reversing (HTTP 200)" "kill -9 ${delay} s into a reverse: group status right before the kill"
   start_daemon
   uris
   recover "kill -9 ${delay} s into a reverse"
@@ -530,11 +549,24 @@ PROD_AZ=$NEW_AZ
 for i in 1 2; do qw "$(prod_uri "$i")" "0xc$i" $((256 * M)) $((64 * M)) "64 MiB on the new production $i"; done
 sums "$PROD_AZ"
 S_NEW=$SIG
+# The kill must land while the reprotect copies (it used to find the copy
+# done at times): the new DR disks (the old production) sleep 20 ms in every
+# write in the daemon to be killed (2 x 64 MiB in 1 MiB pieces: > 1 s), and
+# the group must be `copying` right before the kill.
+DRA=$(vol_of "$(other_az "$PROD_AZ")" 1)
+DRB=$(vol_of "$(other_az "$PROD_AZ")" 2)
+stop_daemon
+EVSREP_FAULT="vol_write@${DRA}~20000;vol_write@${DRB}~20000" start_daemon
+uris
+expect_group failovered active-stopped "$PROD_AZ" "after the restart with a slow new DR"
 bg_action "$REPROTECT"
-sleep 0.05
-crash_daemon
 wait "$BG" || true
-log "reprotect before kill -9: HTTP $(cat "$TMP/bg.code" 2>/dev/null)"
+sleep 0.05
+api GET "$RCGS/$GID"
+before="$(jget "$G.status")/$(jget "$G.replication_status") (HTTP $STATUS)"
+crash_daemon
+log "reprotect before kill -9: HTTP $(cat "$TMP/bg.code" 2>/dev/null); group right before the kill: $before"
+chk_eq "$before" "available/copying (HTTP 200)" "kill -9 during reprotect: group right before the kill"
 start_daemon
 uris
 WANT_AZ=$PROD_AZ
