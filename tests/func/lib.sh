@@ -230,6 +230,16 @@ create_group() {
   printf '%s\n' "$id"
 }
 
+# require_fault_injection: the test arms faults (EVSREP_FAULT/EVSREP_POWERCUT)
+# and needs the seqwriter/seqcheck tools; both missing is a failure, not a skip.
+require_fault_injection() {
+  "$EVSREPD" --version | grep -q fault-injection ||
+    die "evsrepd was built without fault injection (cmake -DEVSREP_FAULT_INJECTION=ON; scripts/test.sh does)"
+  SW=$TOOLS/seqwriter
+  SC=$TOOLS/seqcheck
+  if [ ! -x "$SW" ] || [ ! -x "$SC" ]; then die "seqwriter/seqcheck not built in $TOOLS"; fi
+}
+
 # group_action GROUP_ID KEY [JSON_VALUE]: POST the action (value null by default).
 group_action() {
   api POST "$RCGS/$1/action" "{\"$2\": ${3:-null}}"

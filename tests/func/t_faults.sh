@@ -16,8 +16,7 @@
 # N is bounded per rule by EVSREP_FAULT_MAXN (default 3; scripts/test.sh
 # uses 1 under the sanitizers); EVSREP_FAULT_SWEEP=full lifts the bound.
 . "$(dirname "$0")/lib.sh"
-"$EVSREPD" --version | grep -q fault-injection ||
-  die "evsrepd was built without fault injection (cmake -DEVSREP_FAULT_INJECTION=ON; scripts/test.sh does)"
+require_fault_injection
 MAXN=${EVSREP_FAULT_MAXN:-3}
 [ "${EVSREP_FAULT_SWEEP:-}" = full ] && MAXN=1000
 G=.replication_consistency_group

@@ -16,11 +16,7 @@
 # EVSREP_FREEZE_RUNS (default 20) seeds from EVSREP_FREEZE_SEED (default 1).
 # Needs a fault-injection build (scripts/test.sh builds one).
 . "$(dirname "$0")/lib.sh"
-SW=$TOOLS/seqwriter
-SC=$TOOLS/seqcheck
-if [ ! -x "$SW" ] || [ ! -x "$SC" ]; then die "seqwriter/seqcheck not built in $TOOLS"; fi
-"$EVSREPD" --version | grep -q fault-injection ||
-  die "evsrepd was built without fault injection (cmake -DEVSREP_FAULT_INJECTION=ON; scripts/test.sh does)"
+require_fault_injection
 RUNS=${EVSREP_FREEZE_RUNS:-20}
 SEED=${EVSREP_FREEZE_SEED:-1}
 REGION=8M

@@ -14,11 +14,7 @@
 # resync what was hot, the group is active again and DR equals production.
 # EVSREP_POWERCUT_RUNS (default 6) seeds from EVSREP_POWERCUT_SEED (1).
 . "$(dirname "$0")/lib.sh"
-SW=$TOOLS/seqwriter
-SC=$TOOLS/seqcheck
-if [ ! -x "$SW" ] || [ ! -x "$SC" ]; then die "seqwriter/seqcheck not built in $TOOLS"; fi
-"$EVSREPD" --version | grep -q fault-injection ||
-  die "evsrepd was built without fault injection (cmake -DEVSREP_FAULT_INJECTION=ON; scripts/test.sh does)"
+require_fault_injection
 command -v nbdkit >/dev/null || die "nbdkit is needed to read the files while the daemon is down"
 RUNS=${EVSREP_POWERCUT_RUNS:-6}
 SEED=${EVSREP_POWERCUT_SEED:-1}
