@@ -148,46 +148,43 @@ static enum mirror_mode fault_switch(struct mirror *m)
         return was;
 }
 
-void mirror_dr_fault(struct mirror *m, uint64_t c0, uint64_t c1, int err)
+/* A fault on one leg: chunks [c0, c1] (none when c0 > c1) dirty durably,
+ * the error recorded, TRACK (with the group: fault_switch), reported once. */
+static void leg_fault(struct mirror *m, uint64_t c0, uint64_t c1, int err, bool dr)
 {
-        enum mirror_mode was;
-        int rc;
-
-        pthread_mutex_lock(&m->mu);
-        bitmap_set_range(&m->bm, c0, c1 - c0 + 1);
-        m->dr_error = err;
-        atomic_fetch_add(&g_stats.dr_write_errors, 1);
-        pthread_mutex_unlock(&m->mu);
-        was = fault_switch(m);
-        if ((rc = mirror_persist_bits(m, c0, c1 - c0 + 1)) < 0)
-                log_error("pair %s: cannot persist dirty bits after a DR fault: %s", m->pair_id,
-                          strerror(-rc));
-        if (was != MIRROR_TRACK) {
-                log_warn("pair %s: DR write failed (%s): tracking changes until a sync", m->pair_id,
-                         strerror(-err));
-                mirror_emit(m, MIRROR_EV_DR_FAULT);
-        }
-}
-
-void mirror_prod_fault(struct mirror *m, uint64_t c0, uint64_t c1, int err)
-{
+        const char *side = dr ? "DR" : "production";
         enum mirror_mode was;
         int rc;
 
         pthread_mutex_lock(&m->mu);
         if (c0 <= c1)
                 bitmap_set_range(&m->bm, c0, c1 - c0 + 1);
-        m->prod_error = err;
+        if (dr) {
+                m->dr_error = err;
+                atomic_fetch_add(&g_stats.dr_write_errors, 1);
+        } else {
+                m->prod_error = err;
+        }
         pthread_mutex_unlock(&m->mu);
         was = fault_switch(m);
         if (c0 <= c1 && (rc = mirror_persist_bits(m, c0, c1 - c0 + 1)) < 0)
-                log_error("pair %s: cannot persist dirty bits after a production fault: %s",
-                          m->pair_id, strerror(-rc));
+                log_error("pair %s: cannot persist dirty bits after a %s fault: %s", m->pair_id,
+                          side, strerror(-rc));
         if (was != MIRROR_TRACK) {
-                log_warn("pair %s: production I/O failed (%s): tracking changes until a sync",
-                         m->pair_id, strerror(-err));
-                mirror_emit(m, MIRROR_EV_PROD_FAULT);
+                log_warn("pair %s: %s I/O failed (%s): tracking changes until a sync", m->pair_id,
+                         side, strerror(-err));
+                mirror_emit(m, dr ? MIRROR_EV_DR_FAULT : MIRROR_EV_PROD_FAULT);
         }
+}
+
+void mirror_dr_fault(struct mirror *m, uint64_t c0, uint64_t c1, int err)
+{
+        leg_fault(m, c0, c1, err, true);
+}
+
+void mirror_prod_fault(struct mirror *m, uint64_t c0, uint64_t c1, int err)
+{
+        leg_fault(m, c0, c1, err, false);
 }
 
 /* ---- activity log ---- */
