@@ -507,30 +507,35 @@ recover() {
 sums "$PROD_AZ"
 S_ALL=$SIG
 # The kills must land during the reverse, which unthrottled takes a few ms
-# (both kills used to find it done: HTTP 200): the daemon to be killed sleeps
-# 500 ms in every volume flush (the reverse flushes both legs of each pair
-# before swapping it: ~2 s in all); the delay counts from the first GET that
-# shows `reversing`, and the group must still be `reversing` right before the
-# kill (1 s in, pair 1 may already be swapped in the engine while nothing is
-# recorded). The daemon started after the kill has no fault rule.
+# (both kills used to find it done: HTTP 200, and at 500 ms per flush a CI
+# machine once found it done 1 s in): the daemon to be killed sleeps 1.5 s in
+# every volume flush (the reverse flushes both legs of each pair before
+# swapping it: >= 6 s in all); the delay counts from the first GET that
+# shows `reversing`, and right before the kill the group must still be
+# `reversing` and the reverse request still unanswered (1 s in, pair 1 may
+# already be swapped in the engine while nothing is recorded). The daemon
+# started after the kill has no fault rule.
 for delay in 0 1; do
   step "7. kill -9 ${delay} s into a reverse (production $PROD_AZ)"
   stop_daemon
-  EVSREP_FAULT="vol_flush~500000" start_daemon
+  EVSREP_FAULT="vol_flush~1500000" start_daemon
   uris
   bg_action "$REVERSE"
+  seen=""
   for _ in $(seq 1 250); do
     api GET "$RCGS/$GID"
-    [ "$(jget "$G.status")" != reversing ] || break
+    [ "$(jget "$G.status")" != reversing ] || { seen=yes; break; }
     sleep 0.02
   done
+  [ -n "$seen" ] || fail "kill -9 ${delay} s into a reverse: the group never showed 'reversing'"
   sleep "$delay"
   api GET "$RCGS/$GID"
   before="$(jget "$G.status") (HTTP $STATUS)"
+  if [ -s "$TMP/bg.code" ]; then before="$before, request answered"; else before="$before, request pending"; fi
   crash_daemon
   wait "$BG" || true
   log "reverse before kill -9: HTTP $(cat "$TMP/bg.code" 2>/dev/null); group right before the kill: $before"
-  chk_eq "$before" "reversing (HTTP 200)" "kill -9 ${delay} s into a reverse: group status right before the kill"
+  chk_eq "$before" "reversing (HTTP 200), request pending" "kill -9 ${delay} s into a reverse: group status right before the kill"
   start_daemon
   uris
   recover "kill -9 ${delay} s into a reverse"
