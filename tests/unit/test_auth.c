@@ -112,6 +112,30 @@ static void test_malformed(void **state)
         assert_int_equal(
             auth_open(g_path, &a, tok, sizeof(tok), proj, sizeof(proj), &created, err, sizeof(err)),
             -EINVAL);
+        write_file("aaaa p1 operator extra\n");
+        assert_int_equal(
+            auth_open(g_path, &a, tok, sizeof(tok), proj, sizeof(proj), &created, err, sizeof(err)),
+            -EINVAL);
+}
+
+static void test_operator_role(void **state)
+{
+        char tok[AUTH_TOKEN_MAX], proj[AUTH_PROJECT_MAX], err[256];
+        struct auth *a = NULL;
+        bool created, op = true;
+
+        (void)state;
+        write_file("aaaa p1\nbbbb p2 operator\n");
+        assert_int_equal(
+            auth_open(g_path, &a, tok, sizeof(tok), proj, sizeof(proj), &created, err, sizeof(err)),
+            0);
+        assert_string_equal(auth_lookup_role(a, "aaaa", &op), "p1");
+        assert_false(op);
+        assert_string_equal(auth_lookup_role(a, "bbbb", &op), "p2");
+        assert_true(op);
+        assert_null(auth_lookup_role(a, "cccc", &op));
+        assert_false(op);
+        auth_close(a);
 }
 
 int main(void)
@@ -120,6 +144,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_first_start_creates, setup, teardown),
             cmocka_unit_test_setup_teardown(test_several_projects, setup, teardown),
             cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_operator_role, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,6 +19,7 @@ struct api_call {
         struct http_req *r;
         struct api_ctx *ctx;
         const char *project;
+        bool is_operator; /* the token carries the operator role (auth.h) */
         char id[64];
 };
 
@@ -51,12 +52,10 @@ int api_groups_update(struct api_call *c);
 int api_groups_delete(struct api_call *c);
 int api_groups_action(struct api_call *c);
 /* Pure parsers (fuzzed). ids/add/rem/items: caller arrays of 256 entries. */
-int api_group_create_parse(const char *body, size_t len, json_t **root,
-                           struct group_create_req *rq, const char **ids, char *msg,
-                           size_t msglen);
-int api_group_update_parse(const char *body, size_t len, json_t **root,
-                           struct group_update_req *rq, const char **add, const char **rem,
-                           char *msg, size_t msglen);
+int api_group_create_parse(const char *body, size_t len, json_t **root, struct group_create_req *rq,
+                           const char **ids, char *msg, size_t msglen);
+int api_group_update_parse(const char *body, size_t len, json_t **root, struct group_update_req *rq,
+                           const char **add, const char **rem, char *msg, size_t msglen);
 int api_group_action_parse(const char *body, size_t len, json_t **root, enum group_action *action,
                            struct group_extend_item *items, size_t *nitems, char *msg,
                            size_t msglen);

@@ -118,8 +118,9 @@ static int dispatch(struct http_req *r, void *vctx)
         char allow[128] = "";
         const struct route *hit = NULL;
         const char *token = http_header(r, "X-Auth-Token");
-        const char *project = token ? auth_lookup(ctx->auth, token) : NULL;
-        struct api_call c = {.r = r, .ctx = ctx};
+        bool is_operator = false;
+        const char *project = token ? auth_lookup_role(ctx->auth, token, &is_operator) : NULL;
+        struct api_call c = {.r = r, .ctx = ctx, .is_operator = is_operator};
         int n;
 
         if (strcmp(r->url, "/metrics") == 0 &&

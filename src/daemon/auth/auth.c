@@ -9,6 +9,7 @@
 struct auth_entry {
         char token[AUTH_TOKEN_MAX];
         char project[AUTH_PROJECT_MAX];
+        bool is_operator; /* third field "operator": service-wide reads and admin actions */
 };
 
 struct auth {
@@ -65,17 +66,19 @@ static int load(const char *path, struct auth *a, char *err, size_t errlen)
         if (!f)
                 return -errno;
         while (fgets(line, sizeof(line), f)) {
-                char tok[AUTH_TOKEN_MAX], proj[AUTH_PROJECT_MAX], extra[2];
+                char tok[AUTH_TOKEN_MAX], proj[AUTH_PROJECT_MAX], role[16], extra[2];
                 struct auth_entry *ne;
                 int k;
 
                 lineno++;
                 if (line[0] == '#' || strspn(line, " \t\r\n") == strlen(line))
                         continue;
-                k = sscanf(line, "%129s %64s %1s", tok, proj, extra);
-                if (k != 2) {
-                        snprintf(err, errlen, "%s line %d: expected \"token project_id\"", path,
-                                 lineno);
+                k = sscanf(line, "%129s %64s %15s %1s", tok, proj, role, extra);
+                if (k < 2 || k > 3 || (k == 3 && strcmp(role, "operator") != 0)) {
+                        snprintf(err, errlen,
+                                 "%s line %d: expected \"token project_id\" or \"token "
+                                 "project_id operator\"",
+                                 path, lineno);
                         fclose(f);
                         return -EINVAL;
                 }
@@ -87,6 +90,7 @@ static int load(const char *path, struct auth *a, char *err, size_t errlen)
                 a->entries = ne;
                 snprintf(ne[a->n].token, sizeof(ne[a->n].token), "%s", tok);
                 snprintf(ne[a->n].project, sizeof(ne[a->n].project), "%s", proj);
+                ne[a->n].is_operator = k == 3;
                 a->n++;
         }
         fclose(f);
@@ -135,6 +139,13 @@ void auth_close(struct auth *a)
 
 const char *auth_lookup(const struct auth *a, const char *token)
 {
+        bool op;
+
+        return auth_lookup_role(a, token, &op);
+}
+
+const char *auth_lookup_role(const struct auth *a, const char *token, bool *is_operator)
+{
         const char *found = NULL;
         size_t tlen = strlen(token);
 
@@ -143,8 +154,12 @@ const char *auth_lookup(const struct auth *a, const char *token)
         for (size_t i = 0; i < a->n; i++) {
                 const struct auth_entry *e = &a->entries[i];
                 bool eq = util_ct_equal(e->token, strlen(e->token), token, tlen);
-                if (eq && !found)
+                if (eq && !found) {
                         found = e->project;
+                        *is_operator = e->is_operator;
+                }
         }
+        if (!found)
+                *is_operator = false;
         return found;
 }

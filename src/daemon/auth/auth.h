@@ -1,5 +1,8 @@
-/* API tokens: a file of "token project_id" lines ('#' comments), loaded at
- * start. Lookups compare every entry in constant time. */
+/* API tokens: a file of "token project_id [operator]" lines ('#' comments),
+ * loaded at start. A token with the third field `operator` is an operator
+ * token: it also sees service-wide data (every project's series in
+ * /metrics) and may change quotas (docs/operations.md "Tokens"). Lookups
+ * compare every entry in constant time. */
 #ifndef EVSREP_AUTH_H
 #define EVSREP_AUTH_H
 
@@ -20,5 +23,8 @@ void auth_close(struct auth *a);
 /* Project of token, or NULL when the token is unknown. The string lives as
  * long as the auth object. */
 const char *auth_lookup(const struct auth *a, const char *token);
+/* The same, and *is_operator says whether the token carries the operator
+ * role (false for an unknown token). */
+const char *auth_lookup_role(const struct auth *a, const char *token, bool *is_operator);
 
 #endif
