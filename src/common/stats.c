@@ -2,7 +2,6 @@
 #include "common/stats.h"
 #include "common/util.h"
 
-#include <ctype.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -43,8 +42,11 @@ void stats_hist_render(FILE *f, const char *name, const char *labels, const stru
                         fprintf(f, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep,
                                 (unsigned long long)cum);
         }
-        fprintf(f, "%s_sum{%s} %.9f\n", name, labels, (double)atomic_load(&h->sum_ns) / 1e9);
-        fprintf(f, "%s_count{%s} %llu\n", name, labels, (unsigned long long)atomic_load(&h->count));
+        /* A series without labels is `name value`: no empty braces. */
+        fprintf(f, "%s_sum%s%s%s %.9f\n", name, labels[0] ? "{" : "", labels, labels[0] ? "}" : "",
+                (double)atomic_load(&h->sum_ns) / 1e9);
+        fprintf(f, "%s_count%s%s%s %llu\n", name, labels[0] ? "{" : "", labels,
+                labels[0] ? "}" : "", (unsigned long long)atomic_load(&h->count));
 }
 
 static pthread_mutex_t g_sites_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -83,58 +85,26 @@ static pthread_mutex_t g_http_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct http_slot g_http[HTTP_SLOTS];
 static size_t g_nhttp;
 
-static bool id_like(const char *s, size_t n)
+/* The method label: the methods the API knows, else "other" (a client may
+ * send any token as a method; it must not add a series). */
+static const char *method_label(const char *method)
 {
-        size_t hex = 0;
+        static const char *const known[] = {"GET",    "HEAD",  "POST",   "PUT",
+                                            "DELETE", "PATCH", "OPTIONS"};
 
-        for (size_t i = 0; i < n; i++)
-                hex += isxdigit((unsigned char)s[i]) || s[i] == '-';
-        return n >= 16 && hex == n;
+        for (size_t i = 0; method && i < ARRAY_SIZE(known); i++)
+                if (strcmp(method, known[i]) == 0)
+                        return known[i];
+        return "other";
 }
 
-/* /v2/<project>/os-vendor-replications/<uuid>/action ->
- * /v2/{project}/os-vendor-replications/{id}/action; query dropped. */
-static void normalise(const char *path, char *out, size_t outlen)
+void stats_http_observe(const char *method, const char *route, unsigned status, uint64_t ns)
 {
-        size_t o = 0;
-        int seg = 0;
-
-        out[0] = '\0';
-        while (*path && *path != '?' && o + 1 < outlen) {
-                size_t n;
-                const char *rep = NULL;
-
-                while (*path == '/')
-                        path++;
-                n = strcspn(path, "/?");
-                if (n == 0)
-                        break;
-                if (seg == 1 && strncmp(out, "/v2", 3) == 0)
-                        rep = "{project}";
-                else if (id_like(path, n))
-                        rep = "{id}";
-                o += (size_t)snprintf(out + o, outlen - o, "/%.*s", rep ? (int)strlen(rep) : (int)n,
-                                      rep ? rep : path);
-                if (o >= outlen)
-                        o = outlen - 1;
-                path += n;
-                seg++;
-        }
-        if (o == 0)
-                snprintf(out, outlen, "/");
-        /* Unknown or hostile paths must not grow the table: keep the route
-         * only when it is short and printable. */
-        for (char *p = out; *p; p++)
-                if (!isprint((unsigned char)*p) || *p == '"' || *p == '\\')
-                        *p = '_';
-}
-
-void stats_http_observe(const char *method, const char *path, unsigned status, uint64_t ns)
-{
-        char route[96];
         struct http_slot *s = NULL;
 
-        normalise(path, route, sizeof(route));
+        method = method_label(method);
+        if (!route)
+                route = "other";
         pthread_mutex_lock(&g_http_mu);
         for (size_t i = 0; i < g_nhttp; i++)
                 if (g_http[i].status == status && strcmp(g_http[i].route, route) == 0 &&

@@ -46,9 +46,10 @@ extern struct stats g_stats;
 /* The counters of site name (registered on first use; NULL when full). */
 struct stats_site *stats_site(const char *name);
 
-/* One finished API request: method, path (normalised here: ids and the
- * project become {id}, {project}), status, duration. */
-void stats_http_observe(const char *method, const char *path, unsigned status, uint64_t ns);
+/* One finished API request: method (unknown methods count as "other"),
+ * route label from a fixed set chosen by the router (NULL: "other"; never
+ * request text, so no request can add a series), status, duration. */
+void stats_http_observe(const char *method, const char *route, unsigned status, uint64_t ns);
 void stats_http_render(FILE *f);
 void stats_render(FILE *f);
 

@@ -148,6 +148,12 @@ static void print_config(const struct evsrep_config *cfg)
                cfg->data_dir, cfg->db_path, cfg->tokens_path, cfg->listen_host, cfg->listen_port,
                cfg->chunk_bytes, cfg->http_threads, cfg->nbd_threads,
                cfg->metrics_public ? "true" : "false");
+        /* HTTP hardening */
+        printf("http_max_connections = %d\nhttp_max_connections_per_ip = %d\n"
+               "http_connection_timeout = %d\n",
+               cfg->http_max_conns, cfg->http_max_conns_per_ip, cfg->http_timeout_sec);
+        if (cfg->tls_cert[0])
+                printf("tls_cert = %s\ntls_key = %s\n", cfg->tls_cert, cfg->tls_key);
         for (int i = 0; i < cfg->nsites; i++)
                 printf("[az:%s]\nnbd_listen = %s:%d\ndir = %s\n", cfg->sites[i].name,
                        cfg->sites[i].nbd_host, cfg->sites[i].nbd_port, cfg->sites[i].dir);
@@ -155,7 +161,8 @@ static void print_config(const struct evsrep_config *cfg)
 
 /* Written after every listener is bound, so tests and scripts that asked for
  * port 0 learn the real ports; removed at clean exit. */
-static int write_ports_file(const struct evsrep_config *cfg, int http_port, struct nbd_server **nbd)
+static int write_ports_file(const struct evsrep_config *cfg, const char *scheme, int http_port,
+                            struct nbd_server **nbd)
 {
         char path[CONFIG_PATH_LEN + 32], tmp[CONFIG_PATH_LEN + 40];
         FILE *f;
@@ -165,7 +172,7 @@ static int write_ports_file(const struct evsrep_config *cfg, int http_port, stru
         f = fopen(tmp, "w");
         if (!f)
                 return -errno;
-        fprintf(f, "http=%d\n", http_port);
+        fprintf(f, "%s=%d\n", scheme, http_port); /* "http=" or, with TLS, "https=" */
         for (int i = 0; i < cfg->nsites; i++)
                 fprintf(f, "nbd.%s=%d\n", cfg->sites[i].name, nbd_server_port(nbd[i]));
         if (fclose(f) != 0 || rename(tmp, path) < 0)
@@ -173,24 +180,40 @@ static int write_ports_file(const struct evsrep_config *cfg, int http_port, stru
         return 0;
 }
 
-static void print_banner(const struct evsrep_config *cfg, int http_port, const char *token,
-                         const char *project, bool token_new)
+/* The token is a password: shown only on the start that created it (a
+ * service's stdout usually ends up in the journal, where anyone with
+ * journal access would read it on every start). Later starts say where it
+ * is kept. */
+static void print_banner(const struct evsrep_config *cfg, const char *scheme, int http_port,
+                         const char *token, const char *project, bool token_new)
 {
         const char *host = cfg->listen_host;
+        const char *tls = strcmp(scheme, "https") == 0 ? "--cacert <CA of tls_cert> " : "";
 
         printf("evsrepd %s ready\n", EVSREP_VERSION);
-        printf("  API URL:  http://%s:%d/v2/%s\n", host, http_port, project);
-        printf("  token:    %s%s\n", token, token_new ? "   (new; stored in the tokens file)" : "");
+        printf("  API URL:  %s://%s:%d/v2/%s\n", scheme, host, http_port, project);
+        if (token_new)
+                printf("  token:    %s   (new; stored in %s, shown only this once)\n", token,
+                       cfg->tokens_path);
+        else
+                printf("  tokens:   %s   (not shown; the first line's token is project %s's)\n",
+                       cfg->tokens_path, project);
         printf("  project:  %s\n", project);
         for (int i = 0; i < cfg->nsites; i++)
                 printf("  NBD %-5s nbd://%s:%d/<volume id>\n", cfg->sites[i].name,
                        cfg->sites[i].nbd_host, cfg->sites[i].nbd_port);
-        printf("  try:      curl -s -H 'X-Auth-Token: %s' http://%s:%d/v2/%s/volumes\n", token,
-               host, http_port, project);
-        printf("            curl -s -H 'X-Auth-Token: %s' -H 'Content-Type: application/json' "
-               "-d '{\"volume\": {\"size\": 1, \"availability_zone\": \"%s\"}}' "
-               "http://%s:%d/v2/%s/volumes\n",
-               token, cfg->sites[0].name, host, http_port, project);
+        if (!token_new)
+                printf("  try:      read TOKEN PROJECT < <(grep -v '^#' %s | head -n 1)\n"
+                       "            curl -s %s-H \"X-Auth-Token: $TOKEN\" "
+                       "%s://%s:%d/v2/$PROJECT/volumes\n",
+                       cfg->tokens_path, tls, scheme, host, http_port);
+        else
+                printf("  try:      curl -s %s-H 'X-Auth-Token: %s' %s://%s:%d/v2/%s/volumes\n"
+                       "            curl -s %s-H 'X-Auth-Token: %s' -H 'Content-Type: "
+                       "application/json' -d '{\"volume\": {\"size\": 1, "
+                       "\"availability_zone\": \"%s\"}}' %s://%s:%d/v2/%s/volumes\n",
+                       tls, token, scheme, host, http_port, project, tls, token, cfg->sites[0].name,
+                       scheme, host, http_port, project);
         fflush(stdout);
 }
 
@@ -297,10 +320,11 @@ int main(int argc, char **argv)
                 log_error("HTTP API: %s", err);
                 goto out;
         }
-        if ((rc = write_ports_file(&cfg, api_server_port(api), nbd)) < 0)
+        if ((rc = write_ports_file(&cfg, api_server_scheme(api), api_server_port(api), nbd)) < 0)
                 log_warn("cannot write ports file: %s", strerror(-rc));
-        log_info("HTTP API listening on %s:%d", cfg.listen_host, api_server_port(api));
-        print_banner(&cfg, api_server_port(api), token, project, token_new);
+        log_info("HTTP API listening on %s://%s:%d", api_server_scheme(api), cfg.listen_host,
+                 api_server_port(api));
+        print_banner(&cfg, api_server_scheme(api), api_server_port(api), token, project, token_new);
 
         do {
                 if (sigwait(&sigs, &sig) != 0)

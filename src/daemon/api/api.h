@@ -13,6 +13,8 @@ struct api_server;
 int api_server_start(const struct evsrep_config *cfg, struct service *svc, struct auth *auth,
                      struct api_server **out, char *err, size_t errlen);
 int api_server_port(const struct api_server *s);
+/* "https" when tls_cert/tls_key are set, else "http". */
+const char *api_server_scheme(const struct api_server *s);
 void api_server_stop(struct api_server *s);
 
 #endif

@@ -1,5 +1,6 @@
-/* Static route table, auth rules (401 before anything, 403 for another
- * project, 404 for another project's resources) and shared helpers. */
+/* Static route table, auth rules (401 before anything, even before the body
+ * is read: admit(); 403 for another project, 404 for another project's
+ * resources), /metrics visibility and shared helpers. */
 #include "api/api.h"
 #include "api/internal.h"
 #include "metrics/metrics.h"
@@ -9,6 +10,7 @@
 #include "config/config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -41,6 +43,20 @@ static const struct route g_routes[] = {
     {"DELETE", "os-vendor-replication-consistency-groups/{id}", api_groups_delete},
     {"POST", "os-vendor-replication-consistency-groups/{id}/action", api_groups_action},
 };
+
+/* Metrics route labels: "/v2/{project}/" + pattern per table entry (built
+ * once at start), "/metrics", and "other" for every unmatched path, so the
+ * set is fixed and no request can add a series. */
+#define ROUTE_LABEL_MAX 128
+static char g_route_labels[ARRAY_SIZE(g_routes)][ROUTE_LABEL_MAX];
+static pthread_once_t g_route_labels_once = PTHREAD_ONCE_INIT;
+
+static void route_labels_init(void)
+{
+        for (size_t i = 0; i < ARRAY_SIZE(g_routes); i++)
+                snprintf(g_route_labels[i], sizeof(g_route_labels[i]), "/v2/{project}/%s",
+                         g_routes[i].pattern);
+}
 
 struct api_server {
         struct api_ctx ctx;
@@ -91,9 +107,40 @@ static bool accept_ok(const char *accept)
                strstr(accept, "application/*");
 }
 
-/* GET /metrics (any valid token, or none when metrics_public is set). */
-static int serve_metrics(struct http_req *r, struct api_ctx *ctx)
+/* The metrics label of a request's path (see g_route_labels). */
+static const char *route_label(const char *url)
 {
+        char segs[MAX_SEGS][128];
+        int n;
+
+        if (strcmp(url, "/metrics") == 0)
+                return "/metrics";
+        n = split(url, segs);
+        if (n >= 3 && strcmp(segs[0], "v2") == 0) {
+                for (size_t i = 0; i < ARRAY_SIZE(g_routes); i++) {
+                        char id[64];
+                        if (match(g_routes[i].pattern, segs, n, id, sizeof(id)))
+                                return g_route_labels[i];
+                }
+        }
+        return "other";
+}
+
+static int reply_unauthorized(struct http_req *r, const char *token)
+{
+        return http_reply_error(r, HTTP_ERR_UNAUTHORIZED, NULL,
+                                token ? "the X-Auth-Token is not valid"
+                                      : "the X-Auth-Token header is required");
+}
+
+/* GET /metrics. Who sees what (docs/operations.md, "Metrics and alerts"):
+ * an operator token every project's series; a tenant token the
+ * service-wide series and its own project's pairs and groups; no token
+ * (metrics_public) the service-wide series only, never a project's ids. */
+static int serve_metrics(struct http_req *r, struct api_ctx *ctx, const char *project,
+                         bool is_operator)
+{
+        struct metrics_view view = {.scope = METRICS_SERVICE};
         char *buf = NULL;
         size_t len = 0;
         int rc;
@@ -102,13 +149,33 @@ static int serve_metrics(struct http_req *r, struct api_ctx *ctx)
                 return http_reply_error(r, HTTP_ERR_METHOD, "Allow: GET",
                                         "method %s is not allowed on /metrics (allowed: GET)",
                                         r->method);
-        if ((rc = metrics_render(ctx->svc, &buf, &len)) < 0) {
+        if (project) {
+                view.scope = is_operator ? METRICS_ALL : METRICS_PROJECT;
+                view.project = project;
+        }
+        if ((rc = metrics_render(ctx->svc, &view, &buf, &len)) < 0) {
                 free(buf);
                 return http_reply_error(r, HTTP_ERR_INTERNAL, NULL, "cannot render metrics");
         }
         rc = http_reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", buf, len);
         free(buf);
         return rc;
+}
+
+/* Headers are in, no body byte read yet: refuse an unauthenticated request
+ * now, so its body is never buffered (http.h, http_admit_fn). */
+static int admit(struct http_req *r, void *vctx)
+{
+        struct api_ctx *ctx = vctx;
+        const char *token = http_header(r, "X-Auth-Token");
+        bool is_operator;
+
+        r->route = route_label(r->url);
+        if (token && auth_lookup_role(ctx->auth, token, &is_operator))
+                return 0;
+        if (strcmp(r->url, "/metrics") == 0 && service_config(ctx->svc)->metrics_public)
+                return 0;
+        return reply_unauthorized(r, token) < 0 ? -1 : 1;
 }
 
 static int dispatch(struct http_req *r, void *vctx)
@@ -123,13 +190,13 @@ static int dispatch(struct http_req *r, void *vctx)
         struct api_call c = {.r = r, .ctx = ctx, .is_operator = is_operator};
         int n;
 
+        /* admit() already refused unauthenticated requests; checked again
+         * so this function is safe on its own. */
         if (strcmp(r->url, "/metrics") == 0 &&
             (project || service_config(ctx->svc)->metrics_public))
-                return serve_metrics(r, ctx);
+                return serve_metrics(r, ctx, project, is_operator);
         if (!project)
-                return http_reply_error(r, HTTP_ERR_UNAUTHORIZED, NULL,
-                                        token ? "the X-Auth-Token is not valid"
-                                              : "the X-Auth-Token header is required");
+                return reply_unauthorized(r, token);
         n = split(r->url, segs);
         if (n >= 3 && strcmp(segs[0], "v2") == 0) {
                 for (size_t i = 0; i < ARRAY_SIZE(g_routes); i++) {
@@ -287,8 +354,17 @@ int api_server_start(const struct evsrep_config *cfg, struct service *svc, struc
                 return -ENOMEM;
         s->ctx.svc = svc;
         s->ctx.auth = auth;
-        rc = http_server_start(cfg->listen_host, cfg->listen_port, cfg->http_threads, dispatch,
-                               &s->ctx, &s->ctx.http, err, errlen);
+        pthread_once(&g_route_labels_once, route_labels_init);
+        rc = http_server_start(
+            &(struct http_opts){.host = cfg->listen_host,
+                                .port = cfg->listen_port,
+                                .threads = cfg->http_threads,
+                                .max_conns = (unsigned)cfg->http_max_conns,
+                                .max_conns_per_ip = (unsigned)cfg->http_max_conns_per_ip,
+                                .timeout_sec = (unsigned)cfg->http_timeout_sec,
+                                .tls_cert = cfg->tls_cert[0] ? cfg->tls_cert : NULL,
+                                .tls_key = cfg->tls_key[0] ? cfg->tls_key : NULL},
+            admit, dispatch, &s->ctx, &s->ctx.http, err, errlen);
         if (rc < 0) {
                 free(s);
                 return rc;
@@ -300,6 +376,11 @@ int api_server_start(const struct evsrep_config *cfg, struct service *svc, struc
 int api_server_port(const struct api_server *s)
 {
         return http_server_port(s->ctx.http);
+}
+
+const char *api_server_scheme(const struct api_server *s)
+{
+        return http_server_scheme(s->ctx.http);
 }
 
 void api_server_stop(struct api_server *s)

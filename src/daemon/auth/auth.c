@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 struct auth_entry {
         char token[AUTH_TOKEN_MAX];
@@ -62,9 +63,26 @@ static int load(const char *path, struct auth *a, char *err, size_t errlen)
         char line[512];
         int lineno = 0;
         FILE *f = fopen(path, "r");
+        struct stat sb;
 
         if (!f)
                 return -errno;
+        /* Tokens are passwords: a file others can read leaks them, one others
+         * can write lets them mint tokens. Checked on the open file, so the
+         * answer is about what is read. */
+        if (fstat(fileno(f), &sb) < 0) {
+                int e = errno;
+                fclose(f);
+                return -e;
+        }
+        if (sb.st_mode & (S_IRWXG | S_IRWXO)) {
+                snprintf(err, errlen,
+                         "tokens file %s is accessible by group or others (mode %04o); make it "
+                         "private to the daemon's user: chmod 600 %s",
+                         path, (unsigned)(sb.st_mode & 07777), path);
+                fclose(f);
+                return -EPERM;
+        }
         while (fgets(line, sizeof(line), f)) {
                 char tok[AUTH_TOKEN_MAX], proj[AUTH_PROJECT_MAX], role[16], extra[2];
                 struct auth_entry *ne;

@@ -16,7 +16,9 @@ struct auth;
 
 /* Load path. When the file is missing or holds no token, create it (0600)
  * with one random token for a new default project and set *created. Either
- * way token/project receive the first entry (for the start banner). */
+ * way token/project receive the first entry (the start banner shows the
+ * token only when *created). A file accessible by group or others (any of
+ * mode 077) is refused with -EPERM and an err that says `chmod 600 <path>`. */
 int auth_open(const char *path, struct auth **out, char *token, size_t toklen, char *project,
               size_t projlen, bool *created, char *err, size_t errlen);
 void auth_close(struct auth *a);

@@ -28,6 +28,9 @@
 #define THREADS_MAX    256
 #define NBD_PORT_BASE  10809
 #define VALUE_ECHO_MAX 80 /* how much of a bad value an error message repeats */
+/* HTTP hardening */
+#define HTTP_CONNS_MAX   65536
+#define HTTP_TIMEOUT_MAX 3600
 
 __attribute__((format(printf, 3, 4))) static void seterr(char *err, size_t errlen, const char *fmt,
                                                          ...)
@@ -67,6 +70,20 @@ static int parse_threads(const char *v, int *out, char *msg, size_t msglen)
         if (parse_uint(v, THREADS_MAX, &x) < 0 || x < 1) {
                 seterr(msg, msglen, "'%.*s' is not an integer in 1..%d", VALUE_ECHO_MAX, v,
                        THREADS_MAX);
+                return -EINVAL;
+        }
+        *out = (int)x;
+        return 0;
+}
+
+/* HTTP hardening: connection limits and the idle timeout. */
+static int parse_int_range(const char *v, int min, int max, int *out, char *msg, size_t msglen)
+{
+        uint64_t x;
+
+        if (parse_uint(v, (uint64_t)max, &x) < 0 || x < (uint64_t)min) {
+                seterr(msg, msglen, "'%.*s' is not an integer in %d..%d", VALUE_ECHO_MAX, v, min,
+                       max);
                 return -EINVAL;
         }
         *out = (int)x;
@@ -266,6 +283,12 @@ enum default_key {
         K_LOG_LEVEL,
         K_DB,
         K_TOKENS,
+        /* HTTP hardening */
+        K_HTTP_MAX_CONNS,
+        K_HTTP_MAX_CONNS_PER_IP,
+        K_HTTP_TIMEOUT,
+        K_TLS_CERT,
+        K_TLS_KEY,
         K__COUNT
 };
 
@@ -280,6 +303,12 @@ static const char *const default_keys[K__COUNT] = {
     [K_LOG_LEVEL] = "log_level",
     [K_DB] = "db",
     [K_TOKENS] = "tokens",
+    /* HTTP hardening */
+    [K_HTTP_MAX_CONNS] = "http_max_connections",
+    [K_HTTP_MAX_CONNS_PER_IP] = "http_max_connections_per_ip",
+    [K_HTTP_TIMEOUT] = "http_connection_timeout",
+    [K_TLS_CERT] = "tls_cert",
+    [K_TLS_KEY] = "tls_key",
 };
 
 enum site_key { SK_NBD_LISTEN, SK_DIR, SK__COUNT };
@@ -317,6 +346,18 @@ static int apply_default(struct evsrep_config *c, enum default_key k, const char
                 return parse_bool(v, &c->metrics_public, msg, msglen);
         case K_LOG_LEVEL:
                 return parse_log_level(v, &c->log_level, msg, msglen);
+        /* HTTP hardening */
+        case K_HTTP_MAX_CONNS:
+                return parse_int_range(v, 1, HTTP_CONNS_MAX, &c->http_max_conns, msg, msglen);
+        case K_HTTP_MAX_CONNS_PER_IP:
+                return parse_int_range(v, 1, HTTP_CONNS_MAX, &c->http_max_conns_per_ip, msg,
+                                       msglen);
+        case K_HTTP_TIMEOUT:
+                return parse_int_range(v, 1, HTTP_TIMEOUT_MAX, &c->http_timeout_sec, msg, msglen);
+        case K_TLS_CERT:
+                return parse_path(v, c->tls_cert, msg, msglen);
+        case K_TLS_KEY:
+                return parse_path(v, c->tls_key, msg, msglen);
         case K__COUNT:
                 break;
         }
@@ -357,6 +398,11 @@ void config_defaults(struct evsrep_config *c)
         c->nbd_threads = 16;
         c->metrics_public = false;
         c->log_level = LOG_LVL_INFO;
+        /* HTTP hardening: one address cannot take more than an eighth of the
+         * connections; an idle connection is closed after 30 s. */
+        c->http_max_conns = 256;
+        c->http_max_conns_per_ip = 32;
+        c->http_timeout_sec = 30;
 }
 
 static bool is_space(char ch)
@@ -782,6 +828,25 @@ int config_finalize(struct evsrep_config *c, char *err, size_t errlen)
         if (c->http_threads < 1 || c->http_threads > THREADS_MAX || c->nbd_threads < 1 ||
             c->nbd_threads > THREADS_MAX) {
                 seterr(err, errlen, "http_threads and nbd_threads must be in 1..%d", THREADS_MAX);
+                return -EINVAL;
+        }
+        /* HTTP hardening */
+        if (c->http_max_conns < 1 || c->http_max_conns > HTTP_CONNS_MAX ||
+            c->http_max_conns_per_ip < 1 || c->http_max_conns_per_ip > c->http_max_conns) {
+                seterr(err, errlen,
+                       "http_max_connections_per_ip (%d) must be in 1..http_max_connections "
+                       "(%d), and that in 1..%d",
+                       c->http_max_conns_per_ip, c->http_max_conns, HTTP_CONNS_MAX);
+                return -EINVAL;
+        }
+        if (c->http_timeout_sec < 1 || c->http_timeout_sec > HTTP_TIMEOUT_MAX) {
+                seterr(err, errlen, "http_connection_timeout: %d is not in 1..%d",
+                       c->http_timeout_sec, HTTP_TIMEOUT_MAX);
+                return -EINVAL;
+        }
+        if (!bounded(c->tls_cert, sizeof(c->tls_cert)) ||
+            !bounded(c->tls_key, sizeof(c->tls_key)) || !c->tls_cert[0] != !c->tls_key[0]) {
+                seterr(err, errlen, "tls_cert and tls_key: set both (HTTPS) or neither (HTTP)");
                 return -EINVAL;
         }
         if (c->log_level < LOG_LVL_DEBUG || c->log_level > LOG_LVL_ERROR) {

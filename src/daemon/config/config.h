@@ -11,6 +11,12 @@
  *   nbd_threads = 16                  ; worker threads per NBD connection
  *   metrics_public = false            ; /metrics without a token
  *   log_level = info                  ; debug, info, warn, error
+ *   ; HTTP hardening (docs/operations.md "HTTP limits and HTTPS"):
+ *   http_max_connections = 256        ; open API connections in total (1..65536)
+ *   http_max_connections_per_ip = 32  ; open API connections per client address
+ *   http_connection_timeout = 30      ; seconds a connection may stay idle (1..3600)
+ *   tls_cert = <path>                 ; PEM certificate (chain): serve HTTPS
+ *   tls_key = <path>                  ; PEM private key of tls_cert (both or neither)
  *   db = <path>                       ; override the database path
  *   tokens = <path>                   ; override the tokens file path
  *   [az:az1]
@@ -53,6 +59,13 @@ struct evsrep_config {
         int nbd_threads;
         bool metrics_public;
         int log_level; /* enum log_level */
+
+        /* HTTP hardening: connection limits and optional HTTPS. */
+        int http_max_conns;             /* total open API connections */
+        int http_max_conns_per_ip;      /* per client address; <= http_max_conns */
+        int http_timeout_sec;           /* idle connection timeout */
+        char tls_cert[CONFIG_PATH_LEN]; /* "" = plain HTTP */
+        char tls_key[CONFIG_PATH_LEN];
 };
 
 /* Embedded defaults: data_dir ./data, listen 127.0.0.1:8776, sites az1

@@ -1,6 +1,10 @@
-/* HTTP server (libmicrohttpd): collects each request's body (up to 1 MiB),
- * hands the complete request to one dispatch function, and owns every reply:
- * JSON bodies, the single error format, request ids and the access log.
+/* HTTP server (libmicrohttpd): admits or refuses each request as soon as its
+ * headers are in (the token is checked before any body byte is read), then
+ * collects the body (up to 1 MiB), hands the complete request to one
+ * dispatch function, and owns every reply: JSON bodies, the single error
+ * format, request ids and the access log. Connection limits (total and per
+ * client address), an idle timeout and optional HTTPS are libmicrohttpd's
+ * (docs/operations.md, "HTTP limits and HTTPS").
  *
  * Error body, from one registry (http_err):
  *   {"error": {"code": "EVS.xxxx", "message": "<sentence>"}} */
@@ -35,17 +39,39 @@ struct http_req {
         size_t body_len;
         int64_t start_usec;
         unsigned status; /* set by the reply functions */
+        /* Metrics label of the route, from a fixed set (the router's table);
+         * NULL counts as "other". Request text never becomes a label. */
+        const char *route;
         struct MHD_Connection *conn;
         void *priv; /* server-private */
 };
 
 /* Returns 0 once a reply was queued, negative on failure to queue. */
 typedef int (*http_dispatch_fn)(struct http_req *r, void *ctx);
+/* Called once per request when its headers are in, before any body byte
+ * is read (r->body is NULL). Returns 0 to go on (read the body, then
+ * dispatch), 1 when it queued a reply itself (typically 401: the body is
+ * never read and the connection is closed after the reply), negative on
+ * failure to queue. */
+typedef int (*http_admit_fn)(struct http_req *r, void *ctx);
+
+struct http_opts {
+        const char *host;
+        int port; /* 0: any free port (http_server_port says which) */
+        int threads;
+        unsigned max_conns;        /* open connections in total */
+        unsigned max_conns_per_ip; /* open connections per client address */
+        unsigned timeout_sec;      /* idle connection timeout */
+        const char *tls_cert;      /* PEM file paths; both NULL for plain HTTP */
+        const char *tls_key;
+};
 
 struct http_server;
-int http_server_start(const char *host, int port, int threads, http_dispatch_fn fn, void *ctx,
-                      struct http_server **out, char *err, size_t errlen);
+int http_server_start(const struct http_opts *o, http_admit_fn admit, http_dispatch_fn fn,
+                      void *ctx, struct http_server **out, char *err, size_t errlen);
 int http_server_port(const struct http_server *s);
+/* "https" when serving TLS, else "http". */
+const char *http_server_scheme(const struct http_server *s);
 /* Stop accepting, let requests in flight finish, free. */
 void http_server_stop(struct http_server *s);
 
@@ -60,8 +86,8 @@ int http_reply_json(struct http_req *r, unsigned status, json_t *body);
 /* The only function that writes error bodies. extra_header may be NULL, or
  * "Name: value" (e.g. the Allow header of a 405). */
 /* A non-JSON reply (the Prometheus exposition); body is copied. */
-int http_reply_text(struct http_req *r, unsigned status, const char *content_type,
-                    const char *body, size_t len);
+int http_reply_text(struct http_req *r, unsigned status, const char *content_type, const char *body,
+                    size_t len);
 int http_reply_error(struct http_req *r, enum http_err err, const char *extra_header,
                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 

@@ -1,4 +1,5 @@
-/* libmicrohttpd glue: body collection, dispatch, replies and access log. */
+/* libmicrohttpd glue: admission, body collection, dispatch, replies, access
+ * log, connection limits and HTTPS. */
 #include "http/http.h"
 #include "common/log.h"
 #include "common/stats.h"
@@ -8,15 +9,26 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define TLS_PEM_MAX (1024 * 1024) /* a certificate chain or key file */
 
 struct http_server {
         struct MHD_Daemon *mhd;
+        http_admit_fn admit;
         http_dispatch_fn fn;
         void *ctx;
         int port;
+        /* PEM text handed to libmicrohttpd, which keeps the pointers: freed
+         * (the key wiped first) only after the daemon stopped. */
+        char *tls_cert_pem, *tls_key_pem;
+        size_t tls_key_len;
 };
 
 struct req_state {
@@ -149,6 +161,39 @@ void http_query_foreach(const struct http_req *r,
         MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, foreach_cb, &fc);
 }
 
+/* First call for a request: headers are in, no body byte has been read.
+ * The admit function (the router's token check) decides first, so an
+ * unauthenticated client never gets a body buffered; then a declared
+ * Content-Length over the limit is refused before reading it. Replying now
+ * makes libmicrohttpd skip the body and close the connection after the
+ * reply. */
+static enum MHD_Result admit(struct http_server *srv, struct req_state *st)
+{
+        const char *cl = http_header(&st->req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        int rc = srv->admit ? srv->admit(&st->req, srv->ctx) : 0;
+
+        if (rc != 0) {
+                st->dispatched = true;
+                return rc < 0 ? MHD_NO : MHD_YES;
+        }
+        if (cl) {
+                char *end;
+                unsigned long long n;
+
+                errno = 0;
+                n = strtoull(cl, &end, 10);
+                if (errno == 0 && end != cl && *end == '\0' && n > HTTP_MAX_BODY) {
+                        st->dispatched = true;
+                        return http_reply_error(&st->req, HTTP_ERR_TOO_LARGE, NULL,
+                                                "the request body is larger than %d bytes",
+                                                HTTP_MAX_BODY) < 0
+                                   ? MHD_NO
+                                   : MHD_YES;
+                }
+        }
+        return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_size, void **con_cls)
@@ -169,7 +214,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 st->req.conn = conn;
                 st->req.start_usec = util_mono_usec();
                 st->req.priv = st;
+                st->req.body = "";
                 *con_cls = st;
+                return admit(srv, st);
+        }
+        if (st->dispatched) {
+                /* Replied before the body (401, 413): whatever still
+                 * arrives is dropped, never stored. */
+                *upload_size = 0;
                 return MHD_YES;
         }
         if (*upload_size > 0) {
@@ -192,8 +244,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 *upload_size = 0;
                 return MHD_YES;
         }
-        if (st->dispatched)
-                return MHD_YES;
         st->dispatched = true;
         if (st->buf)
                 st->buf[st->len] = '\0';
@@ -217,7 +267,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         (void)conn;
         if (!st)
                 return;
-        stats_http_observe(st->req.method, st->req.url, st->req.status,
+        stats_http_observe(st->req.method, st->req.route, st->req.status,
                            (uint64_t)(util_mono_usec() - st->req.start_usec) * 1000);
         log_info("%s %s %s %u %.3fms%s", st->req.req_id, st->req.method, st->req.url,
                  st->req.status, (double)(util_mono_usec() - st->req.start_usec) / 1000.0,
@@ -227,8 +277,57 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         *con_cls = NULL;
 }
 
-int http_server_start(const char *host, int port, int threads, http_dispatch_fn fn, void *ctx,
-                      struct http_server **out, char *err, size_t errlen)
+/* Read a PEM file into a NUL-terminated buffer (libmicrohttpd wants text). */
+static int read_pem(const char *what, const char *path, char **out, size_t *outlen, char *err,
+                    size_t errlen)
+{
+        struct stat sb;
+        char *buf;
+        int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
+
+        if (fd < 0 || fstat(fd, &sb) < 0) {
+                rc = -errno;
+                snprintf(err, errlen, "cannot read %s %s: %s", what, path, strerror(-rc));
+                if (fd >= 0)
+                        close(fd);
+                return rc;
+        }
+        if (!S_ISREG(sb.st_mode) || sb.st_size <= 0 || sb.st_size > TLS_PEM_MAX) {
+                snprintf(err, errlen, "%s %s: not a PEM file (a regular file of 1 to %d bytes)",
+                         what, path, TLS_PEM_MAX);
+                close(fd);
+                return -EINVAL;
+        }
+        buf = malloc((size_t)sb.st_size + 1);
+        if (!buf) {
+                close(fd);
+                return -ENOMEM;
+        }
+        rc = util_read_full(fd, buf, (size_t)sb.st_size);
+        close(fd);
+        if (rc < 0) {
+                snprintf(err, errlen, "cannot read %s %s: %s", what, path, strerror(-rc));
+                free(buf);
+                return rc;
+        }
+        buf[sb.st_size] = '\0';
+        *out = buf;
+        *outlen = (size_t)sb.st_size;
+        return 0;
+}
+
+static void free_tls(struct http_server *s)
+{
+        if (s->tls_key_pem) {
+                explicit_bzero(s->tls_key_pem, s->tls_key_len);
+                free(s->tls_key_pem);
+        }
+        free(s->tls_cert_pem);
+        s->tls_key_pem = s->tls_cert_pem = NULL;
+}
+
+int http_server_start(const struct http_opts *o, http_admit_fn admit_fn, http_dispatch_fn fn,
+                      void *ctx, struct http_server **out, char *err, size_t errlen)
 {
         struct http_server *s = calloc(1, sizeof(*s));
         struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST};
@@ -237,31 +336,66 @@ int http_server_start(const char *host, int port, int threads, http_dispatch_fn 
         const union MHD_DaemonInfo *info;
         unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_LINUX_ONLY | MHD_USE_ITC |
                          MHD_USE_ERROR_LOG;
+        size_t cert_len = 0;
+        int rc;
 
         if (!s)
                 return -ENOMEM;
-        snprintf(portstr, sizeof(portstr), "%d", port);
-        if (getaddrinfo(host, portstr, &hints, &ai) != 0 || !ai) {
-                snprintf(err, errlen, "listen address %s is not a numeric IP address", host);
+        if (o->tls_cert && o->tls_key) {
+                if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+                        snprintf(err, errlen,
+                                 "tls_cert is set but this libmicrohttpd was built without TLS");
+                        free(s);
+                        return -ENOTSUP;
+                }
+                if ((rc = read_pem("tls_cert", o->tls_cert, &s->tls_cert_pem, &cert_len, err,
+                                   errlen)) < 0 ||
+                    (rc = read_pem("tls_key", o->tls_key, &s->tls_key_pem, &s->tls_key_len, err,
+                                   errlen)) < 0) {
+                        free_tls(s);
+                        free(s);
+                        return rc;
+                }
+                flags |= MHD_USE_TLS;
+        }
+        snprintf(portstr, sizeof(portstr), "%d", o->port);
+        if (getaddrinfo(o->host, portstr, &hints, &ai) != 0 || !ai) {
+                snprintf(err, errlen, "listen address %s is not a numeric IP address", o->host);
+                free_tls(s);
                 free(s);
                 return -EINVAL;
         }
         if (ai->ai_family == AF_INET6)
                 flags |= MHD_USE_IPv6;
+        s->admit = admit_fn;
         s->fn = fn;
         s->ctx = ctx;
-        s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
-                                  ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
-                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                                  MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_END);
+        /* The HTTPS options are ignored by libmicrohttpd without MHD_USE_TLS
+         * (NULL values then); the limits apply to both. */
+        s->mhd = MHD_start_daemon(
+            flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+            MHD_OPTION_THREAD_POOL_SIZE, (unsigned)o->threads, MHD_OPTION_NOTIFY_COMPLETED,
+            on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT, o->timeout_sec,
+            MHD_OPTION_CONNECTION_LIMIT, o->max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+            o->max_conns_per_ip, (flags & MHD_USE_TLS) ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END,
+            s->tls_cert_pem, MHD_OPTION_HTTPS_MEM_KEY, s->tls_key_pem, MHD_OPTION_END);
         freeaddrinfo(ai);
         if (!s->mhd) {
-                snprintf(err, errlen, "cannot listen on %s:%d (address in use?)", host, port);
+                if (flags & MHD_USE_TLS)
+                        snprintf(err, errlen,
+                                 "cannot serve HTTPS on %s:%d: the address is in use, or "
+                                 "tls_cert %s and tls_key %s are not a matching PEM "
+                                 "certificate and key (see the message above)",
+                                 o->host, o->port, o->tls_cert, o->tls_key);
+                else
+                        snprintf(err, errlen, "cannot listen on %s:%d (address in use?)", o->host,
+                                 o->port);
+                free_tls(s);
                 free(s);
                 return -EADDRINUSE;
         }
         info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
-        s->port = info ? info->port : port;
+        s->port = info ? info->port : o->port;
         *out = s;
         return 0;
 }
@@ -269,6 +403,11 @@ int http_server_start(const char *host, int port, int threads, http_dispatch_fn 
 int http_server_port(const struct http_server *s)
 {
         return s->port;
+}
+
+const char *http_server_scheme(const struct http_server *s)
+{
+        return s->tls_cert_pem ? "https" : "http";
 }
 
 void http_server_stop(struct http_server *s)
@@ -279,5 +418,6 @@ void http_server_stop(struct http_server *s)
          * threads, which finish the requests they are running. */
         MHD_quiesce_daemon(s->mhd);
         MHD_stop_daemon(s->mhd);
+        free_tls(s);
         free(s);
 }

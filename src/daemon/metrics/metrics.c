@@ -9,6 +9,7 @@
 #include "service/service.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,21 @@ static void state_set(FILE *f, const char *metric, const char *labels, const cha
                         strcmp(status, g_states[i]) == 0);
 }
 
-static void render_pairs(FILE *f, struct service *svc)
+/* May series of project be shown to this viewer? */
+static bool visible(const struct metrics_view *view, const char *project)
+{
+        switch (view->scope) {
+        case METRICS_ALL:
+                return true;
+        case METRICS_PROJECT:
+                return view->project && strcmp(view->project, project) == 0;
+        case METRICS_SERVICE:
+                break;
+        }
+        return false;
+}
+
+static void render_pairs(FILE *f, struct service *svc, const struct metrics_view *view)
 {
         struct store_pair *ps = NULL;
         size_t n = 0;
@@ -33,6 +48,8 @@ static void render_pairs(FILE *f, struct service *svc)
                      "Replication status of each pair (1 for the current status).");
         for (size_t i = 0; i < n; i++) {
                 char labels[256];
+                if (!visible(view, ps[i].project_id))
+                        continue;
                 snprintf(labels, sizeof(labels), "pair=\"%s\",group=\"%s\",project=\"%s\"",
                          ps[i].id, ps[i].group_id, ps[i].project_id);
                 state_set(f, "evsrep_pair_replication_status", labels, ps[i].replication_status);
@@ -52,7 +69,7 @@ static void render_pairs(FILE *f, struct service *svc)
                 const char *id = ps[i].id;
                 int fault = ps[i].fault_level;
 
-                if (!service_pair_live(svc, id, &live))
+                if (!visible(view, ps[i].project_id) || !service_pair_live(svc, id, &live))
                         continue;
                 if (live.fault_level > fault)
                         fault = live.fault_level;
@@ -69,7 +86,7 @@ static void render_pairs(FILE *f, struct service *svc)
         free(ps);
 }
 
-static void render_groups(FILE *f, struct service *svc)
+static void render_groups(FILE *f, struct service *svc, const struct metrics_view *view)
 {
         struct store_group *gs = NULL;
         size_t n = 0;
@@ -87,7 +104,7 @@ static void render_groups(FILE *f, struct service *svc)
                 struct group_view v;
                 char labels[256];
 
-                if (service_group_view(svc, &gs[i], &v) < 0)
+                if (!visible(view, gs[i].project_id) || service_group_view(svc, &gs[i], &v) < 0)
                         continue;
                 snprintf(labels, sizeof(labels), "group=\"%s\",project=\"%s\"", gs[i].id,
                          gs[i].project_id);
@@ -102,14 +119,17 @@ static void render_groups(FILE *f, struct service *svc)
         free(gs);
 }
 
-int metrics_render(struct service *svc, char **out, size_t *len)
+int metrics_render(struct service *svc, const struct metrics_view *view, char **out, size_t *len)
 {
         FILE *f = open_memstream(out, len);
 
         if (!f)
                 return -errno;
-        render_pairs(f, svc);
-        render_groups(f, svc);
+        /* No token: not even the store is asked about projects. */
+        if (view->scope != METRICS_SERVICE) {
+                render_pairs(f, svc, view);
+                render_groups(f, svc, view);
+        }
         stats_render(f);
         if (fclose(f) != 0)
                 return -EIO;
