@@ -1,4 +1,4 @@
-/* Tokens file: creation on first start, lookup, malformed files. */
+/* Tokens file: creation on first start, lookup, malformed files, modes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -40,6 +40,7 @@ static void write_file(const char *text)
         assert_non_null(f);
         fputs(text, f);
         fclose(f);
+        assert_int_equal(chmod(g_path, 0600), 0); /* the daemon refuses anything wider */
 }
 
 static void test_first_start_creates(void **state)
@@ -138,6 +139,44 @@ static void test_operator_role(void **state)
         auth_close(a);
 }
 
+/* A tokens file that group or others may read or write is refused, with a
+ * message that says how to fix it; 0600 and 0400 are accepted. */
+static void test_mode_refused(void **state)
+{
+        static const mode_t bad[] = {0640, 0620, 0610, 0604, 0602, 0601, 0644, 0666};
+        char tok[AUTH_TOKEN_MAX], proj[AUTH_PROJECT_MAX], err[512], fix[300];
+        struct auth *a = NULL;
+        bool created = true;
+
+        (void)state;
+        snprintf(fix, sizeof(fix), "chmod 600 %s", g_path);
+        write_file("aaaa p1\n");
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                assert_int_equal(chmod(g_path, bad[i]), 0);
+                assert_int_equal(auth_open(g_path, &a, tok, sizeof(tok), proj, sizeof(proj),
+                                           &created, err, sizeof(err)),
+                                 -EPERM);
+                assert_non_null(strstr(err, fix));
+                assert_false(created);
+        }
+        /* An empty file with a wide mode is refused too, not filled with a
+         * new token others could read. */
+        write_file("");
+        assert_int_equal(chmod(g_path, 0644), 0);
+        assert_int_equal(
+            auth_open(g_path, &a, tok, sizeof(tok), proj, sizeof(proj), &created, err, sizeof(err)),
+            -EPERM);
+        assert_false(created);
+        write_file("aaaa p1\n");
+        assert_int_equal(chmod(g_path, 0400), 0);
+        assert_int_equal(
+            auth_open(g_path, &a, tok, sizeof(tok), proj, sizeof(proj), &created, err, sizeof(err)),
+            0);
+        assert_string_equal(auth_lookup(a, "aaaa"), "p1");
+        auth_close(a);
+        assert_int_equal(chmod(g_path, 0600), 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -145,6 +184,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_several_projects, setup, teardown),
             cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
             cmocka_unit_test_setup_teardown(test_operator_role, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_mode_refused, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
