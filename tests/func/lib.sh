@@ -37,8 +37,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# start_daemon [extra evsrepd args...]: listens on ephemeral ports; sets URL,
-# NBD_AZ1, NBD_AZ2, TOKEN, PROJECT.
+# start_daemon [extra evsrepd args...]: listens on ephemeral ports; sets URL
+# (https:// when the daemon serves TLS), NBD_AZ1, NBD_AZ2, TOKEN, PROJECT
+# (TOKEN and PROJECT: the first line of the tokens file; the daemon prints
+# the token only on the start that creates the file).
 # With EVSREP_FAULT set (in the environment, or as `EVSREP_FAULT=... start_daemon`)
 # the daemon must have the fault layer (-DEVSREP_FAULT_INJECTION=ON):
 # without it the rules would be ignored silently and the test's forced
@@ -59,11 +61,15 @@ start_daemon() {
     sleep 0.05
   done
   [ -s "$DATA/evsrepd.ports" ] || die "evsrepd did not write its ports file"
-  local http az1 az2
+  local http az1 az2 scheme=http
   http=$(awk -F= '$1=="http"{print $2}' "$DATA/evsrepd.ports")
+  if [ -z "$http" ]; then # tls_cert set: the ports file says https=PORT
+    http=$(awk -F= '$1=="https"{print $2}' "$DATA/evsrepd.ports")
+    scheme=https
+  fi
   az1=$(awk -F= '$1=="nbd.az1"{print $2}' "$DATA/evsrepd.ports")
   az2=$(awk -F= '$1=="nbd.az2"{print $2}' "$DATA/evsrepd.ports")
-  URL="http://127.0.0.1:$http"
+  URL="$scheme://127.0.0.1:$http"
   NBD_AZ1="127.0.0.1:$az1"
   NBD_AZ2="127.0.0.1:$az2"
   read -r TOKEN PROJECT < <(grep -v '^#' "$DATA/tokens" | head -n 1)
