@@ -398,10 +398,12 @@ void config_defaults(struct evsrep_config *c)
         c->nbd_threads = 16;
         c->metrics_public = false;
         c->log_level = LOG_LVL_INFO;
-        /* HTTP hardening: one address cannot take more than an eighth of the
-         * connections; an idle connection is closed after 30 s. */
+        /* HTTP hardening: one client address holds at most half of one HTTP
+         * thread's share (libmicrohttpd splits the total among the
+         * threads: 256 / 8 = 32 each); an idle connection is closed after
+         * 30 s. */
         c->http_max_conns = 256;
-        c->http_max_conns_per_ip = 32;
+        c->http_max_conns_per_ip = 16;
         c->http_timeout_sec = 30;
 }
 
