@@ -112,6 +112,11 @@ code=$(curl -s --max-time 60 -o "$TMP/b" -w '%{http_code}' -H "X-Auth-Token: $TO
   -H 'Content-Type: application/json' --data-binary @<(head -c $((2 * 1024 * 1024)) /dev/zero) \
   "$URL/v2/$PROJECT/volumes") || code=000
 expect_eq "$code" 413 "authenticated 2 MiB body"
+# a chunked body (no Content-Length) over 1 MiB: read and dropped, then 413
+code=$(curl -s --max-time 60 -o "$TMP/b" -w '%{http_code}' -H "X-Auth-Token: $TOKEN" \
+  -H 'Content-Type: application/json' -H 'Transfer-Encoding: chunked' \
+  --data-binary @<(head -c $((2 * 1024 * 1024)) /dev/zero) "$URL/v2/$PROJECT/volumes") || code=000
+expect_eq "$code" 413 "authenticated 2 MiB chunked body"
 # without one, the same request is 401 (401 is decided before 413)
 code=$(curl -s --max-time 60 -o "$TMP/b" -w '%{http_code}' \
   -H 'Content-Type: application/json' --data-binary @<(head -c $((2 * 1024 * 1024)) /dev/zero) \

@@ -28,7 +28,10 @@ for mode in 640 620 604 602 644; do
   # 30 s only bounds a broken daemon that would start and keep running
   timeout 30 "$EVSREPD" --data-dir "$DATA" --listen 127.0.0.1:0 --nbd-listen az1=127.0.0.1:0 \
     --nbd-listen az2=127.0.0.1:0 >"$TMP/refused.log" 2>&1 || rc=$?
-  expect_eq "$rc" 1 "start with a mode $mode tokens file" || true
+  if [ "$rc" != 1 ]; then # one broken mode is enough to say (each costs the 30 s bound)
+    fail "start with a mode $mode tokens file: want exit 1, got $rc: $(tail -n 3 "$TMP/refused.log")"
+    break
+  fi
   grep -q "chmod 600 $DATA/tokens" "$TMP/refused.log" ||
     fail "mode $mode: the message does not say how to fix it: $(cat "$TMP/refused.log")"
   ! grep -q "$TOKEN" "$TMP/refused.log" || fail "mode $mode: the refusal printed the token"
