@@ -253,6 +253,52 @@ static void test_errors_values(void **state)
                      "key 'nbd_listen' in [az:az2]");
 }
 
+/* HTTP hardening keys: defaults, parsing, and the checks of the whole. */
+static void test_http_hardening_keys(void **state)
+{
+        struct evsrep_config c;
+        char err[512];
+        const char *text = "[DEFAULT]\nhttp_max_connections = 100\n"
+                           "http_max_connections_per_ip = 100\nhttp_connection_timeout = 5\n"
+                           "tls_cert = /etc/c.pem\ntls_key = /etc/k.pem\n";
+
+        (void)state;
+        config_defaults(&c);
+        assert_int_equal(c.http_max_conns, 256);
+        assert_int_equal(c.http_max_conns_per_ip, 16);
+        assert_int_equal(c.http_timeout_sec, 30);
+        assert_string_equal(c.tls_cert, "");
+        assert_int_equal(config_parse_ini(&c, text, strlen(text), err, sizeof(err)), 0);
+        assert_int_equal(config_finalize(&c, err, sizeof(err)), 0);
+        assert_int_equal(c.http_max_conns, 100);
+        assert_int_equal(c.http_max_conns_per_ip, 100);
+        assert_int_equal(c.http_timeout_sec, 5);
+        assert_string_equal(c.tls_cert, "/etc/c.pem");
+        assert_string_equal(c.tls_key, "/etc/k.pem");
+
+        expect_error("[DEFAULT]\nhttp_max_connections = 0\n", "key 'http_max_connections'",
+                     "1..65536");
+        expect_error("[DEFAULT]\nhttp_max_connections_per_ip = 65537\n",
+                     "key 'http_max_connections_per_ip'", "1..65536");
+        expect_error("[DEFAULT]\nhttp_connection_timeout = 0\n", "key 'http_connection_timeout'",
+                     "1..3600");
+        expect_error("[DEFAULT]\nhttp_connection_timeout = 1h\n", "key 'http_connection_timeout'",
+                     NULL);
+        expect_error("[DEFAULT]\ntls_key =\n", "key 'tls_key'", "path is empty");
+
+        /* per address above the total; one TLS file without the other */
+        config_defaults(&c);
+        text = "[DEFAULT]\nhttp_max_connections = 10\nhttp_max_connections_per_ip = 11\n";
+        assert_int_equal(config_parse_ini(&c, text, strlen(text), err, sizeof(err)), 0);
+        assert_int_equal(config_finalize(&c, err, sizeof(err)), -EINVAL);
+        assert_non_null(strstr(err, "http_max_connections_per_ip (11)"));
+        config_defaults(&c);
+        text = "[DEFAULT]\ntls_cert = /etc/c.pem\n";
+        assert_int_equal(config_parse_ini(&c, text, strlen(text), err, sizeof(err)), 0);
+        assert_int_equal(config_finalize(&c, err, sizeof(err)), -EINVAL);
+        assert_non_null(strstr(err, "set both"));
+}
+
 static void test_az_name_limits(void **state)
 {
         struct evsrep_config c;
@@ -454,6 +500,7 @@ int main(void)
             cmocka_unit_test(test_flag_errors),
             cmocka_unit_test(test_finalize_errors),
             cmocka_unit_test(test_load_file),
+            cmocka_unit_test(test_http_hardening_keys),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
