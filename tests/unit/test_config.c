@@ -293,6 +293,12 @@ static void test_http_hardening_keys(void **state)
         assert_int_equal(config_finalize(&c, err, sizeof(err)), -EINVAL);
         assert_non_null(strstr(err, "http_max_connections_per_ip (11)"));
         config_defaults(&c);
+        text = "[DEFAULT]\nhttp_threads = 8\nhttp_max_connections = 4\n"
+               "http_max_connections_per_ip = 2\n";
+        assert_int_equal(config_parse_ini(&c, text, strlen(text), err, sizeof(err)), 0);
+        assert_int_equal(config_finalize(&c, err, sizeof(err)), -EINVAL);
+        assert_non_null(strstr(err, "at least http_threads (8)"));
+        config_defaults(&c);
         text = "[DEFAULT]\ntls_cert = /etc/c.pem\n";
         assert_int_equal(config_parse_ini(&c, text, strlen(text), err, sizeof(err)), 0);
         assert_int_equal(config_finalize(&c, err, sizeof(err)), -EINVAL);

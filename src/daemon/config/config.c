@@ -841,6 +841,13 @@ int config_finalize(struct evsrep_config *c, char *err, size_t errlen)
                        c->http_max_conns_per_ip, c->http_max_conns, HTTP_CONNS_MAX);
                 return -EINVAL;
         }
+        if (c->http_max_conns < c->http_threads) {
+                /* libmicrohttpd gives each thread an equal share: a thread
+                 * with a share of 0 would refuse every connection it takes. */
+                seterr(err, errlen, "http_max_connections (%d) must be at least http_threads (%d)",
+                       c->http_max_conns, c->http_threads);
+                return -EINVAL;
+        }
         if (c->http_timeout_sec < 1 || c->http_timeout_sec > HTTP_TIMEOUT_MAX) {
                 seterr(err, errlen, "http_connection_timeout: %d is not in 1..%d",
                        c->http_timeout_sec, HTTP_TIMEOUT_MAX);

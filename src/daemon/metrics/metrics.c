@@ -1,5 +1,9 @@
 /* Prometheus exposition of replication state. See metrics.h.
  *
+ * Pair and group series carry project, pair and group ids, so they are
+ * rendered only for a viewer allowed to see that project (visible());
+ * without a token, not at all. Service-wide series never carry an id.
+ *
  * Per pair and group the replication status is a state set (one series per
  * possible status, value 1 for the current one) so an alert can say
  * `evsrep_group_replication_status{status="active"} == 0`. */
