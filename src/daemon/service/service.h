@@ -48,8 +48,8 @@ struct attach_info {
         bool read_only;
 };
 int service_volume_attach(struct service *svc, const char *project, const char *id,
-                          const char *connector, bool read_only, struct attach_info *out,
-                          char *msg, size_t msglen);
+                          const char *connector, bool read_only, struct attach_info *out, char *msg,
+                          size_t msglen);
 int service_volume_detach(struct service *svc, const char *project, const char *id,
                           const char *connector, char *msg, size_t msglen);
 
