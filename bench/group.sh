@@ -59,7 +59,7 @@ PY
 fio_busy() {
   local args=() p
   for p in "${PV[@]}"; do
-    args+=(--name="w$p" --ioengine=nbd --uri="nbd://$NBD1/$p" --rw=randwrite --bs=4k --iodepth=4
+    args+=(--name="w$p" --ioengine=nbd --uri="$(nbd_uri "$p")" --rw=randwrite --bs=4k --iodepth=4
       --time_based --runtime="$1" --norandommap --randrepeat=0)
   done
   fio --output-format=json "${args[@]}" >"$2" 2>"$TMP/fio.err"
@@ -112,11 +112,11 @@ if [ -z "${ONLY:-}" ] || [ "$ONLY" = resync ]; then
     api POST "$RCGS/$G2/action" "$PAUSE" >/dev/null
     for p in "${PV[@]}"; do
       if [ "$pct" = 100 ]; then
-        fio --name=d --ioengine=nbd --uri="nbd://$NBD1/$p" --rw=write --bs=1M --iodepth=4 \
+        fio --name=d --ioengine=nbd --uri="$(nbd_uri "$p")" --rw=write --bs=1M --iodepth=4 \
           --size=100% >/dev/null 2>&1
       else
         # pct% of the 16384 64 KiB chunks, one 4 KiB write in each
-        fio --name=d --ioengine=nbd --uri="nbd://$NBD1/$p" --rw=randwrite --bs=4k \
+        fio --name=d --ioengine=nbd --uri="$(nbd_uri "$p")" --rw=randwrite --bs=4k \
           --blockalign=64k --number_ios=$((16384 * pct / 100)) --norandommap=0 --randrepeat=0 \
           --size=100% >/dev/null 2>&1
       fi

@@ -82,6 +82,17 @@ volume() {
   echo "$id"
 }
 
+# nbd_uri ID: the volume's NBD URI through an attachment (the volume id opens
+# nothing), made once per volume and run.
+nbd_uri() {
+  local f="$TMP/attach.$1"
+  if [ ! -s "$f" ]; then
+    api POST "volumes/$1/action" '{"os-initialize_connection": {"connector": {"host": "bench"}}}' |
+      jq -r .connection_info.data.uri >"$f"
+  fi
+  cat "$f"
+}
+
 # pair PROD DR: prints the pair id once available (maybe still copying).
 pair() {
   local id

@@ -52,7 +52,6 @@ for _ in $(seq 1 200); do
   sleep 0.05
 done
 HTTP=$(awk -F= '$1=="http"{print $2}' "$DATA/evsrepd.ports")
-EV_PORT=$(awk -F= '$1=="nbd.az1"{print $2}' "$DATA/evsrepd.ports")
 read -r TOKEN PROJECT < <(grep -v '^#' "$DATA/tokens" | head -n 1)
 URL="http://127.0.0.1:$HTTP/v2/$PROJECT"
 VOL=$(curl -sf -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/json' \
@@ -64,6 +63,10 @@ for _ in $(seq 1 200); do
   [ "$st" = available ] && break
   sleep 0.05
 done
+# The volume id opens nothing over NBD: an attachment gives the export.
+EV_URI=$(curl -sf -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/json' \
+  -d '{"os-initialize_connection": {"connector": {"host": "bench"}}}' "$URL/volumes/$VOL/action" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["connection_info"]["data"]["uri"])')
 FILE=$DATA/az1/$VOL
 [ -f "$FILE" ] || { echo "bench/nbd.sh: volume file $FILE missing" >&2; exit 1; }
 
@@ -78,7 +81,7 @@ for _ in $(seq 1 100); do
 done
 
 uri() { # server
-  if [ "$1" = evsrepd ]; then echo "nbd://127.0.0.1:$EV_PORT/$VOL"; else echo "nbd://127.0.0.1:$KIT_PORT/"; fi
+  if [ "$1" = evsrepd ]; then echo "$EV_URI"; else echo "nbd://127.0.0.1:$KIT_PORT/"; fi
 }
 
 # run_fio SERVER NAME RW BS QD -> prints the figure (MiB/s or IOPS)

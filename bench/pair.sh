@@ -33,7 +33,7 @@ if [ -z "${ONLY:-}" ] || [ "$ONLY" = mirror ]; then
   KIT_PID=$!
   BENCH_CLEANUP+=("kill $KIT_PID; wait $KIT_PID")
   for _ in $(seq 1 100); do nbdinfo --size "nbd://127.0.0.1:$KIT_PORT/" >/dev/null 2>&1 && break; sleep 0.05; done
-  declare -A URI=([mirrored]="nbd://$NBD1/$P" [unmirrored]="nbd://$NBD1/$U" [nbdkit]="nbd://127.0.0.1:$KIT_PORT/")
+  declare -A URI=([mirrored]="$(nbd_uri "$P")" [unmirrored]="$(nbd_uri "$U")" [nbdkit]="nbd://127.0.0.1:$KIT_PORT/")
   # Precondition all three (allocated files, as after real use).
   for s in mirrored unmirrored nbdkit; do
     fio --name=fill --ioengine=nbd --uri="${URI[$s]}" --rw=write --bs=1M --iodepth=4 --size=100% \
@@ -72,8 +72,8 @@ if [ -z "${ONLY:-}" ] || [ "$ONLY" = sync ]; then
     local p d r t0 t1
     p=$(volume az1 "$1")
     d=$(volume az2 "$1")
-    qemu-img convert -n -f raw -O raw "$TMP/data.bin" "nbd://$NBD1/$p" 2>/dev/null ||
-      nbdcopy -- "$TMP/data.bin" "nbd://$NBD1/$p"
+    qemu-img convert -n -f raw -O raw "$TMP/data.bin" "$(nbd_uri "$p")" 2>/dev/null ||
+      nbdcopy -- "$TMP/data.bin" "$(nbd_uri "$p")"
     settle
     t0=$(date +%s.%N)
     r=$(pair "$p" "$d")

@@ -298,6 +298,13 @@ int main(int argc, char **argv)
                 log_error("auth: %s", err);
                 goto out;
         }
+        /* The service first: every volume is exported with its role (the DR
+         * side read-only) and every attachment published before any NBD
+         * listener accepts (docs/design/nbd.md "Start-up order"). */
+        if ((rc = service_start(&cfg, store, &svc)) < 0) {
+                log_error("service start failed: %s", strerror(-rc));
+                goto out;
+        }
         for (int i = 0; i < cfg.nsites; i++) {
                 const struct site_cfg *s = &cfg.sites[i];
                 rc = nbd_server_start(s->name, s->nbd_host, s->nbd_port, cfg.nbd_threads, &nbd[i]);
@@ -310,11 +317,6 @@ int main(int argc, char **argv)
                  * which connection info hands to clients. */
                 cfg.sites[i].nbd_port = nbd_server_port(nbd[i]);
                 log_info("NBD for %s listening on %s:%d", s->name, s->nbd_host, s->nbd_port);
-        }
-        /* NBD listeners serve nothing until the service exports volumes. */
-        if ((rc = service_start(&cfg, store, &svc)) < 0) {
-                log_error("service start failed: %s", strerror(-rc));
-                goto out;
         }
         if (api_server_start(&cfg, svc, auth, &api, err, sizeof(err)) < 0) {
                 log_error("HTTP API: %s", err);

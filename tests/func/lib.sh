@@ -158,10 +158,29 @@ create_volume() {
   printf '%s\n' "$id"
 }
 
-nbd_uri() { # nbd_uri AZ ID
-  local hp
+# nbd_uri AZ ID: the volume's NBD URI. The volume id opens nothing: the
+# export name comes from an attachment (os-initialize_connection), made once
+# per volume and test (attachments survive restarts; the port is the current
+# daemon's, so call it again after a restart). Own files: the caller's
+# BODY/STATUS are untouched.
+nbd_uri() {
+  local hp exp f="$TMP/attach.$2" code
   if [ "$1" = az1 ]; then hp=$NBD_AZ1; else hp=$NBD_AZ2; fi
-  printf 'nbd://%s/%s' "$hp" "$2"
+  if [ -s "$f" ]; then
+    exp=$(cat "$f")
+  else
+    code=$(curl -s -X POST -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/json' \
+      --data-binary '{"os-initialize_connection": {"connector": {"host": "evsrep-tests"}}}' \
+      -o "$TMP/attach.body" -w '%{http_code}' "$URL/v2/$PROJECT/volumes/$2/action") || code=000
+    exp=$(jq -r '.connection_info.data.export_name // empty' "$TMP/attach.body" 2>/dev/null || true)
+    if [ "$code" != 200 ] || [ -z "$exp" ]; then
+      fail "os-initialize_connection of volume $2: HTTP $code: $(cat "$TMP/attach.body" 2>/dev/null)"
+      exp="no-attachment"
+    else
+      printf '%s' "$exp" >"$f"
+    fi
+  fi
+  printf 'nbd://%s/%s' "$hp" "$exp"
 }
 
 finish() {

@@ -217,7 +217,7 @@ expect_eq "$(jget .connection_info.data.read_only)" false "production read_only"
 api POST "volumes/$D1/action" '{"os-initialize_connection": {"connector": {}}}'
 expect_status 200 "initialize_connection DR"
 expect_eq "$(jget .connection_info.data.read_only)" true "DR read_only"
-expect_eq "$(jget .connection_info.data.uri)" "nbd://$NBD_AZ2/$D1" "DR uri"
+expect_eq "$(jget .connection_info.data.uri)" "nbd://$NBD_AZ2/$(jget .connection_info.data.export_name)" "DR uri"
 
 # --- already paired: 409 either side (37100053 / 37100054)
 api POST "$PAIRS" "$(pair_body "$P1" "$X2")"

@@ -120,7 +120,9 @@ expect_status 404 "unknown id"
 api POST "volumes/$V1/action" '{"os-initialize_connection": {"connector": {}}}'
 expect_status 200 "initialize_connection"
 expect_eq "$(jget .connection_info.driver_volume_type)" nbd "driver type"
-expect_eq "$(jget .connection_info.data.uri)" "nbd://$NBD_AZ1/$V1" "nbd uri"
+EXP1=$(jget .connection_info.data.export_name)
+[[ "$EXP1" =~ ^[0-9a-f]{40}$ ]] || fail "export_name '$EXP1' is not 160 random bits in hex"
+expect_eq "$(jget .connection_info.data.uri)" "nbd://$NBD_AZ1/$EXP1" "nbd uri"
 expect_eq "$(jget .connection_info.data.read_only)" false "read_only"
 api POST "volumes/$V1/action" '{"os-extend": {"new_size": 1}}'
 expect_status 400 "extend not larger"

@@ -475,6 +475,64 @@ static void test_foreign_keys(void **state)
         assert_int_equal(store_volume_delete(f->s, w.v[0]), 0);
 }
 
+static void mk_attachment(struct store_attachment *a, int n, const char *volume_id, int64_t created)
+{
+        memset(a, 0, sizeof(*a));
+        mkid(a->id, 'e', n);
+        snprintf(a->volume_id, sizeof(a->volume_id), "%s", volume_id);
+        snprintf(a->project_id, sizeof(a->project_id), "p1");
+        snprintf(a->export_name, sizeof(a->export_name), "%040d", n);
+        snprintf(a->connector, sizeof(a->connector), "{\"host\":\"h%d\"}", n);
+        snprintf(a->psk_key, sizeof(a->psk_key), "%064d", n);
+        a->read_only = n % 2;
+        a->created_at = created;
+}
+
+static void test_attachments(void **state)
+{
+        struct fx *f = *state;
+        struct world w;
+        struct store_attachment a, *list = NULL;
+        char missing[STORE_ID_LEN];
+        size_t n = 0;
+
+        make_volumes(f, &w, 2);
+        mkid(missing, 'a', 999);
+        mk_attachment(&a, 1, missing, 1);
+        assert_int_equal(store_attachment_insert(f->s, &a), -ENOENT); /* no such volume */
+        mk_attachment(&a, 1, w.v[0], 3);
+        assert_int_equal(store_attachment_insert(f->s, &a), 0);
+        assert_int_equal(store_attachment_insert(f->s, &a), -EEXIST);
+        mk_attachment(&a, 2, w.v[0], 2);
+        snprintf(a.export_name, sizeof(a.export_name), "%040d", 1);
+        assert_int_equal(store_attachment_insert(f->s, &a), -EEXIST); /* export name taken */
+        mk_attachment(&a, 2, w.v[0], 2);
+        assert_int_equal(store_attachment_insert(f->s, &a), 0);
+        mk_attachment(&a, 3, w.v[1], 1);
+        assert_int_equal(store_attachment_insert(f->s, &a), 0);
+
+        assert_int_equal(store_attachment_list_by_volume(f->s, w.v[0], &list, &n), 0);
+        assert_int_equal(n, 2);
+        assert_string_equal(list[0].export_name, "0000000000000000000000000000000000000002");
+        assert_string_equal(list[0].connector, "{\"host\":\"h2\"}");
+        assert_false(list[0].read_only);
+        assert_true(list[1].read_only);
+        assert_int_equal(list[1].created_at, 3);
+        free(list);
+        reopen(f); /* attachments survive a restart */
+        assert_int_equal(store_attachment_list_all(f->s, &list, &n), 0);
+        assert_int_equal(n, 3);
+        free(list);
+
+        assert_int_equal(store_attachment_delete(f->s, a.id), 0);
+        assert_int_equal(store_attachment_delete(f->s, a.id), -ENOENT);
+        /* Deleting a volume deletes its attachments. */
+        assert_int_equal(store_volume_delete(f->s, w.v[0]), 0);
+        assert_int_equal(store_attachment_list_all(f->s, &list, &n), 0);
+        assert_int_equal(n, 0);
+        free(list);
+}
+
 static void test_group_crud(void **state)
 {
         struct fx *f = *state;
@@ -1242,6 +1300,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_sort_every_key_pairs_groups, setup, teardown),
             cmocka_unit_test_setup_teardown(test_marker_paging_with_ties, setup, teardown),
             cmocka_unit_test_setup_teardown(test_random_paging_vs_naive, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_attachments, setup, teardown),
             cmocka_unit_test_setup_teardown(test_tx_commit_rollback, setup, teardown),
             cmocka_unit_test_setup_teardown(test_tx_concurrent_threads, setup, teardown),
             cmocka_unit_test_setup_teardown(test_commit_survives_kill9, setup, teardown),

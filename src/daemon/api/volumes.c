@@ -164,6 +164,81 @@ int api_volumes_delete(struct api_call *c)
         return http_reply_json(c->r, 202, NULL);
 }
 
+/* The connector of os-initialize_connection / os-terminate_connection
+ * (null or an object): its canonical JSON without "mode" into out, and
+ * *read_only when mode is "ro". Returns 0, or replies 400 itself and
+ * returns 1. */
+static int parse_connector(struct api_call *c, const char *action, json_t *act, char **out,
+                           bool *read_only)
+{
+        json_t *conn, *mode;
+
+        *out = NULL;
+        *read_only = false;
+        if (!json_is_object(act) && !json_is_null(act)) {
+                http_reply_error(c->r, HTTP_ERR_BAD_REQUEST, NULL, "%s must be an object", action);
+                return 1;
+        }
+        conn = json_is_object(act) ? json_object_get(act, "connector") : NULL;
+        if (conn && !json_is_object(conn) && !json_is_null(conn)) {
+                http_reply_error(c->r, HTTP_ERR_BAD_REQUEST, NULL, "%s.connector must be an object",
+                                 action);
+                return 1;
+        }
+        conn = json_is_object(conn) ? json_deep_copy(conn) : json_object();
+        if (!conn)
+                return -ENOMEM;
+        if ((mode = json_object_get(conn, "mode"))) {
+                const char *m = json_string_value(mode);
+                if (!m || (strcmp(m, "ro") != 0 && strcmp(m, "rw") != 0)) {
+                        json_decref(conn);
+                        http_reply_error(c->r, HTTP_ERR_BAD_REQUEST, NULL,
+                                         "%s.connector.mode must be \"ro\" or \"rw\"", action);
+                        return 1;
+                }
+                *read_only = strcmp(m, "ro") == 0;
+                json_object_del(conn, "mode");
+        }
+        *out = json_dumps(conn, JSON_SORT_KEYS | JSON_COMPACT);
+        json_decref(conn);
+        return *out ? 0 : -ENOMEM;
+}
+
+static int initialize_connection(struct api_call *c, json_t *act)
+{
+        struct attach_info ai;
+        char msg[512] = "", *conn;
+        bool ro;
+        int rc = parse_connector(c, "os-initialize_connection", act, &conn, &ro);
+
+        if (rc != 0)
+                return rc < 0 ? api_reply_errno(c, rc, "out of memory") : 0;
+        rc = service_volume_attach(c->ctx->svc, c->project, c->id, conn, ro, &ai, msg, sizeof(msg));
+        free(conn);
+        if (rc < 0)
+                return api_reply_errno(c, rc, msg);
+        return http_reply_json(c->r, 200,
+                               json_pack("{s:{s:s,s:{s:s,s:s,s:b,s:s}}}", "connection_info",
+                                         "driver_volume_type", "nbd", "data", "uri", ai.uri,
+                                         "export_name", ai.export_name, "read_only", ai.read_only,
+                                         "attachment_id", ai.id));
+}
+
+static int terminate_connection(struct api_call *c, json_t *act)
+{
+        char msg[512] = "", *conn;
+        bool ro;
+        int rc = parse_connector(c, "os-terminate_connection", act, &conn, &ro);
+
+        if (rc != 0)
+                return rc < 0 ? api_reply_errno(c, rc, "out of memory") : 0;
+        rc = service_volume_detach(c->ctx->svc, c->project, c->id, conn, msg, sizeof(msg));
+        free(conn);
+        return rc < 0 ? api_reply_errno(c, rc, msg) : http_reply_json(c->r, 202, NULL);
+}
+
+#define VOLUME_ACTIONS "os-extend, os-initialize_connection or os-terminate_connection"
+
 int api_volumes_action(struct api_call *c)
 {
         json_error_t e;
@@ -176,7 +251,7 @@ int api_volumes_action(struct api_call *c)
                 json_decref(root);
                 return http_reply_error(c->r, HTTP_ERR_BAD_REQUEST, NULL,
                                         "the body must be an object with exactly one action key "
-                                        "(os-extend or os-initialize_connection)");
+                                        "(" VOLUME_ACTIONS ")");
         }
         if ((act = json_object_get(root, "os-extend"))) {
                 static const struct jfield f[] = {{"new_size", JT_INT, true, 1, 32768}};
@@ -188,26 +263,13 @@ int api_volumes_action(struct api_call *c)
                 json_decref(root);
                 return rc < 0 ? api_reply_errno(c, rc, msg) : http_reply_json(c->r, 202, NULL);
         }
-        if ((act = json_object_get(root, "os-initialize_connection"))) {
-                char uri[512];
-                bool ro = false;
-
-                bool bad = !json_is_object(act) && !json_is_null(act);
-
-                json_decref(root);
-                if (bad)
-                        return http_reply_error(c->r, HTTP_ERR_BAD_REQUEST, NULL,
-                                                "os-initialize_connection must be an object");
-                rc = service_volume_connection(c->ctx->svc, c->project, c->id, uri, sizeof(uri),
-                                               &ro, msg, sizeof(msg));
-                if (rc < 0)
-                        return api_reply_errno(c, rc, msg);
-                return http_reply_json(c->r, 200,
-                                       json_pack("{s:{s:s,s:{s:s,s:s,s:b}}}", "connection_info",
-                                                 "driver_volume_type", "nbd", "data", "uri", uri,
-                                                 "export_name", c->id, "read_only", ro));
-        }
+        if ((act = json_object_get(root, "os-initialize_connection")))
+                rc = initialize_connection(c, act);
+        else if ((act = json_object_get(root, "os-terminate_connection")))
+                rc = terminate_connection(c, act);
+        else
+                rc = http_reply_error(c->r, HTTP_ERR_BAD_REQUEST, NULL,
+                                      "unknown volume action; use " VOLUME_ACTIONS);
         json_decref(root);
-        return http_reply_error(c->r, HTTP_ERR_BAD_REQUEST, NULL,
-                                "unknown volume action; use os-extend or os-initialize_connection");
+        return rc;
 }

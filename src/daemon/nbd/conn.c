@@ -196,6 +196,12 @@ static int do_request(struct worker *w, const struct nbd_request *req)
         rc = nbd_request_check(req, volume_size(c->vol), c->tflags);
         if (rc < 0)
                 return rc;
+        /* A3: a read-only attachment never writes, whatever the client does
+         * with the READ_ONLY flag (the volume's own role is checked in
+         * volume_write/volume_zero). */
+        if (attach_read_only(c->att) && (req->type == NBD_CMD_WRITE || req->type == NBD_CMD_TRIM ||
+                                         req->type == NBD_CMD_WRITE_ZEROES))
+                return -EPERM;
         switch (req->type) {
         case NBD_CMD_READ:
                 rc = buf_reserve(w, req->len_bytes);

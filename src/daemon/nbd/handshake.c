@@ -35,88 +35,55 @@ static int send_opt_error(int fd, uint32_t opt, uint32_t type, const char *msg)
         return send_opt_reply(fd, opt, type, msg, (uint32_t)strlen(msg));
 }
 
-uint16_t nbd_export_tflags(struct volume *v)
+uint16_t nbd_export_tflags(struct volume *v, const struct attachment *att)
 {
         uint16_t f = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA |
                      NBD_FLAG_SEND_TRIM | NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_CAN_MULTI_CONN;
 
-        if (volume_read_only(v))
+        if (volume_read_only(v) || attach_read_only(att))
                 f |= NBD_FLAG_READ_ONLY;
         return f;
 }
 
-/* Look an export up by a (validated, unterminated) name. */
-static struct volume *lookup(struct nbd_conn *c, const char *name, size_t len)
+/* Look an export up by a (validated, unterminated) name: the name is an
+ * attachment's, never a volume id (docs/design/nbd.md "Attachments"). On
+ * success *att holds a reference to the attachment and the volume returned
+ * holds one too. */
+static struct volume *lookup(struct nbd_conn *c, const char *name, size_t len,
+                             struct attachment **att)
 {
         char buf[NBD_MAX_STRING + 1];
+        struct volume *v;
 
+        *att = NULL;
         if (len == 0 || len > NBD_MAX_STRING)
                 return NULL; /* no default export */
         memcpy(buf, name, len);
         buf[len] = '\0';
-        return volreg_lookup(c->srv->site, buf);
+        if (!(*att = attach_lookup(c->srv->site, buf)))
+                return NULL;
+        v = volreg_lookup(c->srv->site, attach_volume_id(*att));
+        if (!v || volume_killed(v)) {
+                volume_put(v);
+                attach_put(*att);
+                *att = NULL;
+                return NULL;
+        }
+        return v;
 }
 
 /* ---- NBD_OPT_LIST ---- */
 
-struct name_list {
-        char *buf; /* names, each terminated */
-        size_t used, cap;
-        int err;
-};
-
-static void list_collect(struct volume *v, void *arg)
-{
-        struct name_list *l = arg;
-        size_t n = strlen(volume_id(v)) + 1;
-
-        if (l->err)
-                return;
-        if (l->used + n > l->cap) {
-                size_t cap = MAX(l->cap * 2, l->used + n + 1024);
-                char *nb = realloc(l->buf, cap);
-                if (!nb) {
-                        l->err = -ENOMEM;
-                        return;
-                }
-                l->buf = nb;
-                l->cap = cap;
-        }
-        memcpy(l->buf + l->used, volume_id(v), n);
-        l->used += n;
-}
-
+/* Export names are per-attachment secrets: listing them would hand every
+ * tenant's volumes to whoever reaches the port. */
 static int opt_list(struct nbd_conn *c, uint32_t len)
 {
-        struct name_list l = {0};
-        int rc = 0;
-
         if (len != 0)
                 return send_opt_error(c->fd, NBD_OPT_LIST, NBD_REP_ERR_INVALID,
                                       "NBD_OPT_LIST takes no data");
-        /* Collect under the registry lock, send after it: a slow client
-         * must never hold the registry. */
-        volreg_foreach(c->srv->site, list_collect, &l);
-        if (l.err) {
-                free(l.buf);
-                return send_opt_error(c->fd, NBD_OPT_LIST, NBD_REP_ERR_SHUTDOWN, "out of memory");
-        }
-        for (size_t off = 0; rc == 0 && off < l.used;) {
-                size_t n = strlen(l.buf + off);
-                uint8_t rep[4 + NBD_MAX_STRING];
-
-                if (n <= NBD_MAX_STRING) {
-                        nbd_put32(rep, (uint32_t)n);
-                        memcpy(rep + 4, l.buf + off, n);
-                        rc = send_opt_reply(c->fd, NBD_OPT_LIST, NBD_REP_SERVER, rep,
-                                            (uint32_t)(4 + n));
-                }
-                off += n + 1;
-        }
-        free(l.buf);
-        if (rc == 0)
-                rc = send_opt_reply(c->fd, NBD_OPT_LIST, NBD_REP_ACK, NULL, 0);
-        return rc;
+        return send_opt_error(c->fd, NBD_OPT_LIST, NBD_REP_ERR_POLICY,
+                              "exports are not listed: ask the API for an attachment "
+                              "(os-initialize_connection)");
 }
 
 /* ---- NBD_OPT_INFO / NBD_OPT_GO ---- */
@@ -126,6 +93,7 @@ static int opt_list(struct nbd_conn *c, uint32_t len)
 static int opt_info_go(struct nbd_conn *c, uint32_t opt, const uint8_t *data, uint32_t len)
 {
         struct nbd_opt_go go;
+        struct attachment *att;
         struct volume *v;
         uint8_t info[4 + NBD_MAX_STRING];
         uint16_t tflags;
@@ -135,14 +103,10 @@ static int opt_info_go(struct nbd_conn *c, uint32_t opt, const uint8_t *data, ui
                 return send_opt_error(c->fd, opt, NBD_REP_ERR_INVALID, "malformed option data");
         if (atomic_load(&c->srv->stopping))
                 return send_opt_error(c->fd, opt, NBD_REP_ERR_SHUTDOWN, "server shutting down");
-        v = lookup(c, go.name, go.name_len);
+        v = lookup(c, go.name, go.name_len, &att);
         if (!v)
                 return send_opt_error(c->fd, opt, NBD_REP_ERR_UNKNOWN, "no such export");
-        if (volume_killed(v)) {
-                volume_put(v);
-                return send_opt_error(c->fd, opt, NBD_REP_ERR_UNKNOWN, "export is being deleted");
-        }
-        tflags = nbd_export_tflags(v);
+        tflags = nbd_export_tflags(v, att);
 
         nbd_put16(info, NBD_INFO_EXPORT);
         nbd_put64(info + 2, volume_size(v));
@@ -156,18 +120,21 @@ static int opt_info_go(struct nbd_conn *c, uint32_t opt, const uint8_t *data, ui
                 rc = send_opt_reply(c->fd, opt, NBD_REP_INFO, info, 14);
         }
         if (rc == 0 && go.want_name) {
-                size_t n = strlen(volume_id(v));
+                /* The name the client asked for: the volume id is not its
+                 * business. */
                 nbd_put16(info, NBD_INFO_NAME);
-                memcpy(info + 2, volume_id(v), n);
-                rc = send_opt_reply(c->fd, opt, NBD_REP_INFO, info, (uint32_t)(2 + n));
+                memcpy(info + 2, go.name, go.name_len);
+                rc = send_opt_reply(c->fd, opt, NBD_REP_INFO, info, (uint32_t)(2 + go.name_len));
         }
         if (rc == 0)
                 rc = send_opt_reply(c->fd, opt, NBD_REP_ACK, NULL, 0);
         if (rc < 0 || opt == NBD_OPT_INFO) {
                 volume_put(v);
+                attach_put(att);
                 return rc;
         }
         c->vol = v;
+        c->att = att;
         c->tflags = tflags;
         return 1;
 }
@@ -177,30 +144,29 @@ static int opt_info_go(struct nbd_conn *c, uint32_t opt, const uint8_t *data, ui
 static int opt_export_name(struct nbd_conn *c, const uint8_t *data, uint32_t len, bool no_zeroes)
 {
         uint8_t rep[10 + 124] = {0};
+        struct attachment *att = NULL;
         struct volume *v = NULL;
         int rc;
 
         /* This option cannot report errors: the protocol says to close. */
         if (nbd_export_name_check((const char *)data, len) == 0 && !atomic_load(&c->srv->stopping))
-                v = lookup(c, (const char *)data, len);
-        if (v && volume_killed(v)) {
-                volume_put(v);
-                v = NULL;
-        }
+                v = lookup(c, (const char *)data, len, &att);
         if (!v) {
                 log_info("nbd %s: %s: unknown export by NBD_OPT_EXPORT_NAME, closing", c->srv->site,
                          c->peer);
                 return -ENOENT;
         }
-        c->tflags = nbd_export_tflags(v);
+        c->tflags = nbd_export_tflags(v, att);
         nbd_put64(rep, volume_size(v));
         nbd_put16(rep + 8, c->tflags);
         rc = nbd_sock_send(c->fd, rep, no_zeroes ? 10 : sizeof(rep));
         if (rc < 0) {
                 volume_put(v);
+                attach_put(att);
                 return rc;
         }
         c->vol = v;
+        c->att = att;
         return 1;
 }
 

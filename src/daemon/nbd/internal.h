@@ -10,6 +10,7 @@
 #include "common/stats.h"
 #include "nbd/nbd.h"
 #include "nbd/proto.h"
+#include "volume/attach.h"
 #include "volume/volume.h"
 
 #include <pthread.h>
@@ -33,7 +34,10 @@ struct nbd_conn {
         bool finished; /* under srv->lock: thread is about to return */
         char peer[64];
 
-        /* Transmission phase (set by the handshake). */
+        /* Transmission phase (set by the handshake). The attachment the
+         * client named (a reference; its socket is watched, so a revocation
+         * shuts it down) and the volume it opens. */
+        struct attachment *att;
         struct volume *vol;
         uint16_t tflags;
         /* Leader/follower: one worker at a time reads a request (header and
@@ -76,8 +80,9 @@ struct nbd_server {
  * -errno (I/O error, protocol violation, unknown export by EXPORT_NAME). */
 int nbd_handshake_run(struct nbd_conn *c);
 
-/* Transmission flags we advertise for v (read-only as of now). */
-uint16_t nbd_export_tflags(struct volume *v);
+/* Transmission flags we advertise for v through attachment att (read-only
+ * when either is, as of now). */
+uint16_t nbd_export_tflags(struct volume *v, const struct attachment *att);
 
 /* Transmission phase: run threads_per_conn workers (this thread is one of
  * them) until the client disconnects or the socket is shut down. */

@@ -48,15 +48,26 @@ static void *conn_main(void *arg)
         struct nbd_server *srv = c->srv;
         int rc = nbd_handshake_run(c);
 
+        /* A1: transmission only on a live attachment, watched so that a
+         * revocation shuts this socket down (unwatched before the socket is
+         * closed, which happens only after this thread is joined). */
+        if (rc == 1 && attach_watch(c->att, c->fd) < 0) {
+                volume_put(c->vol);
+                c->vol = NULL;
+                rc = -ESHUTDOWN; /* revoked during the handshake */
+        }
         if (rc == 1) {
                 set_rcv_timeout(c->fd, 0);
                 log_debug("nbd %s: %s: serving %s", srv->site, c->peer, volume_id(c->vol));
                 nbd_conn_serve(c, srv->threads_per_conn);
+                attach_unwatch(c->att, c->fd);
                 volume_put(c->vol);
                 c->vol = NULL;
         } else if (rc < 0 && rc != -ECONNRESET) {
                 log_info("nbd %s: %s: handshake ended: %s", srv->site, c->peer, strerror(-rc));
         }
+        attach_put(c->att);
+        c->att = NULL;
         /* Tell the client now; the descriptor is closed when reaped. */
         shutdown(c->fd, SHUT_RDWR);
         pthread_mutex_lock(&srv->lock);

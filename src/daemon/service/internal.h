@@ -89,6 +89,10 @@ void volume_row_set_status(struct store_volume *v, enum volume_status to);
 void pair_row_set_status(struct store_pair *p, enum pair_status to);
 void group_row_set_status(struct store_group *g, enum group_status to);
 
+/* attachments.c: publish every stored attachment (start-up, before any NBD
+ * listener accepts). */
+int service_attachments_load(struct service *svc);
+
 /* pairs.c: start-up (after volumes are exported) and shutdown (before). */
 void service_pairs_reconcile(struct service *svc);
 void service_pairs_stop(struct service *svc);

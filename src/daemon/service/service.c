@@ -4,6 +4,7 @@
 #include "engine/fence.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "volume/attach.h"
 #include "volume/volume.h"
 
 #include <assert.h>
@@ -138,6 +139,19 @@ static void set_status(struct service *svc, const char *id, enum volume_status s
         store_volume_clear(&v);
 }
 
+/* Is v the DR disk of its pair (its zone is not the pair's production)? A
+ * pair that cannot be read counts as DR: read-only is the safe answer. */
+static bool is_dr_side(struct service *svc, const struct store_volume *v)
+{
+        struct store_pair p;
+
+        if (!v->pair_id[0])
+                return false;
+        if (store_pair_get(svc->store, NULL, v->pair_id, &p) < 0)
+                return true;
+        return strcmp(p.priority_station, v->availability_zone) != 0;
+}
+
 static int export_volume(struct service *svc, const struct store_volume *v)
 {
         char path[CONFIG_PATH_LEN + 64];
@@ -147,7 +161,10 @@ static int export_volume(struct service *svc, const struct store_volume *v)
         service_volume_path(svc, v->availability_zone, v->id, path, sizeof(path));
         if ((rc = volume_open(v->id, v->availability_zone, path, &vol)) < 0)
                 return rc;
-        volume_set_read_only(vol, v->fenced);
+        /* Role-aware from the first instant it is reachable: the DR side of
+         * a pair is never writable by a client, also before its pair's
+         * mirror starts (docs/design/nbd.md "Start-up order"). */
+        volume_set_read_only(vol, v->fenced || is_dr_side(svc, v));
         rc = volreg_add(vol);
         volume_put(vol);
         return rc;
@@ -186,7 +203,9 @@ static void task_delete(struct service *svc, const char *id, int64_t unused)
         if (store_volume_get(svc->store, NULL, id, &v) < 0)
                 return;
         /* Unexport first: no new connection finds it, and connections that
-         * still hold it get -ESHUTDOWN from here on. */
+         * still hold it get -ESHUTDOWN from here on; its attachments end
+         * with their connections (the rows go with the volume's). */
+        attach_revoke_volume(id);
         if ((vol = volreg_lookup(NULL, id))) {
                 volume_kill(vol);
                 volume_put(vol);
@@ -305,6 +324,13 @@ int service_start(const struct evsrep_config *cfg, struct store *st, struct serv
         pthread_mutex_init(&svc->members_mu, NULL);
         for (size_t i = 0; i < ARRAY_SIZE(svc->group_stripes); i++)
                 pthread_mutex_init(&svc->group_stripes[i], NULL);
+        /* Attachments first (only the store is needed): nothing can connect
+         * yet, the NBD listeners start after the service. */
+        if ((rc = service_attachments_load(svc)) < 0) {
+                attach_revoke_all();
+                free(svc);
+                return rc;
+        }
         reconcile(svc);
         service_pairs_reconcile(svc);
         service_groups_reconcile(svc);
@@ -346,6 +372,7 @@ void service_stop(struct service *svc)
         pthread_cond_signal(&svc->cond);
         pthread_mutex_unlock(&svc->lock);
         pthread_join(svc->thread, NULL);
+        attach_revoke_all(); /* the NBD listeners are stopped: nothing watches */
         /* Mirrors first: they flush both legs and close their meta files
          * cleanly (empty activity log) while the volumes are still open. */
         service_pairs_stop(svc);
@@ -479,30 +506,4 @@ int service_volume_extend(struct service *svc, const char *project, const char *
         }
         store_volume_clear(&v);
         return rc;
-}
-
-int service_volume_connection(struct service *svc, const char *project, const char *id, char *uri,
-                              size_t urilen, bool *read_only, char *msg, size_t msglen)
-{
-        struct store_volume v = {0};
-        const struct site_cfg *s;
-        struct volume *vol;
-        int rc = store_volume_get(svc->store, project, id, &v);
-
-        if (rc == -ENOENT)
-                snprintf(msg, msglen, "volume %s does not exist", id);
-        if (rc < 0)
-                return rc;
-        s = config_site(svc->cfg, v.availability_zone);
-        vol = volreg_lookup(v.availability_zone, id);
-        if (!s || !vol) {
-                snprintf(msg, msglen, "volume %s is %s and not exported", id, v.status);
-                store_volume_clear(&v);
-                return -EBUSY;
-        }
-        *read_only = volume_read_only(vol) || v.fenced;
-        volume_put(vol);
-        snprintf(uri, urilen, "nbd://%s:%d/%s", s->nbd_host, s->nbd_port, id);
-        store_volume_clear(&v);
-        return 0;
 }

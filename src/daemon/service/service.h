@@ -36,9 +36,22 @@ int service_volume_delete(struct service *svc, const char *project, const char *
                           size_t msglen);
 int service_volume_extend(struct service *svc, const char *project, const char *id,
                           int64_t new_size_gib, char *msg, size_t msglen);
-/* nbd:// URI and read-only flag of a volume's export. */
-int service_volume_connection(struct service *svc, const char *project, const char *id, char *uri,
-                              size_t urilen, bool *read_only, char *msg, size_t msglen);
+/* Attachments (attachments.c; docs/design/nbd.md "Attachments").
+ * attach: a new attachment of the volume for connector (canonical JSON,
+ * "{}" when none); read_only asks for a read-only one. out->read_only also
+ * reflects the volume's role. detach: revoke the attachments made with
+ * connector, or all of the volume's when connector is NULL or "{}". */
+struct attach_info {
+        char id[STORE_ID_LEN];
+        char export_name[STORE_EXPORT_LEN];
+        char uri[512];
+        bool read_only;
+};
+int service_volume_attach(struct service *svc, const char *project, const char *id,
+                          const char *connector, bool read_only, struct attach_info *out, char *msg,
+                          size_t msglen);
+int service_volume_detach(struct service *svc, const char *project, const char *id,
+                          const char *connector, char *msg, size_t msglen);
 
 /* Replication pairs (pairs.c). */
 struct pair_create_req {

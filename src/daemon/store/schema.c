@@ -89,7 +89,20 @@ static const char *const migrations[] = {
     "                           OR volume_id1 IN (NEW.volume_id0, NEW.volume_id1));"
     "END;",
     /* 2: the instant each pair's DR image was frozen (one per group fence). */
-    "ALTER TABLE pairs ADD COLUMN frozen_at INTEGER NOT NULL DEFAULT 0;"};
+    "ALTER TABLE pairs ADD COLUMN frozen_at INTEGER NOT NULL DEFAULT 0;",
+    /* 3: attachments, the only way to reach an export over NBD
+     * (docs/design/nbd.md "Attachments"). Deleting a volume's row deletes
+     * its attachments (CASCADE: an attachment is not a reason to keep it). */
+    "CREATE TABLE attachments ("
+    "  id TEXT PRIMARY KEY,"
+    "  volume_id TEXT NOT NULL REFERENCES volumes (id) ON DELETE CASCADE,"
+    "  project_id TEXT NOT NULL,"
+    "  export_name TEXT NOT NULL UNIQUE,"
+    "  connector TEXT NOT NULL,"
+    "  read_only INTEGER NOT NULL DEFAULT 0,"
+    "  psk_key TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE INDEX attachments_volume ON attachments (volume_id, created_at, id);"};
 
 int store_schema_latest(void)
 {

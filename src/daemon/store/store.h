@@ -99,6 +99,22 @@ struct store_group {
         int64_t created_at, updated_at;
 };
 
+/* An attachment: the one way to reach a volume over NBD
+ * (docs/design/nbd.md "Attachments"). Immutable once inserted. */
+#define STORE_EXPORT_LEN    41   /* 160 random bits as 40 hex digits + NUL */
+#define STORE_CONNECTOR_LEN 4096 /* canonical JSON of the connector + NUL */
+#define STORE_PSK_LEN       65   /* 256-bit key as 64 hex digits + NUL */
+struct store_attachment {
+        char id[STORE_ID_LEN];
+        char volume_id[STORE_ID_LEN];
+        char project_id[STORE_PROJECT_LEN];
+        char export_name[STORE_EXPORT_LEN];
+        char connector[STORE_CONNECTOR_LEN];
+        bool read_only; /* asked for by the connector */
+        char psk_key[STORE_PSK_LEN];
+        int64_t created_at;
+};
+
 /* Exact-match filter. key is a column name the resource allows; the store
  * returns -EINVAL for any other key. Special keys: pairs accept "volume_id"
  * (either disk) and "volume_ids" (the comma-joined string); groups accept
@@ -165,5 +181,14 @@ int store_group_delete(struct store *s, const char *id);
 int store_group_list(struct store *s, const struct store_list_query *q, struct store_group **out,
                      size_t *n);
 int store_group_list_all(struct store *s, struct store_group **out, size_t *n);
+
+/* Attachments. Insert: -ENOENT when the volume does not exist, -EEXIST on a
+ * duplicate id or export name. Lists are ordered by created_at then id and
+ * freed with free(). */
+int store_attachment_insert(struct store *s, const struct store_attachment *a);
+int store_attachment_delete(struct store *s, const char *id);
+int store_attachment_list_all(struct store *s, struct store_attachment **out, size_t *n);
+int store_attachment_list_by_volume(struct store *s, const char *volume_id,
+                                    struct store_attachment **out, size_t *n);
 
 #endif

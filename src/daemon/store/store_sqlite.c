@@ -44,6 +44,10 @@ enum stmt_id {
         ST_GROUP_UPDATE,
         ST_GROUP_DELETE,
         ST_GROUP_ALL,
+        ST_ATT_INSERT,
+        ST_ATT_DELETE,
+        ST_ATT_ALL,
+        ST_ATT_BY_VOLUME,
         ST__COUNT
 };
 
@@ -73,6 +77,9 @@ struct store {
         "g.id, g.project_id, g.name, g.description, g.status, g.priority_station, "                \
         "g.replication_model, g.replication_status, g.failure_detail, g.fault_level, "             \
         "g.frozen_at, g.created_at, g.updated_at"
+#define ATT_COLS                                                                                   \
+        "a.id, a.volume_id, a.project_id, a.export_name, a.connector, a.read_only, a.psk_key, "    \
+        "a.created_at"
 
 static const char *const stmt_sql[ST__COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -121,6 +128,12 @@ static const char *const stmt_sql[ST__COUNT] = {
                         "frozen_at = ?11, updated_at = ?13 WHERE id = ?1",
     [ST_GROUP_DELETE] = "DELETE FROM groups WHERE id = ?1",
     [ST_GROUP_ALL] = "SELECT " GROUP_COLS " FROM groups g ORDER BY g.created_at, g.id",
+    [ST_ATT_INSERT] = "INSERT INTO attachments (id, volume_id, project_id, export_name, connector, "
+                      "read_only, psk_key, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [ST_ATT_DELETE] = "DELETE FROM attachments WHERE id = ?1",
+    [ST_ATT_ALL] = "SELECT " ATT_COLS " FROM attachments a ORDER BY a.created_at, a.id",
+    [ST_ATT_BY_VOLUME] = "SELECT " ATT_COLS " FROM attachments a WHERE a.volume_id = ?1 "
+                         "ORDER BY a.created_at, a.id",
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -481,7 +494,23 @@ static int read_group(sqlite3_stmt *st, struct store_group *g)
         return 0;
 }
 
-/* Type-erased row reader so one list loop serves all three resources. */
+static int read_attachment(sqlite3_stmt *st, void *out)
+{
+        struct store_attachment *a = out;
+
+        memset(a, 0, sizeof(*a));
+        COL_STR(st, 0, a->id);
+        COL_STR(st, 1, a->volume_id);
+        COL_STR(st, 2, a->project_id);
+        COL_STR(st, 3, a->export_name);
+        COL_STR(st, 4, a->connector);
+        a->read_only = sqlite3_column_int(st, 5) != 0;
+        COL_STR(st, 6, a->psk_key);
+        a->created_at = sqlite3_column_int64(st, 7);
+        return 0;
+}
+
+/* Type-erased row reader so one list loop serves every resource. */
 struct resource {
         const char *what;
         size_t elem_size;
@@ -557,6 +586,17 @@ static const struct resource res_pair = {
 static const struct resource res_group = {
     "group",       sizeof(struct store_group), read_group_any, NULL, "groups g", "g", GROUP_COLS,
     group_filters, ARRAY_SIZE(group_filters)};
+
+/* Attachments are never listed by query (no filters, no paging). */
+static const struct resource res_attachment = {"attachment",
+                                               sizeof(struct store_attachment),
+                                               read_attachment,
+                                               NULL,
+                                               "attachments a",
+                                               "a",
+                                               ATT_COLS,
+                                               NULL,
+                                               0};
 
 static void free_rows(const struct resource *res, void *rows, size_t n)
 {
@@ -1057,4 +1097,42 @@ int store_group_list(struct store *s, const struct store_list_query *q, struct s
 int store_group_list_all(struct store *s, struct store_group **out, size_t *n)
 {
         return list_all(s, &res_group, ST_GROUP_ALL, NULL, (void **)out, n);
+}
+
+/* ---------------------------------------------------------------- attachments */
+
+int store_attachment_insert(struct store *s, const struct store_attachment *a)
+{
+        sqlite3_stmt *st;
+        int r;
+
+        lock(s);
+        st = stmt(s, ST_ATT_INSERT);
+        BIND_STR(st, 1, a->id);
+        BIND_STR(st, 2, a->volume_id);
+        BIND_STR(st, 3, a->project_id);
+        BIND_STR(st, 4, a->export_name);
+        BIND_STR(st, 5, a->connector);
+        sqlite3_bind_int(st, 6, a->read_only);
+        BIND_STR(st, 7, a->psk_key);
+        sqlite3_bind_int64(st, 8, a->created_at);
+        r = run_write(s, st, OP_WRITE, false, "attachment insert");
+        unlock(s);
+        return r;
+}
+
+int store_attachment_delete(struct store *s, const char *id)
+{
+        return delete_one(s, ST_ATT_DELETE, id, "attachment delete");
+}
+
+int store_attachment_list_all(struct store *s, struct store_attachment **out, size_t *n)
+{
+        return list_all(s, &res_attachment, ST_ATT_ALL, NULL, (void **)out, n);
+}
+
+int store_attachment_list_by_volume(struct store *s, const char *volume_id,
+                                    struct store_attachment **out, size_t *n)
+{
+        return list_all(s, &res_attachment, ST_ATT_BY_VOLUME, volume_id, (void **)out, n);
 }
