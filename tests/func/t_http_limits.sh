@@ -16,7 +16,9 @@ RSS_GROWTH_MAX_KIB=$((64 * 1024)) # generous: a fixed daemon grows by a few MiB
 # On any exit, stop a running attacker first (it would hold its sockets for
 # up to 120 s), then lib.sh's cleanup with the exit status.
 APID=""
-trap 'rc=$?; [ -n "$APID" ] && kill "$APID" 2>/dev/null; (exit $rc); cleanup' EXIT
+# (set +e first: under errexit, `(exit $rc)` would end the trap before
+# cleanup, leaving the daemon running.)
+trap 'rc=$?; set +e; [ -n "$APID" ] && kill "$APID" 2>/dev/null; (exit $rc); cleanup' EXIT
 
 rss_kib() { awk '$1=="VmRSS:"{print $2}' "/proc/$DAEMON_PID/status"; }
 # rss_peak_kib: the highest RSS over 20 samples 0.25 s apart. A fixed daemon

@@ -49,7 +49,7 @@ struct http_req {
 /* Returns 0 once a reply was queued, negative on failure to queue. */
 typedef int (*http_dispatch_fn)(struct http_req *r, void *ctx);
 /* Called once per request when its headers are in, before any body byte
- * is read (r->body is NULL). Returns 0 to go on (read the body, then
+ * is read (r->body is "" then). Returns 0 to go on (read the body, then
  * dispatch), 1 when it queued a reply itself (typically 401: the body is
  * never read and the connection is closed after the reply), negative on
  * failure to queue. */
