@@ -5,7 +5,7 @@ set -euo pipefail
 PKGS=(
   build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
   libmicrohttpd-dev libjansson-dev libsqlite3-dev libcmocka-dev libcurl4-openssl-dev
-  libnbd-dev liburing-dev
+  libnbd-dev liburing-dev libgnutls28-dev gnutls-bin # gnutls-bin: certtool/psktool for the TLS tests
   curl jq qemu-utils libnbd-bin nbdkit fio iproute2 procps
   bsdutils python3 # script(1): t_cli's TTY check; python3: t_group_dr, t_metrics
   python3-prometheus-client openssl # t_metrics' exposition parser; t_http_limits' self-signed cert

@@ -168,7 +168,10 @@ rc_is 1 "volume extend not larger" volume extend "$S" --size 1
 ok "volume connect" volume connect "$S"
 grep -qE "^uri +nbd://" <<<"$OUT" || fail "volume connect table: $OUT"
 ok "volume connect json" -o json volume connect "$S"
-chk "$(oj .connection_info.data.uri)" "$(nbd_uri az1 "$S")" "volume connect uri"
+# Each connect is a new attachment with its own export name.
+chk "$(oj .connection_info.data.uri)" "nbd://$NBD_AZ1/$(oj .connection_info.data.export_name)" "volume connect uri"
+[[ "$(oj .connection_info.data.export_name)" =~ ^[0-9a-f]{40}$ ]] || fail "volume connect export name"
+qemu-io -f raw -c 'read 0 4k' "$(oj .connection_info.data.uri)" >/dev/null || fail "the URI of volume connect opens the volume"
 chk "$(oj .connection_info.data.read_only)" false "volume connect read_only"
 ok "volume delete --wait" volume delete "$S" --wait
 grep -q deleted <<<"$OUT" || fail "volume delete output: $OUT"

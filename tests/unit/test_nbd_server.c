@@ -55,7 +55,7 @@ static int add_volume(const char *id, const char *site, uint64_t size, struct vo
         /* Reachable only through an attachment; here its export name is the
          * volume id (the service makes random ones). */
         if (rc == 0)
-                rc = attach_add(id, id, id, site, false);
+                rc = attach_add(id, id, id, site, false, "");
         return rc;
 }
 
@@ -254,9 +254,9 @@ static void test_attachments(void **state)
         (void)f;
         attach_revoke("rw");
         assert_null(client(f, "rw"));
-        assert_int_equal(attach_add("a-ro", "secret-ro", "rw", SITE, true), 0);
-        assert_int_equal(attach_add("a-rw", "secret-rw", "rw", SITE, false), 0);
-        assert_int_equal(attach_add("a-t2", "secret-t2", "rw", "t2", false), 0);
+        assert_int_equal(attach_add("a-ro", "secret-ro", "rw", SITE, true, ""), 0);
+        assert_int_equal(attach_add("a-rw", "secret-rw", "rw", SITE, false, ""), 0);
+        assert_int_equal(attach_add("a-t2", "secret-t2", "rw", "t2", false, ""), 0);
         assert_null(client(f, "secret-t2")); /* another site's attachment */
 
         h = client(f, "secret-ro");
@@ -283,7 +283,7 @@ static void test_attachments(void **state)
         nbd_close(h);
         attach_revoke("a-ro");
         attach_revoke("a-t2");
-        assert_int_equal(attach_add("rw", "rw", "rw", SITE, false), 0); /* for teardown */
+        assert_int_equal(attach_add("rw", "rw", "rw", SITE, false, ""), 0); /* for teardown */
 }
 
 static void test_read_only_flip_after_handshake(void **state)

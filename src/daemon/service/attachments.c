@@ -59,7 +59,7 @@ int service_attachments_load(struct service *svc)
 
                 if (store_volume_get(svc->store, NULL, list[i].volume_id, &v) == 0)
                         rc = attach_add(list[i].id, list[i].export_name, v.id, v.availability_zone,
-                                        list[i].read_only);
+                                        list[i].read_only, list[i].psk_key);
                 store_volume_clear(&v);
         }
         free(list);
@@ -127,7 +127,8 @@ int service_volume_attach(struct service *svc, const char *project, const char *
                 snprintf(msg, msglen, "cannot record the attachment");
                 goto out;
         }
-        if ((rc = attach_add(a.id, a.export_name, id, v.availability_zone, read_only)) < 0) {
+        if ((rc = attach_add(a.id, a.export_name, id, v.availability_zone, read_only,
+                             a.psk_key)) < 0) {
                 store_attachment_delete(svc->store, a.id); /* best effort: start-up retries */
                 snprintf(msg, msglen, "cannot publish the attachment");
                 goto out;

@@ -19,6 +19,8 @@ struct attachment {
         char export_name[ATTACH_NAME_LEN];
         char volume_id[ATTACH_ID_LEN];
         char site[ATTACH_ID_LEN];
+        unsigned char psk[32];
+        size_t psk_len;
         bool read_only;
         atomic_bool revoked;
         atomic_uint refs;
@@ -41,8 +43,32 @@ static void copy(char *dst, size_t cap, const char *src)
         dst[n] = '\0';
 }
 
+static int unhex(const char *hex, unsigned char *out, size_t cap, size_t *len)
+{
+        size_t n = strlen(hex);
+
+        if (n % 2 || n / 2 > cap)
+                return -EINVAL;
+        for (size_t i = 0; i < n / 2; i++) {
+                unsigned v = 0;
+                for (int j = 0; j < 2; j++) {
+                        char ch = hex[2 * i + (size_t)j];
+                        int d = ch >= '0' && ch <= '9'   ? ch - '0'
+                                : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+                                : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+                                                         : -1;
+                        if (d < 0)
+                                return -EINVAL;
+                        v = v * 16 + (unsigned)d;
+                }
+                out[i] = (unsigned char)v;
+        }
+        *len = n / 2;
+        return 0;
+}
+
 int attach_add(const char *id, const char *export_name, const char *volume_id, const char *site,
-               bool read_only)
+               bool read_only, const char *psk_hex)
 {
         struct attachment *a;
 
@@ -51,6 +77,10 @@ int attach_add(const char *id, const char *export_name, const char *volume_id, c
                 return -EINVAL;
         if (!(a = calloc(1, sizeof(*a))))
                 return -ENOMEM;
+        if (unhex(psk_hex ? psk_hex : "", a->psk, sizeof(a->psk), &a->psk_len) < 0) {
+                free(a);
+                return -EINVAL;
+        }
         copy(a->id, sizeof(a->id), id);
         copy(a->export_name, sizeof(a->export_name), export_name);
         copy(a->volume_id, sizeof(a->volume_id), volume_id);
@@ -73,6 +103,7 @@ void attach_put(struct attachment *a)
                 return;
         assert(a->nfds == 0); /* every connection unwatched before its put */
         pthread_mutex_destroy(&a->mu);
+        explicit_bzero(a->psk, sizeof(a->psk));
         free(a->fds);
         free(a);
 }
@@ -149,6 +180,29 @@ struct attachment *attach_lookup(const char *site, const char *export_name)
                 atomic_fetch_add(&found->refs, 1);
         pthread_mutex_unlock(&g_lock);
         return found;
+}
+
+int attach_psk_key(const char *id, unsigned char *key, size_t cap)
+{
+        int n = -ENOENT;
+
+        pthread_mutex_lock(&g_lock);
+        for (struct attachment *a = g_head; a; a = a->next) {
+                if (strcmp(a->id, id) != 0)
+                        continue;
+                if (a->psk_len > 0 && a->psk_len <= cap) {
+                        memcpy(key, a->psk, a->psk_len);
+                        n = (int)a->psk_len;
+                }
+                break;
+        }
+        pthread_mutex_unlock(&g_lock);
+        return n;
+}
+
+const char *attach_id(const struct attachment *a)
+{
+        return a->id;
 }
 
 const char *attach_volume_id(const struct attachment *a)

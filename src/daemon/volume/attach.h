@@ -17,12 +17,14 @@
 #define EVSREP_VOLUME_ATTACH_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct attachment;
 
-/* Add an attachment of volume_id (served on site) under export_name. */
+/* Add an attachment of volume_id (served on site) under export_name, with
+ * its TLS pre-shared key as hex (or "" for none). */
 int attach_add(const char *id, const char *export_name, const char *volume_id, const char *site,
-               bool read_only);
+               bool read_only, const char *psk_hex);
 /* Revoke one attachment by id (no-op when unknown). */
 void attach_revoke(const char *id);
 /* Revoke every attachment of a volume. */
@@ -35,6 +37,11 @@ void attach_revoke_all(void);
 struct attachment *attach_lookup(const char *site, const char *export_name);
 void attach_put(struct attachment *a);
 
+/* The binary PSK of the live attachment id into key (at most cap bytes):
+ * its length, or -ENOENT (unknown, revoked, no key). */
+int attach_psk_key(const char *id, unsigned char *key, size_t cap);
+
+const char *attach_id(const struct attachment *a);
 const char *attach_volume_id(const struct attachment *a);
 bool attach_read_only(const struct attachment *a);
 bool attach_revoked(const struct attachment *a);
