@@ -144,10 +144,12 @@ static int parse_args(int argc, char **argv, struct evsrep_config *cfg, bool *ch
 static void print_config(const struct evsrep_config *cfg)
 {
         printf("data_dir = %s\ndb = %s\ntokens = %s\nlisten = %s:%d\nchunk_size = %u\n"
-               "http_threads = %d\nnbd_threads = %d\nmetrics_public = %s\n",
+               "http_threads = %d\nnbd_threads = %d\nmetrics_public = %s\n"
+               "quota_volumes = %lld\nquota_gigabytes = %lld\ncapacity_overcommit = %g\n",
                cfg->data_dir, cfg->db_path, cfg->tokens_path, cfg->listen_host, cfg->listen_port,
                cfg->chunk_bytes, cfg->http_threads, cfg->nbd_threads,
-               cfg->metrics_public ? "true" : "false");
+               cfg->metrics_public ? "true" : "false", (long long)cfg->quota_volumes,
+               (long long)cfg->quota_gigabytes, cfg->capacity_overcommit);
         /* HTTP hardening */
         printf("http_max_connections = %d\nhttp_max_connections_per_ip = %d\n"
                "http_connection_timeout = %d\n",

@@ -305,6 +305,41 @@ static void test_http_hardening_keys(void **state)
         assert_non_null(strstr(err, "set both"));
 }
 
+static void test_quota_keys(void **state)
+{
+        struct evsrep_config c;
+        char err[256] = "";
+
+        (void)state;
+        config_defaults(&c);
+        assert_int_equal(c.quota_volumes, 1000);
+        assert_int_equal(c.quota_gigabytes, 102400);
+        assert_true(c.capacity_overcommit == 20.0);
+        assert_int_equal(parse(&c,
+                               "[DEFAULT]\nquota_volumes = 10\nquota_gigabytes = 0\n"
+                               "capacity_overcommit = 1.5\n",
+                               err, sizeof(err)),
+                         0);
+        assert_int_equal(c.quota_volumes, 10);
+        assert_int_equal(c.quota_gigabytes, 0);
+        assert_true(c.capacity_overcommit == 1.5);
+        assert_int_equal(
+            parse(&c, "[DEFAULT]\nquota_volumes = -1\ncapacity_overcommit = 0\n", err, sizeof(err)),
+            0);
+        assert_int_equal(c.quota_volumes, -1);
+        assert_true(c.capacity_overcommit == 0);
+        assert_int_equal(config_finalize(&c, err, sizeof(err)), 0);
+        expect_error("[DEFAULT]\nquota_volumes = -2\n", "key 'quota_volumes'", "-1 (unlimited)");
+        expect_error("[DEFAULT]\nquota_gigabytes = 1.5\n", "key 'quota_gigabytes'", "'1.5'");
+        expect_error("[DEFAULT]\nquota_gigabytes = 99999999999999999999\n", "key 'quota_gigabytes'",
+                     NULL);
+        expect_error("[DEFAULT]\ncapacity_overcommit = -1\n", "key 'capacity_overcommit'",
+                     "0..1000");
+        expect_error("[DEFAULT]\ncapacity_overcommit = nan\n", "key 'capacity_overcommit'", NULL);
+        expect_error("[DEFAULT]\ncapacity_overcommit = inf\n", "key 'capacity_overcommit'", NULL);
+        expect_error("[DEFAULT]\ncapacity_overcommit = 2x\n", "key 'capacity_overcommit'", NULL);
+}
+
 static void test_az_name_limits(void **state)
 {
         struct evsrep_config c;
@@ -507,6 +542,7 @@ int main(void)
             cmocka_unit_test(test_finalize_errors),
             cmocka_unit_test(test_load_file),
             cmocka_unit_test(test_http_hardening_keys),
+            cmocka_unit_test(test_quota_keys),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1278,6 +1278,176 @@ static void test_commit_survives_kill9(void **state)
         assert_int_equal(store_volume_get(f->s, "p1", v.id, &got), -ENOENT);
 }
 
+/* ------------------------------------------------------------------ quotas */
+
+/* schema.c's quotas migration; renumber together with the migration list. */
+#define QUOTA_MIGRATION 4
+
+static void test_quota_crud(void **state)
+{
+        struct fx *f = *state;
+        struct store_quota q, got;
+
+        /* No row: both fields "no override". */
+        assert_int_equal(store_quota_get(f->s, "p1", &got), 0);
+        assert_string_equal(got.project_id, "p1");
+        assert_int_equal(got.volumes, STORE_QUOTA_DEFAULT);
+        assert_int_equal(got.gigabytes, STORE_QUOTA_DEFAULT);
+        assert_int_equal(store_quota_delete(f->s, "p1"), 0); /* nothing to delete: fine */
+
+        memset(&q, 0, sizeof(q));
+        snprintf(q.project_id, sizeof(q.project_id), "p1");
+        q.volumes = 5;
+        q.gigabytes = STORE_QUOTA_DEFAULT;
+        q.updated_at = 42;
+        assert_int_equal(store_quota_set(f->s, &q), 0);
+        assert_int_equal(store_quota_get(f->s, "p1", &got), 0);
+        assert_int_equal(got.volumes, 5);
+        assert_int_equal(got.gigabytes, STORE_QUOTA_DEFAULT);
+        assert_int_equal(got.updated_at, 42);
+        assert_int_equal(store_quota_get(f->s, "p2", &got), 0); /* other project untouched */
+        assert_int_equal(got.volumes, STORE_QUOTA_DEFAULT);
+
+        q.volumes = -1; /* unlimited */
+        q.gigabytes = 0;
+        assert_int_equal(store_quota_set(f->s, &q), 0);
+        reopen(f);
+        assert_int_equal(store_quota_get(f->s, "p1", &got), 0);
+        assert_int_equal(got.volumes, -1);
+        assert_int_equal(got.gigabytes, 0);
+
+        q.volumes = -3;
+        assert_int_equal(store_quota_set(f->s, &q), -EINVAL);
+        assert_int_equal(store_quota_delete(f->s, "p1"), 0);
+        assert_int_equal(store_quota_get(f->s, "p1", &got), 0);
+        assert_int_equal(got.volumes, STORE_QUOTA_DEFAULT);
+        assert_int_equal(got.gigabytes, STORE_QUOTA_DEFAULT);
+}
+
+static void test_quota_check_constraint(void **state)
+{
+        struct fx *f = *state;
+        sqlite3 *db;
+
+        /* The schema itself refuses a limit below -1, whoever writes it. */
+        store_close(f->s);
+        f->s = NULL;
+        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db,
+                                      "INSERT INTO quotas (project_id, volumes) VALUES ('x', -2)",
+                                      NULL, NULL, NULL),
+                         SQLITE_CONSTRAINT);
+        assert_int_equal(sqlite3_exec(db,
+                                      "INSERT INTO quotas (project_id, gigabytes) VALUES ('x', -7)",
+                                      NULL, NULL, NULL),
+                         SQLITE_CONSTRAINT);
+        assert_int_equal(sqlite3_exec(db,
+                                      "INSERT INTO quotas (project_id, volumes, gigabytes) "
+                                      "VALUES ('x', -1, NULL)",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(db);
+        reopen(f);
+}
+
+static void test_usage_and_provisioned(void **state)
+{
+        struct fx *f = *state;
+        struct store_volume v;
+        int64_t nvol = -1, gib = -1;
+
+        assert_int_equal(store_project_usage(f->s, "p1", &nvol, &gib), 0);
+        assert_int_equal(nvol, 0);
+        assert_int_equal(gib, 0);
+        assert_int_equal(store_site_provisioned(f->s, "az1", &gib), 0);
+        assert_int_equal(gib, 0);
+        mk_volume(&v, 1, "p1", "az1", 1);
+        v.size_gib = 10;
+        assert_int_equal(store_volume_insert(f->s, &v), 0);
+        mk_volume(&v, 2, "p1", "az2", 2);
+        v.size_gib = 20;
+        snprintf(v.status, sizeof(v.status), "error"); /* counts whatever its status */
+        assert_int_equal(store_volume_insert(f->s, &v), 0);
+        mk_volume(&v, 3, "p2", "az1", 3);
+        v.size_gib = 300;
+        assert_int_equal(store_volume_insert(f->s, &v), 0);
+
+        assert_int_equal(store_project_usage(f->s, "p1", &nvol, &gib), 0);
+        assert_int_equal(nvol, 2);
+        assert_int_equal(gib, 30);
+        assert_int_equal(store_project_usage(f->s, "p2", &nvol, &gib), 0);
+        assert_int_equal(nvol, 1);
+        assert_int_equal(gib, 300);
+        assert_int_equal(store_site_provisioned(f->s, "az1", &gib), 0);
+        assert_int_equal(gib, 310);
+        assert_int_equal(store_site_provisioned(f->s, "az2", &gib), 0);
+        assert_int_equal(gib, 20);
+
+        /* Inside a transaction the counts see the transaction's own rows. */
+        assert_int_equal(store_tx_begin(f->s), 0);
+        mk_volume(&v, 4, "p1", "az1", 4);
+        v.size_gib = 5;
+        assert_int_equal(store_volume_insert(f->s, &v), 0);
+        assert_int_equal(store_project_usage(f->s, "p1", &nvol, &gib), 0);
+        assert_int_equal(nvol, 3);
+        assert_int_equal(gib, 35);
+        store_tx_rollback(f->s);
+        mkid(v.id, 'a', 1);
+        assert_int_equal(store_volume_delete(f->s, v.id), 0);
+        assert_int_equal(store_project_usage(f->s, "p1", &nvol, &gib), 0);
+        assert_int_equal(nvol, 1);
+        assert_int_equal(gib, 20);
+}
+
+/* A database from before the quotas migration (its objects dropped, its
+ * version set back) is upgraded on open, keeping its volumes. */
+static void test_quota_upgrade_path(void **state)
+{
+        struct fx *f = *state;
+        struct store_volume v, got;
+        struct store_quota q;
+        sqlite3 *db;
+        sqlite3_stmt *st;
+        char sql[128];
+
+        mk_volume(&v, 1, "p1", "az1", 1);
+        assert_int_equal(store_volume_insert(f->s, &v), 0);
+        store_close(f->s);
+        f->s = NULL;
+        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+        snprintf(sql, sizeof(sql),
+                 "DROP TABLE quotas; DROP INDEX volumes_az; UPDATE schema_version SET version = %d",
+                 QUOTA_MIGRATION - 1);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+
+        reopen(f);
+        assert_int_equal(store_schema_version(f->s), store_schema_latest());
+        assert_int_equal(store_volume_get(f->s, "p1", v.id, &got), 0);
+        store_volume_clear(&got);
+        memset(&q, 0, sizeof(q));
+        snprintf(q.project_id, sizeof(q.project_id), "p1");
+        q.volumes = 1;
+        q.gigabytes = 2;
+        assert_int_equal(store_quota_set(f->s, &q), 0);
+        store_close(f->s);
+        f->s = NULL;
+        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db,
+                                            "SELECT count(*) FROM sqlite_master WHERE "
+                                            "name IN ('quotas', 'volumes_az')",
+                                            -1, &st, NULL),
+                         SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        assert_int_equal(sqlite3_column_int(st, 0), 2);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        reopen(f);
+        assert_int_equal(store_quota_get(f->s, "p1", &q), 0);
+        assert_int_equal(q.volumes, 1);
+        assert_int_equal(q.gigabytes, 2);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1304,6 +1474,10 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_tx_commit_rollback, setup, teardown),
             cmocka_unit_test_setup_teardown(test_tx_concurrent_threads, setup, teardown),
             cmocka_unit_test_setup_teardown(test_commit_survives_kill9, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_quota_crud, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_quota_check_constraint, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_usage_and_provisioned, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_quota_upgrade_path, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

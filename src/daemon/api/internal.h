@@ -20,7 +20,7 @@ struct api_call {
         struct api_ctx *ctx;
         const char *project;
         bool is_operator; /* the token carries the operator role (auth.h) */
-        char id[64];
+        char id[128];     /* a path segment (router.c: at most 127 bytes) */
 };
 
 typedef int (*api_handler)(struct api_call *c);
@@ -59,6 +59,18 @@ int api_group_update_parse(const char *body, size_t len, json_t **root, struct g
 int api_group_action_parse(const char *body, size_t len, json_t **root, enum group_action *action,
                            struct group_extend_item *items, size_t *nitems, char *msg,
                            size_t msglen);
+
+/* Quota sets (quotas.c). */
+int api_quotas_get(struct api_call *c);
+int api_quotas_defaults(struct api_call *c);
+int api_quotas_update(struct api_call *c);
+int api_quotas_delete(struct api_call *c);
+/* Pure parse + validation of a quota-set PUT body (fuzzed). Fields absent
+ * from the body are left < -1 (unchanged). */
+int api_quota_update_parse(const char *body, size_t len, struct quota_set *rq, char *msg,
+                           size_t msglen);
+/* A project id as a path segment: 1..64 of A-Z a-z 0-9 - _ . */
+bool api_project_id_valid(const char *s);
 
 /* List query parameters -> store query (filters: allowed filter keys, NULL
  * terminated). Returns 0, or replies 400 itself and returns 1. */

@@ -42,6 +42,11 @@ static const struct route g_routes[] = {
     {"PUT", "os-vendor-replication-consistency-groups/{id}", api_groups_update},
     {"DELETE", "os-vendor-replication-consistency-groups/{id}", api_groups_delete},
     {"POST", "os-vendor-replication-consistency-groups/{id}/action", api_groups_action},
+    /* quotas: {project} is a project id, not a UUID resource id */
+    {"GET", "os-quota-sets/{project}", api_quotas_get},
+    {"PUT", "os-quota-sets/{project}", api_quotas_update},
+    {"DELETE", "os-quota-sets/{project}", api_quotas_delete},
+    {"GET", "os-quota-sets/{project}/defaults", api_quotas_defaults},
 };
 
 /* Metrics route labels: "/v2/{project}/" + pattern per table entry (built
@@ -82,7 +87,7 @@ static int split(const char *path, char segs[MAX_SEGS][128])
         return n;
 }
 
-/* Does pattern match segs[2..]? Captures {id}. */
+/* Does pattern match segs[2..]? Captures {id} and {project} (into id). */
 static bool match(const char *pattern, char segs[MAX_SEGS][128], int nsegs, char *id, size_t idlen)
 {
         char p[MAX_SEGS][128];
@@ -91,7 +96,7 @@ static bool match(const char *pattern, char segs[MAX_SEGS][128], int nsegs, char
         if (np != nsegs - 2)
                 return false;
         for (int i = 0; i < np; i++) {
-                if (strcmp(p[i], "{id}") == 0)
+                if (strcmp(p[i], "{id}") == 0 || strcmp(p[i], "{project}") == 0)
                         snprintf(id, idlen, "%s", segs[i + 2]);
                 else if (strcmp(p[i], segs[i + 2]) != 0)
                         return false;
@@ -200,7 +205,7 @@ static int dispatch(struct http_req *r, void *vctx)
         n = split(r->url, segs);
         if (n >= 3 && strcmp(segs[0], "v2") == 0) {
                 for (size_t i = 0; i < ARRAY_SIZE(g_routes); i++) {
-                        char id[64] = "";
+                        char id[128] = "";
                         if (!match(g_routes[i].pattern, segs, n, id, sizeof(id)))
                                 continue;
                         if (strcmp(g_routes[i].method, r->method) == 0) {
@@ -240,6 +245,11 @@ static int dispatch(struct http_req *r, void *vctx)
         if (strstr(hit->pattern, "{id}") && !util_uuid_valid(c.id))
                 return http_reply_error(r, HTTP_ERR_NOT_FOUND, NULL,
                                         "'%.64s' is not a valid id (a lowercase UUID)", c.id);
+        if (strstr(hit->pattern, "{project}") && !api_project_id_valid(c.id))
+                return http_reply_error(r, HTTP_ERR_NOT_FOUND, NULL,
+                                        "'%.64s' is not a valid project id (1..64 characters of "
+                                        "A-Z, a-z, 0-9, '-', '_', '.')",
+                                        c.id);
         return hit->fn(&c);
 }
 
@@ -256,6 +266,15 @@ int api_reply_errno(struct api_call *c, int rc, const char *msg)
         case -EEXIST:
                 return http_reply_error(c->r, HTTP_ERR_CONFLICT, NULL, "%s",
                                         msg && *msg ? msg : "conflict with the current state");
+        case -EDQUOT: /* Cinder's OverQuota / VolumeLimitExceeded */
+                return http_reply_error(c->r, HTTP_ERR_TOO_LARGE, NULL, "%s",
+                                        msg && *msg ? msg : "quota exceeded");
+        case -EFBIG: /* larger than the site's file system can hold */
+                return http_reply_error(c->r, HTTP_ERR_BAD_REQUEST, NULL, "%s",
+                                        msg && *msg ? msg : "size too large for the site");
+        case -ENOSPC: /* the site's free space times capacity_overcommit */
+                return http_reply_error(c->r, HTTP_ERR_CONFLICT, NULL, "%s",
+                                        msg && *msg ? msg : "not enough capacity at the site");
         case -EAGAIN:
                 return http_reply_error(c->r, HTTP_ERR_UNAVAILABLE, NULL,
                                         "the metadata store is busy; retry the request (%s)",

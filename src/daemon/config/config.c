@@ -103,6 +103,45 @@ static int parse_chunk(const char *v, uint32_t *out, char *msg, size_t msglen)
         return 0;
 }
 
+/* Quotas and capacity. */
+#define QUOTA_MAX      ((int64_t)1 << 40) /* far above any real limit; keeps sums in range */
+#define OVERCOMMIT_MAX 1000.0
+
+static int parse_quota(const char *v, int64_t *out, char *msg, size_t msglen)
+{
+        uint64_t x;
+
+        if (strcmp(v, "-1") == 0) {
+                *out = -1;
+                return 0;
+        }
+        if (parse_uint(v, (uint64_t)QUOTA_MAX, &x) < 0) {
+                seterr(msg, msglen, "'%.*s' is not -1 (unlimited) or an integer in 0..%lld",
+                       VALUE_ECHO_MAX, v, (long long)QUOTA_MAX);
+                return -EINVAL;
+        }
+        *out = (int64_t)x;
+        return 0;
+}
+
+static int parse_overcommit(const char *v, double *out, char *msg, size_t msglen)
+{
+        char *end;
+        double x;
+
+        errno = 0;
+        x = strtod(v, &end);
+        /* x == x rejects NaN; the range rejects inf and negatives. */
+        if (!*v || *end || errno || !(x == x) || x < 0 || x > OVERCOMMIT_MAX) {
+                seterr(msg, msglen,
+                       "'%.*s' is not a number in 0..%g (0 turns the free-space check off)",
+                       VALUE_ECHO_MAX, v, OVERCOMMIT_MAX);
+                return -EINVAL;
+        }
+        *out = x;
+        return 0;
+}
+
 static int parse_bool(const char *v, bool *out, char *msg, size_t msglen)
 {
         static const char *const yes[] = {"true", "yes", "1"}, *const no[] = {"false", "no", "0"};
@@ -289,6 +328,10 @@ enum default_key {
         K_HTTP_TIMEOUT,
         K_TLS_CERT,
         K_TLS_KEY,
+        /* quotas and capacity */
+        K_QUOTA_VOLUMES,
+        K_QUOTA_GIGABYTES,
+        K_CAPACITY_OVERCOMMIT,
         K__COUNT
 };
 
@@ -309,6 +352,9 @@ static const char *const default_keys[K__COUNT] = {
     [K_HTTP_TIMEOUT] = "http_connection_timeout",
     [K_TLS_CERT] = "tls_cert",
     [K_TLS_KEY] = "tls_key",
+    [K_QUOTA_VOLUMES] = "quota_volumes",
+    [K_QUOTA_GIGABYTES] = "quota_gigabytes",
+    [K_CAPACITY_OVERCOMMIT] = "capacity_overcommit",
 };
 
 enum site_key { SK_NBD_LISTEN, SK_DIR, SK__COUNT };
@@ -358,6 +404,12 @@ static int apply_default(struct evsrep_config *c, enum default_key k, const char
                 return parse_path(v, c->tls_cert, msg, msglen);
         case K_TLS_KEY:
                 return parse_path(v, c->tls_key, msg, msglen);
+        case K_QUOTA_VOLUMES:
+                return parse_quota(v, &c->quota_volumes, msg, msglen);
+        case K_QUOTA_GIGABYTES:
+                return parse_quota(v, &c->quota_gigabytes, msg, msglen);
+        case K_CAPACITY_OVERCOMMIT:
+                return parse_overcommit(v, &c->capacity_overcommit, msg, msglen);
         case K__COUNT:
                 break;
         }
@@ -405,6 +457,11 @@ void config_defaults(struct evsrep_config *c)
         c->http_max_conns = 256;
         c->http_max_conns_per_ip = 16;
         c->http_timeout_sec = 30;
+        /* Finite: no tenant fills a site by default (issue: unlimited
+         * volumes of up to 32 TiB each). */
+        c->quota_volumes = 1000;
+        c->quota_gigabytes = 102400;
+        c->capacity_overcommit = 20.0;
 }
 
 static bool is_space(char ch)
@@ -860,6 +917,16 @@ int config_finalize(struct evsrep_config *c, char *err, size_t errlen)
         }
         if (c->log_level < LOG_LVL_DEBUG || c->log_level > LOG_LVL_ERROR) {
                 seterr(err, errlen, "log_level: %d is out of range", c->log_level);
+                return -EINVAL;
+        }
+        if (c->quota_volumes < -1 || c->quota_volumes > QUOTA_MAX || c->quota_gigabytes < -1 ||
+            c->quota_gigabytes > QUOTA_MAX) {
+                seterr(err, errlen, "quota_volumes and quota_gigabytes must be -1 or 0..%lld",
+                       (long long)QUOTA_MAX);
+                return -EINVAL;
+        }
+        if (!(c->capacity_overcommit >= 0 && c->capacity_overcommit <= OVERCOMMIT_MAX)) {
+                seterr(err, errlen, "capacity_overcommit must be in 0..%g", OVERCOMMIT_MAX);
                 return -EINVAL;
         }
         if (c->nsites < 1 || c->nsites > CONFIG_MAX_SITES) {

@@ -19,6 +19,11 @@
  *   tls_key = <path>                  ; PEM private key of tls_cert (both or neither)
  *   db = <path>                       ; override the database path
  *   tokens = <path>                   ; override the tokens file path
+ *   ; quotas and capacity (docs/operations.md "Quotas and capacity"):
+ *   quota_volumes = 1000              ; default per-project volume count limit; -1 unlimited
+ *   quota_gigabytes = 102400          ; default per-project GiB limit (sum of sizes); -1 unlimited
+ *   capacity_overcommit = 20.0        ; a site accepts provisioned GiB up to its free space
+ *                                     ; times this (volumes are sparse); 0 turns the check off
  *   [az:az1]
  *   nbd_listen = 127.0.0.1:10809
  *   dir = <path>                      ; default data_dir/az1
@@ -66,10 +71,16 @@ struct evsrep_config {
         int http_timeout_sec;           /* idle connection timeout */
         char tls_cert[CONFIG_PATH_LEN]; /* "" = plain HTTP */
         char tls_key[CONFIG_PATH_LEN];
+        /* Quotas and capacity (service/quotas.c). Project overrides of the
+         * quotas live in the store. */
+        int64_t quota_volumes;      /* -1 unlimited, else >= 0 */
+        int64_t quota_gigabytes;    /* -1 unlimited, else >= 0 */
+        double capacity_overcommit; /* 0: no free-space check; else > 0 */
 };
 
 /* Embedded defaults: data_dir ./data, listen 127.0.0.1:8776, sites az1
- * (127.0.0.1:10809) and az2 (127.0.0.1:10810), chunk 64 KiB. */
+ * (127.0.0.1:10809) and az2 (127.0.0.1:10810), chunk 64 KiB, quotas
+ * unlimited, capacity_overcommit 20. */
 void config_defaults(struct evsrep_config *c);
 /* Parse an INI text (len bytes) over c. On error returns -EINVAL and err
  * names the line and the problem. */

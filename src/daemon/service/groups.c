@@ -960,14 +960,13 @@ static int do_reprotect(struct service *svc, struct store_group *g, struct membe
         return rc < 0 ? rc : r2;
 }
 
-/* One transaction: the pair's size and both volumes' size and status. */
-static int record_extend(struct service *svc, struct store_pair *p, int64_t size_gib,
-                         enum volume_status vol_status, int64_t now)
+/* The pair's size and both volumes' size and status, inside the caller's
+ * transaction. */
+static int record_extend_rows(struct service *svc, struct store_pair *p, int64_t size_gib,
+                              enum volume_status vol_status, int64_t now)
 {
         int rc;
 
-        if ((rc = store_tx_begin(svc->store)) < 0)
-                return rc;
         p->volume_size_gib = size_gib;
         p->updated_at = now;
         rc = store_pair_update(svc->store, p);
@@ -983,8 +982,94 @@ static int record_extend(struct service *svc, struct store_pair *p, int64_t size
                 }
                 store_volume_clear(&v);
         }
+        return rc;
+}
+
+/* One transaction: record_extend_rows. */
+static int record_extend(struct service *svc, struct store_pair *p, int64_t size_gib,
+                         enum volume_status vol_status, int64_t now)
+{
+        int rc;
+
+        if ((rc = store_tx_begin(svc->store)) < 0)
+                return rc;
+        rc = record_extend_rows(svc, p, size_gib, vol_status, now);
         if (rc < 0 || (rc = store_tx_commit(svc->store)) < 0)
                 store_tx_rollback(svc->store);
+        return rc;
+}
+
+/* Quota and capacity of a whole extend request, and the target sizes of
+ * every listed pair ("extending"), in one transaction: a concurrent create
+ * or extend cannot take the same GiB (service/quotas.c). Both volumes of a
+ * pair count. On failure nothing is recorded and old_gib restores the
+ * in-memory rows. */
+static int reserve_extend(struct service *svc, struct store_group *g, struct members *mb,
+                          const size_t *idx, const struct group_extend_item *items, size_t nitems,
+                          const int64_t *old_gib, int64_t now, char *msg, size_t msglen)
+{
+        struct {
+                char az[STORE_AZ_LEN];
+                int64_t add_gib;
+        } site[CONFIG_MAX_SITES] = {0};
+        size_t nsites = 0;
+        int64_t add_gib = 0;
+        int rc;
+
+        /* The file system limit first, outside the transaction. */
+        for (size_t k = 0; k < nitems; k++) {
+                for (int s = 0; s < 2; s++) {
+                        struct store_volume v = {0};
+
+                        rc = store_volume_get(svc->store, NULL, mb->ps[idx[k]].volume_ids[s], &v);
+                        if (rc == 0)
+                                rc = capacity_probe(svc, v.availability_zone, items[k].new_size_gib,
+                                                    msg, msglen);
+                        store_volume_clear(&v);
+                        if (rc < 0)
+                                return rc;
+                }
+        }
+        if ((rc = store_tx_begin(svc->store)) < 0)
+                return rc;
+        for (size_t k = 0; k < nitems && rc == 0; k++) {
+                int64_t step = items[k].new_size_gib - old_gib[k];
+
+                for (int s = 0; s < 2 && rc == 0; s++) {
+                        struct store_volume v = {0};
+                        size_t j;
+
+                        if ((rc = store_volume_get(svc->store, NULL, mb->ps[idx[k]].volume_ids[s],
+                                                   &v)) < 0)
+                                break;
+                        for (j = 0; j < nsites; j++)
+                                if (strcmp(site[j].az, v.availability_zone) == 0)
+                                        break;
+                        if (j == nsites && nsites < ARRAY_SIZE(site))
+                                snprintf(site[nsites++].az, STORE_AZ_LEN, "%s",
+                                         v.availability_zone);
+                        if (j < nsites)
+                                site[j].add_gib += step;
+                        add_gib += step;
+                        store_volume_clear(&v);
+                }
+        }
+        if (rc == 0)
+                rc = quota_check_tx(svc, g->project_id, 0, add_gib, msg, msglen);
+        for (size_t j = 0; j < nsites && rc == 0; j++)
+                rc = capacity_check_tx(svc, site[j].az, site[j].add_gib, msg, msglen);
+        for (size_t k = 0; k < nitems && rc == 0; k++)
+                if ((rc = record_extend_rows(svc, &mb->ps[idx[k]], items[k].new_size_gib,
+                                             VOL_EXTENDING, now)) < 0)
+                        snprintf(msg, msglen, "cannot record the extend of pair %s",
+                                 items[k].pair_id);
+        if (rc < 0 || (rc = store_tx_commit(svc->store)) < 0) {
+                store_tx_rollback(svc->store);
+                for (size_t k = 0; k < nitems; k++)
+                        mb->ps[idx[k]].volume_size_gib = old_gib[k];
+                if (!msg[0])
+                        snprintf(msg, msglen, "cannot record the extend of group %s", g->id);
+        }
         return rc;
 }
 
@@ -992,6 +1077,7 @@ static int do_extend(struct service *svc, struct store_group *g, struct members 
                      const struct group_extend_item *items, size_t nitems, char *msg, size_t msglen)
 {
         size_t idx[MAX_MEMBERS];
+        int64_t old_gib[MAX_MEMBERS];
         int64_t now = util_now_usec();
         int rc = 0;
 
@@ -1036,27 +1122,27 @@ static int do_extend(struct service *svc, struct store_group *g, struct members 
                 }
                 idx[k] = i;
         }
+        for (size_t k = 0; k < nitems; k++)
+                old_gib[k] = mb->ps[idx[k]].volume_size_gib;
+        /* The target sizes are durable before any file grows: a crash in
+         * between is finished at start-up (volumes "extending" grow to the
+         * recorded size), never lost silently. */
+        if ((rc = reserve_extend(svc, g, mb, idx, items, nitems, old_gib, now, msg, msglen)) < 0)
+                return rc;
         for (size_t k = 0; k < nitems && rc == 0; k++) {
                 size_t i = idx[k];
-                int64_t old_gib = mb->ps[i].volume_size_gib;
 
-                /* The target size is durable before any file grows: a crash
-                 * in between is finished at start-up (volumes "extending"
-                 * grow to the recorded size), never lost silently. */
-                if ((rc = record_extend(svc, &mb->ps[i], items[k].new_size_gib, VOL_EXTENDING,
-                                        now)) < 0) {
-                        snprintf(msg, msglen, "cannot record the extend of pair %s",
-                                 items[k].pair_id);
-                        break;
-                }
                 if ((rc = pair_rt_grow(mb->rt[i], (uint64_t)items[k].new_size_gib * GIB)) < 0) {
                         snprintf(msg, msglen, "cannot grow the disks of pair %s: %s",
                                  items[k].pair_id, strerror(-rc));
-                        /* The disks were shrunk back: so is the record. */
-                        if (record_extend(svc, &mb->ps[i], old_gib, VOL_AVAILABLE, now) < 0)
-                                log_error("pair %s: cannot roll back the extend record (start-up "
-                                          "will)",
-                                          mb->ps[i].id);
+                        /* The disks were shrunk back: so are the records,
+                         * with those of the pairs not grown yet. */
+                        for (size_t j = k; j < nitems; j++)
+                                if (record_extend(svc, &mb->ps[idx[j]], old_gib[j], VOL_AVAILABLE,
+                                                  now) < 0)
+                                        log_error("pair %s: cannot roll back the extend record "
+                                                  "(start-up will)",
+                                                  mb->ps[idx[j]].id);
                         break;
                 }
                 if (record_extend(svc, &mb->ps[i], items[k].new_size_gib, VOL_AVAILABLE, now) < 0)

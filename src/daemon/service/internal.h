@@ -50,6 +50,20 @@ int service_enqueue(struct service *svc, service_task_fn fn, const char *id, int
 void service_volume_path(struct service *svc, const char *az, const char *id, char *buf,
                          size_t len);
 
+/* quotas.c. The *_tx checks run inside the caller's store transaction, the
+ * one that inserts or grows the rows they guard. Each returns 0 or a
+ * negative errno with a sentence in msg: quota_check_tx -EDQUOT when
+ * add_volumes more volumes or add_gib more GiB would exceed one of the
+ * project's limits; capacity_probe (outside any transaction) -EFBIG when the
+ * site's file system cannot hold a file of size_gib; capacity_check_tx
+ * -ENOSPC when the site's provisioned GiB plus add_gib would exceed its free
+ * space times capacity_overcommit. */
+int quota_check_tx(struct service *svc, const char *project, int64_t add_volumes, int64_t add_gib,
+                   char *msg, size_t msglen);
+int capacity_probe(struct service *svc, const char *az, int64_t size_gib, char *msg, size_t msglen);
+int capacity_check_tx(struct service *svc, const char *az, int64_t add_gib, char *msg,
+                      size_t msglen);
+
 /* pairs.c, for groups.c. pair_rt_lock returns the pair's runtime with its
  * lock held (NULL when the pair has none); lock order: group lock ->
  * membership lock -> pair locks (in member order) -> store tx. */

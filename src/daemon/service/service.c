@@ -221,10 +221,15 @@ static void task_delete(struct service *svc, const char *id, int64_t unused)
         store_volume_clear(&v);
 }
 
+/* The row already holds the target size (service_volume_extend records it
+ * with the quota check); a failure puts it back to what the file holds, so
+ * the API size, the NBD size and the project's usage agree. */
 static void task_extend(struct service *svc, const char *id, int64_t new_gib)
 {
         struct store_volume v = {0};
         struct volume *vol = volreg_lookup(NULL, id);
+        char path[CONFIG_PATH_LEN + 64];
+        struct stat st;
         int rc = -ENOENT;
 
         if (vol) {
@@ -241,6 +246,9 @@ static void task_extend(struct service *svc, const char *id, int64_t new_gib)
                 volume_row_set_status(&v, VOL_ERROR_EXTENDING);
                 snprintf(v.error_message, sizeof(v.error_message), "cannot grow the file: %s",
                          strerror(-rc));
+                service_volume_path(svc, v.availability_zone, id, path, sizeof(path));
+                if (stat(path, &st) == 0)
+                        v.size_gib = (int64_t)(st.st_size / (off_t)GIB);
         }
         if (store_volume_update(svc->store, &v) < 0)
                 log_error("volume %s: cannot record extend", id);
@@ -432,8 +440,22 @@ int service_volume_create(struct service *svc, const struct volume_create_req *r
         out->size_gib = rq->size_gib;
         out->multiattach = rq->multiattach;
         out->created_at = util_now_usec();
-        if ((rc = store_volume_insert(svc->store, out)) < 0) {
+        if ((rc = capacity_probe(svc, rq->availability_zone, rq->size_gib, msg, msglen)) < 0)
+                return rc;
+        /* Quota, capacity and insert in one transaction: concurrent creates
+         * cannot both take the last slot. */
+        if ((rc = store_tx_begin(svc->store)) < 0) {
                 snprintf(msg, msglen, "cannot record the volume");
+                return rc;
+        }
+        rc = quota_check_tx(svc, rq->project_id, 1, rq->size_gib, msg, msglen);
+        if (rc == 0)
+                rc = capacity_check_tx(svc, rq->availability_zone, rq->size_gib, msg, msglen);
+        if (rc == 0 && ((rc = store_volume_insert(svc->store, out)) < 0 ||
+                        (rc = store_tx_commit(svc->store)) < 0))
+                snprintf(msg, msglen, "cannot record the volume");
+        if (rc < 0) {
+                store_tx_rollback(svc->store); /* no-op after a failed commit */
                 return rc;
         }
         return service_enqueue(svc, task_create, out->id, rq->size_gib);
@@ -480,30 +502,53 @@ int service_volume_delete(struct service *svc, const char *project, const char *
         return rc;
 }
 
+/* The target size is recorded with the status (as the group extend does):
+ * the quota and capacity checks count it from then on, and start-up
+ * finishes an extend interrupted by a crash. */
 int service_volume_extend(struct service *svc, const char *project, const char *id,
                           int64_t new_size_gib, char *msg, size_t msglen)
 {
         struct store_volume v = {0};
+        int64_t add_gib;
         int rc = get_for_change(svc, project, id, &v, "extended", msg, msglen);
 
-        if (rc == 0) {
-                if ((rc = volume_check(volume_row_status(&v), VOL_OP_EXTEND, "volume", id, msg,
-                                       msglen)) < 0) {
-                        /* msg says what to do first */
-                } else if (new_size_gib <= v.size_gib) {
-                        snprintf(msg, msglen,
-                                 "os-extend.new_size (%lld) must be larger than the current "
-                                 "size (%lld GiB)",
-                                 (long long)new_size_gib, (long long)v.size_gib);
-                        rc = -EINVAL;
-                } else {
+        /* The zone never changes: probe outside the transaction. */
+        if (rc == 0 && new_size_gib > v.size_gib)
+                rc = capacity_probe(svc, v.availability_zone, new_size_gib, msg, msglen);
+        store_volume_clear(&v);
+        if (rc < 0)
+                return rc;
+        if ((rc = store_tx_begin(svc->store)) < 0)
+                return rc;
+        /* Again under the transaction: the row cannot change until commit. */
+        rc = get_for_change(svc, project, id, &v, "extended", msg, msglen);
+        if (rc < 0) {
+                /* msg is set */
+        } else if ((rc = volume_check(volume_row_status(&v), VOL_OP_EXTEND, "volume", id, msg,
+                                      msglen)) < 0) {
+                /* msg says what to do first */
+        } else if (new_size_gib <= v.size_gib) {
+                snprintf(msg, msglen,
+                         "os-extend.new_size (%lld) must be larger than the current "
+                         "size (%lld GiB)",
+                         (long long)new_size_gib, (long long)v.size_gib);
+                rc = -EINVAL;
+        } else {
+                add_gib = new_size_gib - v.size_gib;
+                rc = quota_check_tx(svc, v.project_id, 0, add_gib, msg, msglen);
+                if (rc == 0)
+                        rc = capacity_check_tx(svc, v.availability_zone, add_gib, msg, msglen);
+                if (rc == 0) {
                         volume_row_set_status(&v, VOL_EXTENDING);
+                        v.size_gib = new_size_gib;
                         v.updated_at = util_now_usec();
                         rc = store_volume_update(svc->store, &v);
-                        if (rc == 0)
-                                rc = service_enqueue(svc, task_extend, id, new_size_gib);
                 }
         }
         store_volume_clear(&v);
-        return rc;
+        if (rc < 0 || (rc = store_tx_commit(svc->store)) < 0) {
+                store_tx_rollback(svc->store);
+                return rc;
+        }
+        return service_enqueue(svc, task_extend, id, new_size_gib);
 }

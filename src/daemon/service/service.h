@@ -3,7 +3,10 @@
  * docs/design/control-plane.md for the transaction rule and lock order.
  *
  * Errors: 0 or -errno; -ENOENT not found (404), -EINVAL bad request (400),
- * -EBUSY state conflict (409); msg then holds the sentence for the client. */
+ * -EBUSY state conflict (409); msg then holds the sentence for the client.
+ * Requests that add volumes or GiB also answer -EDQUOT (a project quota,
+ * 413), -EFBIG (a size the site's file system cannot hold, 400) and -ENOSPC
+ * (the site's free space times capacity_overcommit, 409); see quotas.c. */
 #ifndef EVSREP_SERVICE_H
 #define EVSREP_SERVICE_H
 
@@ -116,6 +119,23 @@ struct group_extend_item {
 int service_group_action(struct service *svc, const char *project, const char *id,
                          enum group_action action, const struct group_extend_item *items,
                          size_t nitems, char *msg, size_t msglen);
+
+/* Quotas (quotas.c). -1 is unlimited. */
+struct quota_set {
+        int64_t volumes, gigabytes;
+};
+/* The configured defaults. */
+void service_quota_defaults(struct service *svc, struct quota_set *out);
+/* A project's limits (its overrides over the defaults) and, when in_use is
+ * not NULL, its usage. */
+int service_quota_get(struct service *svc, const char *project, struct quota_set *limits,
+                      struct quota_set *in_use);
+/* Set the fields of rq that are >= -1 (others unchanged); *out: the new
+ * limits. Authorisation is the caller's (operator tokens only). */
+int service_quota_update(struct service *svc, const char *project, const struct quota_set *rq,
+                         struct quota_set *out);
+/* Drop a project's overrides: the defaults apply again. */
+int service_quota_reset(struct service *svc, const char *project);
 
 /* What a GET shows beyond the row: members, derived replication status,
  * fault, bytes resynced. ids is malloc'd (free it). */

@@ -102,7 +102,20 @@ static const char *const migrations[] = {
     "  read_only INTEGER NOT NULL DEFAULT 0,"
     "  psk_key TEXT NOT NULL,"
     "  created_at INTEGER NOT NULL);"
-    "CREATE INDEX attachments_volume ON attachments (volume_id, created_at, id);"};
+    "CREATE INDEX attachments_volume ON attachments (volume_id, created_at, id);",
+    /* 4 (quotas): per-project overrides of the configured quota defaults.
+     * NULL in a column: no override, the config default applies; -1:
+     * unlimited. Usage is not stored: it is counted from the volumes table
+     * inside the transaction that inserts or grows a volume, so it cannot
+     * drift. The index serves the per-site provisioned sum of the capacity
+     * check. */
+    "CREATE TABLE quotas ("
+    "  project_id TEXT PRIMARY KEY NOT NULL,"
+    "  volumes INTEGER CHECK (volumes >= -1),"
+    "  gigabytes INTEGER CHECK (gigabytes >= -1),"
+    "  updated_at INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE INDEX volumes_az ON volumes (availability_zone);"};
 
 int store_schema_latest(void)
 {

@@ -190,5 +190,28 @@ int store_attachment_delete(struct store *s, const char *id);
 int store_attachment_list_all(struct store *s, struct store_attachment **out, size_t *n);
 int store_attachment_list_by_volume(struct store *s, const char *volume_id,
                                     struct store_attachment **out, size_t *n);
+/* Quotas (docs/operations.md "Quotas"). A project's overrides of the
+ * configured defaults; a field holding STORE_QUOTA_DEFAULT has no override.
+ * -1 is unlimited. */
+#define STORE_QUOTA_DEFAULT (-2)
+struct store_quota {
+        char project_id[STORE_PROJECT_LEN];
+        int64_t volumes;   /* -1, >= 0, or STORE_QUOTA_DEFAULT */
+        int64_t gigabytes; /* -1, >= 0, or STORE_QUOTA_DEFAULT */
+        int64_t updated_at;
+};
+/* A project without a row is not an error: 0, both fields
+ * STORE_QUOTA_DEFAULT. */
+int store_quota_get(struct store *s, const char *project_id, struct store_quota *out);
+/* Insert or replace the project's row (both fields as given). */
+int store_quota_set(struct store *s, const struct store_quota *q);
+/* Back to the defaults; 0 also when there was no row. */
+int store_quota_delete(struct store *s, const char *project_id);
+/* What a project uses: its volume rows (any status, until the row is gone)
+ * and the sum of their size_gib. */
+int store_project_usage(struct store *s, const char *project_id, int64_t *volumes,
+                        int64_t *gigabytes);
+/* Sum of size_gib of every volume (all projects) in availability zone az. */
+int store_site_provisioned(struct store *s, const char *az, int64_t *gigabytes);
 
 #endif

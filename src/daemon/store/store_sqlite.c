@@ -48,6 +48,12 @@ enum stmt_id {
         ST_ATT_DELETE,
         ST_ATT_ALL,
         ST_ATT_BY_VOLUME,
+        /* quotas */
+        ST_QUOTA_GET,
+        ST_QUOTA_SET,
+        ST_QUOTA_DELETE,
+        ST_PROJECT_USAGE,
+        ST_SITE_PROVISIONED,
         ST__COUNT
 };
 
@@ -134,6 +140,17 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_ATT_ALL] = "SELECT " ATT_COLS " FROM attachments a ORDER BY a.created_at, a.id",
     [ST_ATT_BY_VOLUME] = "SELECT " ATT_COLS " FROM attachments a WHERE a.volume_id = ?1 "
                          "ORDER BY a.created_at, a.id",
+    /* quotas: NULL columns are "no override" (STORE_QUOTA_DEFAULT) */
+    [ST_QUOTA_GET] = "SELECT volumes, gigabytes, updated_at FROM quotas WHERE project_id = ?1",
+    [ST_QUOTA_SET] = "INSERT INTO quotas (project_id, volumes, gigabytes, updated_at) "
+                     "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (project_id) DO UPDATE SET "
+                     "volumes = excluded.volumes, gigabytes = excluded.gigabytes, "
+                     "updated_at = excluded.updated_at",
+    [ST_QUOTA_DELETE] = "DELETE FROM quotas WHERE project_id = ?1",
+    [ST_PROJECT_USAGE] = "SELECT COUNT(*), COALESCE(SUM(size_gib), 0) FROM volumes "
+                         "WHERE project_id = ?1",
+    [ST_SITE_PROVISIONED] = "SELECT COALESCE(SUM(size_gib), 0) FROM volumes "
+                            "WHERE availability_zone = ?1",
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -1135,4 +1152,117 @@ int store_attachment_list_by_volume(struct store *s, const char *volume_id,
                                     struct store_attachment **out, size_t *n)
 {
         return list_all(s, &res_attachment, ST_ATT_BY_VOLUME, volume_id, (void **)out, n);
+}
+
+/* ---------------------------------------------------------------- quotas */
+
+static int bind_quota_field(sqlite3_stmt *st, int i, int64_t v)
+{
+        return v == STORE_QUOTA_DEFAULT ? sqlite3_bind_null(st, i) : sqlite3_bind_int64(st, i, v);
+}
+
+static int64_t col_quota_field(sqlite3_stmt *st, int i)
+{
+        return sqlite3_column_type(st, i) == SQLITE_NULL ? STORE_QUOTA_DEFAULT
+                                                         : sqlite3_column_int64(st, i);
+}
+
+int store_quota_get(struct store *s, const char *project_id, struct store_quota *out)
+{
+        sqlite3_stmt *st;
+        int rc, r = 0;
+
+        memset(out, 0, sizeof(*out));
+        out->volumes = out->gigabytes = STORE_QUOTA_DEFAULT;
+        if (!project_id)
+                return -EINVAL;
+        snprintf(out->project_id, sizeof(out->project_id), "%s", project_id);
+        lock(s);
+        st = stmt(s, ST_QUOTA_GET);
+        sqlite3_bind_text(st, 1, project_id, -1, SQLITE_TRANSIENT);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                out->volumes = col_quota_field(st, 0);
+                out->gigabytes = col_quota_field(st, 1);
+                out->updated_at = sqlite3_column_int64(st, 2);
+        } else if (rc != SQLITE_DONE) {
+                r = map_rc(s, rc, OP_READ, "quota get");
+        }
+        sqlite3_reset(st);
+        unlock(s);
+        return r;
+}
+
+int store_quota_set(struct store *s, const struct store_quota *q)
+{
+        sqlite3_stmt *st;
+        int r;
+
+        if (q->volumes < STORE_QUOTA_DEFAULT || q->gigabytes < STORE_QUOTA_DEFAULT)
+                return -EINVAL;
+        lock(s);
+        st = stmt(s, ST_QUOTA_SET);
+        BIND_STR(st, 1, q->project_id);
+        bind_quota_field(st, 2, q->volumes);
+        bind_quota_field(st, 3, q->gigabytes);
+        sqlite3_bind_int64(st, 4, q->updated_at);
+        r = run_write(s, st, OP_WRITE, false, "quota set");
+        unlock(s);
+        return r;
+}
+
+int store_quota_delete(struct store *s, const char *project_id)
+{
+        sqlite3_stmt *st;
+        int r;
+
+        if (!project_id)
+                return -EINVAL;
+        lock(s);
+        st = stmt(s, ST_QUOTA_DELETE);
+        sqlite3_bind_text(st, 1, project_id, -1, SQLITE_TRANSIENT);
+        r = run_write(s, st, OP_DELETE, false, "quota delete");
+        unlock(s);
+        return r;
+}
+
+/* One row of integer aggregates into out[0..n-1]. */
+static int aggregate(struct store *s, enum stmt_id sid, const char *key, int64_t *out, int n,
+                     const char *what)
+{
+        sqlite3_stmt *st;
+        int rc, r = 0;
+
+        if (!key)
+                return -EINVAL;
+        lock(s);
+        st = stmt(s, sid);
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                for (int i = 0; i < n; i++)
+                        out[i] = sqlite3_column_int64(st, i);
+        } else {
+                r = map_rc(s, rc == SQLITE_DONE ? SQLITE_ERROR : rc, OP_READ, what);
+        }
+        sqlite3_reset(st);
+        unlock(s);
+        return r;
+}
+
+int store_project_usage(struct store *s, const char *project_id, int64_t *volumes,
+                        int64_t *gigabytes)
+{
+        int64_t v[2] = {0, 0};
+        int r = aggregate(s, ST_PROJECT_USAGE, project_id, v, 2, "project usage");
+
+        *volumes = v[0];
+        *gigabytes = v[1];
+        return r;
+}
+
+int store_site_provisioned(struct store *s, const char *az, int64_t *gigabytes)
+{
+        *gigabytes = 0;
+        return aggregate(s, ST_SITE_PROVISIONED, az, gigabytes, 1, "site provisioned");
 }

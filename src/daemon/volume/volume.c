@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -48,6 +49,30 @@ int volume_file_create(const char *path, uint64_t size_bytes)
                 rc = -errno;
                 unlink(path);
         }
+        close(fd);
+        return rc;
+}
+
+int volume_fs_size_probe(const char *dir, uint64_t size_bytes)
+{
+        char tmpl[4200];
+        int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        int rc = 0;
+
+        /* File systems without O_TMPFILE: a named file, unlinked at once. */
+        if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+                if (snprintf(tmpl, sizeof(tmpl), "%s/.size-probe-XXXXXX", dir) >= (int)sizeof(tmpl))
+                        return -ENAMETOOLONG;
+                fd = mkostemp(tmpl, O_CLOEXEC);
+                if (fd >= 0)
+                        unlink(tmpl);
+        }
+        if (fd < 0)
+                return -errno;
+        if (size_bytes > (uint64_t)INT64_MAX)
+                rc = -EFBIG;
+        else if (ftruncate(fd, (off_t)size_bytes) < 0)
+                rc = errno == EINVAL ? -EFBIG : -errno;
         close(fd);
         return rc;
 }

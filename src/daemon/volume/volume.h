@@ -53,6 +53,11 @@ struct volume_hook_ops {
 int volume_file_create(const char *path, uint64_t size_bytes);
 /* Grow (never shrink) the file at path to size_bytes. */
 int volume_file_grow(const char *path, uint64_t size_bytes);
+/* Can the file system of dir hold a file of size_bytes? Sets the size of an
+ * unnamed temporary file there (sparse: no data block is written). 0 yes;
+ * -EFBIG beyond the file system's maximum file size; another -errno when
+ * the probe itself could not run. */
+int volume_fs_size_probe(const char *dir, uint64_t size_bytes);
 
 int volume_open(const char *id, const char *site, const char *path, struct volume **out);
 void volume_get(struct volume *v);
