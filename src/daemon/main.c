@@ -156,6 +156,16 @@ static void print_config(const struct evsrep_config *cfg)
                cfg->http_max_conns, cfg->http_max_conns_per_ip, cfg->http_timeout_sec);
         if (cfg->tls_cert[0])
                 printf("tls_cert = %s\ntls_key = %s\n", cfg->tls_cert, cfg->tls_key);
+        /* NBD TLS */
+        printf("nbd_tls = %s\n", cfg->nbd_tls == NBD_TLS_CFG_OFF  ? "off"
+                                 : cfg->nbd_tls == NBD_TLS_CFG_ON ? "on"
+                                                                  : "require");
+        if (cfg->nbd_tls_cert[0])
+                printf("nbd_tls_cert = %s\nnbd_tls_key = %s\n", cfg->nbd_tls_cert,
+                       cfg->nbd_tls_key);
+        if (cfg->nbd_tls_ca[0])
+                printf("nbd_tls_ca = %s\nnbd_tls_verify_peer = %s\n", cfg->nbd_tls_ca,
+                       cfg->nbd_tls_verify_peer ? "true" : "false");
         for (int i = 0; i < cfg->nsites; i++)
                 printf("[az:%s]\nnbd_listen = %s:%d\ndir = %s\n", cfg->sites[i].name,
                        cfg->sites[i].nbd_host, cfg->sites[i].nbd_port, cfg->sites[i].dir);

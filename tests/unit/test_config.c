@@ -305,6 +305,45 @@ static void test_http_hardening_keys(void **state)
         assert_non_null(strstr(err, "set both"));
 }
 
+/* NBD TLS: the default follows the listeners; `on` off loopback is refused. */
+static void test_nbd_tls_keys(void **state)
+{
+        struct evsrep_config c;
+        char err[512];
+        const char *text;
+
+        (void)state;
+        config_defaults(&c);
+        assert_int_equal(config_finalize(&c, err, sizeof(err)), 0);
+        assert_int_equal(c.nbd_tls, NBD_TLS_CFG_ON); /* loopback listeners */
+        config_defaults(&c);
+        text = "[az:az1]\nnbd_listen = 0.0.0.0:10809\n";
+        assert_int_equal(config_parse_ini(&c, text, strlen(text), err, sizeof(err)), 0);
+        assert_int_equal(config_finalize(&c, err, sizeof(err)), 0);
+        assert_int_equal(c.nbd_tls, NBD_TLS_CFG_REQUIRE);
+        config_defaults(&c);
+        text = "[DEFAULT]\nnbd_tls = on\n[az:az1]\nnbd_listen = 10.0.0.1:10809\n";
+        assert_int_equal(config_parse_ini(&c, text, strlen(text), err, sizeof(err)), 0);
+        assert_int_equal(config_finalize(&c, err, sizeof(err)), -EINVAL);
+        assert_non_null(strstr(err, "nbd_tls = require"));
+        config_defaults(&c);
+        text = "[DEFAULT]\nnbd_tls = off\n[az:az1]\nnbd_listen = 10.0.0.1:10809\n";
+        assert_int_equal(config_parse_ini(&c, text, strlen(text), err, sizeof(err)), 0);
+        assert_int_equal(config_finalize(&c, err, sizeof(err)), 0);
+        assert_int_equal(c.nbd_tls, NBD_TLS_CFG_OFF);
+        config_defaults(&c);
+        text = "[DEFAULT]\nnbd_tls_cert = /etc/c.pem\n";
+        assert_int_equal(config_parse_ini(&c, text, strlen(text), err, sizeof(err)), 0);
+        assert_int_equal(config_finalize(&c, err, sizeof(err)), -EINVAL);
+        assert_non_null(strstr(err, "both or neither"));
+        config_defaults(&c);
+        text = "[DEFAULT]\nnbd_tls_verify_peer = true\n";
+        assert_int_equal(config_parse_ini(&c, text, strlen(text), err, sizeof(err)), 0);
+        assert_int_equal(config_finalize(&c, err, sizeof(err)), -EINVAL);
+        assert_non_null(strstr(err, "nbd_tls_ca"));
+        expect_error("[DEFAULT]\nnbd_tls = maybe\n", "key 'nbd_tls'", "off, on or require");
+}
+
 static void test_quota_keys(void **state)
 {
         struct evsrep_config c;
@@ -543,6 +582,7 @@ int main(void)
             cmocka_unit_test(test_load_file),
             cmocka_unit_test(test_http_hardening_keys),
             cmocka_unit_test(test_quota_keys),
+            cmocka_unit_test(test_nbd_tls_keys),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

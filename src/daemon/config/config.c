@@ -181,6 +181,29 @@ static int parse_log_level(const char *v, int *out, char *msg, size_t msglen)
         return -EINVAL;
 }
 
+/* NBD TLS */
+static int parse_nbd_tls(const char *v, int *out, char *msg, size_t msglen)
+{
+        static const char *const names[] = {"off", "on", "require"};
+
+        for (int i = 0; i < 3; i++) {
+                if (strcmp(v, names[i]) == 0) {
+                        *out = i;
+                        return 0;
+                }
+        }
+        seterr(msg, msglen, "'%.*s' is not off, on or require", VALUE_ECHO_MAX, v);
+        return -EINVAL;
+}
+
+/* Is host a loopback address (or name)? Anything else may be reachable
+ * from other machines. */
+static bool loopback_host(const char *h)
+{
+        return strncmp(h, "127.", 4) == 0 || strcmp(h, "localhost") == 0 || strcmp(h, "::1") == 0 ||
+               strcmp(h, "[::1]") == 0;
+}
+
 static int parse_path(const char *v, char *out, char *msg, size_t msglen)
 {
         size_t n = strlen(v);
@@ -322,6 +345,12 @@ enum default_key {
         K_LOG_LEVEL,
         K_DB,
         K_TOKENS,
+        /* NBD TLS */
+        K_NBD_TLS,
+        K_NBD_TLS_CERT,
+        K_NBD_TLS_KEY,
+        K_NBD_TLS_CA,
+        K_NBD_TLS_VERIFY,
         /* HTTP hardening */
         K_HTTP_MAX_CONNS,
         K_HTTP_MAX_CONNS_PER_IP,
@@ -346,6 +375,12 @@ static const char *const default_keys[K__COUNT] = {
     [K_LOG_LEVEL] = "log_level",
     [K_DB] = "db",
     [K_TOKENS] = "tokens",
+    /* NBD TLS */
+    [K_NBD_TLS] = "nbd_tls",
+    [K_NBD_TLS_CERT] = "nbd_tls_cert",
+    [K_NBD_TLS_KEY] = "nbd_tls_key",
+    [K_NBD_TLS_CA] = "nbd_tls_ca",
+    [K_NBD_TLS_VERIFY] = "nbd_tls_verify_peer",
     /* HTTP hardening */
     [K_HTTP_MAX_CONNS] = "http_max_connections",
     [K_HTTP_MAX_CONNS_PER_IP] = "http_max_connections_per_ip",
@@ -392,6 +427,17 @@ static int apply_default(struct evsrep_config *c, enum default_key k, const char
                 return parse_bool(v, &c->metrics_public, msg, msglen);
         case K_LOG_LEVEL:
                 return parse_log_level(v, &c->log_level, msg, msglen);
+        /* NBD TLS */
+        case K_NBD_TLS:
+                return parse_nbd_tls(v, &c->nbd_tls, msg, msglen);
+        case K_NBD_TLS_CERT:
+                return parse_path(v, c->nbd_tls_cert, msg, msglen);
+        case K_NBD_TLS_KEY:
+                return parse_path(v, c->nbd_tls_key, msg, msglen);
+        case K_NBD_TLS_CA:
+                return parse_path(v, c->nbd_tls_ca, msg, msglen);
+        case K_NBD_TLS_VERIFY:
+                return parse_bool(v, &c->nbd_tls_verify_peer, msg, msglen);
         /* HTTP hardening */
         case K_HTTP_MAX_CONNS:
                 return parse_int_range(v, 1, HTTP_CONNS_MAX, &c->http_max_conns, msg, msglen);
@@ -450,6 +496,7 @@ void config_defaults(struct evsrep_config *c)
         c->nbd_threads = 16;
         c->metrics_public = false;
         c->log_level = LOG_LVL_INFO;
+        c->nbd_tls = NBD_TLS_CFG_AUTO; /* NBD TLS: decided in config_finalize */
         /* HTTP hardening: one client address holds at most half of one HTTP
          * thread's share (libmicrohttpd splits the total among the
          * threads: 256 / 8 = 32 each); an idle connection is closed after
@@ -914,6 +961,31 @@ int config_finalize(struct evsrep_config *c, char *err, size_t errlen)
             !bounded(c->tls_key, sizeof(c->tls_key)) || !c->tls_cert[0] != !c->tls_key[0]) {
                 seterr(err, errlen, "tls_cert and tls_key: set both (HTTPS) or neither (HTTP)");
                 return -EINVAL;
+        }
+        /* NBD TLS: require by default off loopback; `on` there would let
+         * plain clients in from the network. */
+        {
+                bool exposed = false;
+
+                for (int i = 0; i < c->nsites; i++)
+                        exposed |= !loopback_host(c->sites[i].nbd_host);
+                if (c->nbd_tls == NBD_TLS_CFG_AUTO)
+                        c->nbd_tls = exposed ? NBD_TLS_CFG_REQUIRE : NBD_TLS_CFG_ON;
+                if (exposed && c->nbd_tls == NBD_TLS_CFG_ON) {
+                        seterr(err, errlen,
+                               "nbd_tls = on with an NBD listener off loopback lets plain "
+                               "clients in: use nbd_tls = require, or nbd_tls = off explicitly");
+                        return -EINVAL;
+                }
+                if (!c->nbd_tls_cert[0] != !c->nbd_tls_key[0]) {
+                        seterr(err, errlen, "nbd_tls_cert and nbd_tls_key: set both or neither");
+                        return -EINVAL;
+                }
+                if (c->nbd_tls_verify_peer && (!c->nbd_tls_ca[0] || !c->nbd_tls_cert[0])) {
+                        seterr(err, errlen,
+                               "nbd_tls_verify_peer needs nbd_tls_ca (and nbd_tls_cert/key)");
+                        return -EINVAL;
+                }
         }
         if (c->log_level < LOG_LVL_DEBUG || c->log_level > LOG_LVL_ERROR) {
                 seterr(err, errlen, "log_level: %d is out of range", c->log_level);

@@ -17,6 +17,13 @@
  *   http_connection_timeout = 30      ; seconds a connection may stay idle (1..3600)
  *   tls_cert = <path>                 ; PEM certificate (chain): serve HTTPS
  *   tls_key = <path>                  ; PEM private key of tls_cert (both or neither)
+ *   ; NBD TLS (docs/design/nbd.md "TLS"):
+ *   nbd_tls = on                      ; off, on, require (default: on when every NBD
+ *                                     ; listener is loopback, else require)
+ *   nbd_tls_cert = <path>             ; PEM certificate: X.509 besides PSK
+ *   nbd_tls_key = <path>              ; its private key (both or neither)
+ *   nbd_tls_ca = <path>               ; PEM CA for client certificates
+ *   nbd_tls_verify_peer = false       ; require a client certificate signed by nbd_tls_ca
  *   db = <path>                       ; override the database path
  *   tokens = <path>                   ; override the tokens file path
  *   ; quotas and capacity (docs/operations.md "Quotas and capacity"):
@@ -51,6 +58,14 @@ struct site_cfg {
         bool nbd_set;
 };
 
+/* nbd_tls; NBD_TLS_CFG_AUTO until config_finalize picks on or require. */
+enum nbd_tls_cfg_mode {
+        NBD_TLS_CFG_AUTO = -1,
+        NBD_TLS_CFG_OFF,
+        NBD_TLS_CFG_ON,
+        NBD_TLS_CFG_REQUIRE
+};
+
 struct evsrep_config {
         char data_dir[CONFIG_PATH_LEN];
         char db_path[CONFIG_PATH_LEN];     /* "" until finalize: data_dir/evsrep.db */
@@ -63,6 +78,11 @@ struct evsrep_config {
         int http_threads;
         int nbd_threads;
         bool metrics_public;
+        /* NBD TLS */
+        int nbd_tls; /* enum nbd_tls_cfg_mode */
+        char nbd_tls_cert[CONFIG_PATH_LEN], nbd_tls_key[CONFIG_PATH_LEN];
+        char nbd_tls_ca[CONFIG_PATH_LEN];
+        bool nbd_tls_verify_peer;
         int log_level; /* enum log_level */
 
         /* HTTP hardening: connection limits and optional HTTPS. */
