@@ -93,8 +93,10 @@ struct nbd_server {
         pthread_cond_t budget_cond;
         uint64_t budget_used;
         atomic_int budget_waiters;
-        int64_t refused_log_usec; /* accept thread only: rate limit */
-        unsigned refused_quiet;   /* refusals not logged since */
+        /* Accept thread only: refusals logged per cap (0 total, 1 per
+         * address), rate-limited. */
+        int64_t refused_log_usec[2];
+        unsigned refused_quiet[2]; /* refusals not logged since */
 };
 
 /* Run the fixed newstyle handshake on c->fd. Returns 1 when the client

@@ -36,6 +36,8 @@ static void set_rcv_timeout(int fd, int sec)
 
 /* ---- Bounds (docs/design/nbd.md, "Bounds") ---- */
 
+static void peer_name(int fd, char *buf, size_t len);
+
 /* Refusals at accept are logged at most this often per listener: a flood
  * of refused sockets must not become a flood of log lines. */
 #define NBD_REFUSE_LOG_USEC (10 * 1000 * 1000)
@@ -92,37 +94,43 @@ static bool addr_same(const struct sockaddr_storage *a, const struct sockaddr_st
         return false;
 }
 
-/* Accept thread: the connection would exceed a cap. Close it at once
- * (no greeting: the client sees EOF) and log at most every 10 s. */
-static void refuse(struct nbd_server *srv, int fd, const char *peer, const char *why)
+/* Accept thread: the connection would exceed cap `kind` (0 total, 1 per
+ * address). Close it at once (no greeting: the client sees EOF) and log at
+ * most one line per cap every 10 s. */
+static void refuse(struct nbd_server *srv, int fd, int kind)
 {
+        static const char *const why[2] = {
+            "connection limit (nbd_max_connections) reached",
+            "per-address connection limit (nbd_max_connections_per_address) reached"};
         int64_t now = util_mono_usec();
+        char peer[64];
 
-        close(fd);
-        if (srv->refused_log_usec != 0 && now - srv->refused_log_usec < NBD_REFUSE_LOG_USEC) {
-                srv->refused_quiet++;
+        if (srv->refused_log_usec[kind] != 0 &&
+            now - srv->refused_log_usec[kind] < NBD_REFUSE_LOG_USEC) {
+                srv->refused_quiet[kind]++;
+                close(fd);
                 return;
         }
+        peer_name(fd, peer, sizeof(peer));
+        close(fd);
         log_warn("nbd %s: %s: %s, refusing (%u more refused since the last such line)", srv->site,
-                 peer, why, srv->refused_quiet);
-        srv->refused_log_usec = now;
-        srv->refused_quiet = 0;
+                 peer, why[kind], srv->refused_quiet[kind]);
+        srv->refused_log_usec[kind] = now;
+        srv->refused_quiet[kind] = 0;
 }
 
-/* Under srv->lock: would a connection from ss exceed a cap? Returns the
- * reason, or NULL. */
-static const char *over_cap(struct nbd_server *srv, const struct sockaddr_storage *ss)
+/* Under srv->lock: which cap would a connection from ss exceed (0 total,
+ * 1 per address), or -1. */
+static int over_cap(struct nbd_server *srv, const struct sockaddr_storage *ss)
 {
         int same = 0;
 
         if (srv->nconns >= (unsigned)srv->lim.max_conns)
-                return "connection limit (nbd_max_connections) reached";
+                return 0;
         for (struct nbd_conn *c = srv->conns; c; c = c->next)
                 if (!c->finished && addr_same(&c->addr, ss))
                         same++;
-        if (same >= srv->lim.max_conns_per_addr)
-                return "per-address connection limit (nbd_max_connections_per_address) reached";
-        return NULL;
+        return same >= srv->lim.max_conns_per_addr ? 1 : -1;
 }
 
 /* Accept thread: shut down connections past their handshake deadline or
@@ -261,9 +269,7 @@ static void accept_one(struct nbd_server *srv)
         struct nbd_conn *c;
         struct sockaddr_storage ss = {0};
         socklen_t sl = sizeof(ss);
-        char peer[64];
-        const char *why;
-        int one = 1;
+        int cap, one = 1;
         int fd = accept4(srv->listen_fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
 
         if (fd < 0) {
@@ -278,11 +284,10 @@ static void accept_one(struct nbd_server *srv)
         }
         addr_fold(&ss);
         pthread_mutex_lock(&srv->lock);
-        why = over_cap(srv, &ss);
+        cap = over_cap(srv, &ss);
         pthread_mutex_unlock(&srv->lock);
-        if (why) {
-                peer_name(fd, peer, sizeof(peer));
-                refuse(srv, fd, peer, why);
+        if (cap >= 0) {
+                refuse(srv, fd, cap);
                 return;
         }
         c = calloc(1, sizeof(*c));
