@@ -447,9 +447,17 @@ static void *worker_main(void *arg)
                 atomic_store(&c->active_usec, util_mono_usec());
                 atomic_fetch_sub(&c->inflight, 1);
                 if (rc < 0) {
-                        if (rc == -EAGAIN || rc == -EWOULDBLOCK)
+                        if (rc == -EAGAIN || rc == -EWOULDBLOCK) {
+                                /* Abort (RST at close) rather than leave the
+                                 * unsent replies to the kernel: a client
+                                 * that reads nothing would keep them, and
+                                 * the socket, for minutes. */
+                                struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+                                (void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
                                 log_warn("nbd %s: %s: client read no reply for %d s, closing",
                                          c->srv->site, c->peer, c->srv->lim.send_timeout_sec);
+                        }
                         conn_kill(c, true);
                         break;
                 }
