@@ -21,6 +21,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -56,20 +58,47 @@ int nbd_sock_send(int fd, const void *buf, size_t len)
         return 0;
 }
 
+/* Bytes queued on the socket that the client has not acknowledged yet
+ * (sent or not): it falls only when the client reads. */
+static int64_t sock_unacked(int fd)
+{
+        int v = 0;
+
+        return ioctl(fd, SIOCOUTQ, &v) == 0 ? v : 0;
+}
+
 /* Send header and payload in one sendmsg where possible: one syscall and
- * one TCP segment train per reply. */
-static int sock_send2(int fd, const void *a, size_t alen, const void *b, size_t blen)
+ * one TCP segment train per reply. Returns 0, -ETIMEDOUT when the client
+ * acknowledged nothing for timeout_sec (0: wait for ever), or -errno.
+ *
+ * The send timeout: SO_SNDTIMEO alone would let a blocked sendmsg that
+ * copied anything return that count after the timeout and the next call
+ * wait again (twice the timeout), and would not tell a slow reader from a
+ * stopped one. So the first attempt does not block (the common case ends
+ * there, with no extra syscall); once the socket buffer is full, each
+ * blocking call (bounded by SO_SNDTIMEO) is followed by SIOCOUTQ, and the
+ * reply fails when no byte was acknowledged for timeout_sec. A client
+ * that reads slowly but steadily is never dropped. */
+static int sock_send2(int fd, const void *a, size_t alen, const void *b, size_t blen,
+                      int timeout_sec)
 {
         struct iovec iov[2] = {{(void *)a, alen}, {(void *)b, blen}};
         struct msghdr mh = {.msg_iov = iov, .msg_iovlen = blen ? 2 : 1};
+        int flags = MSG_NOSIGNAL | MSG_DONTWAIT;
+        int64_t unacked = 0, progress_usec = 0;
 
-        while (mh.msg_iovlen > 0) {
-                ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+        for (;;) {
+                ssize_t n = sendmsg(fd, &mh, flags);
+                int64_t now_unacked, now;
+
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
-                        return -errno;
+                        if (errno != EAGAIN && errno != EWOULDBLOCK)
+                                return -errno;
+                        n = 0;
                 }
+                now_unacked = n; /* the bytes this call queued, before the loop eats n */
                 while (n > 0 && mh.msg_iovlen > 0) {
                         if ((size_t)n >= mh.msg_iov[0].iov_len) {
                                 n -= (ssize_t)mh.msg_iov[0].iov_len;
@@ -81,8 +110,23 @@ static int sock_send2(int fd, const void *a, size_t alen, const void *b, size_t 
                                 n = 0;
                         }
                 }
+                if (mh.msg_iovlen == 0)
+                        return 0;
+                /* The socket buffer is full: the slow path. */
+                n = (ssize_t)now_unacked;
+                now_unacked = sock_unacked(fd);
+                now = util_mono_usec();
+                if (flags & MSG_DONTWAIT) {
+                        flags = MSG_NOSIGNAL;
+                        progress_usec = now;
+                } else if (unacked + n > now_unacked) {
+                        progress_usec = now; /* the client acknowledged something */
+                } else if (timeout_sec > 0 &&
+                           now - progress_usec >= (int64_t)timeout_sec * 1000000) {
+                        return -ETIMEDOUT;
+                }
+                unacked = now_unacked;
         }
-        return 0;
 }
 
 /* ---- Payload budget (docs/design/nbd.md, "Bounds") ----
@@ -439,15 +483,17 @@ static void *worker_main(void *arg)
                 nbd_put64(rep + 8, req.cookie);
                 pthread_mutex_lock(&c->wr_lock);
                 if (req.type == NBD_CMD_READ && err == 0)
-                        rc = sock_send2(c->fd, rep, sizeof(rep), w->buf, req.len_bytes);
+                        rc = sock_send2(c->fd, rep, sizeof(rep), w->buf, req.len_bytes,
+                                        c->srv->lim.send_timeout_sec);
                 else
-                        rc = sock_send2(c->fd, rep, sizeof(rep), NULL, 0);
+                        rc = sock_send2(c->fd, rep, sizeof(rep), NULL, 0,
+                                        c->srv->lim.send_timeout_sec);
                 pthread_mutex_unlock(&c->wr_lock);
                 buf_release(w);
                 atomic_store(&c->active_usec, util_mono_usec());
                 atomic_fetch_sub(&c->inflight, 1);
                 if (rc < 0) {
-                        if (rc == -EAGAIN || rc == -EWOULDBLOCK) {
+                        if (rc == -ETIMEDOUT) {
                                 /* Abort (RST at close) rather than leave the
                                  * unsent replies to the kernel: a client
                                  * that reads nothing would keep them, and
