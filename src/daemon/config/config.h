@@ -14,7 +14,7 @@
  *   nbd_total_budget = 536870912      ; payload bytes in flight, all connections
  *   nbd_handshake_timeout = 30        ; seconds for the whole handshake (0 = off)
  *   nbd_idle_timeout = 0              ; seconds without a request (0 = off)
- *   nbd_send_timeout = 60             ; seconds a reply may make no progress (0 = off)
+ *   nbd_send_timeout = 60             ; seconds a client may leave replies unread (0 = off)
  *   nbd_max_connections = 1024
  *   nbd_max_connections_per_address = 128
  *   metrics_public = false            ; /metrics without a token

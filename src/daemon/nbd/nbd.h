@@ -19,7 +19,7 @@ struct nbd_limits {
         uint64_t total_budget_bytes;
         int handshake_timeout_sec; /* whole handshake, from accept */
         int idle_timeout_sec;      /* no request in flight and none read */
-        int send_timeout_sec;      /* a reply makes no progress */
+        int send_timeout_sec;      /* the client acknowledges no reply byte */
         int max_conns;             /* per listener */
         int max_conns_per_addr;    /* per client IP address */
 };
