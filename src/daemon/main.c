@@ -141,6 +141,19 @@ static int parse_args(int argc, char **argv, struct evsrep_config *cfg, bool *ch
         return 0;
 }
 
+/* NBD bounds: config keys -> struct nbd_limits. */
+static void nbd_limits_from_config(const struct evsrep_config *cfg, struct nbd_limits *lim)
+{
+        nbd_limits_default(lim);
+        lim->conn_budget_bytes = cfg->nbd_conn_budget_bytes;
+        lim->total_budget_bytes = cfg->nbd_total_budget_bytes;
+        lim->handshake_timeout_sec = cfg->nbd_handshake_timeout_sec;
+        lim->idle_timeout_sec = cfg->nbd_idle_timeout_sec;
+        lim->send_timeout_sec = cfg->nbd_send_timeout_sec;
+        lim->max_conns = cfg->nbd_max_conns;
+        lim->max_conns_per_addr = cfg->nbd_max_conns_per_addr;
+}
+
 static void print_config(const struct evsrep_config *cfg)
 {
         printf("data_dir = %s\ndb = %s\ntokens = %s\nlisten = %s:%d\nchunk_size = %u\n"
@@ -166,6 +179,14 @@ static void print_config(const struct evsrep_config *cfg)
         if (cfg->nbd_tls_ca[0])
                 printf("nbd_tls_ca = %s\nnbd_tls_verify_peer = %s\n", cfg->nbd_tls_ca,
                        cfg->nbd_tls_verify_peer ? "true" : "false");
+        /* NBD bounds */
+        printf("nbd_connection_budget = %llu\nnbd_total_budget = %llu\n"
+               "nbd_handshake_timeout = %d\nnbd_idle_timeout = %d\nnbd_send_timeout = %d\n"
+               "nbd_max_connections = %d\nnbd_max_connections_per_address = %d\n",
+               (unsigned long long)cfg->nbd_conn_budget_bytes,
+               (unsigned long long)cfg->nbd_total_budget_bytes, cfg->nbd_handshake_timeout_sec,
+               cfg->nbd_idle_timeout_sec, cfg->nbd_send_timeout_sec, cfg->nbd_max_conns,
+               cfg->nbd_max_conns_per_addr);
         for (int i = 0; i < cfg->nsites; i++)
                 printf("[az:%s]\nnbd_listen = %s:%d\ndir = %s\n", cfg->sites[i].name,
                        cfg->sites[i].nbd_host, cfg->sites[i].nbd_port, cfg->sites[i].dir);
@@ -262,6 +283,7 @@ int main(int argc, char **argv)
         struct service *svc = NULL;
         struct api_server *api = NULL;
         struct nbd_server *nbd[CONFIG_MAX_SITES] = {0};
+        struct nbd_limits lim;
         char err[512], token[AUTH_TOKEN_MAX], project[AUTH_PROJECT_MAX];
         bool check_only = false, token_new = false;
         sigset_t sigs;
@@ -317,9 +339,11 @@ int main(int argc, char **argv)
                 log_error("service start failed: %s", strerror(-rc));
                 goto out;
         }
+        nbd_limits_from_config(&cfg, &lim);
         for (int i = 0; i < cfg.nsites; i++) {
                 const struct site_cfg *s = &cfg.sites[i];
-                rc = nbd_server_start(s->name, s->nbd_host, s->nbd_port, cfg.nbd_threads, &nbd[i]);
+                rc = nbd_server_start_with(s->name, s->nbd_host, s->nbd_port, cfg.nbd_threads, &lim,
+                                           &nbd[i]);
                 if (rc < 0) {
                         log_error("NBD listener for %s on %s:%d: %s", s->name, s->nbd_host,
                                   s->nbd_port, strerror(-rc));

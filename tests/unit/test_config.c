@@ -379,6 +379,56 @@ static void test_quota_keys(void **state)
         expect_error("[DEFAULT]\ncapacity_overcommit = 2x\n", "key 'capacity_overcommit'", NULL);
 }
 
+/* NBD bounds: defaults, every key, ranges, and the total >= per-connection
+ * rule of finalize. */
+static void test_nbd_bounds(void **state)
+{
+        struct evsrep_config c;
+        char err[512];
+
+        (void)state;
+        config_defaults(&c);
+        assert_int_equal(c.nbd_conn_budget_bytes, 64u << 20);
+        assert_int_equal(c.nbd_total_budget_bytes, 512u << 20);
+        assert_int_equal(c.nbd_handshake_timeout_sec, 30);
+        assert_int_equal(c.nbd_idle_timeout_sec, 0);
+        assert_int_equal(c.nbd_send_timeout_sec, 60);
+        assert_int_equal(c.nbd_max_conns, 1024);
+        assert_int_equal(c.nbd_max_conns_per_addr, 128);
+        assert_int_equal(parse(&c,
+                               "[DEFAULT]\nnbd_connection_budget = 1048576\n"
+                               "nbd_total_budget = 2097152\nnbd_handshake_timeout = 0\n"
+                               "nbd_idle_timeout = 600\nnbd_send_timeout = 5\n"
+                               "nbd_max_connections = 10\n"
+                               "nbd_max_connections_per_address = 2\n",
+                               err, sizeof(err)),
+                         0);
+        assert_int_equal(c.nbd_conn_budget_bytes, 1u << 20);
+        assert_int_equal(c.nbd_total_budget_bytes, 2u << 20);
+        assert_int_equal(c.nbd_handshake_timeout_sec, 0);
+        assert_int_equal(c.nbd_idle_timeout_sec, 600);
+        assert_int_equal(c.nbd_send_timeout_sec, 5);
+        assert_int_equal(c.nbd_max_conns, 10);
+        assert_int_equal(c.nbd_max_conns_per_addr, 2);
+        assert_int_equal(config_finalize(&c, err, sizeof(err)), 0);
+        assert_int_equal(config_set(&c, "nbd_total_budget", "1048575", err, sizeof(err)), -EINVAL);
+        assert_int_equal(config_set(&c, "nbd_connection_budget", "4194304", err, sizeof(err)), 0);
+        assert_int_equal(config_finalize(&c, err, sizeof(err)), -EINVAL);
+        assert_non_null(strstr(err, "nbd_total_budget"));
+
+        expect_error("[DEFAULT]\nnbd_connection_budget = 1048575\n", "key 'nbd_connection_budget'",
+                     "1048576..");
+        expect_error("[DEFAULT]\nnbd_total_budget = 64M\n", "key 'nbd_total_budget'", "'64M'");
+        expect_error("[DEFAULT]\nnbd_handshake_timeout = -1\n", "key 'nbd_handshake_timeout'",
+                     "0..604800");
+        expect_error("[DEFAULT]\nnbd_idle_timeout = 604801\n", "key 'nbd_idle_timeout'", NULL);
+        expect_error("[DEFAULT]\nnbd_send_timeout = \n", "key 'nbd_send_timeout'", NULL);
+        expect_error("[DEFAULT]\nnbd_max_connections = 0\n", "key 'nbd_max_connections'",
+                     "1..65536");
+        expect_error("[DEFAULT]\nnbd_max_connections_per_address = 65537\n",
+                     "key 'nbd_max_connections_per_address'", "1..65536");
+}
+
 static void test_az_name_limits(void **state)
 {
         struct evsrep_config c;
@@ -575,6 +625,7 @@ int main(void)
             cmocka_unit_test(test_errors_syntax),
             cmocka_unit_test(test_errors_nul_and_long_lines),
             cmocka_unit_test(test_errors_values),
+            cmocka_unit_test(test_nbd_bounds),
             cmocka_unit_test(test_az_name_limits),
             cmocka_unit_test(test_flags_override_file),
             cmocka_unit_test(test_flag_errors),

@@ -781,6 +781,84 @@ static void test_start_errors(void **state)
         nbd_server_stop(NULL);
 }
 
+/* ---- Bounds: payload budget (nbd.h struct nbd_limits) ---- */
+
+static struct nbd_server *start_limited(uint64_t conn_bytes, uint64_t total_bytes, char *port,
+                                        size_t portlen)
+{
+        struct nbd_limits lim;
+        struct nbd_server *s = NULL;
+
+        nbd_limits_default(&lim);
+        lim.conn_budget_bytes = conn_bytes;
+        lim.total_budget_bytes = total_bytes;
+        assert_int_equal(nbd_server_start_with(SITE, "127.0.0.1", 0, NTHREADS, &lim, &s), 0);
+        snprintf(port, portlen, "%d", nbd_server_port(s));
+        return s;
+}
+
+static struct nbd_handle *client_port(const char *port, const char *export)
+{
+        struct nbd_handle *h = nbd_create();
+
+        assert_non_null(h);
+        assert_int_equal(nbd_set_export_name(h, export), 0);
+        assert_int_equal(nbd_connect_tcp(h, "127.0.0.1", port), 0);
+        return h;
+}
+
+/* Complete one read of len at off on h, failing (not hanging) after 60 s. */
+static void read_within(struct nbd_handle *h, void *buf, size_t len, uint64_t off)
+{
+        int64_t end = util_mono_usec() + 60 * 1000000ll;
+        int64_t cookie = nbd_aio_pread(h, buf, len, off, NBD_NULL_COMPLETION, 0);
+
+        assert_true(cookie > 0);
+        while (nbd_aio_in_flight(h) > 0) {
+                if (util_mono_usec() > end)
+                        fail_msg("read of %zu bytes not answered in 60 s (budget never freed?)",
+                                 len);
+                assert_true(nbd_poll(h, 100) >= 0);
+        }
+        assert_int_equal(nbd_aio_command_completed(h, cookie), 1);
+}
+
+/* A request as big as the whole budget needs every byte of it: the pooled
+ * buffers an idle connection keeps must be given back, or it waits
+ * forever. Also: requests bigger than the connection budget are served,
+ * one at a time. */
+static void test_budget_idle_pools_give_way(void **state)
+{
+        struct fx *f = *state;
+        const size_t mib = 1024 * 1024;
+        char port[16];
+        struct nbd_server *s = start_limited(2 * mib, 2 * mib, port, sizeof(port));
+        struct nbd_handle *a = client_port(port, "rw"), *b = client_port(port, "rw");
+        uint8_t *buf = malloc(8 * mib), *want = malloc(8 * mib);
+
+        (void)f;
+        fill_random(want, 8 * mib);
+        for (size_t off = 0; off < 8 * mib; off += 2 * mib)
+                assert_int_equal(nbd_pwrite(a, want + off, 2 * mib, off, 0), 0);
+        /* a: concurrent small reads leave buffers in its pool, then idles. */
+        inflight_rw(a, 16 * mib, 8, 256 * 1024);
+        /* b: the whole total budget, then 4x the connection budget. */
+        read_within(b, buf, 2 * mib, 0);
+        assert_true(csum(buf, 2 * mib) == csum(want, 2 * mib));
+        read_within(b, buf, 8 * mib, 0);
+        assert_true(csum(buf, 8 * mib) == csum(want, 8 * mib));
+        /* a still works after its pool was taken. */
+        read_within(a, buf, 2 * mib, 0);
+        assert_true(csum(buf, 2 * mib) == csum(want, 2 * mib));
+        nbd_shutdown(a, 0);
+        nbd_shutdown(b, 0);
+        nbd_close(a);
+        nbd_close(b);
+        free(buf);
+        free(want);
+        nbd_server_stop(s);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -802,6 +880,7 @@ int main(void)
                                             teardown),
             cmocka_unit_test_setup_teardown(test_raw_disconnect_mid_request, setup, teardown),
             cmocka_unit_test_setup_teardown(test_start_errors, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_budget_idle_pools_give_way, setup, teardown),
         };
         int rc;
 

@@ -31,6 +31,12 @@
 /* HTTP hardening */
 #define HTTP_CONNS_MAX   65536
 #define HTTP_TIMEOUT_MAX 3600
+/* NBD bounds: budgets from 1 MiB (below that 4 KiB clients would crawl)
+ * to 1 TiB; timeouts up to a week; connections up to 65536. */
+#define NBD_BUDGET_MIN  (1ull << 20)
+#define NBD_BUDGET_MAX  (1ull << 40)
+#define NBD_TIMEOUT_MAX (7 * 24 * 3600)
+#define NBD_CONNS_MAX   65536
 
 __attribute__((format(printf, 3, 4))) static void seterr(char *err, size_t errlen, const char *fmt,
                                                          ...)
@@ -87,6 +93,19 @@ static int parse_int_range(const char *v, int min, int max, int *out, char *msg,
                 return -EINVAL;
         }
         *out = (int)x;
+        return 0;
+}
+
+static int parse_budget(const char *v, uint64_t *out, char *msg, size_t msglen)
+{
+        uint64_t x;
+
+        if (parse_uint(v, NBD_BUDGET_MAX, &x) < 0 || x < NBD_BUDGET_MIN) {
+                seterr(msg, msglen, "'%.*s' is not a byte count in %llu..%llu", VALUE_ECHO_MAX, v,
+                       NBD_BUDGET_MIN, NBD_BUDGET_MAX);
+                return -EINVAL;
+        }
+        *out = x;
         return 0;
 }
 
@@ -361,6 +380,14 @@ enum default_key {
         K_QUOTA_VOLUMES,
         K_QUOTA_GIGABYTES,
         K_CAPACITY_OVERCOMMIT,
+        /* NBD bounds */
+        K_NBD_CONN_BUDGET,
+        K_NBD_TOTAL_BUDGET,
+        K_NBD_HANDSHAKE_TIMEOUT,
+        K_NBD_IDLE_TIMEOUT,
+        K_NBD_SEND_TIMEOUT,
+        K_NBD_MAX_CONNS,
+        K_NBD_MAX_CONNS_PER_ADDR,
         K__COUNT
 };
 
@@ -390,6 +417,14 @@ static const char *const default_keys[K__COUNT] = {
     [K_QUOTA_VOLUMES] = "quota_volumes",
     [K_QUOTA_GIGABYTES] = "quota_gigabytes",
     [K_CAPACITY_OVERCOMMIT] = "capacity_overcommit",
+    /* NBD bounds */
+    [K_NBD_CONN_BUDGET] = "nbd_connection_budget",
+    [K_NBD_TOTAL_BUDGET] = "nbd_total_budget",
+    [K_NBD_HANDSHAKE_TIMEOUT] = "nbd_handshake_timeout",
+    [K_NBD_IDLE_TIMEOUT] = "nbd_idle_timeout",
+    [K_NBD_SEND_TIMEOUT] = "nbd_send_timeout",
+    [K_NBD_MAX_CONNS] = "nbd_max_connections",
+    [K_NBD_MAX_CONNS_PER_ADDR] = "nbd_max_connections_per_address",
 };
 
 enum site_key { SK_NBD_LISTEN, SK_DIR, SK__COUNT };
@@ -456,6 +491,25 @@ static int apply_default(struct evsrep_config *c, enum default_key k, const char
                 return parse_quota(v, &c->quota_gigabytes, msg, msglen);
         case K_CAPACITY_OVERCOMMIT:
                 return parse_overcommit(v, &c->capacity_overcommit, msg, msglen);
+        /* NBD bounds */
+        case K_NBD_CONN_BUDGET:
+                return parse_budget(v, &c->nbd_conn_budget_bytes, msg, msglen);
+        case K_NBD_TOTAL_BUDGET:
+                return parse_budget(v, &c->nbd_total_budget_bytes, msg, msglen);
+        case K_NBD_HANDSHAKE_TIMEOUT:
+                return parse_int_range(v, 0, NBD_TIMEOUT_MAX, &c->nbd_handshake_timeout_sec, msg,
+                                       msglen);
+        case K_NBD_IDLE_TIMEOUT:
+                return parse_int_range(v, 0, NBD_TIMEOUT_MAX, &c->nbd_idle_timeout_sec, msg,
+                                       msglen);
+        case K_NBD_SEND_TIMEOUT:
+                return parse_int_range(v, 0, NBD_TIMEOUT_MAX, &c->nbd_send_timeout_sec, msg,
+                                       msglen);
+        case K_NBD_MAX_CONNS:
+                return parse_int_range(v, 1, NBD_CONNS_MAX, &c->nbd_max_conns, msg, msglen);
+        case K_NBD_MAX_CONNS_PER_ADDR:
+                return parse_int_range(v, 1, NBD_CONNS_MAX, &c->nbd_max_conns_per_addr, msg,
+                                       msglen);
         case K__COUNT:
                 break;
         }
@@ -509,6 +563,15 @@ void config_defaults(struct evsrep_config *c)
         c->quota_volumes = 1000;
         c->quota_gigabytes = 102400;
         c->capacity_overcommit = 20.0;
+        /* NBD bounds: the same values as nbd_limits_default (nbd/server.c),
+         * restated because config does not link the NBD server. */
+        c->nbd_conn_budget_bytes = 64ull << 20;
+        c->nbd_total_budget_bytes = 512ull << 20;
+        c->nbd_handshake_timeout_sec = 30;
+        c->nbd_idle_timeout_sec = 0;
+        c->nbd_send_timeout_sec = 60;
+        c->nbd_max_conns = 1024;
+        c->nbd_max_conns_per_addr = 128;
 }
 
 static bool is_space(char ch)
@@ -986,6 +1049,38 @@ int config_finalize(struct evsrep_config *c, char *err, size_t errlen)
                                "nbd_tls_verify_peer needs nbd_tls_ca (and nbd_tls_cert/key)");
                         return -EINVAL;
                 }
+        }
+        /* NBD bounds */
+        if (c->nbd_conn_budget_bytes < NBD_BUDGET_MIN ||
+            c->nbd_conn_budget_bytes > NBD_BUDGET_MAX ||
+            c->nbd_total_budget_bytes < NBD_BUDGET_MIN ||
+            c->nbd_total_budget_bytes > NBD_BUDGET_MAX) {
+                seterr(err, errlen,
+                       "nbd_connection_budget and nbd_total_budget must be in %llu..%llu",
+                       NBD_BUDGET_MIN, NBD_BUDGET_MAX);
+                return -EINVAL;
+        }
+        if (c->nbd_total_budget_bytes < c->nbd_conn_budget_bytes) {
+                seterr(err, errlen,
+                       "nbd_total_budget (%llu) is smaller than nbd_connection_budget "
+                       "(%llu)",
+                       (unsigned long long)c->nbd_total_budget_bytes,
+                       (unsigned long long)c->nbd_conn_budget_bytes);
+                return -EINVAL;
+        }
+        if (c->nbd_handshake_timeout_sec < 0 || c->nbd_handshake_timeout_sec > NBD_TIMEOUT_MAX ||
+            c->nbd_idle_timeout_sec < 0 || c->nbd_idle_timeout_sec > NBD_TIMEOUT_MAX ||
+            c->nbd_send_timeout_sec < 0 || c->nbd_send_timeout_sec > NBD_TIMEOUT_MAX) {
+                seterr(err, errlen, "nbd_*_timeout must be in 0..%d seconds", NBD_TIMEOUT_MAX);
+                return -EINVAL;
+        }
+        if (c->nbd_max_conns < 1 || c->nbd_max_conns > NBD_CONNS_MAX ||
+            c->nbd_max_conns_per_addr < 1 || c->nbd_max_conns_per_addr > NBD_CONNS_MAX) {
+                seterr(err, errlen,
+                       "nbd_max_connections and nbd_max_connections_per_address must be in "
+                       "1..%d",
+                       NBD_CONNS_MAX);
+                return -EINVAL;
         }
         if (c->log_level < LOG_LVL_DEBUG || c->log_level > LOG_LVL_ERROR) {
                 seterr(err, errlen, "log_level: %d is out of range", c->log_level);

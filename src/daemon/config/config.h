@@ -9,6 +9,14 @@
  *   chunk_size = 65536                ; replication bitmap chunk, bytes (power of 2, 4 KiB..4 MiB)
  *   http_threads = 8
  *   nbd_threads = 16                  ; worker threads per NBD connection
+ *   ; NBD bounds (denial of service; docs/design/nbd.md "Bounds"), per AZ listener:
+ *   nbd_connection_budget = 67108864  ; payload bytes in flight per connection
+ *   nbd_total_budget = 536870912      ; payload bytes in flight, all connections
+ *   nbd_handshake_timeout = 30        ; seconds for the whole handshake (0 = off)
+ *   nbd_idle_timeout = 0              ; seconds without a request (0 = off)
+ *   nbd_send_timeout = 60             ; seconds a client may leave replies unread (0 = off)
+ *   nbd_max_connections = 1024
+ *   nbd_max_connections_per_address = 128
  *   metrics_public = false            ; /metrics without a token
  *   log_level = info                  ; debug, info, warn, error
  *   ; HTTP hardening (docs/operations.md "HTTP limits and HTTPS"):
@@ -96,6 +104,16 @@ struct evsrep_config {
         int64_t quota_volumes;      /* -1 unlimited, else >= 0 */
         int64_t quota_gigabytes;    /* -1 unlimited, else >= 0 */
         double capacity_overcommit; /* 0: no free-space check; else > 0 */
+        /* NBD bounds (denial of service), one block; main.c copies them into
+         * struct nbd_limits (nbd/nbd.h), whose comments say what each does.
+         * Timeouts in seconds, 0 = off. */
+        uint64_t nbd_conn_budget_bytes;
+        uint64_t nbd_total_budget_bytes;
+        int nbd_handshake_timeout_sec;
+        int nbd_idle_timeout_sec;
+        int nbd_send_timeout_sec;
+        int nbd_max_conns;
+        int nbd_max_conns_per_addr;
 };
 
 /* Embedded defaults: data_dir ./data, listen 127.0.0.1:8776, sites az1

@@ -21,6 +21,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -56,20 +58,47 @@ int nbd_sock_send(int fd, const void *buf, size_t len)
         return 0;
 }
 
+/* Bytes queued on the socket that the client has not acknowledged yet
+ * (sent or not): it falls only when the client reads. */
+static int64_t sock_unacked(int fd)
+{
+        int v = 0;
+
+        return ioctl(fd, SIOCOUTQ, &v) == 0 ? v : 0;
+}
+
 /* Send header and payload in one sendmsg where possible: one syscall and
- * one TCP segment train per reply. */
-static int sock_send2(int fd, const void *a, size_t alen, const void *b, size_t blen)
+ * one TCP segment train per reply. Returns 0, -ETIMEDOUT when the client
+ * acknowledged nothing for timeout_sec (0: wait for ever), or -errno.
+ *
+ * The send timeout: SO_SNDTIMEO alone would let a blocked sendmsg that
+ * copied anything return that count after the timeout and the next call
+ * wait again (twice the timeout), and would not tell a slow reader from a
+ * stopped one. So the first attempt does not block (the common case ends
+ * there, with no extra syscall); once the socket buffer is full, each
+ * blocking call (bounded by SO_SNDTIMEO) is followed by SIOCOUTQ, and the
+ * reply fails when no byte was acknowledged for timeout_sec. A client
+ * that reads slowly but steadily is never dropped. */
+static int sock_send2(int fd, const void *a, size_t alen, const void *b, size_t blen,
+                      int timeout_sec)
 {
         struct iovec iov[2] = {{(void *)a, alen}, {(void *)b, blen}};
         struct msghdr mh = {.msg_iov = iov, .msg_iovlen = blen ? 2 : 1};
+        int flags = MSG_NOSIGNAL | MSG_DONTWAIT;
+        int64_t unacked = 0, progress_usec = 0;
 
-        while (mh.msg_iovlen > 0) {
-                ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+        for (;;) {
+                ssize_t n = sendmsg(fd, &mh, flags);
+                int64_t now_unacked, now;
+
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
-                        return -errno;
+                        if (errno != EAGAIN && errno != EWOULDBLOCK)
+                                return -errno;
+                        n = 0;
                 }
+                now_unacked = n; /* the bytes this call queued, before the loop eats n */
                 while (n > 0 && mh.msg_iovlen > 0) {
                         if ((size_t)n >= mh.msg_iov[0].iov_len) {
                                 n -= (ssize_t)mh.msg_iov[0].iov_len;
@@ -81,60 +110,229 @@ static int sock_send2(int fd, const void *a, size_t alen, const void *b, size_t 
                                 n = 0;
                         }
                 }
+                if (mh.msg_iovlen == 0)
+                        return 0;
+                /* The socket buffer is full: the slow path. */
+                n = (ssize_t)now_unacked;
+                now_unacked = sock_unacked(fd);
+                now = util_mono_usec();
+                if (flags & MSG_DONTWAIT) {
+                        flags = MSG_NOSIGNAL;
+                        progress_usec = now;
+                } else if (unacked + n > now_unacked) {
+                        progress_usec = now; /* the client acknowledged something */
+                } else if (timeout_sec > 0 &&
+                           now - progress_usec >= (int64_t)timeout_sec * 1000000) {
+                        return -ETIMEDOUT;
+                }
+                unacked = now_unacked;
         }
-        return 0;
 }
 
-/* Make w->buf hold at least len bytes, preferring the warmest pooled
- * buffer. */
-static int buf_reserve(struct worker *w, size_t len)
+/* ---- Payload budget (docs/design/nbd.md, "Bounds") ----
+ *
+ * What is counted: the capacity of every payload buffer a connection owns,
+ * whether a worker holds it for a request or it sits in the pool, plus
+ * admissions in progress. The same bytes count in the connection's
+ * budget_bytes and in the listener's budget_used. A buffer moves from the
+ * pool to a worker and back without changing either; only malloc and free
+ * do. Admission happens while the reader holds rd_lock and has read only
+ * the request header, so a connection whose replies are backed up stops
+ * reading requests instead of allocating for them. */
+
+static void total_give(struct nbd_server *srv, uint64_t n)
+{
+        if (n == 0)
+                return;
+        pthread_mutex_lock(&srv->budget_lock);
+        assert(srv->budget_used >= n);
+        srv->budget_used -= n;
+        pthread_cond_broadcast(&srv->budget_cond);
+        pthread_mutex_unlock(&srv->budget_lock);
+}
+
+/* Under c->pool_lock: free the pooled buffers; returns their bytes, which
+ * the caller gives back to the total (outside pool_lock or not: the lock
+ * order allows both). */
+static uint64_t pool_drop_locked(struct nbd_conn *c)
+{
+        uint64_t freed = 0;
+
+        while (c->npool > 0) {
+                c->npool--;
+                freed += c->pool[c->npool].cap;
+                free(c->pool[c->npool].buf);
+        }
+        assert(c->budget_bytes >= freed);
+        c->budget_bytes -= freed;
+        if (freed)
+                pthread_cond_broadcast(&c->budget_cond);
+        return freed;
+}
+
+void nbd_budget_trim_pools(struct nbd_server *srv)
+{
+        uint64_t freed = 0;
+
+        pthread_mutex_lock(&srv->lock);
+        for (struct nbd_conn *c = srv->conns; c; c = c->next) {
+                pthread_mutex_lock(&c->pool_lock);
+                freed += pool_drop_locked(c);
+                pthread_mutex_unlock(&c->pool_lock);
+        }
+        pthread_mutex_unlock(&srv->lock);
+        total_give(srv, freed);
+}
+
+void nbd_budget_wake(struct nbd_server *srv, struct nbd_conn *c)
+{
+        if (c) {
+                pthread_mutex_lock(&c->pool_lock);
+                pthread_cond_broadcast(&c->budget_cond);
+                pthread_mutex_unlock(&c->pool_lock);
+        }
+        pthread_mutex_lock(&srv->budget_lock);
+        pthread_cond_broadcast(&srv->budget_cond);
+        pthread_mutex_unlock(&srv->budget_lock);
+}
+
+static bool conn_over(const struct nbd_conn *c)
+{
+        return atomic_load(&c->dead) || atomic_load(&c->srv->stopping);
+}
+
+/* Wait until n more bytes fit the listener's total (or nothing is held
+ * there at all). Returns 0, or 1 when the connection ends meanwhile. */
+static int total_take(struct nbd_conn *c, uint64_t n)
+{
+        struct nbd_server *srv = c->srv;
+        bool trimmed = false;
+        int rc = 0;
+
+        pthread_mutex_lock(&srv->budget_lock);
+        while (srv->budget_used > 0 && srv->budget_used + n > srv->lim.total_budget_bytes) {
+                if (conn_over(c)) {
+                        rc = 1;
+                        break;
+                }
+                if (!trimmed) {
+                        /* Idle pools must not keep the listener's budget:
+                         * drop them all once, then wait for requests in
+                         * flight (they free instead of pooling while
+                         * someone waits). */
+                        trimmed = true;
+                        atomic_fetch_add(&srv->budget_waiters, 1);
+                        pthread_mutex_unlock(&srv->budget_lock);
+                        nbd_budget_trim_pools(srv);
+                        pthread_mutex_lock(&srv->budget_lock);
+                        continue;
+                }
+                pthread_cond_wait(&srv->budget_cond, &srv->budget_lock);
+        }
+        if (rc == 0)
+                srv->budget_used += n;
+        if (trimmed)
+                atomic_fetch_sub(&srv->budget_waiters, 1);
+        pthread_mutex_unlock(&srv->budget_lock);
+        return rc;
+}
+
+/* Give w a buffer of at least len bytes for the request whose header was
+ * just read, waiting for the budgets if need be. Returns 0, 1 when the
+ * connection ended while waiting, or -ENOMEM. */
+static int buf_admit(struct worker *w, size_t len)
 {
         struct nbd_conn *c = w->c;
+        uint64_t limit = c->srv->lim.conn_budget_bytes;
+        uint64_t freed = 0;
+        size_t alloc;
         void *nb;
 
-        if (len <= w->cap)
-                return 0;
-        if (!w->buf) {
-                pthread_mutex_lock(&c->pool_lock);
-                if (c->npool > 0) {
-                        c->npool--;
-                        w->buf = c->pool[c->npool].buf;
-                        w->cap = c->pool[c->npool].cap;
-                }
-                pthread_mutex_unlock(&c->pool_lock);
-                if (len <= w->cap)
-                        return 0;
+        assert(!w->buf);
+        pthread_mutex_lock(&c->pool_lock);
+        if (c->npool > 0) {
+                /* The warmest buffer; its bytes are already counted. */
+                c->npool--;
+                w->buf = c->pool[c->npool].buf;
+                w->cap = c->pool[c->npool].cap;
         }
-        len = MAX(len, NBD_BUF_MIN);
-        len = (len + NBD_BUF_ALIGN - 1) & ~(size_t)(NBD_BUF_ALIGN - 1);
-        if (posix_memalign(&nb, NBD_BUF_ALIGN, len) != 0)
+        if (len <= w->cap) {
+                pthread_mutex_unlock(&c->pool_lock);
+                return 0;
+        }
+        if (w->buf) {
+                free(w->buf);
+                freed += w->cap;
+                c->budget_bytes -= w->cap;
+                w->buf = NULL;
+                w->cap = 0;
+        }
+        alloc = MAX(len, NBD_BUF_MIN);
+        alloc = (alloc + NBD_BUF_ALIGN - 1) & ~(size_t)(NBD_BUF_ALIGN - 1);
+        /* One request is always admitted alone: a request bigger than the
+         * budget is served, only never next to another one. */
+        while (c->budget_bytes > 0 && c->budget_bytes + alloc > limit) {
+                if (c->npool > 0) {
+                        freed += pool_drop_locked(c);
+                        continue;
+                }
+                if (conn_over(c)) {
+                        pthread_mutex_unlock(&c->pool_lock);
+                        total_give(c->srv, freed);
+                        return 1;
+                }
+                pthread_cond_wait(&c->budget_cond, &c->pool_lock);
+        }
+        c->budget_bytes += alloc;
+        pthread_mutex_unlock(&c->pool_lock);
+        total_give(c->srv, freed);
+
+        if (total_take(c, alloc) != 0) {
+                pthread_mutex_lock(&c->pool_lock);
+                c->budget_bytes -= alloc;
+                pthread_cond_broadcast(&c->budget_cond);
+                pthread_mutex_unlock(&c->pool_lock);
+                return 1;
+        }
+        if (posix_memalign(&nb, NBD_BUF_ALIGN, alloc) != 0) {
+                pthread_mutex_lock(&c->pool_lock);
+                c->budget_bytes -= alloc;
+                pthread_cond_broadcast(&c->budget_cond);
+                pthread_mutex_unlock(&c->pool_lock);
+                total_give(c->srv, alloc);
                 return -ENOMEM;
-        free(w->buf);
+        }
         w->buf = nb;
-        w->cap = len;
+        w->cap = alloc;
         return 0;
 }
 
-/* Give w->buf back to the pool (on top), or free it when it is big. */
+/* Give w->buf back to the pool (on top), or free it when it is big or a
+ * request of this listener waits for the total budget. */
 static void buf_release(struct worker *w)
 {
         struct nbd_conn *c = w->c;
+        uint64_t freed = 0;
 
         if (!w->buf)
                 return;
-        if (w->cap <= NBD_BUF_KEEP) {
-                pthread_mutex_lock(&c->pool_lock);
-                if (c->npool < (int)ARRAY_SIZE(c->pool)) {
-                        c->pool[c->npool].buf = w->buf;
-                        c->pool[c->npool].cap = w->cap;
-                        c->npool++;
-                        w->buf = NULL;
-                }
-                pthread_mutex_unlock(&c->pool_lock);
+        pthread_mutex_lock(&c->pool_lock);
+        if (w->cap <= NBD_BUF_KEEP && c->npool < (int)ARRAY_SIZE(c->pool) &&
+            atomic_load(&c->srv->budget_waiters) == 0) {
+                c->pool[c->npool].buf = w->buf;
+                c->pool[c->npool].cap = w->cap;
+                c->npool++;
+        } else {
+                free(w->buf);
+                freed = w->cap;
+                c->budget_bytes -= w->cap;
         }
-        free(w->buf);
+        /* A pooled buffer is reusable by a waiter of this connection too. */
+        pthread_cond_broadcast(&c->budget_cond);
+        pthread_mutex_unlock(&c->pool_lock);
         w->buf = NULL;
         w->cap = 0;
+        total_give(c->srv, freed);
 }
 
 static void conn_kill(struct nbd_conn *c, bool hard)
@@ -142,6 +340,8 @@ static void conn_kill(struct nbd_conn *c, bool hard)
         atomic_store(&c->dead, true);
         if (hard)
                 shutdown(c->fd, SHUT_RDWR);
+        /* A reader waiting for budget must see it is over. */
+        nbd_budget_wake(c->srv, c);
 }
 
 /* Read one request under rd_lock. Returns 0 with *req (and the WRITE
@@ -172,14 +372,27 @@ static int read_request(struct worker *w, struct nbd_request *req)
                 conn_kill(c, false);
                 return 1;
         }
+        atomic_fetch_add(&c->inflight, 1);
+        atomic_store(&c->active_usec, util_mono_usec());
+        /* Admit the payload before reading or allocating it (a READ above
+         * the maximum gets no buffer: nbd_request_check refuses it). */
+        if ((req->type == NBD_CMD_WRITE ||
+             (req->type == NBD_CMD_READ && req->len_bytes <= NBD_MAX_PAYLOAD)) &&
+            req->len_bytes > 0) {
+                rc = buf_admit(w, req->len_bytes);
+                if (rc == 1) {
+                        atomic_fetch_sub(&c->inflight, 1);
+                        return 1;
+                }
+        }
         if (req->type == NBD_CMD_WRITE) {
-                rc = buf_reserve(w, req->len_bytes);
                 if (rc == 0)
                         rc = util_read_full(c->fd, w->buf, req->len_bytes);
                 if (rc < 0) {
                         /* Out of memory for a <= 32 MiB payload, or the
                          * client went away mid-payload: either way the
                          * stream cannot continue. */
+                        atomic_fetch_sub(&c->inflight, 1);
                         conn_kill(c, true);
                         return 1;
                 }
@@ -204,9 +417,10 @@ static int do_request(struct worker *w, const struct nbd_request *req)
                 return -EPERM;
         switch (req->type) {
         case NBD_CMD_READ:
-                rc = buf_reserve(w, req->len_bytes);
-                if (rc < 0)
-                        return rc;
+                /* read_request admitted the buffer; out of memory there
+                 * leaves none. */
+                if (req->len_bytes > w->cap)
+                        return -ENOMEM;
                 return volume_read(c->vol, w->buf, req->len_bytes, req->off_bytes);
         case NBD_CMD_WRITE:
                 return volume_write(c->vol, w->buf, req->len_bytes, req->off_bytes, vflags);
@@ -275,12 +489,27 @@ static void *worker_main(void *arg)
                 nbd_put64(rep + 8, req.cookie);
                 pthread_mutex_lock(&c->wr_lock);
                 if (req.type == NBD_CMD_READ && err == 0)
-                        rc = sock_send2(c->fd, rep, sizeof(rep), w->buf, req.len_bytes);
+                        rc = sock_send2(c->fd, rep, sizeof(rep), w->buf, req.len_bytes,
+                                        c->srv->lim.send_timeout_sec);
                 else
-                        rc = sock_send2(c->fd, rep, sizeof(rep), NULL, 0);
+                        rc = sock_send2(c->fd, rep, sizeof(rep), NULL, 0,
+                                        c->srv->lim.send_timeout_sec);
                 pthread_mutex_unlock(&c->wr_lock);
                 buf_release(w);
+                atomic_store(&c->active_usec, util_mono_usec());
+                atomic_fetch_sub(&c->inflight, 1);
                 if (rc < 0) {
+                        if (rc == -ETIMEDOUT) {
+                                /* Abort (RST at close) rather than leave the
+                                 * unsent replies to the kernel: a client
+                                 * that reads nothing would keep them, and
+                                 * the socket, for minutes. */
+                                struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+                                (void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+                                log_warn("nbd %s: %s: client read no reply for %d s, closing",
+                                         c->srv->site, c->peer, c->srv->lim.send_timeout_sec);
+                        }
                         conn_kill(c, true);
                         break;
                 }
@@ -292,16 +521,15 @@ static void *worker_main(void *arg)
 void nbd_conn_serve(struct nbd_conn *c, int nthreads)
 {
         struct worker *ws;
+        uint64_t freed;
         int started = 1;
 
         assert(c->vol);
         if (nthreads < 1)
                 nthreads = 1;
-        pthread_mutex_init(&c->pool_lock, NULL);
         ws = calloc((size_t)nthreads, sizeof(*ws));
         if (!ws) {
                 log_error("nbd %s: %s: out of memory for workers", c->srv->site, c->peer);
-                pthread_mutex_destroy(&c->pool_lock);
                 return;
         }
         for (int i = 0; i < nthreads; i++)
@@ -320,7 +548,9 @@ void nbd_conn_serve(struct nbd_conn *c, int nthreads)
         for (int i = 1; i < started; i++)
                 pthread_join(ws[i].tid, NULL);
         free(ws);
-        while (c->npool > 0)
-                free(c->pool[--c->npool].buf);
-        pthread_mutex_destroy(&c->pool_lock);
+        pthread_mutex_lock(&c->pool_lock);
+        freed = pool_drop_locked(c);
+        assert(c->budget_bytes == 0);
+        pthread_mutex_unlock(&c->pool_lock);
+        total_give(c->srv, freed);
 }

@@ -14,15 +14,13 @@
 #include "volume/volume.h"
 
 #include <pthread.h>
+#include <sys/socket.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #define NBD_MAX_THREADS_PER_CONN 64
-#define NBD_MAX_CONNS            1024
-/* A client that does not finish the handshake in this time is dropped, so
- * idle sockets cannot pin threads forever. */
-#define NBD_HANDSHAKE_TIMEOUT_SEC 30
+/* Connection caps and timeouts are configurable: struct nbd_limits. */
 
 struct nbd_server;
 
@@ -56,7 +54,24 @@ struct nbd_conn {
                 size_t cap;
         } pool[NBD_MAX_THREADS_PER_CONN];
         int npool;
+
+        /* Bounds (docs/design/nbd.md, "Bounds"). budget_bytes: payload
+         * buffers this connection owns (in workers or pooled) plus
+         * admissions in progress, under pool_lock; budget_cond signals a
+         * release. The fields below it are read by the accept thread's
+         * sweep (deadlines) and by accept_one (per-address cap). */
+        uint64_t budget_bytes;
+        pthread_cond_t budget_cond;
+        struct sockaddr_storage addr;     /* peer, IPv4-mapped IPv6 folded to IPv4 */
+        int64_t accepted_usec;            /* monotonic */
+        atomic_bool serving;              /* handshake done */
+        atomic_int inflight;              /* requests read and not yet answered */
+        atomic_int_least64_t active_usec; /* monotonic: last request read or answered */
+        atomic_int expired;               /* enum nbd_expiry: why the sweep cut it */
 };
+
+/* Why the accept thread's sweep shut a connection down. */
+enum nbd_expiry { NBD_EXP_NONE, NBD_EXP_HANDSHAKE, NBD_EXP_IDLE };
 
 struct nbd_server {
         char site[64];
@@ -72,6 +87,20 @@ struct nbd_server {
         struct nbd_conn *conns;
         unsigned nconns;
         struct stats_site *stats; /* counters for /metrics (may be NULL) */
+
+        /* Bounds (nbd.h struct nbd_limits). budget_used: payload bytes held
+         * by all connections, under budget_lock; budget_waiters > 0 makes
+         * finishing requests free their buffers instead of pooling them.
+         * Lock order: lock -> conn pool_lock -> budget_lock. */
+        struct nbd_limits lim;
+        pthread_mutex_t budget_lock;
+        pthread_cond_t budget_cond;
+        uint64_t budget_used;
+        atomic_int budget_waiters;
+        /* Accept thread only: refusals logged per cap (0 total, 1 per
+         * address), rate-limited. */
+        int64_t refused_log_usec[2];
+        unsigned refused_quiet[2]; /* refusals not logged since */
 };
 
 /* Run the fixed newstyle handshake on c->fd. Returns 1 when the client
@@ -87,6 +116,12 @@ uint16_t nbd_export_tflags(struct volume *v, const struct attachment *att);
 /* Transmission phase: run threads_per_conn workers (this thread is one of
  * them) until the client disconnects or the socket is shut down. */
 void nbd_conn_serve(struct nbd_conn *c, int nthreads);
+
+/* Free every pooled buffer of every connection of srv and give their
+ * bytes back to the budgets (a request waits for the total budget). */
+void nbd_budget_trim_pools(struct nbd_server *srv);
+/* Wake every budget waiter of srv (stop, or a connection died). */
+void nbd_budget_wake(struct nbd_server *srv, struct nbd_conn *c);
 
 /* Send all of buf with MSG_NOSIGNAL (a gone client must not raise SIGPIPE
  * in the daemon). Returns 0 or -errno. */

@@ -3,13 +3,39 @@
 #ifndef EVSREP_NBD_H
 #define EVSREP_NBD_H
 
+#include <stdint.h>
+
 struct nbd_server;
+
+/* Denial-of-service bounds of one listener (docs/design/nbd.md, "Bounds").
+ * Every timeout is in seconds; 0 turns that timeout off. */
+struct nbd_limits {
+        /* Payload bytes (WRITE data, READ reply buffers, pooled buffers) one
+         * connection may hold; a request that does not fit waits before it
+         * is read or allocated. One request is always admitted alone, so a
+         * request bigger than the budget is served, just not concurrently. */
+        uint64_t conn_budget_bytes;
+        /* The same across all connections of the listener. */
+        uint64_t total_budget_bytes;
+        int handshake_timeout_sec; /* whole handshake, from accept */
+        int idle_timeout_sec;      /* no request in flight and none read */
+        int send_timeout_sec;      /* the client acknowledges no reply byte */
+        int max_conns;             /* per listener */
+        int max_conns_per_addr;    /* per client IP address */
+};
+
+/* The defaults: 64 MiB per connection, 512 MiB in total, handshake 30 s,
+ * idle off, send 60 s, 1024 connections, 128 per address. */
+void nbd_limits_default(struct nbd_limits *lim);
 
 /* Listen on host:port for site's volumes. threads_per_conn worker threads
  * serve each connection (several requests in flight, replies out of order).
  * Returns 0 or -errno (e.g. -EADDRINUSE). */
 int nbd_server_start(const char *site, const char *host, int port, int threads_per_conn,
                      struct nbd_server **out);
+/* nbd_server_start with explicit limits (lim is copied). */
+int nbd_server_start_with(const char *site, const char *host, int port, int threads_per_conn,
+                          const struct nbd_limits *lim, struct nbd_server **out);
 /* The TCP port actually bound (useful when port 0 was asked for). */
 int nbd_server_port(const struct nbd_server *srv);
 /* Stop accepting, close every connection, join all threads, free. */
