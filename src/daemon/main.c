@@ -13,6 +13,7 @@
 #include "common/util.h"
 #include "config/config.h"
 #include "nbd/nbd.h"
+#include "nbd/tls.h"
 #include "service/service.h"
 #include "store/store.h"
 
@@ -284,6 +285,7 @@ int main(int argc, char **argv)
         struct api_server *api = NULL;
         struct nbd_server *nbd[CONFIG_MAX_SITES] = {0};
         struct nbd_limits lim;
+        struct nbd_tls *tls = NULL;
         char err[512], token[AUTH_TOKEN_MAX], project[AUTH_PROJECT_MAX];
         bool check_only = false, token_new = false;
         sigset_t sigs;
@@ -340,6 +342,29 @@ int main(int argc, char **argv)
                 goto out;
         }
         nbd_limits_from_config(&cfg, &lim);
+        {
+                /* NBD TLS: credentials shared by every listener. */
+                struct nbd_tls_cfg tc = {.mode = cfg.nbd_tls == NBD_TLS_CFG_OFF  ? NBD_TLS_OFF
+                                                 : cfg.nbd_tls == NBD_TLS_CFG_ON ? NBD_TLS_ON
+                                                                                 : NBD_TLS_REQUIRE,
+                                         .cert = cfg.nbd_tls_cert,
+                                         .key = cfg.nbd_tls_key,
+                                         .ca = cfg.nbd_tls_ca,
+                                         .verify_peer = cfg.nbd_tls_verify_peer};
+
+                if (nbd_tls_create(&tc, &tls, err, sizeof(err)) < 0) {
+                        log_error("NBD TLS: %s", err);
+                        goto out;
+                }
+                lim.tls = tls;
+                log_info("NBD TLS: %s%s",
+                         cfg.nbd_tls == NBD_TLS_CFG_OFF  ? "off"
+                         : cfg.nbd_tls == NBD_TLS_CFG_ON ? "on (plain allowed)"
+                                                         : "required",
+                         cfg.nbd_tls_cert[0] ? ", PSK and X.509"
+                         : tls               ? ", PSK"
+                                             : "");
+        }
         for (int i = 0; i < cfg.nsites; i++) {
                 const struct site_cfg *s = &cfg.sites[i];
                 rc = nbd_server_start_with(s->name, s->nbd_host, s->nbd_port, cfg.nbd_threads, &lim,
@@ -381,6 +406,7 @@ out:
         for (int i = 0; i < cfg.nsites; i++)
                 if (nbd[i])
                         nbd_server_stop(nbd[i]);
+        nbd_tls_destroy(tls); /* after every listener: sessions use it */
         if (svc)
                 service_stop(svc);
         if (auth)

@@ -66,8 +66,8 @@ attach() {
   mkdir -p "$TMP/psk.$ID"
   printf '%s:%s\n' "$ID" "$KEY" >"$TMP/psk.$ID/keys.psk"
 }
-psk_uri() { # psk_uri EXPORT ID [PSKFILE]
-  printf 'nbds://%s/%s?tls-psk-file=%s&tls-username=%s' "$NBD_AZ1" "$1" "${3:-$TMP/psk.$2/keys.psk}" "$2"
+psk_uri() { # psk_uri EXPORT ID [PSKFILE]: the PSK identity is the URI's user
+  printf 'nbds://%s@%s/%s?tls-psk-file=%s' "$2" "$NBD_AZ1" "$1" "${3:-$TMP/psk.$2/keys.psk}"
 }
 
 step "require: PSK with libnbd and qemu; plain refused"
@@ -86,10 +86,10 @@ nbdcopy "$TMP/img" "$(psk_uri "$EV" "$IDV")" || fail "nbdcopy into the volume ov
 nbdcopy "$(psk_uri "$EV" "$IDV")" - | head -c $((8 << 20)) >"$TMP/back" || true
 cmp -s "$TMP/img" "$TMP/back" || fail "data read back over TLS differs"
 QPSK="tls-creds-psk,id=tls0,endpoint=client,dir=$TMP/psk.$IDV,username=$IDV"
-QOPTS="driver=nbd,host=127.0.0.1,port=${NBD_AZ1##*:},export=$EV,tls-creds=tls0"
-qemu-io --object "$QPSK" --image-opts "$QOPTS" -c 'write -P 0x5a 16M 1M' -c flush >/dev/null ||
+qopts() { printf 'driver=nbd,host=127.0.0.1,port=%s,export=%s,tls-creds=tls0' "${NBD_AZ1##*:}" "$EV"; }
+qemu-io --object "$QPSK" --image-opts "$(qopts)" -c 'write -P 0x5a 16M 1M' -c flush >/dev/null ||
   fail "qemu-io write over TLS-PSK"
-qemu-io --object "$QPSK" --image-opts "$QOPTS" -c 'read -P 0x5a 16M 1M' >"$TMP/qio" 2>&1 ||
+qemu-io --object "$QPSK" --image-opts "$(qopts)" -c 'read -P 0x5a 16M 1M' >"$TMP/qio" 2>&1 ||
   fail "qemu-io read over TLS-PSK"
 grep -q 'Pattern verification failed' "$TMP/qio" && fail "qemu-io pattern over TLS-PSK"
 # Plain clients: refused before any data (TLS_REQD), whatever the name.
@@ -116,7 +116,7 @@ XURI="nbds://$NBD_AZ1/$EV?tls-certificates=$C/client&tls-verify-peer=true"
 nbdcopy "$XURI" - | head -c $((8 << 20)) >"$TMP/back2" || true
 cmp -s "$TMP/img" "$TMP/back2" || fail "libnbd with a client certificate"
 QX="tls-creds-x509,id=tls0,endpoint=client,dir=$C/client"
-qemu-io --object "$QX" --image-opts "$QOPTS" -c 'read -P 0x5a 16M 1M' >"$TMP/qio" 2>&1 ||
+qemu-io --object "$QX" --image-opts "$(qopts)" -c 'read -P 0x5a 16M 1M' >"$TMP/qio" 2>&1 ||
   fail "qemu-io over X.509: $(cat "$TMP/qio")"
 grep -q 'Pattern verification failed' "$TMP/qio" && fail "qemu-io pattern over X.509"
 nbdinfo --size "nbds://$NBD_AZ1/$EV?tls-certificates=$C/noclient" >/dev/null 2>&1 &&

@@ -207,6 +207,7 @@ static int parse_connector(struct api_call *c, const char *action, json_t *act, 
 static int initialize_connection(struct api_call *c, json_t *act)
 {
         struct attach_info ai;
+        json_t *data;
         char msg[512] = "", *conn;
         bool ro;
         int rc = parse_connector(c, "os-initialize_connection", act, &conn, &ro);
@@ -217,11 +218,16 @@ static int initialize_connection(struct api_call *c, json_t *act)
         free(conn);
         if (rc < 0)
                 return api_reply_errno(c, rc, msg);
+        data = json_pack("{s:s,s:s,s:b,s:s}", "uri", ai.uri, "export_name", ai.export_name,
+                         "read_only", ai.read_only, "attachment_id", ai.id);
+        if (data && ai.tls_psk_identity[0]) {
+                /* NBD TLS-PSK: a PSK file line is "identity:key". */
+                json_object_set_new(data, "tls_psk_identity", json_string(ai.tls_psk_identity));
+                json_object_set_new(data, "tls_psk_key", json_string(ai.tls_psk_key));
+        }
         return http_reply_json(c->r, 200,
-                               json_pack("{s:{s:s,s:{s:s,s:s,s:b,s:s}}}", "connection_info",
-                                         "driver_volume_type", "nbd", "data", "uri", ai.uri,
-                                         "export_name", ai.export_name, "read_only", ai.read_only,
-                                         "attachment_id", ai.id));
+                               json_pack("{s:{s:s,s:o}}", "connection_info", "driver_volume_type",
+                                         "nbd", "data", data));
 }
 
 static int terminate_connection(struct api_call *c, json_t *act)

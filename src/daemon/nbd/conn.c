@@ -58,6 +58,16 @@ int nbd_sock_send(int fd, const void *buf, size_t len)
         return 0;
 }
 
+int nbd_conn_recv(struct nbd_conn *c, void *buf, size_t len)
+{
+        return c->tls ? nbd_tls_recv_full(c->tls, buf, len) : util_read_full(c->fd, buf, len);
+}
+
+int nbd_conn_send(struct nbd_conn *c, const void *buf, size_t len)
+{
+        return c->tls ? nbd_tls_send(c->tls, buf, len) : nbd_sock_send(c->fd, buf, len);
+}
+
 /* Bytes queued on the socket that the client has not acknowledged yet
  * (sent or not): it falls only when the client reads. */
 static int64_t sock_unacked(int fd)
@@ -127,6 +137,53 @@ static int sock_send2(int fd, const void *a, size_t alen, const void *b, size_t 
                 }
                 unacked = now_unacked;
         }
+}
+
+/* sock_send2 through the connection's TLS session: the same send timeout,
+ * judged the same way (a blocked record send returns GNUTLS_E_AGAIN after
+ * SO_SNDTIMEO and is repeated with the same arguments). Two records (header,
+ * payload); TLS replies are not on the fast path. */
+static int tls_send2(struct nbd_conn *c, const void *a, size_t alen, const void *b, size_t blen,
+                     int timeout_sec)
+{
+        const void *bufs[2] = {a, b};
+        size_t lens[2] = {alen, blen};
+        int64_t unacked = sock_unacked(c->fd), progress_usec = util_mono_usec();
+
+        for (int i = 0; i < 2; i++) {
+                const char *p = bufs[i];
+                size_t len = lens[i];
+
+                while (len > 0) {
+                        ssize_t n = nbd_tls_send_some(c->tls, p, len);
+                        int64_t now_unacked, now;
+
+                        if (n > 0) {
+                                p += n;
+                                len -= (size_t)n;
+                                continue;
+                        }
+                        if (n != -EAGAIN)
+                                return (int)n;
+                        now_unacked = sock_unacked(c->fd);
+                        now = util_mono_usec();
+                        if (now_unacked < unacked)
+                                progress_usec = now;
+                        else if (timeout_sec > 0 &&
+                                 now - progress_usec >= (int64_t)timeout_sec * 1000000)
+                                return -ETIMEDOUT;
+                        unacked = now_unacked;
+                }
+        }
+        return 0;
+}
+
+static int conn_send2(struct nbd_conn *c, const void *a, size_t alen, const void *b, size_t blen,
+                      int timeout_sec)
+{
+        if (c->tls)
+                return tls_send2(c, a, alen, b, blen, timeout_sec);
+        return sock_send2(c->fd, a, alen, b, blen, timeout_sec);
 }
 
 /* ---- Payload budget (docs/design/nbd.md, "Bounds") ----
@@ -354,7 +411,7 @@ static int read_request(struct worker *w, struct nbd_request *req)
 
         if (atomic_load(&c->dead))
                 return 1;
-        rc = util_read_full(c->fd, hdr, sizeof(hdr));
+        rc = nbd_conn_recv(c, hdr, sizeof(hdr));
         if (rc < 0) {
                 if (rc != -ECONNRESET)
                         log_debug("nbd %s: %s: read: %s", c->srv->site, c->peer, strerror(-rc));
@@ -387,7 +444,7 @@ static int read_request(struct worker *w, struct nbd_request *req)
         }
         if (req->type == NBD_CMD_WRITE) {
                 if (rc == 0)
-                        rc = util_read_full(c->fd, w->buf, req->len_bytes);
+                        rc = nbd_conn_recv(c, w->buf, req->len_bytes);
                 if (rc < 0) {
                         /* Out of memory for a <= 32 MiB payload, or the
                          * client went away mid-payload: either way the
@@ -489,11 +546,10 @@ static void *worker_main(void *arg)
                 nbd_put64(rep + 8, req.cookie);
                 pthread_mutex_lock(&c->wr_lock);
                 if (req.type == NBD_CMD_READ && err == 0)
-                        rc = sock_send2(c->fd, rep, sizeof(rep), w->buf, req.len_bytes,
+                        rc = conn_send2(c, rep, sizeof(rep), w->buf, req.len_bytes,
                                         c->srv->lim.send_timeout_sec);
                 else
-                        rc = sock_send2(c->fd, rep, sizeof(rep), NULL, 0,
-                                        c->srv->lim.send_timeout_sec);
+                        rc = conn_send2(c, rep, sizeof(rep), NULL, 0, c->srv->lim.send_timeout_sec);
                 pthread_mutex_unlock(&c->wr_lock);
                 buf_release(w);
                 atomic_store(&c->active_usec, util_mono_usec());

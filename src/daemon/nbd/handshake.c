@@ -15,7 +15,8 @@
  * LIST forever is a denial of service, not a negotiation. */
 #define NBD_MAX_OPTIONS 256
 
-static int send_opt_reply(int fd, uint32_t opt, uint32_t type, const void *data, uint32_t len)
+static int send_opt_reply(struct nbd_conn *c, uint32_t opt, uint32_t type, const void *data,
+                          uint32_t len)
 {
         uint8_t hdr[NBD_OPT_REPLY_LEN];
         int rc;
@@ -24,15 +25,15 @@ static int send_opt_reply(int fd, uint32_t opt, uint32_t type, const void *data,
         nbd_put32(hdr + 8, opt);
         nbd_put32(hdr + 12, type);
         nbd_put32(hdr + 16, len);
-        rc = nbd_sock_send(fd, hdr, sizeof(hdr));
+        rc = nbd_conn_send(c, hdr, sizeof(hdr));
         if (rc == 0 && len > 0)
-                rc = nbd_sock_send(fd, data, len);
+                rc = nbd_conn_send(c, data, len);
         return rc;
 }
 
-static int send_opt_error(int fd, uint32_t opt, uint32_t type, const char *msg)
+static int send_opt_error(struct nbd_conn *c, uint32_t opt, uint32_t type, const char *msg)
 {
-        return send_opt_reply(fd, opt, type, msg, (uint32_t)strlen(msg));
+        return send_opt_reply(c, opt, type, msg, (uint32_t)strlen(msg));
 }
 
 uint16_t nbd_export_tflags(struct volume *v, const struct attachment *att)
@@ -62,6 +63,12 @@ static struct volume *lookup(struct nbd_conn *c, const char *name, size_t len,
         buf[len] = '\0';
         if (!(*att = attach_lookup(c->srv->site, buf)))
                 return NULL;
+        /* A PSK session opens the export of its own attachment only. */
+        if (c->tls_psk_id[0] && strcmp(attach_id(*att), c->tls_psk_id) != 0) {
+                attach_put(*att);
+                *att = NULL;
+                return NULL;
+        }
         v = volreg_lookup(c->srv->site, attach_volume_id(*att));
         if (!v || volume_killed(v)) {
                 volume_put(v);
@@ -79,11 +86,41 @@ static struct volume *lookup(struct nbd_conn *c, const char *name, size_t len,
 static int opt_list(struct nbd_conn *c, uint32_t len)
 {
         if (len != 0)
-                return send_opt_error(c->fd, NBD_OPT_LIST, NBD_REP_ERR_INVALID,
+                return send_opt_error(c, NBD_OPT_LIST, NBD_REP_ERR_INVALID,
                                       "NBD_OPT_LIST takes no data");
-        return send_opt_error(c->fd, NBD_OPT_LIST, NBD_REP_ERR_POLICY,
+        return send_opt_error(c, NBD_OPT_LIST, NBD_REP_ERR_POLICY,
                               "exports are not listed: ask the API for an attachment "
                               "(os-initialize_connection)");
+}
+
+/* ---- NBD_OPT_STARTTLS ---- */
+
+/* Ack, then the TLS handshake on the same socket; the options start over
+ * inside TLS. A failed TLS handshake ends the connection (the stream is in
+ * an unknown state). */
+static int opt_starttls(struct nbd_conn *c, uint32_t len)
+{
+        struct nbd_tls *t = c->srv->lim.tls;
+        int secs = c->srv->lim.handshake_timeout_sec;
+        int rc;
+
+        if (len != 0)
+                return send_opt_error(c, NBD_OPT_STARTTLS, NBD_REP_ERR_INVALID,
+                                      "NBD_OPT_STARTTLS takes no data");
+        if (nbd_tls_mode(t) == NBD_TLS_OFF)
+                return send_opt_error(c, NBD_OPT_STARTTLS, NBD_REP_ERR_UNSUP,
+                                      "TLS is not enabled on this server (nbd_tls = off)");
+        if (c->tls)
+                return send_opt_error(c, NBD_OPT_STARTTLS, NBD_REP_ERR_INVALID,
+                                      "TLS is already on");
+        if ((rc = send_opt_reply(c, NBD_OPT_STARTTLS, NBD_REP_ACK, NULL, 0)) < 0)
+                return rc;
+        rc = nbd_tls_accept(t, c->fd, secs > 0 ? (unsigned)secs * 1000u : 30000u, &c->tls,
+                            c->tls_psk_id, sizeof(c->tls_psk_id));
+        if (rc == 0)
+                log_debug("nbd %s: %s: TLS on (%s)", c->srv->site, c->peer,
+                          c->tls_psk_id[0] ? "PSK" : "certificate");
+        return rc;
 }
 
 /* ---- NBD_OPT_INFO / NBD_OPT_GO ---- */
@@ -100,34 +137,34 @@ static int opt_info_go(struct nbd_conn *c, uint32_t opt, const uint8_t *data, ui
         int rc;
 
         if (nbd_opt_go_parse(data, len, &go) < 0)
-                return send_opt_error(c->fd, opt, NBD_REP_ERR_INVALID, "malformed option data");
+                return send_opt_error(c, opt, NBD_REP_ERR_INVALID, "malformed option data");
         if (atomic_load(&c->srv->stopping))
-                return send_opt_error(c->fd, opt, NBD_REP_ERR_SHUTDOWN, "server shutting down");
+                return send_opt_error(c, opt, NBD_REP_ERR_SHUTDOWN, "server shutting down");
         v = lookup(c, go.name, go.name_len, &att);
         if (!v)
-                return send_opt_error(c->fd, opt, NBD_REP_ERR_UNKNOWN, "no such export");
+                return send_opt_error(c, opt, NBD_REP_ERR_UNKNOWN, "no such export");
         tflags = nbd_export_tflags(v, att);
 
         nbd_put16(info, NBD_INFO_EXPORT);
         nbd_put64(info + 2, volume_size(v));
         nbd_put16(info + 10, tflags);
-        rc = send_opt_reply(c->fd, opt, NBD_REP_INFO, info, 12);
+        rc = send_opt_reply(c, opt, NBD_REP_INFO, info, 12);
         if (rc == 0 && go.want_block_size) {
                 nbd_put16(info, NBD_INFO_BLOCK_SIZE);
                 nbd_put32(info + 2, NBD_MIN_BLOCK);
                 nbd_put32(info + 6, NBD_PREF_BLOCK);
                 nbd_put32(info + 10, NBD_MAX_PAYLOAD);
-                rc = send_opt_reply(c->fd, opt, NBD_REP_INFO, info, 14);
+                rc = send_opt_reply(c, opt, NBD_REP_INFO, info, 14);
         }
         if (rc == 0 && go.want_name) {
                 /* The name the client asked for: the volume id is not its
                  * business. */
                 nbd_put16(info, NBD_INFO_NAME);
                 memcpy(info + 2, go.name, go.name_len);
-                rc = send_opt_reply(c->fd, opt, NBD_REP_INFO, info, (uint32_t)(2 + go.name_len));
+                rc = send_opt_reply(c, opt, NBD_REP_INFO, info, (uint32_t)(2 + go.name_len));
         }
         if (rc == 0)
-                rc = send_opt_reply(c->fd, opt, NBD_REP_ACK, NULL, 0);
+                rc = send_opt_reply(c, opt, NBD_REP_ACK, NULL, 0);
         if (rc < 0 || opt == NBD_OPT_INFO) {
                 volume_put(v);
                 attach_put(att);
@@ -159,7 +196,7 @@ static int opt_export_name(struct nbd_conn *c, const uint8_t *data, uint32_t len
         c->tflags = nbd_export_tflags(v, att);
         nbd_put64(rep, volume_size(v));
         nbd_put16(rep + 8, c->tflags);
-        rc = nbd_sock_send(c->fd, rep, no_zeroes ? 10 : sizeof(rep));
+        rc = nbd_conn_send(c, rep, no_zeroes ? 10 : sizeof(rep));
         if (rc < 0) {
                 volume_put(v);
                 attach_put(att);
@@ -180,10 +217,10 @@ int nbd_handshake_run(struct nbd_conn *c)
         nbd_put64(hello, NBD_MAGIC_INIT);
         nbd_put64(hello + 8, NBD_MAGIC_OPTS);
         nbd_put16(hello + 16, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
-        rc = nbd_sock_send(c->fd, hello, sizeof(hello));
+        rc = nbd_conn_send(c, hello, sizeof(hello));
         if (rc < 0)
                 return rc;
-        rc = util_read_full(c->fd, cflags_buf, sizeof(cflags_buf));
+        rc = nbd_conn_recv(c, cflags_buf, sizeof(cflags_buf));
         if (rc < 0)
                 return rc;
         cflags = nbd_get32(cflags_buf);
@@ -196,7 +233,7 @@ int nbd_handshake_run(struct nbd_conn *c)
                 struct nbd_opt_hdr hdr;
                 _cleanup_free_ uint8_t *data = NULL;
 
-                rc = util_read_full(c->fd, hdr_buf, sizeof(hdr_buf));
+                rc = nbd_conn_recv(c, hdr_buf, sizeof(hdr_buf));
                 if (rc < 0)
                         return rc;
                 rc = nbd_opt_hdr_parse(hdr_buf, sizeof(hdr_buf), &hdr);
@@ -205,17 +242,32 @@ int nbd_handshake_run(struct nbd_conn *c)
                 data = malloc(hdr.len_bytes ? hdr.len_bytes : 1);
                 if (!data)
                         return -ENOMEM;
-                rc = util_read_full(c->fd, data, hdr.len_bytes);
+                rc = nbd_conn_recv(c, data, hdr.len_bytes);
                 if (rc < 0)
                         return rc;
 
+                /* nbd_tls = require: nothing but STARTTLS (or ABORT) in the
+                 * clear; EXPORT_NAME cannot carry an error: close. */
+                if (nbd_tls_mode(c->srv->lim.tls) == NBD_TLS_REQUIRE && !c->tls &&
+                    hdr.option != NBD_OPT_STARTTLS && hdr.option != NBD_OPT_ABORT) {
+                        if (hdr.option == NBD_OPT_EXPORT_NAME)
+                                return -EACCES;
+                        rc = send_opt_error(c, hdr.option, NBD_REP_ERR_TLS_REQD,
+                                            "TLS required: start with NBD_OPT_STARTTLS");
+                        if (rc < 0)
+                                return rc;
+                        continue;
+                }
                 switch (hdr.option) {
+                case NBD_OPT_STARTTLS:
+                        rc = opt_starttls(c, hdr.len_bytes);
+                        break;
                 case NBD_OPT_EXPORT_NAME:
                         return opt_export_name(c, data, hdr.len_bytes,
                                                cflags & NBD_FLAG_C_NO_ZEROES);
                 case NBD_OPT_ABORT:
                         /* Best effort: the client may already be gone. */
-                        (void)send_opt_reply(c->fd, hdr.option, NBD_REP_ACK, NULL, 0);
+                        (void)send_opt_reply(c, hdr.option, NBD_REP_ACK, NULL, 0);
                         return 0;
                 case NBD_OPT_LIST:
                         rc = opt_list(c, hdr.len_bytes);
@@ -228,11 +280,11 @@ int nbd_handshake_run(struct nbd_conn *c)
                         break;
                 case NBD_OPT_STRUCTURED_REPLY:
                         /* Simple replies only: clients fall back to them. */
-                        rc = send_opt_error(c->fd, hdr.option, NBD_REP_ERR_UNSUP,
+                        rc = send_opt_error(c, hdr.option, NBD_REP_ERR_UNSUP,
                                             "structured replies not supported");
                         break;
                 default:
-                        rc = send_opt_error(c->fd, hdr.option, NBD_REP_ERR_UNSUP,
+                        rc = send_opt_error(c, hdr.option, NBD_REP_ERR_UNSUP,
                                             "option not supported");
                         break;
                 }

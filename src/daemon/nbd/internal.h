@@ -10,6 +10,7 @@
 #include "common/stats.h"
 #include "nbd/nbd.h"
 #include "nbd/proto.h"
+#include "nbd/tls.h"
 #include "volume/attach.h"
 #include "volume/volume.h"
 
@@ -38,6 +39,11 @@ struct nbd_conn {
         struct attachment *att;
         struct volume *vol;
         uint16_t tflags;
+        /* TLS (after NBD_OPT_STARTTLS): the session every byte goes
+         * through, and the attachment id its PSK belongs to ("" for a
+         * certificate session): such a session opens that attachment only. */
+        struct nbd_tls_session *tls;
+        char tls_psk_id[64];
         /* Leader/follower: one worker at a time reads a request (header and
          * payload) under rd_lock, then releases it and does the I/O; the
          * reply goes out under wr_lock. No request changes threads. */
@@ -126,5 +132,9 @@ void nbd_budget_wake(struct nbd_server *srv, struct nbd_conn *c);
 /* Send all of buf with MSG_NOSIGNAL (a gone client must not raise SIGPIPE
  * in the daemon). Returns 0 or -errno. */
 int nbd_sock_send(int fd, const void *buf, size_t len);
+/* The connection's byte stream: through its TLS session once there is one,
+ * else the socket. Read exactly len bytes / send all of buf; 0 or -errno. */
+int nbd_conn_recv(struct nbd_conn *c, void *buf, size_t len);
+int nbd_conn_send(struct nbd_conn *c, const void *buf, size_t len);
 
 #endif

@@ -1,11 +1,13 @@
-/* NBD server: one listener per site (AZ), fixed newstyle handshake, export
- * name = volume id, served from the volume registry (volume/volume.h). */
+/* NBD server: one listener per site (AZ), fixed newstyle handshake with
+ * STARTTLS, exports reached through attachments (volume/attach.h) and
+ * served from the volume registry (volume/volume.h). */
 #ifndef EVSREP_NBD_H
 #define EVSREP_NBD_H
 
 #include <stdint.h>
 
 struct nbd_server;
+struct nbd_tls;
 
 /* Denial-of-service bounds of one listener (docs/design/nbd.md, "Bounds").
  * Every timeout is in seconds; 0 turns that timeout off. */
@@ -22,6 +24,9 @@ struct nbd_limits {
         int send_timeout_sec;      /* the client acknowledges no reply byte */
         int max_conns;             /* per listener */
         int max_conns_per_addr;    /* per client IP address */
+        /* TLS credentials and mode (nbd/tls.h; docs/design/nbd.md "TLS"),
+         * shared by the listeners and outliving them; NULL: no TLS. */
+        struct nbd_tls *tls;
 };
 
 /* The defaults: 64 MiB per connection, 512 MiB in total, handshake 30 s,

@@ -54,6 +54,7 @@ void nbd_limits_default(struct nbd_limits *lim)
             .send_timeout_sec = 60,
             .max_conns = 1024,
             .max_conns_per_addr = 128,
+            .tls = NULL,
         };
 }
 
@@ -206,6 +207,8 @@ static void *conn_main(void *arg)
         }
         attach_put(c->att);
         c->att = NULL;
+        nbd_tls_end(c->tls); /* close_notify, best effort */
+        c->tls = NULL;
         /* Tell the client now; the descriptor is closed when reaped. */
         shutdown(c->fd, SHUT_RDWR);
         pthread_mutex_lock(&srv->lock);

@@ -212,6 +212,18 @@ int nbd_tls_recv_full(struct nbd_tls_session *s, void *buf, size_t len)
         return 0;
 }
 
+ssize_t nbd_tls_send_some(struct nbd_tls_session *s, const void *buf, size_t len)
+{
+        for (;;) {
+                ssize_t n = gnutls_record_send(s->s, buf, len);
+                if (n == GNUTLS_E_INTERRUPTED)
+                        continue;
+                if (n == GNUTLS_E_AGAIN)
+                        return -EAGAIN;
+                return n < 0 ? -EPIPE : n;
+        }
+}
+
 int nbd_tls_send(struct nbd_tls_session *s, const void *buf, size_t len)
 {
         const char *p = buf;

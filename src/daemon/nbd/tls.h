@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 enum nbd_tls_mode { NBD_TLS_OFF, NBD_TLS_ON, NBD_TLS_REQUIRE };
 
@@ -39,7 +40,10 @@ void nbd_tls_end(struct nbd_tls_session *s);
 /* Read exactly len bytes: 0, -ECONNRESET on EOF, -ETIMEDOUT when the
  * socket's receive timeout expired, -EPROTO on a TLS error. */
 int nbd_tls_recv_full(struct nbd_tls_session *s, void *buf, size_t len);
-/* Send all of buf: 0 or -errno. */
+/* Send all of buf: 0, -ETIMEDOUT (the socket's send timeout), or -EPIPE. */
 int nbd_tls_send(struct nbd_tls_session *s, const void *buf, size_t len);
+/* One record send: the bytes taken (> 0), -EAGAIN when the socket's send
+ * timeout expired (call again with the same buf and len), or -EPIPE. */
+ssize_t nbd_tls_send_some(struct nbd_tls_session *s, const void *buf, size_t len);
 
 #endif

@@ -32,7 +32,8 @@ static void hex(const unsigned char *b, size_t n, char *out)
         out[2 * n] = '\0';
 }
 
-/* The NBD endpoint of site az: nbd://HOST:PORT/NAME. */
+/* The NBD endpoint of site az: nbd://HOST:PORT/NAME, nbds:// when plain
+ * connections are refused (nbd_tls = require). */
 static int make_uri(struct service *svc, const char *az, const char *export_name, char *uri,
                     size_t urilen)
 {
@@ -40,7 +41,9 @@ static int make_uri(struct service *svc, const char *az, const char *export_name
 
         if (!s)
                 return -ENOENT;
-        snprintf(uri, urilen, "nbd://%s:%d/%s", s->nbd_host, s->nbd_port, export_name);
+        snprintf(uri, urilen, "%s://%s:%d/%s",
+                 svc->cfg->nbd_tls == NBD_TLS_CFG_REQUIRE ? "nbds" : "nbd", s->nbd_host,
+                 s->nbd_port, export_name);
         return 0;
 }
 
@@ -127,14 +130,19 @@ int service_volume_attach(struct service *svc, const char *project, const char *
                 snprintf(msg, msglen, "cannot record the attachment");
                 goto out;
         }
-        if ((rc = attach_add(a.id, a.export_name, id, v.availability_zone, read_only,
-                             a.psk_key)) < 0) {
+        if ((rc = attach_add(a.id, a.export_name, id, v.availability_zone, read_only, a.psk_key)) <
+            0) {
                 store_attachment_delete(svc->store, a.id); /* best effort: start-up retries */
                 snprintf(msg, msglen, "cannot publish the attachment");
                 goto out;
         }
         snprintf(out->id, sizeof(out->id), "%s", a.id);
         snprintf(out->export_name, sizeof(out->export_name), "%s", a.export_name);
+        out->tls_psk_identity[0] = out->tls_psk_key[0] = '\0';
+        if (svc->cfg->nbd_tls != NBD_TLS_CFG_OFF) {
+                snprintf(out->tls_psk_identity, sizeof(out->tls_psk_identity), "%s", a.id);
+                snprintf(out->tls_psk_key, sizeof(out->tls_psk_key), "%s", a.psk_key);
+        }
         rc = make_uri(svc, v.availability_zone, a.export_name, out->uri, sizeof(out->uri));
         log_info("volume %s: attachment %s created%s", id, a.id, read_only ? " (read-only)" : "");
 out:

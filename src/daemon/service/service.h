@@ -49,6 +49,10 @@ struct attach_info {
         char export_name[STORE_EXPORT_LEN];
         char uri[512];
         bool read_only;
+        /* NBD TLS on: the PSK identity (the attachment id) and key (hex);
+         * "" when nbd_tls = off. */
+        char tls_psk_identity[STORE_ID_LEN];
+        char tls_psk_key[STORE_PSK_LEN];
 };
 int service_volume_attach(struct service *svc, const char *project, const char *id,
                           const char *connector, bool read_only, struct attach_info *out, char *msg,
