@@ -234,7 +234,8 @@ static void print_banner(const struct evsrep_config *cfg, const char *scheme, in
                        cfg->tokens_path, project);
         printf("  project:  %s\n", project);
         for (int i = 0; i < cfg->nsites; i++)
-                printf("  NBD %-5s nbd://%s:%d/<volume id>\n", cfg->sites[i].name,
+                printf("  NBD %-5s %s://%s:%d/<export_name of an os-initialize_connection>\n",
+                       cfg->sites[i].name, cfg->nbd_tls == NBD_TLS_CFG_REQUIRE ? "nbds" : "nbd",
                        cfg->sites[i].nbd_host, cfg->sites[i].nbd_port);
         if (!token_new)
                 printf("  try:      read TOKEN PROJECT < <(grep -v '^#' %s | head -n 1)\n"
