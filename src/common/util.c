@@ -167,6 +167,18 @@ int util_time_parse(const char *s, int64_t *usec_out)
         return 0;
 }
 
+void util_hex(const void *bytes, size_t n, char *out)
+{
+        static const char digits[] = "0123456789abcdef";
+        const unsigned char *b = bytes;
+
+        for (size_t i = 0; i < n; i++) {
+                out[2 * i] = digits[b[i] >> 4];
+                out[2 * i + 1] = digits[b[i] & 15];
+        }
+        out[2 * n] = '\0';
+}
+
 int util_random(void *buf, size_t len)
 {
         char *p = buf;

@@ -59,6 +59,8 @@ void util_uuid_v4(char *buf);
 bool util_uuid_valid(const char *s);
 /* Fill buf with len random bytes (getrandom). */
 int util_random(void *buf, size_t len);
+/* n bytes as 2n lowercase hex digits and a NUL into out (2n + 1 bytes). */
+void util_hex(const void *bytes, size_t n, char *out);
 
 /* Constant-time comparison of two byte strings (lengths may differ). */
 bool util_ct_equal(const void *a, size_t alen, const void *b, size_t blen);

@@ -18,17 +18,6 @@ struct auth {
         size_t n;
 };
 
-static void hex(const unsigned char *b, size_t n, char *out)
-{
-        static const char digits[] = "0123456789abcdef";
-
-        for (size_t i = 0; i < n; i++) {
-                out[2 * i] = digits[b[i] >> 4];
-                out[2 * i + 1] = digits[b[i] & 15];
-        }
-        out[2 * n] = '\0';
-}
-
 static int create_file(const char *path, char *err, size_t errlen)
 {
         unsigned char rnd[32 + 16];
@@ -38,8 +27,8 @@ static int create_file(const char *path, char *err, size_t errlen)
 
         if ((rc = util_random(rnd, sizeof(rnd))) < 0)
                 return rc;
-        hex(rnd, 32, tok);
-        hex(rnd + 32, 16, proj);
+        util_hex(rnd, 32, tok);
+        util_hex(rnd + 32, 16, proj);
         fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (fd < 0 || !(f = fdopen(fd, "w"))) {
                 rc = -errno;

@@ -21,17 +21,6 @@
  * row; a client that forgets to terminate must not grow them forever. */
 #define MAX_ATTACHMENTS_PER_VOLUME 64
 
-static void hex(const unsigned char *b, size_t n, char *out)
-{
-        static const char digits[] = "0123456789abcdef";
-
-        for (size_t i = 0; i < n; i++) {
-                out[2 * i] = digits[b[i] >> 4];
-                out[2 * i + 1] = digits[b[i] & 15];
-        }
-        out[2 * n] = '\0';
-}
-
 /* The NBD endpoint of site az: nbd://HOST:PORT/NAME, nbds:// when plain
  * connections are refused (nbd_tls = require). */
 static int make_uri(struct service *svc, const char *az, const char *export_name, char *uri,
@@ -121,8 +110,8 @@ int service_volume_attach(struct service *svc, const char *project, const char *
         util_uuid_v4(a.id);
         snprintf(a.volume_id, sizeof(a.volume_id), "%s", id);
         snprintf(a.project_id, sizeof(a.project_id), "%s", v.project_id);
-        hex(rnd, 20, a.export_name);
-        hex(rnd + 20, 32, a.psk_key);
+        util_hex(rnd, 20, a.export_name);
+        util_hex(rnd + 20, 32, a.psk_key);
         snprintf(a.connector, sizeof(a.connector), "%s", connector);
         a.read_only = read_only;
         a.created_at = util_now_usec();
