@@ -172,6 +172,7 @@ int cmd_volume_show(struct cli *c);
 int cmd_volume_delete(struct cli *c);
 int cmd_volume_extend(struct cli *c);
 int cmd_volume_connect(struct cli *c);
+int cmd_volume_disconnect(struct cli *c);
 
 int cmd_pair_create(struct cli *c);
 int cmd_pair_list(struct cli *c);

@@ -1,4 +1,4 @@
-/* evsrep volume create|list|show|delete|extend|connect (Cinder v2 subset). */
+/* evsrep volume create|list|show|delete|extend|connect|disconnect (Cinder v2 subset). */
 #include "cli/cli.h"
 
 #include "common/util.h"
@@ -189,11 +189,31 @@ int cmd_volume_connect(struct cli *c)
         } else if (c->json) {
                 rc = cli_out_json(ans);
         } else {
-                static const char *const order[] = {"uri", "export_name", "read_only"};
+                static const char *const order[] = {
+                    "uri",           "export_name",      "read_only",
+                    "attachment_id", "tls_psk_identity", "tls_psk_key"};
 
                 printf("driver_volume_type  %s\n", cli_str(ci, "driver_volume_type"));
                 rc = cli_out_object(data, order, ARRAY_SIZE(order));
         }
         json_decref(ans);
+        return rc;
+}
+
+int cmd_volume_disconnect(struct cli *c)
+{
+        const char *id;
+        char path[256];
+        json_t *ans = NULL;
+        int rc = cli_arg_id(c, &id);
+
+        if (rc < 0)
+                return rc;
+        volume_path(path, sizeof(path), id, "/action");
+        rc = cli_action_post(c, path,
+                             json_pack("{s:{s:{}}}", "os-terminate_connection", "connector"), &ans);
+        json_decref(ans);
+        if (rc == 0 && !c->json)
+                printf("volume %s: every attachment revoked\n", id);
         return rc;
 }

@@ -131,7 +131,10 @@ static const struct verb verb_table[] = {
     {"volume", "extend", cmd_volume_extend, O_SIZE | O_WAIT, "VOLUME_ID --size GIB [--wait]",
      "Grow a volume that is in no pair. With --wait, until it is available again."},
     {"volume", "connect", cmd_volume_connect, 0, "VOLUME_ID",
-     "Print the NBD connection info (uri, export name, read-only) of a volume."},
+     "Attach: a new attachment of the volume; prints its NBD connection info (uri,\n"
+     "export name, read-only, and the TLS-PSK identity and key when NBD TLS is on)."},
+    {"volume", "disconnect", cmd_volume_disconnect, 0, "VOLUME_ID",
+     "Revoke every attachment of the volume; their NBD connections are cut."},
 
     {"pair", "create", cmd_pair_create, O_NAME | O_DESC | O_PROD | O_DR | O_AZ | O_WAIT,
      "--production VOLUME_ID --dr VOLUME_ID [--az AZ] [--name NAME] [--wait]",

@@ -171,8 +171,13 @@ ok "volume connect json" -o json volume connect "$S"
 # Each connect is a new attachment with its own export name.
 chk "$(oj .connection_info.data.uri)" "nbd://$NBD_AZ1/$(oj .connection_info.data.export_name)" "volume connect uri"
 [[ "$(oj .connection_info.data.export_name)" =~ ^[0-9a-f]{40}$ ]] || fail "volume connect export name"
-qemu-io -f raw -c 'read 0 4k' "$(oj .connection_info.data.uri)" >/dev/null || fail "the URI of volume connect opens the volume"
+CONNECT_URI=$(oj .connection_info.data.uri)
+qemu-io -f raw -c 'read 0 4k' "$CONNECT_URI" >/dev/null || fail "the URI of volume connect opens the volume"
 chk "$(oj .connection_info.data.read_only)" false "volume connect read_only"
+ok "volume disconnect" volume disconnect "$S"
+grep -q "every attachment revoked" <<<"$OUT" || fail "volume disconnect output: $OUT"
+if qemu-io -f raw -c 'read 0 4k' "$CONNECT_URI" >/dev/null 2>&1; then fail "URI still opens after volume disconnect"; fi
+rm -f "$TMP/attach.$S" # lib.sh's cached attachment was revoked too
 ok "volume delete --wait" volume delete "$S" --wait
 grep -q deleted <<<"$OUT" || fail "volume delete output: $OUT"
 rc_is 2 "deleted volume is gone" volume show "$S"
