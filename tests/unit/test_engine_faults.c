@@ -234,6 +234,45 @@ static void burst(struct fx *f, unsigned seed)
         free(back);
 }
 
+/* A reverse flushes both legs once, in the preflight, not again in the swap
+ * under the same fence (the fence time of a reverse is flush-bound): a
+ * third volume flush fails, and the swap must not reach it. */
+static void test_reverse_flushes_once(void **state)
+{
+        struct fx f;
+        struct link *l;
+
+        (void)state;
+#if !FAULT_INJECTION_BUILT
+        fail_msg("built without fault injection: configure with -DEVSREP_FAULT_INJECTION=ON");
+#endif
+        fx_init(&f, 1);
+        open_mirror(&f, 0, true);
+        wait_sync(&f, 0);
+        assert_int_equal(link_local_open(f.prod[0], &l), 0);
+        volume_fence_raise(f.prod[0]);
+        volume_fence_raise(f.dr[0]);
+        assert_int_equal(fault_configure("vol_flush=3"), 0);
+        assert_int_equal(mirror_swap_preflight(f.m[0], false), 0); /* flushes 1 and 2 */
+        assert_int_equal(mirror_swap(f.m[0], f.dr[0], l, false, MIRROR_SYNC), 0);
+        assert_int_equal(fault_configure(NULL), 0);
+        /* A new fenced period does not trust the old preflight. */
+        volume_fence_lower(f.dr[0]);
+        volume_fence_lower(f.prod[0]);
+        assert_int_equal(link_local_open(f.dr[0], &l), 0);
+        volume_fence_raise(f.prod[0]);
+        volume_fence_raise(f.dr[0]);
+        assert_int_equal(fault_configure("vol_flush=1"), 0);
+        assert_int_equal(mirror_swap(f.m[0], f.prod[0], l, false, MIRROR_SYNC), -EIO);
+        assert_int_equal(fault_configure(NULL), 0);
+        /* Back to the first direction, so the fixture closes what it opened. */
+        assert_int_equal(link_local_open(f.dr[0], &l), 0);
+        assert_int_equal(mirror_swap(f.m[0], f.prod[0], l, false, MIRROR_SYNC), 0);
+        volume_fence_lower(f.dr[0]);
+        volume_fence_lower(f.prod[0]);
+        fx_fini(&f);
+}
+
 static void test_write_burst_faults(void **state)
 {
         static const char *const rules[] = {
@@ -408,6 +447,7 @@ static int report(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_reverse_flushes_once),
             cmocka_unit_test(test_write_burst_faults),
             cmocka_unit_test(test_group_freeze_prefix),
         };

@@ -51,6 +51,10 @@ struct mirror {
         /* Bits set in bm whose persist failed: every later persist writes
          * the whole bitmap, and the AL is not emptied until one succeeds. */
         bool bits_pending;
+        /* The fenced period (volume_fence_epoch of prod) in which a reverse
+         * preflight flushed both legs and found DR == production; a swap in
+         * the same period need not flush again. 0: none. */
+        uint64_t preflight_epoch;
         /* Group binding (fence.c; set under g->mu then mu). fault_hold: a
          * fault freeze switched this member; a not-mirrored write waits for
          * the freeze to be complete before it is acknowledged (F1). */

@@ -646,7 +646,27 @@ int mirror_swap_preflight(struct mirror *m, bool fold_al)
                 return rc;
         pthread_mutex_lock(&m->mu);
         rc = m->bm.nset > 0 ? -EBUSY : 0; /* reverse needs DR == production */
+        m->preflight_epoch = rc == 0 ? volume_fence_epoch(m->prod) : 0;
         pthread_mutex_unlock(&m->mu);
+        return rc;
+}
+
+/* The checks of a reverse again, without the flushes when a preflight in
+ * this same fenced period already made both legs durable (no client write
+ * and no resync since: the fence is up and resync_stop ran). */
+static int swap_recheck(struct mirror *m, bool fold_al)
+{
+        uint64_t epoch = volume_fence_epoch(m->prod);
+        bool fresh;
+        int rc;
+
+        pthread_mutex_lock(&m->mu);
+        fresh = !fold_al && epoch != 0 && m->preflight_epoch == epoch;
+        m->preflight_epoch = 0;
+        rc = fresh && (m->mode != MIRROR_SYNC || m->bm.nset > 0) ? -EBUSY : 0;
+        pthread_mutex_unlock(&m->mu);
+        if (!fresh)
+                return mirror_swap_preflight(m, fold_al);
         return rc;
 }
 
@@ -660,7 +680,7 @@ int mirror_swap(struct mirror *m, struct volume *new_prod, struct link *new_link
         assert(volume_fenced(m->prod) && volume_fenced(new_prod));
         /* Every check first: a swap that fails leaves the mirror as it was
          * (hook attached, AL untouched). */
-        if ((rc = mirror_swap_preflight(m, fold_al)) < 0) {
+        if ((rc = swap_recheck(m, fold_al)) < 0) {
                 new_link->ops->close(new_link);
                 return rc;
         }

@@ -33,6 +33,7 @@ struct volume {
         pthread_cond_t cond;
         unsigned inflight;
         unsigned fence_depth;
+        uint64_t fence_epoch; /* raises from 0: one per fenced period */
 
         const struct volume_hook_ops *hook;
         void *hook_ctx;
@@ -297,7 +298,8 @@ static void gate_exit(struct volume *v)
 void volume_fence_raise(struct volume *v)
 {
         pthread_mutex_lock(&v->lock);
-        v->fence_depth++;
+        if (v->fence_depth++ == 0)
+                v->fence_epoch++;
         while (v->inflight > 0)
                 pthread_cond_wait(&v->cond, &v->lock);
         pthread_mutex_unlock(&v->lock);
@@ -310,6 +312,17 @@ void volume_fence_lower(struct volume *v)
         if (--v->fence_depth == 0)
                 pthread_cond_broadcast(&v->cond);
         pthread_mutex_unlock(&v->lock);
+}
+
+uint64_t volume_fence_epoch(const struct volume *v)
+{
+        struct volume *mv = (struct volume *)v;
+        uint64_t e;
+
+        pthread_mutex_lock(&mv->lock);
+        e = mv->fence_depth > 0 ? mv->fence_epoch : 0;
+        pthread_mutex_unlock(&mv->lock);
+        return e;
 }
 
 bool volume_fenced(const struct volume *v)

@@ -101,6 +101,10 @@ int volume_local_next_data(struct volume *v, uint64_t off, uint64_t *data_off, u
 void volume_fence_raise(struct volume *v);
 void volume_fence_lower(struct volume *v);
 bool volume_fenced(const struct volume *v);
+/* The current fenced period: the same number from a raise (from no fence)
+ * to the last lower, a new one for the next; 0 when not fenced. Lets a
+ * check made under the fence be trusted later under the same fence. */
+uint64_t volume_fence_epoch(const struct volume *v);
 /* Attach (ops != NULL) or detach the hook. Caller holds the fence raised. */
 void volume_set_hook(struct volume *v, const struct volume_hook_ops *ops, void *ctx);
 /* Grow to new_size bytes. Caller holds the fence raised. */
