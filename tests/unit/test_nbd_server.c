@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -859,6 +860,43 @@ static void test_budget_idle_pools_give_way(void **state)
         nbd_server_stop(s);
 }
 
+/* A client that stops reading: its first READ is stuck in send (no send
+ * timeout here), the next one waits for the connection's budget. Stop must
+ * still end the connection (the waiter is woken, not left asleep) and the
+ * budgets must come back to zero (asserted inside nbd_server_stop). */
+static void test_budget_stop_with_reader_waiting(void **state)
+{
+        struct fx *f = *state;
+        struct fx g = *f;
+        struct nbd_limits lim;
+        struct nbd_server *s = NULL;
+        int small = 4096, avail = 0;
+        int64_t t0;
+        int fd;
+
+        nbd_limits_default(&lim);
+        lim.conn_budget_bytes = 1024 * 1024;
+        lim.send_timeout_sec = 0;
+        assert_int_equal(nbd_server_start_with(SITE, "127.0.0.1", 0, NTHREADS, &lim, &s), 0);
+        snprintf(g.port, sizeof(g.port), "%d", nbd_server_port(s));
+        fd = raw_attach(&g, "rw");
+        /* A small window: the replies back up at once. */
+        assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
+        for (uint64_t i = 0; i < 4; i++)
+                raw_request(fd, 0, NBD_CMD_READ, i + 1, i * 4 * 1024 * 1024, 4 * 1024 * 1024);
+        /* Reply bytes arrive: the server is sending, and will block. */
+        t0 = util_mono_usec();
+        while (ioctl(fd, FIONREAD, &avail) == 0 && avail == 0) {
+                assert_true(util_mono_usec() - t0 < 60 * 1000000ll);
+                usleep(10 * 1000);
+        }
+        t0 = util_mono_usec();
+        nbd_server_stop(s);
+        /* Within the 5 s grace plus reaping; the alarm catches a hang. */
+        assert_true(util_mono_usec() - t0 < 120 * 1000000ll);
+        close(fd);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -881,6 +919,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_raw_disconnect_mid_request, setup, teardown),
             cmocka_unit_test_setup_teardown(test_start_errors, setup, teardown),
             cmocka_unit_test_setup_teardown(test_budget_idle_pools_give_way, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_budget_stop_with_reader_waiting, setup, teardown),
         };
         int rc;
 

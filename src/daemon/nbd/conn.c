@@ -99,7 +99,7 @@ static int sock_send2(int fd, const void *a, size_t alen, const void *b, size_t 
 
         for (;;) {
                 ssize_t n = sendmsg(fd, &mh, flags);
-                int64_t now_unacked, now;
+                int64_t queued, now_unacked, now;
 
                 if (n < 0) {
                         if (errno == EINTR)
@@ -108,7 +108,7 @@ static int sock_send2(int fd, const void *a, size_t alen, const void *b, size_t 
                                 return -errno;
                         n = 0;
                 }
-                now_unacked = n; /* the bytes this call queued, before the loop eats n */
+                queued = n;
                 while (n > 0 && mh.msg_iovlen > 0) {
                         if ((size_t)n >= mh.msg_iov[0].iov_len) {
                                 n -= (ssize_t)mh.msg_iov[0].iov_len;
@@ -123,13 +123,12 @@ static int sock_send2(int fd, const void *a, size_t alen, const void *b, size_t 
                 if (mh.msg_iovlen == 0)
                         return 0;
                 /* The socket buffer is full: the slow path. */
-                n = (ssize_t)now_unacked;
                 now_unacked = sock_unacked(fd);
                 now = util_mono_usec();
                 if (flags & MSG_DONTWAIT) {
                         flags = MSG_NOSIGNAL;
                         progress_usec = now;
-                } else if (unacked + n > now_unacked) {
+                } else if (unacked + queued > now_unacked) {
                         progress_usec = now; /* the client acknowledged something */
                 } else if (timeout_sec > 0 &&
                            now - progress_usec >= (int64_t)timeout_sec * 1000000) {
