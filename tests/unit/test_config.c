@@ -264,8 +264,8 @@ static void test_http_hardening_keys(void **state)
 
         (void)state;
         config_defaults(&c);
-        assert_int_equal(c.http_max_conns, 256);
-        assert_int_equal(c.http_max_conns_per_ip, 16);
+        assert_int_equal(c.http_max_conns, 2048);
+        assert_int_equal(c.http_max_conns_per_ip, 64);
         assert_int_equal(c.http_timeout_sec, 30);
         assert_string_equal(c.tls_cert, "");
         assert_int_equal(config_parse_ini(&c, text, strlen(text), err, sizeof(err)), 0);

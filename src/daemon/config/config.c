@@ -553,10 +553,11 @@ void config_defaults(struct evsrep_config *c)
         c->nbd_tls = NBD_TLS_CFG_AUTO; /* NBD TLS: decided in config_finalize */
         /* HTTP hardening: one client address holds at most half of one HTTP
          * thread's share (libmicrohttpd splits the total among the
-         * threads: 256 / 8 = 32 each); an idle connection is closed after
-         * 30 s. */
-        c->http_max_conns = 256;
-        c->http_max_conns_per_ip = 16;
+         * threads: 2048 / 8 = 256 each), yet a busy client (a CI runner, a
+         * Terraform apply with many resources) is not turned away; an idle
+         * connection is closed after 30 s. */
+        c->http_max_conns = 2048;
+        c->http_max_conns_per_ip = 64;
         c->http_timeout_sec = 30;
         /* Finite: no tenant fills a site by default (issue: unlimited
          * volumes of up to 32 TiB each). */

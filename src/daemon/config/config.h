@@ -20,8 +20,8 @@
  *   metrics_public = false            ; /metrics without a token
  *   log_level = info                  ; debug, info, warn, error
  *   ; HTTP hardening (docs/operations.md "HTTP limits and HTTPS"):
- *   http_max_connections = 256        ; open API connections in total (1..65536)
- *   http_max_connections_per_ip = 16  ; open API connections per client address
+ *   http_max_connections = 2048       ; open API connections in total (1..65536)
+ *   http_max_connections_per_ip = 64  ; open API connections per client address
  *   http_connection_timeout = 30      ; seconds a connection may stay idle (1..3600)
  *   tls_cert = <path>                 ; PEM certificate (chain): serve HTTPS
  *   tls_key = <path>                  ; PEM private key of tls_cert (both or neither)
