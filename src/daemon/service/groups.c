@@ -504,7 +504,13 @@ int service_group_create(struct service *svc, const struct group_create_req *rq,
         /* tx2: states and available (error if the engine failed). */
         g = *out;
         g.frozen_at = fr.frozen_at;
-        commit_group(svc, &g, rc < 0 ? GS_ERROR : GS_AVAILABLE, &mb, paused, 0, NULL, NULL);
+        /* A failed record must not leave "creating" behind while the
+         * daemon runs (found by t_faults, group create with store_commit=2):
+         * error alone, which a sync heals (it records the members). */
+        if (commit_group(svc, &g, rc < 0 ? GS_ERROR : GS_AVAILABLE, &mb, paused, 0, NULL, NULL) <
+                0 &&
+            set_group_status(svc, &g, GS_ERROR, 0) < 0)
+                log_error("group %s: cannot record its creation (start-up will)", g.id);
         members_unlock(&mb);
         rc = 0; /* the 202 stands; a failed engine step shows as status error */
 out:
