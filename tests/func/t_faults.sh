@@ -77,8 +77,9 @@ check_fixture() {
   api GET "$RCGS/$GID"
   st=$(jget "$G.status")
   az=$(jget "$G.priority_station")
-  [[ "$st" =~ ^(available|failovered|error)$ ]] || fail "$what: group stuck in '$st' after a restart"
-  if [ "$st" = error ]; then
+  [[ "$st" =~ ^(available|failovered|error|error_reversing|error_failovering)$ ]] ||
+    fail "$what: group stuck in '$st' after a restart"
+  if [[ "$st" =~ ^error ]]; then
     # What an operator does after a failed step: sync heals it.
     group_action "$GID" "$SYNC"
     expect_status 200 "$what: sync of a group in error"
