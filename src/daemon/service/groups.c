@@ -3,7 +3,9 @@
  *
  *   status:  creating --members paused under one fence--> available
  *            available --PUT--> updating --added pairs paused--> available
- *            available|error --DELETE (no members)--> deleting --> gone
+ *            available|error|error_* --DELETE (no members)--> deleting --> gone
+ *            error|error_reversing|error_failovering --sync--> available
+ *              (members without a running mirror restarted, full copy)
  *   replication_status: derived from the member pairs on every read
  *            (service_group_derive); stored as a cache with each change.
  *

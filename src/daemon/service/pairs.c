@@ -3,7 +3,9 @@
  *
  *   status:             creating --mirror started--> available
  *                       creating --engine failed--> error
- *                       available|error --DELETE--> deleting --mirror closed, row gone--> 404
+ *                       error --group sync: mirror restarted, full copy--> available
+ *                       available|error|error_deleting --DELETE--> deleting --mirror closed,
+ *                                                            row gone--> 404
  *   replication_status: (null) --create--> copying --resync done--> active
  *                       active|copying --DR write failed--> inactive (fault 5)
  *
