@@ -761,6 +761,11 @@ static int do_sync(struct service *svc, struct store_group *g, struct members *m
         bool any = false, restarted = false;
         int rc, r2;
 
+        /* Refuse before anything changes. */
+        for (size_t i = 0; i < mb->n; i++)
+                if (!pair_rt_mirror(mb->rt[i]) &&
+                    (rc = pair_rt_startable(svc, &mb->ps[i], msg, msglen)) < 0)
+                        return rc;
         if (st == GS_ERROR_REVERSING || st == GS_ERROR_FAILOVERING) {
                 /* Mirrors may hold roles the store does not: reopen every
                  * running one from the recorded roles. */
@@ -777,10 +782,6 @@ static int do_sync(struct service *svc, struct store_group *g, struct members *m
                         restarted = true;
                 }
         }
-        for (size_t i = 0; i < mb->n; i++)
-                if (!pair_rt_mirror(mb->rt[i]) &&
-                    (rc = pair_rt_startable(svc, &mb->ps[i], msg, msglen)) < 0)
-                        return rc;
         for (size_t i = 0; i < mb->n; i++) {
                 if (pair_rt_mirror(mb->rt[i]))
                         continue;
