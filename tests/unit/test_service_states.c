@@ -413,6 +413,30 @@ static void test_pair_transitions(void **state)
         assert_false(pair_transition_ok(PAIR_ERROR_DELETING, PAIR_AVAILABLE));
 }
 
+/* semantics.md "Replication status transitions of a pair": everything
+ * moves anywhere except a new pair into a paused status, and error into
+ * active-stopped. */
+static void test_repl_transitions(void **state)
+{
+        (void)state;
+        for (int f = 0; f <= REPL__COUNT; f++)
+                for (int t = 0; t < REPL__COUNT; t++) {
+                        bool want = true;
+
+                        if (f == REPL__COUNT)
+                                want = t == REPL_COPYING || t == REPL_ACTIVE || t == REPL_ERROR;
+                        else if (f == REPL_ERROR)
+                                want = t != REPL_ACTIVE_STOPPED;
+                        if (repl_transition_ok((enum repl_status)f, (enum repl_status)t) != want)
+                                fail_msg("replication %s -> %s: want %s",
+                                         f == REPL__COUNT ? "(new)"
+                                                          : repl_status_name((enum repl_status)f),
+                                         repl_status_name((enum repl_status)t),
+                                         want ? "legal" : "illegal");
+                }
+        assert_false(repl_transition_ok(REPL_ACTIVE, REPL__COUNT));
+}
+
 static void test_volume_transitions(void **state)
 {
         static const struct tr legal[] = {
@@ -504,6 +528,7 @@ int main(void)
             cmocka_unit_test(test_group_messages),
             cmocka_unit_test(test_group_transitions),
             cmocka_unit_test(test_pair_transitions),
+            cmocka_unit_test(test_repl_transitions),
             cmocka_unit_test(test_volume_transitions),
             cmocka_unit_test(test_pair_table),
             cmocka_unit_test(test_volume_table),

@@ -128,7 +128,9 @@ static const unsigned group_next[GS__COUNT] = {
  * Nearly every move is legal (a sync, a pause, a fault, a failover and a
  * crash each move any member somewhere); what is not, is what the data
  * cannot back:
- *   - a new pair starts copying (initial sync), or error (no mirror);
+ *   - a new pair starts copying (initial sync; active when that copy was
+ *     already done when the pair is first recorded), or error (no mirror);
+ *     never paused (active-stopped, inactive);
  *   - error (its mirror did not run, so production writes went untracked)
  *     never becomes active-stopped, which claims a consistent frozen DR
  *     image: only a sync (copying, then active) or a restart of its mirror
@@ -137,8 +139,8 @@ static const unsigned group_next[GS__COUNT] = {
         (B(REPL_ACTIVE) | B(REPL_ACTIVE_STOPPED) | B(REPL_COPYING) | B(REPL_INACTIVE) |            \
          B(REPL_ERROR))
 static const unsigned repl_next[REPL__COUNT + 1] = {
-    /* mirror set up, initial sync; mirror cannot start */
-    [REPL__COUNT] = B(REPL_COPYING) | B(REPL_ERROR),
+    /* mirror set up, initial sync (or already done); mirror cannot start */
+    [REPL__COUNT] = B(REPL_COPYING) | B(REPL_ACTIVE) | B(REPL_ERROR),
     /* synced; paused or fault; crash restart; failover; ... */
     [REPL_COPYING] = ANY_REPL,
     [REPL_ACTIVE] = ANY_REPL,
