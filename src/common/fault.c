@@ -23,7 +23,7 @@ static const char *const g_names[FP__COUNT] = {
     [FP_VOL_GROW] = "vol_grow",     [FP_META_HDR] = "meta_hdr",
     [FP_META_AL] = "meta_al",       [FP_META_BITS] = "meta_bits",
     [FP_META_SYNC] = "meta_sync",   [FP_STORE_COMMIT] = "store_commit",
-    [FP_STORE_BUSY] = "store_busy",
+    [FP_STORE_BUSY] = "store_busy", [FP_STORE_WRITE] = "store_write",
 };
 
 const char *fault_point_name(enum fault_point p)

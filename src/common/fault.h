@@ -36,6 +36,7 @@ enum fault_point {
         FP_META_SYNC,    /* meta file: fdatasync */
         FP_STORE_COMMIT, /* store_tx_commit: the commit fails with an I/O error */
         FP_STORE_BUSY,   /* store_tx_begin: SQLITE_BUSY (the store stays busy) */
+        FP_STORE_WRITE,  /* one row write outside a transaction (id: the row's id) */
         FP__COUNT
 };
 

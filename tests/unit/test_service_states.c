@@ -141,15 +141,16 @@ static bool doc_allows(enum group_status st, enum group_op op, enum repl_status 
         case GS_FAILOVERED:
                 return op == GOP_PAUSE || (op == GOP_REPROTECT && members);
         case GS_ERROR:
+        case GS_ERROR_REVERSING:
+        case GS_ERROR_FAILOVERING:
                 return (op == GOP_DELETE && !members) || (op == GOP_SYNC && members);
+        case GS_ERROR_DELETING: /* DELETE retries */
+                return op == GOP_DELETE && !members;
         case GS_CREATING:
         case GS_UPDATING:
         case GS_DELETING:
         case GS_REVERSING:
         case GS_FAILOVERING:
-        case GS_ERROR_DELETING:
-        case GS_ERROR_REVERSING:
-        case GS_ERROR_FAILOVERING:
         case GS__COUNT:
                 break;
         }
@@ -172,7 +173,7 @@ static void doc_moves(enum group_status st, enum group_op op, enum group_status 
                 *via = GS_DELETING;
                 *to = GS__COUNT;
                 break;
-        case GOP_SYNC: /* error -> available */
+        case GOP_SYNC: /* error, error_reversing, error_failovering -> available */
                 *to = GS_AVAILABLE;
                 break;
         case GOP_REVERSE:
@@ -336,12 +337,29 @@ struct tr {
 
 /* docs/design/control-plane.md, plus the failure paths. */
 static const struct tr group_legal[] = {
-    {GS_CREATING, GS_AVAILABLE}, {GS_CREATING, GS_ERROR},         {GS_AVAILABLE, GS_UPDATING},
-    {GS_AVAILABLE, GS_DELETING}, {GS_AVAILABLE, GS_REVERSING},    {GS_AVAILABLE, GS_FAILOVERING},
-    {GS_UPDATING, GS_AVAILABLE}, {GS_UPDATING, GS_ERROR},         {GS_DELETING, GS_ERROR_DELETING},
-    {GS_ERROR, GS_AVAILABLE},    {GS_ERROR, GS_DELETING},         {GS_REVERSING, GS_AVAILABLE},
-    {GS_REVERSING, GS_ERROR},    {GS_FAILOVERING, GS_FAILOVERED}, {GS_FAILOVERING, GS_AVAILABLE},
-    {GS_FAILOVERING, GS_ERROR},  {GS_FAILOVERED, GS_AVAILABLE},
+    {GS_CREATING, GS_AVAILABLE},
+    {GS_CREATING, GS_ERROR},
+    {GS_AVAILABLE, GS_UPDATING},
+    {GS_AVAILABLE, GS_DELETING},
+    {GS_AVAILABLE, GS_REVERSING},
+    {GS_AVAILABLE, GS_FAILOVERING},
+    {GS_UPDATING, GS_AVAILABLE},
+    {GS_UPDATING, GS_ERROR},
+    {GS_DELETING, GS_ERROR_DELETING},
+    {GS_ERROR, GS_AVAILABLE},
+    {GS_ERROR, GS_DELETING},
+    {GS_REVERSING, GS_AVAILABLE},
+    {GS_FAILOVERING, GS_FAILOVERED},
+    {GS_FAILOVERING, GS_AVAILABLE},
+    {GS_FAILOVERED, GS_AVAILABLE},
+    /* a swap that could not be undone, and the ways out of the error_* statuses */
+    {GS_REVERSING, GS_ERROR_REVERSING},
+    {GS_FAILOVERING, GS_ERROR_FAILOVERING},
+    {GS_ERROR_DELETING, GS_DELETING},
+    {GS_ERROR_REVERSING, GS_AVAILABLE},
+    {GS_ERROR_REVERSING, GS_DELETING},
+    {GS_ERROR_FAILOVERING, GS_AVAILABLE},
+    {GS_ERROR_FAILOVERING, GS_DELETING},
 };
 
 static bool listed(const struct tr *t, size_t n, int from, int to)
@@ -378,10 +396,11 @@ static void test_group_transitions(void **state)
 static void test_pair_transitions(void **state)
 {
         static const struct tr legal[] = {
-            {PAIR_CREATING, PAIR_AVAILABLE},   {PAIR_CREATING, PAIR_ERROR},
-            {PAIR_AVAILABLE, PAIR_DELETING},   {PAIR_AVAILABLE, PAIR_ERROR},
-            {PAIR_ERROR, PAIR_DELETING},       {PAIR_DELETING, PAIR_ERROR_DELETING},
-            {PAIR_ERROR_DELETING, PAIR_ERROR},
+            {PAIR_CREATING, PAIR_AVAILABLE},      {PAIR_CREATING, PAIR_ERROR},
+            {PAIR_AVAILABLE, PAIR_DELETING},      {PAIR_AVAILABLE, PAIR_ERROR},
+            {PAIR_ERROR, PAIR_DELETING},          {PAIR_DELETING, PAIR_ERROR_DELETING},
+            {PAIR_ERROR_DELETING, PAIR_ERROR},    {PAIR_ERROR, PAIR_AVAILABLE},
+            {PAIR_ERROR_DELETING, PAIR_DELETING},
         };
 
         (void)state;
@@ -391,7 +410,31 @@ static void test_pair_transitions(void **state)
                             pair_transition_ok((enum pair_status)f, (enum pair_status)t),
                             f == t || listed(legal, sizeof(legal) / sizeof(legal[0]), f, t));
         assert_false(pair_transition_ok(PAIR_DELETING, PAIR_AVAILABLE));
-        assert_false(pair_transition_ok(PAIR_ERROR, PAIR_AVAILABLE));
+        assert_false(pair_transition_ok(PAIR_ERROR_DELETING, PAIR_AVAILABLE));
+}
+
+/* semantics.md "Replication status transitions of a pair": everything
+ * moves anywhere except a new pair into a paused status, and error into
+ * active-stopped. */
+static void test_repl_transitions(void **state)
+{
+        (void)state;
+        for (int f = 0; f <= REPL__COUNT; f++)
+                for (int t = 0; t < REPL__COUNT; t++) {
+                        bool want = true;
+
+                        if (f == REPL__COUNT)
+                                want = t == REPL_COPYING || t == REPL_ACTIVE || t == REPL_ERROR;
+                        else if (f == REPL_ERROR)
+                                want = t != REPL_ACTIVE_STOPPED;
+                        if (repl_transition_ok((enum repl_status)f, (enum repl_status)t) != want)
+                                fail_msg("replication %s -> %s: want %s",
+                                         f == REPL__COUNT ? "(new)"
+                                                          : repl_status_name((enum repl_status)f),
+                                         repl_status_name((enum repl_status)t),
+                                         want ? "legal" : "illegal");
+                }
+        assert_false(repl_transition_ok(REPL_ACTIVE, REPL__COUNT));
 }
 
 static void test_volume_transitions(void **state)
@@ -425,7 +468,7 @@ static void test_pair_table(void **state)
         (void)state;
         /* semantics.md "Pair state table": DELETE */
         for (int s = 0; s < PAIR__COUNT; s++) {
-                bool want = s == PAIR_AVAILABLE || s == PAIR_ERROR;
+                bool want = s == PAIR_AVAILABLE || s == PAIR_ERROR || s == PAIR_ERROR_DELETING;
                 int rc =
                     pair_check((enum pair_status)s, NULL, PAIR_OP_DELETE, "P", msg, sizeof(msg));
 
@@ -443,8 +486,8 @@ static void test_pair_table(void **state)
                     s == PAIR_AVAILABLE ? 0 : -EBUSY);
         }
         pair_check(PAIR_CREATING, "", PAIR_OP_DELETE, "P", msg, sizeof(msg));
-        assert_string_equal(msg, "replication pair P is creating; delete needs status available "
-                                 "or error; wait until it is available");
+        assert_string_equal(msg, "replication pair P is creating; delete needs status available, "
+                                 "error or error_deleting; wait until it is available");
 }
 
 static void test_volume_table(void **state)
@@ -485,6 +528,7 @@ int main(void)
             cmocka_unit_test(test_group_messages),
             cmocka_unit_test(test_group_transitions),
             cmocka_unit_test(test_pair_transitions),
+            cmocka_unit_test(test_repl_transitions),
             cmocka_unit_test(test_volume_transitions),
             cmocka_unit_test(test_pair_table),
             cmocka_unit_test(test_volume_table),

@@ -2,6 +2,7 @@
 #include "api/internal.h"
 #include "common/util.h"
 #include "json/jcheck.h"
+#include "service/states.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -57,13 +58,15 @@ static json_t *pair_json(struct api_call *c, const struct store_pair *p)
         char ids[2 * STORE_ID_LEN + 1], progress[8], fault[8], *rm;
         struct pair_live live;
         bool has_live = service_pair_live(c->ctx->svc, p->id, &live);
+        enum repl_status rs = REPL__COUNT; /* none yet: a pair being created */
         int pct = p->progress;
         json_t *j;
 
+        repl_status_parse(p->replication_status, &rs);
         snprintf(ids, sizeof(ids), "%s,%s", p->volume_ids[0], p->volume_ids[1]);
-        if (strcmp(p->replication_status, "active") == 0)
+        if (rs == REPL_ACTIVE)
                 pct = 100;
-        else if (has_live && strcmp(p->replication_status, "copying") == 0)
+        else if (has_live && rs == REPL_COPYING)
                 pct = live.progress;
         snprintf(progress, sizeof(progress), "%d", pct);
         snprintf(fault, sizeof(fault), "%d",

@@ -11,6 +11,7 @@
 #include "common/stats.h"
 #include "common/util.h"
 #include "service/service.h"
+#include "service/states.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -18,13 +19,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const g_states[] = {"active", "active-stopped", "copying", "inactive", "error"};
-
+/* One series per enum repl_status (states.h), in its order; an unknown or
+ * empty status (a pair being created) sets none. */
 static void state_set(FILE *f, const char *metric, const char *labels, const char *status)
 {
-        for (size_t i = 0; i < ARRAY_SIZE(g_states); i++)
-                fprintf(f, "%s{%s,status=\"%s\"} %d\n", metric, labels, g_states[i],
-                        strcmp(status, g_states[i]) == 0);
+        enum repl_status cur = REPL__COUNT;
+
+        repl_status_parse(status, &cur);
+        for (int i = 0; i < REPL__COUNT; i++)
+                fprintf(f, "%s{%s,status=\"%s\"} %d\n", metric, labels,
+                        repl_status_name((enum repl_status)i), cur == (enum repl_status)i);
 }
 
 /* May series of project be shown to this viewer? */

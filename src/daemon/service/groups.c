@@ -3,7 +3,9 @@
  *
  *   status:  creating --members paused under one fence--> available
  *            available --PUT--> updating --added pairs paused--> available
- *            available|error --DELETE (no members)--> deleting --> gone
+ *            available|error|error_* --DELETE (no members)--> deleting --> gone
+ *            error|error_reversing|error_failovering --sync--> available
+ *              (members without a running mirror restarted, full copy)
  *   replication_status: derived from the member pairs on every read
  *            (service_group_derive); stored as a cache with each change.
  *
@@ -284,8 +286,7 @@ static int commit_group(struct service *svc, struct store_group *g, enum group_s
         rc = record_members(svc, mb, paused, NULL, now);
         if (rc == 0 && extra)
                 rc = extra(svc, mb, ctx);
-        snprintf(next.replication_status, sizeof(next.replication_status), "%s",
-                 repl_status_name(derive_pairs(mb->ps, mb->n)));
+        group_row_set_repl(&next, derive_pairs(mb->ps, mb->n));
         if (rc == 0)
                 rc = set_group_status(svc, &next, to, now);
         if (rc < 0 || (rc = store_tx_commit(svc->store)) < 0)
@@ -505,7 +506,13 @@ int service_group_create(struct service *svc, const struct group_create_req *rq,
         /* tx2: states and available (error if the engine failed). */
         g = *out;
         g.frozen_at = fr.frozen_at;
-        commit_group(svc, &g, rc < 0 ? GS_ERROR : GS_AVAILABLE, &mb, paused, 0, NULL, NULL);
+        /* A failed record must not leave "creating" behind while the
+         * daemon runs (found by t_faults, group create with store_commit=2):
+         * error alone, which a sync heals (it records the members). */
+        if (commit_group(svc, &g, rc < 0 ? GS_ERROR : GS_AVAILABLE, &mb, paused, 0, NULL, NULL) <
+                0 &&
+            set_group_status(svc, &g, GS_ERROR, 0) < 0)
+                log_error("group %s: cannot record its creation (start-up will)", g.id);
         members_unlock(&mb);
         rc = 0; /* the 202 stands; a failed engine step shows as status error */
 out:
@@ -741,17 +748,66 @@ static void clear_prod_errors(struct members *mb)
         }
 }
 
+/* Sync heals every member: one whose mirror is not running (it failed to
+ * start, or the pair is in error) is restarted from the recorded roles with
+ * every chunk dirty (a full copy: writes on its production disk were not
+ * tracked while it was down) and resynced with the others. A member whose
+ * disk is not there refuses the whole sync (409 naming the pair and what to
+ * do) before anything changes. members_mu held (group_bind). */
 static int do_sync(struct service *svc, struct store_group *g, struct members *mb,
-                   enum group_status to)
+                   enum group_status to, char *msg, size_t msglen)
 {
-        bool any = false;
+        enum group_status st = group_row_status(g);
+        bool any = false, restarted = false;
         int rc, r2;
 
+        /* Refuse before anything changes. */
         for (size_t i = 0; i < mb->n; i++)
-                any |= pair_rt_mirror(mb->rt[i]) &&
-                       mirror_mode(pair_rt_mirror(mb->rt[i])) == MIRROR_TRACK;
-        if (!any)
-                return 0; /* already active or copying: no-op */
+                if (!pair_rt_mirror(mb->rt[i]) &&
+                    (rc = pair_rt_startable(svc, &mb->ps[i], msg, msglen)) < 0)
+                        return rc;
+        if (st == GS_ERROR_REVERSING || st == GS_ERROR_FAILOVERING) {
+                /* Mirrors may hold roles the store does not: reopen every
+                 * running one from the recorded roles. */
+                for (size_t i = 0; i < mb->n; i++) {
+                        if (!pair_rt_mirror(mb->rt[i]))
+                                continue;
+                        if ((rc = pair_rt_reopen(svc, mb->rt[i], &mb->ps[i])) < 0) {
+                                snprintf(msg, msglen,
+                                         "replication pair %s: its mirror cannot be reopened "
+                                         "(%s); see the daemon log, then sync again",
+                                         mb->ps[i].id, strerror(-rc));
+                                return rc;
+                        }
+                        restarted = true;
+                }
+        }
+        for (size_t i = 0; i < mb->n; i++) {
+                if (pair_rt_mirror(mb->rt[i]))
+                        continue;
+                if (!mb->rt[i] && !(mb->rt[i] = pair_rt_lock_new(svc, mb->ps[i].id)))
+                        return -ENOMEM;
+                if ((rc = pair_rt_restart(svc, mb->rt[i], &mb->ps[i])) < 0) {
+                        snprintf(msg, msglen,
+                                 "replication pair %s: its mirror cannot be restarted (%s); see "
+                                 "the daemon log, then sync again",
+                                 mb->ps[i].id, strerror(-rc));
+                        return rc;
+                }
+                if (pair_row_status(&mb->ps[i]) != PAIR_AVAILABLE)
+                        pair_row_set_status(&mb->ps[i], PAIR_AVAILABLE);
+                restarted = true;
+        }
+        if (restarted) {
+                members_refresh(mb);
+                if (group_bind(svc, g->id, mb) < 0)
+                        log_error("group %s: cannot bind its members in the engine", g->id);
+        }
+        for (size_t i = 0; i < mb->n; i++)
+                any |= mirror_mode(pair_rt_mirror(mb->rt[i])) == MIRROR_TRACK;
+        if (!any) /* already active or copying: no data step */
+                return group_row_status(g) == to ? 0
+                                                 : set_group_status(svc, g, to, util_now_usec());
         clear_prod_errors(mb);
         rc = fence_sync(mb->fm, mb->n);
         log_info("group %s: sync started", g->id);
@@ -864,8 +920,7 @@ static int swap_extra(struct service *svc, struct members *mb, void *arg)
         for (size_t i = 0; i < mb->n && rc == 0 && c->failover; i++) {
                 if (!pair_rt_mirror(mb->rt[i]))
                         continue;
-                snprintf(mb->ps[i].replication_status, sizeof(mb->ps[i].replication_status), "%s",
-                         repl_status_name(REPL_ACTIVE_STOPPED));
+                pair_row_set_repl(&mb->ps[i], REPL_ACTIVE_STOPPED);
                 rc = store_pair_update(svc->store, &mb->ps[i]);
                 if (rc == 0)
                         rc = set_volume_fenced(svc, pair_rt_dr(mb->rt[i]), true);
@@ -926,8 +981,14 @@ static int do_swap(struct service *svc, struct store_group *g, struct members *m
                          (long long)fr.fence_usec, g->priority_station);
                 return 0;
         }
-        /* Nothing swapped (or every disk locked down): the old roles stand. */
-        r2 = set_group_status(svc, g, rc == -ENOTRECOVERABLE ? GS_ERROR : GS_AVAILABLE, 0);
+        /* Nothing swapped: the old roles stand. Or a swap could not be
+         * undone: every disk is locked down, the store holds the old roles;
+         * a sync reopens the members from them (do_sync). */
+        r2 = set_group_status(svc, g,
+                              rc != -ENOTRECOVERABLE ? GS_AVAILABLE
+                              : failover             ? GS_ERROR_FAILOVERING
+                                                     : GS_ERROR_REVERSING,
+                              0);
         if (r2 < 0)
                 log_error("group %s: cannot record the failed %s (start-up will)", g->id, verb);
         log_error("group %s: %s failed, roles unchanged: %s", g->id, verb, strerror(-rc));
@@ -1166,6 +1227,9 @@ int service_group_action(struct service *svc, const char *project, const char *i
         int rc;
 
         pthread_mutex_lock(gl);
+        /* A sync may restart members' mirrors and bind them (members_mu). */
+        if (op == GOP_SYNC)
+                pthread_mutex_lock(&svc->members_mu);
         if ((rc = get_group(svc, project, id, &g, msg, msglen)) < 0)
                 goto out;
         if ((rc = members_of(svc, id, &mb)) < 0)
@@ -1178,7 +1242,7 @@ int service_group_action(struct service *svc, const char *project, const char *i
                 rc = mb.n ? do_pause(svc, &g, &mb, rule->to) : 0;
                 break;
         case GOP_SYNC:
-                rc = do_sync(svc, &g, &mb, rule->to);
+                rc = do_sync(svc, &g, &mb, rule->to, msg, msglen);
                 break;
         case GOP_REVERSE:
                 rc = do_swap(svc, &g, &mb, false, rule, msg, msglen);
@@ -1201,6 +1265,8 @@ int service_group_action(struct service *svc, const char *project, const char *i
                 snprintf(msg, msglen, "%s failed: %s", group_op_name(op), strerror(-rc));
         members_unlock(&mb);
 out:
+        if (op == GOP_SYNC)
+                pthread_mutex_unlock(&svc->members_mu);
         pthread_mutex_unlock(gl);
         return rc;
 }
@@ -1221,7 +1287,9 @@ void service_groups_reconcile(struct service *svc)
                 enum group_status st = group_row_status(g);
                 struct members mb = {0};
 
-                if (st == GS_DELETING) {
+                if (st == GS_DELETING || st == GS_ERROR_DELETING) {
+                        /* Finish (or retry) the delete; members were
+                         * checked to be none when it was accepted. */
                         if (store_group_delete(svc->store, g->id) < 0)
                                 set_group_status(svc, g, GS_ERROR_DELETING, 0);
                         continue;

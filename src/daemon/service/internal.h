@@ -82,6 +82,18 @@ struct volume *pair_rt_dr(struct pair_rt *rt);
 int pair_rt_swap_preflight(struct pair_rt *rt, bool failover);
 int pair_rt_swap(struct pair_rt *rt, bool fold_al, enum mirror_mode mode);
 void pair_rt_lockdown(struct pair_rt *rt);
+/* A member whose mirror is not running (it failed to start, or its pair is
+ * in error): startable says why it cannot run (-EBUSY and a sentence: a
+ * disk is not exported), restart starts it in TRACK with every chunk dirty
+ * (writes on production were not tracked while it was down), lock_new is
+ * pair_rt_lock that registers the pair first. rt->lock held. */
+int pair_rt_startable(struct service *svc, const struct store_pair *p, char *msg, size_t msglen);
+int pair_rt_restart(struct service *svc, struct pair_rt *rt, const struct store_pair *p);
+struct pair_rt *pair_rt_lock_new(struct service *svc, const char *id);
+/* After a role swap that could not be undone (every disk locked down):
+ * close the mirror and open it again in TRACK with the recorded roles (its
+ * bitmap still holds every difference); production writable again. */
+int pair_rt_reopen(struct service *svc, struct pair_rt *rt, const struct store_pair *p);
 /* Grow both disks and the bitmap (takes the fences itself). */
 int pair_rt_grow(struct pair_rt *rt, uint64_t size_bytes);
 /* Copy the engine's state into p: mirror_mode, progress,
@@ -102,6 +114,10 @@ enum group_status group_row_status(const struct store_group *g);
 void volume_row_set_status(struct store_volume *v, enum volume_status to);
 void pair_row_set_status(struct store_pair *p, enum pair_status to);
 void group_row_set_status(struct store_group *g, enum group_status to);
+/* The same for replication_status (repl_transition_ok; an empty or unknown
+ * value counts as a new row). A group's is its derived value, cached. */
+void pair_row_set_repl(struct store_pair *p, enum repl_status to);
+void group_row_set_repl(struct store_group *g, enum repl_status to);
 
 /* attachments.c: publish every stored attachment (start-up, before any NBD
  * listener accepts). */

@@ -3,7 +3,9 @@
  *
  *   status:             creating --mirror started--> available
  *                       creating --engine failed--> error
- *                       available|error --DELETE--> deleting --mirror closed, row gone--> 404
+ *                       error --group sync: mirror restarted, full copy--> available
+ *                       available|error|error_deleting --DELETE--> deleting --mirror closed,
+ *                                                            row gone--> 404
  *   replication_status: (null) --create--> copying --resync done--> active
  *                       active|copying --DR write failed--> inactive (fault 5)
  *
@@ -236,8 +238,7 @@ static void record_error(struct service *svc, const char *id, const char *detail
         if (store_pair_get(svc->store, NULL, id, &p) < 0)
                 return;
         pair_row_set_status(&p, PAIR_ERROR);
-        snprintf(p.replication_status, sizeof(p.replication_status), "%s",
-                 repl_status_name(REPL_ERROR));
+        pair_row_set_repl(&p, REPL_ERROR);
         snprintf(p.failure_detail, sizeof(p.failure_detail), "%s", detail);
         if (store_pair_update(svc->store, &p) < 0)
                 log_error("pair %s: cannot record the error", id);
@@ -245,7 +246,7 @@ static void record_error(struct service *svc, const char *id, const char *detail
 
 static void set_repl(struct store_pair *p, enum repl_status rs)
 {
-        snprintf(p->replication_status, sizeof(p->replication_status), "%s", repl_status_name(rs));
+        pair_row_set_repl(p, rs);
 }
 
 void pair_fill_state(struct pair_rt *rt, struct store_pair *p, enum repl_status paused_status)
@@ -379,6 +380,90 @@ int pair_rt_swap(struct pair_rt *rt, bool fold_al, enum mirror_mode mode)
         volume_set_read_only(rt->dr, true);
         volume_set_read_only(rt->prod, false);
         return 0;
+}
+
+/* Why the mirror of p cannot be (re)started: a disk of the pair is not
+ * exported (its file was missing at start-up). 0 when both are there. */
+int pair_rt_startable(struct service *svc, const struct store_pair *p, char *msg, size_t msglen)
+{
+        struct store_volume pv = {0}, dv = {0};
+        struct volume *v;
+        const char *missing = NULL, *side = NULL;
+        int rc;
+
+        if ((rc = pair_roles(svc, p, &pv, &dv)) < 0)
+                return rc;
+        if (!(v = volreg_lookup(pv.availability_zone, pv.id))) {
+                missing = pv.id;
+                side = "production";
+        } else {
+                volume_put(v);
+                if (!(v = volreg_lookup(dv.availability_zone, dv.id))) {
+                        missing = dv.id;
+                        side = "DR";
+                } else {
+                        volume_put(v);
+                }
+        }
+        if (missing) {
+                snprintf(msg, msglen,
+                         "replication pair %s cannot be synced: its %s volume %s is not there "
+                         "(its file was missing at start-up); restore the file and restart "
+                         "evsrepd, or remove the pair from the group (PUT "
+                         "remove_replication_ids) and delete it",
+                         p->id, side, missing);
+                rc = -EBUSY;
+        }
+        store_volume_clear(&pv);
+        store_volume_clear(&dv);
+        return rc;
+}
+
+int pair_rt_restart(struct service *svc, struct pair_rt *rt, const struct store_pair *p)
+{
+        uint64_t dirty = 0;
+        int rc;
+
+        assert(!rt->m);
+        /* While no mirror ran, writes on production were not tracked: only a
+         * fresh bitmap with every chunk dirty (a full copy, as at creation)
+         * makes DR equal again. TRACK: the caller's fence_sync resyncs. */
+        rc = rt_start(svc, rt, p, true, MIRROR_TRACK, &dirty);
+        if (rc < 0)
+                log_error("pair %s: cannot restart its mirror: %s", p->id, strerror(-rc));
+        else
+                log_info("pair %s: mirror restarted by a group sync (full copy)", p->id);
+        return rc;
+}
+
+int pair_rt_reopen(struct service *svc, struct pair_rt *rt, const struct store_pair *p)
+{
+        uint64_t dirty = 0;
+        int rc;
+
+        /* The mirror ran all along (no client write went untracked; the
+         * locked-down disks took none): its bitmap, symmetric, still names
+         * every chunk that may differ. Close it and open it again with the
+         * roles the store holds. */
+        rt_stop(rt, false);
+        rc = rt_start(svc, rt, p, false, MIRROR_TRACK, &dirty);
+        if (rc < 0) {
+                log_error("pair %s: cannot reopen its mirror: %s", p->id, strerror(-rc));
+                return rc;
+        }
+        fence_set_read_only(rt->prod, false);
+        log_info("pair %s: mirror reopened with production in %s (%llu dirty chunks)", p->id,
+                 p->priority_station, (unsigned long long)dirty);
+        return 0;
+}
+
+struct pair_rt *pair_rt_lock_new(struct service *svc, const char *id)
+{
+        /* rt_get registers an entry (the registry's reference); the lock
+         * takes a reference of its own. */
+        if (!rt_get(svc, id))
+                return NULL;
+        return pair_rt_lock(svc, id);
 }
 
 int pair_rt_grow(struct pair_rt *rt, uint64_t size_bytes)
@@ -532,6 +617,17 @@ void service_pairs_reconcile(struct service *svc)
                 }
                 if (!(rt = rt_get(svc, p->id)))
                         continue;
+                if (pst == PAIR_ERROR) {
+                        /* Its mirror did not run: writes on production
+                         * went untracked, so the bitmap on disk no longer
+                         * names every difference. It stays stopped until a
+                         * group sync restarts it with a full copy
+                         * (pair_rt_restart), or the pair is deleted. */
+                        log_warn("pair %s: in error; its mirror stays stopped until a sync of "
+                                 "its group restarts it (full copy)",
+                                 p->id);
+                        continue;
+                }
                 pthread_mutex_lock(&rt->lock);
                 rc = rt_start(svc, rt, p, false, mode_of(p->mirror_mode), &dirty);
                 if (rc < 0) {

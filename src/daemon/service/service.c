@@ -79,6 +79,28 @@ void group_row_set_status(struct store_group *g, enum group_status to)
         snprintf(g->status, sizeof(g->status), "%s", group_status_name(to));
 }
 
+static enum repl_status row_repl(const char *name)
+{
+        enum repl_status rs = REPL__COUNT; /* "" (new row) */
+
+        repl_status_parse(name, &rs);
+        return rs;
+}
+
+void pair_row_set_repl(struct store_pair *p, enum repl_status to)
+{
+        assert(repl_transition_ok(row_repl(p->replication_status), to));
+        snprintf(p->replication_status, sizeof(p->replication_status), "%s", repl_status_name(to));
+}
+
+void group_row_set_repl(struct store_group *g, enum repl_status to)
+{
+        /* A group's first value is whatever its members hold. */
+        assert(!g->replication_status[0] ||
+               repl_transition_ok(row_repl(g->replication_status), to));
+        snprintf(g->replication_status, sizeof(g->replication_status), "%s", repl_status_name(to));
+}
+
 int service_enqueue(struct service *svc, service_task_fn fn, const char *id, int64_t arg)
 {
         struct task *t = calloc(1, sizeof(*t));

@@ -19,8 +19,9 @@
  *
  * Writing the same status again (to record other fields) is always legal.
  * Error statuses of a failed step are reached only from the transient
- * status of that step; statuses error_reversing and error_failovering are
- * part of the API but never written today (semantics.md, known difference 6). */
+ * status of that step, and each has a way out (semantics.md "Group state
+ * table"): error_deleting a DELETE, error_reversing and error_failovering a
+ * sync (or a DELETE once the group is empty). */
 #include "service/states.h"
 
 #include <errno.h>
@@ -91,11 +92,12 @@ static const unsigned pair_next[PAIR__COUNT] = {
     [PAIR_CREATING] = B(PAIR_AVAILABLE) | B(PAIR_ERROR),
     /* DELETE; start-up: mirror cannot resume */
     [PAIR_AVAILABLE] = B(PAIR_DELETING) | B(PAIR_ERROR),
-    [PAIR_ERROR] = B(PAIR_DELETING),
+    /* DELETE; a group sync restarted its mirror */
+    [PAIR_ERROR] = B(PAIR_DELETING) | B(PAIR_AVAILABLE),
     /* row delete failed (else the row is gone) */
     [PAIR_DELETING] = B(PAIR_ERROR_DELETING),
-    /* start-up: mirror cannot resume */
-    [PAIR_ERROR_DELETING] = B(PAIR_ERROR),
+    /* start-up: mirror cannot resume; DELETE again */
+    [PAIR_ERROR_DELETING] = B(PAIR_ERROR) | B(PAIR_DELETING),
 };
 
 static const unsigned group_next[GS__COUNT] = {
@@ -108,14 +110,45 @@ static const unsigned group_next[GS__COUNT] = {
     [GS_DELETING] = B(GS_ERROR_DELETING),
     /* sync heals; DELETE */
     [GS_ERROR] = B(GS_AVAILABLE) | B(GS_DELETING),
-    /* roles swapped, or not (old roles stand); swap back failed (locked down) */
-    [GS_REVERSING] = B(GS_AVAILABLE) | B(GS_ERROR),
-    [GS_FAILOVERING] = B(GS_FAILOVERED) | B(GS_AVAILABLE) | B(GS_ERROR),
+    /* roles swapped, or not (old roles stand); swap back failed (every disk
+     * locked down: error_reversing / error_failovering) */
+    [GS_REVERSING] = B(GS_AVAILABLE) | B(GS_ERROR_REVERSING),
+    [GS_FAILOVERING] = B(GS_FAILOVERED) | B(GS_AVAILABLE) | B(GS_ERROR_FAILOVERING),
     /* reprotect */
     [GS_FAILOVERED] = B(GS_AVAILABLE),
-    [GS_ERROR_DELETING] = 0,
-    [GS_ERROR_REVERSING] = 0,
-    [GS_ERROR_FAILOVERING] = 0,
+    /* DELETE again (or start-up retries it) */
+    [GS_ERROR_DELETING] = B(GS_DELETING),
+    /* sync (members reopened from the recorded roles); DELETE */
+    [GS_ERROR_REVERSING] = B(GS_AVAILABLE) | B(GS_DELETING),
+    [GS_ERROR_FAILOVERING] = B(GS_AVAILABLE) | B(GS_DELETING),
+};
+
+/* replication_status (semantics.md "Replication status transitions of a
+ * pair"; a group's is derived from its members and moves the same way).
+ * Nearly every move is legal (a sync, a pause, a fault, a failover and a
+ * crash each move any member somewhere); what is not, is what the data
+ * cannot back:
+ *   - a new pair starts copying (initial sync; active when that copy was
+ *     already done when the pair is first recorded), or error (no mirror);
+ *     never paused (active-stopped, inactive);
+ *   - error (its mirror did not run, so production writes went untracked)
+ *     never becomes active-stopped, which claims a consistent frozen DR
+ *     image: only a sync (copying, then active) or a restart of its mirror
+ *     with nothing to trust (inactive) leaves it. */
+#define ANY_REPL                                                                                   \
+        (B(REPL_ACTIVE) | B(REPL_ACTIVE_STOPPED) | B(REPL_COPYING) | B(REPL_INACTIVE) |            \
+         B(REPL_ERROR))
+static const unsigned repl_next[REPL__COUNT + 1] = {
+    /* mirror set up, initial sync (or already done); mirror cannot start */
+    [REPL__COUNT] = B(REPL_COPYING) | B(REPL_ACTIVE) | B(REPL_ERROR),
+    /* synced; paused or fault; crash restart; failover; ... */
+    [REPL_COPYING] = ANY_REPL,
+    [REPL_ACTIVE] = ANY_REPL,
+    [REPL_ACTIVE_STOPPED] = ANY_REPL,
+    [REPL_INACTIVE] = ANY_REPL,
+    /* sync (copying, or active at once when nothing differs); mirror
+     * restarted in TRACK (inactive) */
+    [REPL_ERROR] = B(REPL_COPYING) | B(REPL_ACTIVE) | B(REPL_INACTIVE),
 };
 
 /* ---- actions ---- */
@@ -145,6 +178,7 @@ static const struct pair_rule pair_rules[PAIR__COUNT][PAIR_OP__COUNT] = {
     [PAIR_AVAILABLE] =
         {[PAIR_OP_DELETE] = {true, PAIR_DELETING}, [PAIR_OP_JOIN] = {true, PAIR_AVAILABLE}},
     [PAIR_ERROR] = {[PAIR_OP_DELETE] = {true, PAIR_DELETING}},
+    [PAIR_ERROR_DELETING] = {[PAIR_OP_DELETE] = {true, PAIR_DELETING}},
 };
 
 /* Groups: semantics.md "Group state table". A row not listed refuses
@@ -177,6 +211,22 @@ static const struct group_rule group_rules[GS__COUNT][GOP__COUNT] =
             {
                 [GOP_DELETE] = ALLOW(GS_DELETING, GONE, 0, NEED_EMPTY),
                 [GOP_SYNC] = ALLOW(GS_ERROR, GS_AVAILABLE, 0, NEED_MEMBERS),
+            },
+        /* The failed step's way out: retry the delete; after a role swap
+         * that could not be undone, sync (or delete once empty). */
+        [GS_ERROR_DELETING] =
+            {
+                [GOP_DELETE] = ALLOW(GS_DELETING, GONE, 0, NEED_EMPTY),
+            },
+        [GS_ERROR_REVERSING] =
+            {
+                [GOP_DELETE] = ALLOW(GS_DELETING, GONE, 0, NEED_EMPTY),
+                [GOP_SYNC] = ALLOW(GS_ERROR_REVERSING, GS_AVAILABLE, 0, NEED_MEMBERS),
+            },
+        [GS_ERROR_FAILOVERING] =
+            {
+                [GOP_DELETE] = ALLOW(GS_DELETING, GONE, 0, NEED_EMPTY),
+                [GOP_SYNC] = ALLOW(GS_ERROR_FAILOVERING, GS_AVAILABLE, 0, NEED_MEMBERS),
             },
 };
 
@@ -229,8 +279,11 @@ static const char *group_status_hint(enum group_status st, enum group_op op)
         case GS_ERROR:
                 return "sync the group first (a sync retries the failed step)";
         case GS_ERROR_DELETING:
+                return "delete it again (DELETE retries the failed step)";
         case GS_ERROR_REVERSING:
         case GS_ERROR_FAILOVERING:
+                return "sync the group first (a sync reopens every member from the recorded "
+                       "roles)";
         case GS__COUNT:
                 break;
         }
@@ -264,12 +317,13 @@ static const char *pair_status_hint(enum pair_status st)
                 return "it is being deleted";
         case PAIR_ERROR:
                 return "delete the pair and create it again";
-        case PAIR_AVAILABLE:
         case PAIR_ERROR_DELETING:
+                return "delete it again (DELETE retries the failed step)";
+        case PAIR_AVAILABLE:
         case PAIR__COUNT:
                 break;
         }
-        return "its deletion failed; it needs an operator's repair";
+        return "it needs an operator's repair";
 }
 
 static const char *const volume_op_names[VOL_OP__COUNT] = {
@@ -353,6 +407,13 @@ bool pair_transition_ok(enum pair_status from, enum pair_status to)
 bool group_transition_ok(enum group_status from, enum group_status to)
 {
         return next_ok(group_next, GS__COUNT, (int)from, (int)to);
+}
+
+bool repl_transition_ok(enum repl_status from, enum repl_status to)
+{
+        if ((unsigned)from > REPL__COUNT || (unsigned)to >= REPL__COUNT)
+                return false;
+        return from == to || (repl_next[from] & B(to)) != 0;
 }
 
 enum repl_status repl_derive(const enum repl_status *st, size_t n)

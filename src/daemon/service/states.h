@@ -78,6 +78,9 @@ int group_status_parse(const char *name, enum group_status *out);
 bool volume_transition_ok(enum volume_status from, enum volume_status to);
 bool pair_transition_ok(enum pair_status from, enum pair_status to);
 bool group_transition_ok(enum group_status from, enum group_status to);
+/* replication_status of a pair or of a group's cached value (from
+ * REPL__COUNT: a new row, which has none yet). */
+bool repl_transition_ok(enum repl_status from, enum repl_status to);
 
 /* semantics.md derivation of a group's replication_status from its
  * members': any error -> error; any copying -> copying; all active (at

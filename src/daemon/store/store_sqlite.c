@@ -264,6 +264,21 @@ static int run_write(struct store *s, sqlite3_stmt *st, enum op_kind kind, bool 
         return 0;
 }
 
+/* A row write (insert, update, delete). Outside a transaction it commits
+ * alone, so it is a fault point of its own (store_write, per row id);
+ * inside one, store_commit covers it. */
+static int row_write(struct store *s, sqlite3_stmt *st, enum op_kind kind, bool must_touch,
+                     const char *what, const char *id)
+{
+        int r = s->in_tx ? 0 : fault_check(FP_STORE_WRITE, id);
+
+        if (r < 0) {
+                sqlite3_reset(st); /* bound, never stepped */
+                return r;
+        }
+        return run_write(s, st, kind, must_touch, what);
+}
+
 /* ---------------------------------------------------------------- open/close */
 
 int store_open(const char *path, struct store **out, char *err, size_t errlen)
@@ -711,7 +726,7 @@ static int delete_one(struct store *s, enum stmt_id sid, const char *id, const c
         lock(s);
         st = stmt(s, sid);
         sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-        r = run_write(s, st, OP_DELETE, true, what);
+        r = row_write(s, st, OP_DELETE, true, what, id);
         unlock(s);
         return r;
 }
@@ -911,7 +926,7 @@ int store_volume_insert(struct store *s, const struct store_volume *v)
         lock(s);
         st = stmt(s, ST_VOL_INSERT);
         bind_volume(st, v);
-        r = run_write(s, st, OP_WRITE, false, "volume insert");
+        r = row_write(s, st, OP_WRITE, false, "volume insert", v->id);
         unlock(s);
         return r;
 }
@@ -931,7 +946,7 @@ int store_volume_update(struct store *s, const struct store_volume *v)
         lock(s);
         st = stmt(s, ST_VOL_UPDATE);
         bind_volume(st, v);
-        r = run_write(s, st, OP_WRITE, true, "volume update");
+        r = row_write(s, st, OP_WRITE, true, "volume update", v->id);
         unlock(s);
         return r;
 }
@@ -1000,7 +1015,7 @@ int store_pair_insert(struct store *s, const struct store_pair *p)
         lock(s);
         st = stmt(s, ST_PAIR_INSERT);
         bind_pair(st, p);
-        r = run_write(s, st, OP_WRITE, false, "pair insert");
+        r = row_write(s, st, OP_WRITE, false, "pair insert", p->id);
         unlock(s);
         return r;
 }
@@ -1019,7 +1034,7 @@ int store_pair_update(struct store *s, const struct store_pair *p)
         lock(s);
         st = stmt(s, ST_PAIR_UPDATE);
         bind_pair(st, p);
-        r = run_write(s, st, OP_WRITE, true, "pair update");
+        r = row_write(s, st, OP_WRITE, true, "pair update", p->id);
         unlock(s);
         return r;
 }
@@ -1075,7 +1090,7 @@ int store_group_insert(struct store *s, const struct store_group *g)
         lock(s);
         st = stmt(s, ST_GROUP_INSERT);
         bind_group(st, g);
-        r = run_write(s, st, OP_WRITE, false, "group insert");
+        r = row_write(s, st, OP_WRITE, false, "group insert", g->id);
         unlock(s);
         return r;
 }
@@ -1095,7 +1110,7 @@ int store_group_update(struct store *s, const struct store_group *g)
         lock(s);
         st = stmt(s, ST_GROUP_UPDATE);
         bind_group(st, g);
-        r = run_write(s, st, OP_WRITE, true, "group update");
+        r = row_write(s, st, OP_WRITE, true, "group update", g->id);
         unlock(s);
         return r;
 }
@@ -1133,7 +1148,7 @@ int store_attachment_insert(struct store *s, const struct store_attachment *a)
         sqlite3_bind_int(st, 6, a->read_only);
         BIND_STR(st, 7, a->psk_key);
         sqlite3_bind_int64(st, 8, a->created_at);
-        r = run_write(s, st, OP_WRITE, false, "attachment insert");
+        r = row_write(s, st, OP_WRITE, false, "attachment insert", a->id);
         unlock(s);
         return r;
 }
@@ -1206,7 +1221,7 @@ int store_quota_set(struct store *s, const struct store_quota *q)
         bind_quota_field(st, 2, q->volumes);
         bind_quota_field(st, 3, q->gigabytes);
         sqlite3_bind_int64(st, 4, q->updated_at);
-        r = run_write(s, st, OP_WRITE, false, "quota set");
+        r = row_write(s, st, OP_WRITE, false, "quota set", q->project_id);
         unlock(s);
         return r;
 }
@@ -1221,7 +1236,7 @@ int store_quota_delete(struct store *s, const char *project_id)
         lock(s);
         st = stmt(s, ST_QUOTA_DELETE);
         sqlite3_bind_text(st, 1, project_id, -1, SQLITE_TRANSIENT);
-        r = run_write(s, st, OP_DELETE, false, "quota delete");
+        r = row_write(s, st, OP_DELETE, false, "quota delete", project_id);
         unlock(s);
         return r;
 }
