@@ -29,10 +29,11 @@ for t in $TESTS; do
     EVSREP_CRASH_SEED_BASE=$base EVSREP_CRASH_SEEDS=$n bash "tests/func/$t.sh" >"$log" 2>&1
     rc=$?
     seeds[$t]=$((seeds[$t] + n))
-    # Each FAIL line names what failed; classify it.
-    l=$(grep -c 'FAIL:.*\(acknowledged\|lost\|production disks\|prefill\)' "$log")
-    d=$(grep -c 'FAIL:.*\(differ\|vs D\|nbd_cmp\|not one instant\|DR disks\)' "$log")
-    o=$(grep -c 'FAIL:\|FATAL:' "$log")
+    # Each FAIL line names what failed; classify it. Only the lines logged
+    # as they happen ("[test] FAIL: ..."), not the summary that repeats them.
+    l=$(grep -c '^\[[a-z_]*\] FAIL:.*\(acknowledged\|lost\|production disks\|prefill\)' "$log")
+    d=$(grep -c '^\[[a-z_]*\] FAIL:.*\(differ\|vs D\|nbd_cmp\|not one instant\|DR disks\)' "$log")
+    o=$(grep -c '^\[[a-z_]*\] \(FAIL\|FATAL\):' "$log")
     [ "$rc" -ne 0 ] && [ "$o" -eq 0 ] && o=1 # died without saying why: count it
     lost[$t]=$((lost[$t] + l))
     diverged[$t]=$((diverged[$t] + d))
