@@ -51,8 +51,16 @@ serve_files() {
     NBDKIT_PIDS+=($!)
     URIS+=("nbd+unix:///?socket=$TMP/$tag$k.sock")
   done
-  for k in $(seq 1 $#); do
-    for _ in $(seq 1 100); do [ -S "$TMP/$tag$k.sock" ] && break; sleep 0.02; done
+  # Ready when a client gets through (the socket file exists from bind(),
+  # a moment before listen(): a loaded machine once got ECONNREFUSED there).
+  local u ok
+  for u in "${URIS[@]}"; do
+    ok=""
+    for _ in $(seq 1 500); do
+      nbdinfo --size "$u" >/dev/null 2>&1 && { ok=1; break; }
+      sleep 0.02
+    done
+    [ -n "$ok" ] || die "nbdkit did not serve $u within 10 s"
   done
 }
 stop_files() {
