@@ -1031,7 +1031,8 @@ int config_finalize(struct evsrep_config *c, char *err, size_t errlen)
         {
                 bool exposed = false;
 
-                for (int i = 0; i < c->nsites; i++)
+                /* nsites is checked further down: stay inside the array. */
+                for (int i = 0; i < c->nsites && i < CONFIG_MAX_SITES; i++)
                         exposed |= !loopback_host(c->sites[i].nbd_host);
                 if (c->nbd_tls == NBD_TLS_CFG_AUTO)
                         c->nbd_tls = exposed ? NBD_TLS_CFG_REQUIRE : NBD_TLS_CFG_ON;
