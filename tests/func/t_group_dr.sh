@@ -522,12 +522,19 @@ for delay in 0 1; do
   uris
   bg_action "$REVERSE"
   seen=""
+  : >"$TMP/poll.trace"
   for _ in $(seq 1 250); do
     api GET "$RCGS/$GID"
+    echo "$(date +%T.%N | cut -c1-12) HTTP $STATUS $(jget "$G.status" 2>/dev/null)" >>"$TMP/poll.trace"
     [ "$(jget "$G.status")" != reversing ] || { seen=yes; break; }
+    [ ! -s "$TMP/bg.code" ] || break
     sleep 0.02
   done
-  [ -n "$seen" ] || fail "kill -9 ${delay} s into a reverse: the group never showed 'reversing'"
+  if [ -z "$seen" ]; then
+    fail "kill -9 ${delay} s into a reverse: the group never showed 'reversing'"
+    log "poll trace (time after each GET's answer): $(tr '\n' ';' <"$TMP/poll.trace")"
+    log "daemon log of the reverse: $(grep -a 'reverse started\|reverse done\|/action ' "$TMP/daemon.log" | tail -n 3 | tr '\n' ';')"
+  fi
   sleep "$delay"
   api GET "$RCGS/$GID"
   before="$(jget "$G.status") (HTTP $STATUS)"
@@ -545,6 +552,30 @@ for delay in 0 1; do
   chk_eq "$SIG" "$S_ALL" "az2 after kill -9 during reverse: data unchanged"
   access_check "after kill -9 during reverse"
 done
+
+# --- 8. a GET answers while an action holds its request --------------------------
+# A reverse that flushes for seconds must not hold other clients' requests:
+# the action's connection is accepted first (head only), 40 more after it,
+# then the action runs (1.5 s per flush, >= 6 s) while each of the 40 sends
+# a GET. Every GET must be answered before the action (an order, not a
+# time). When actions ran on the HTTP pool thread that accepted them, the
+# GETs that thread had accepted waited for the whole reverse (CI saw a poll
+# loop of step 7 find no `reversing` at all).
+step "8. GETs during a slow reverse (production $PROD_AZ)"
+stop_daemon
+EVSREP_FAULT="vol_flush~1500000" start_daemon
+out=$(python3 "$(dirname "$0")/http_slow_action.py" "${URL##*:}" "$TOKEN" \
+  "/v2/$PROJECT/$RCGS/$GID/action" "{\"$REVERSE\": null}" "/v2/$PROJECT/$RCGS/$GID" 40) ||
+  fail "http_slow_action.py: exit $?: $out"
+log "GETs during a slow reverse: $out"
+chk_eq "$(jq -c '[.action_status, .gets_before_action, .gets_after_action, .get_statuses]' <<<"$out")" \
+  "[200,40,0,[200]]" "GETs during a slow reverse: [action status, GETs answered before it, after it, GET statuses]"
+stop_daemon
+start_daemon
+uris
+api GET "$RCGS/$GID"
+PROD_AZ=$(jget "$G.priority_station")
+expect_group available active "$PROD_AZ" "after the reverse with GETs"
 
 step "7. kill -9 during reprotect (production $PROD_AZ)"
 act "$FAILOVER" null "failover before the kill -9 during reprotect"

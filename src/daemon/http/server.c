@@ -10,6 +10,7 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,16 +20,40 @@
 
 #define TLS_PEM_MAX (1024 * 1024) /* a certificate chain or key file */
 
+/* Requests that change something (every method but GET and HEAD) run on
+ * the server's own executor threads, not on libmicrohttpd's: a group action
+ * may flush disks for seconds, and a pool thread busy with it would also
+ * hold every other connection it had accepted (a GET of the same group
+ * waited for a whole reverse; docs/design/control-plane.md "HTTP threads").
+ * The connection is suspended meanwhile; the executor keeps the reply and
+ * resumes it; the pool thread queues the reply on its next call. GETs stay
+ * on the pool thread that read them (no hand-off on the read path). */
 struct http_server {
         struct MHD_Daemon *mhd;
         http_admit_fn admit;
         http_dispatch_fn fn;
         void *ctx;
         int port;
+        pthread_mutex_t mu;
+        pthread_cond_t cv;
+        struct req_state *head, *tail; /* queued for the executor, under mu */
+        bool stopping;                 /* under mu */
+        pthread_t *exec;
+        int nexec;
         /* PEM text handed to libmicrohttpd, which keeps the pointers: freed
          * (the key wiped first) only after the daemon stopped. */
         char *tls_cert_pem, *tls_key_pem;
         size_t tls_key_len;
+};
+
+/* A reply kept by an executor thread until the pool thread can queue it. */
+struct deferred {
+        unsigned status;
+        char *body;
+        size_t len;
+        char header[256]; /* "Name: value" or "" */
+        const char *content_type;
+        bool set;
 };
 
 struct req_state {
@@ -37,6 +62,15 @@ struct req_state {
         size_t len, cap;
         bool too_large;
         bool dispatched;
+        /* Executor hand-off: `offloaded` from the suspend to the reply;
+         * `done` (written by the executor before the resume) means the
+         * reply, or the failure to make one, is in `reply`. */
+        bool offloaded;
+        bool done;
+        bool failed;
+        struct deferred reply;
+        struct http_server *srv;
+        struct req_state *next;
 };
 
 static const struct {
@@ -50,13 +84,37 @@ static const struct {
     [HTTP_ERR_INTERNAL] = {500, "EVS.1500"},    [HTTP_ERR_UNAVAILABLE] = {503, "EVS.1503"},
 };
 
+/* On an executor thread the connection is suspended: keep the reply. */
+static int defer_reply(struct req_state *st, unsigned status, const char *body, size_t len,
+                       const char *extra_header, const char *content_type)
+{
+        struct deferred *d = &st->reply;
+
+        if (d->set)
+                return -EALREADY;
+        d->body = malloc(len ? len : 1);
+        if (!d->body)
+                return -ENOMEM;
+        memcpy(d->body, body, len);
+        d->len = len;
+        d->status = status;
+        d->content_type = content_type;
+        snprintf(d->header, sizeof(d->header), "%s", extra_header ? extra_header : "");
+        d->set = true;
+        st->req.status = status;
+        return 0;
+}
+
 static int queue_typed(struct http_req *r, unsigned status, const char *body, size_t len,
                        const char *extra_header, const char *content_type)
 {
-        struct MHD_Response *resp =
-            MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+        struct req_state *st = r->priv;
+        struct MHD_Response *resp;
         enum MHD_Result ok;
 
+        if (st && st->offloaded)
+                return defer_reply(st, status, body, len, extra_header, content_type);
+        resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
         if (!resp)
                 return -ENOMEM;
         MHD_add_response_header(resp, "X-Openstack-Request-Id", r->req_id);
@@ -218,6 +276,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 *con_cls = st;
                 return admit(srv, st);
         }
+        if (st->offloaded) {
+                /* Resumed by the executor: queue what it kept. */
+                struct deferred *d = &st->reply;
+                int rc;
+
+                if (!st->done)
+                        return MHD_YES; /* not ours to answer yet */
+                st->offloaded = false;
+                if (st->failed || !d->set)
+                        return MHD_NO;
+                rc = queue_typed(&st->req, d->status, d->body, d->len,
+                                 d->header[0] ? d->header : NULL, d->content_type);
+                return rc < 0 ? MHD_NO : MHD_YES;
+        }
         if (st->dispatched) {
                 /* Replied before the body (401, 413): whatever still
                  * arrives is dropped, never stored. */
@@ -255,7 +327,49 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                         return MHD_NO;
                 return MHD_YES;
         }
-        return srv->fn(&st->req, srv->ctx) < 0 ? MHD_NO : MHD_YES;
+        if (strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0)
+                return srv->fn(&st->req, srv->ctx) < 0 ? MHD_NO : MHD_YES;
+        st->srv = srv;
+        st->offloaded = true;
+        MHD_suspend_connection(conn);
+        pthread_mutex_lock(&srv->mu);
+        if (srv->tail)
+                srv->tail->next = st;
+        else
+                srv->head = st;
+        srv->tail = st;
+        pthread_cond_signal(&srv->cv);
+        pthread_mutex_unlock(&srv->mu);
+        return MHD_YES;
+}
+
+static void *exec_main(void *arg)
+{
+        struct http_server *srv = arg;
+
+        for (;;) {
+                struct req_state *st;
+
+                pthread_mutex_lock(&srv->mu);
+                while (!srv->head && !srv->stopping)
+                        pthread_cond_wait(&srv->cv, &srv->mu);
+                st = srv->head;
+                if (!st) { /* stopping, and nothing left to run */
+                        pthread_mutex_unlock(&srv->mu);
+                        return NULL;
+                }
+                srv->head = st->next;
+                if (!srv->head)
+                        srv->tail = NULL;
+                st->next = NULL;
+                pthread_mutex_unlock(&srv->mu);
+                if (srv->fn(&st->req, srv->ctx) < 0 && !st->reply.set)
+                        st->failed = true;
+                st->done = true;
+                /* The last touch of st on this thread: from here the pool
+                 * thread owns it again (and may free it). */
+                MHD_resume_connection(st->req.conn);
+        }
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -272,6 +386,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         log_info("%s %s %s %u %.3fms%s", st->req.req_id, st->req.method, st->req.url,
                  st->req.status, (double)(util_mono_usec() - st->req.start_usec) / 1000.0,
                  toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
+        free(st->reply.body);
         free(st->buf);
         free(st);
         *con_cls = NULL;
@@ -326,6 +441,42 @@ static void free_tls(struct http_server *s)
         s->tls_key_pem = s->tls_cert_pem = NULL;
 }
 
+static void exec_stop(struct http_server *s)
+{
+        pthread_mutex_lock(&s->mu);
+        s->stopping = true;
+        pthread_cond_broadcast(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+        for (int i = 0; i < s->nexec; i++)
+                pthread_join(s->exec[i], NULL);
+        free(s->exec);
+        s->exec = NULL;
+        s->nexec = 0;
+        pthread_cond_destroy(&s->cv);
+        pthread_mutex_destroy(&s->mu);
+}
+
+static int exec_start(struct http_server *s, int n)
+{
+        pthread_mutex_init(&s->mu, NULL);
+        pthread_cond_init(&s->cv, NULL);
+        s->exec = calloc((size_t)n, sizeof(*s->exec));
+        if (!s->exec) {
+                exec_stop(s);
+                return -ENOMEM;
+        }
+        for (int i = 0; i < n; i++) {
+                int rc = pthread_create(&s->exec[i], NULL, exec_main, s);
+
+                if (rc != 0) {
+                        exec_stop(s);
+                        return -rc;
+                }
+                s->nexec = i + 1;
+        }
+        return 0;
+}
+
 int http_server_start(const struct http_opts *o, http_admit_fn admit_fn, http_dispatch_fn fn,
                       void *ctx, struct http_server **out, char *err, size_t errlen)
 {
@@ -335,7 +486,7 @@ int http_server_start(const struct http_opts *o, http_admit_fn admit_fn, http_di
         char portstr[16];
         const union MHD_DaemonInfo *info;
         unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_LINUX_ONLY | MHD_USE_ITC |
-                         MHD_USE_ERROR_LOG;
+                         MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
         size_t cert_len = 0;
         int rc;
 
@@ -370,6 +521,13 @@ int http_server_start(const struct http_opts *o, http_admit_fn admit_fn, http_di
         s->admit = admit_fn;
         s->fn = fn;
         s->ctx = ctx;
+        if ((rc = exec_start(s, o->threads)) < 0) {
+                snprintf(err, errlen, "cannot start the HTTP executor threads: %s", strerror(-rc));
+                freeaddrinfo(ai);
+                free_tls(s);
+                free(s);
+                return rc;
+        }
         /* The HTTPS options are ignored by libmicrohttpd without MHD_USE_TLS
          * (NULL values then); the limits apply to both. */
         s->mhd = MHD_start_daemon(
@@ -381,6 +539,7 @@ int http_server_start(const struct http_opts *o, http_admit_fn admit_fn, http_di
             s->tls_cert_pem, MHD_OPTION_HTTPS_MEM_KEY, s->tls_key_pem, MHD_OPTION_END);
         freeaddrinfo(ai);
         if (!s->mhd) {
+                exec_stop(s);
                 if (flags & MHD_USE_TLS)
                         snprintf(err, errlen,
                                  "cannot serve HTTPS on %s:%d: the address is in use, or "
@@ -414,9 +573,12 @@ void http_server_stop(struct http_server *s)
 {
         if (!s)
                 return;
-        /* Quiesce: no new connections; MHD_stop_daemon then joins the pool
-         * threads, which finish the requests they are running. */
+        /* Quiesce: no new connections; the executor finishes what was
+         * queued (and resumes those connections); MHD_stop_daemon then
+         * joins the pool threads, which finish the requests they are
+         * running. */
         MHD_quiesce_daemon(s->mhd);
+        exec_stop(s);
         MHD_stop_daemon(s->mhd);
         free_tls(s);
         free(s);

@@ -974,6 +974,7 @@ static int do_swap(struct service *svc, struct store_group *g, struct members *m
         snprintf(c.old_az, sizeof(c.old_az), "%s", g->priority_station);
         if ((rc = set_group_status(svc, g, rule->via, c.now)) < 0)
                 return rc;
+        log_info("group %s: %s started (production %s)", g->id, verb, c.old_az);
         rc = fence_swap(mb->fm, MIN(mb->n, (size_t)MAX_MEMBERS), &ops, &c, &fr);
         members_refresh(mb);
         if (rc == 0) {
