@@ -154,7 +154,8 @@ struct cli_wait {
         enum cli_wait_kind kind;
         const char *status;       /* wanted status, NULL: any */
         const char *repl_status;  /* wanted replication_status, NULL: any */
-        bool progress;            /* group sync/reprotect progress */
+        bool progress;            /* show copy progress while copying */
+        bool group;               /* progress from the member pairs (else the object's own) */
         uint64_t bytes_baseline;  /* group bytes_copied before the action */
         int64_t action_mono_usec; /* util_mono_usec() when the action was sent, 0: unknown */
 };

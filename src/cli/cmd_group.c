@@ -267,7 +267,8 @@ static int group_sync_action(struct cli *c, const char *key)
 /* sync and reprotect: copy data; --wait shows progress until active. */
 static int group_copy_action(struct cli *c, const char *key, const char *want_status)
 {
-        struct cli_wait w = {.status = want_status, .repl_status = "active", .progress = true};
+        struct cli_wait w = {
+            .status = want_status, .repl_status = "active", .progress = true, .group = true};
         const char *id;
         int rc = cli_arg_id(c, &id);
 

@@ -64,6 +64,7 @@ int cmd_pair_create(struct cli *c)
 {
         json_t *body, *r, *ans = NULL, *last = NULL;
         char az[128];
+        int64_t sent_usec;
         int rc = cli_no_args(c);
 
         if (rc < 0)
@@ -82,6 +83,7 @@ int cmd_pair_create(struct cli *c)
         if (r && c->description)
                 json_object_set_new(r, "description", json_string(c->description));
         body = r ? json_pack("{s:o}", "replication", r) : NULL;
+        sent_usec = util_mono_usec();
         rc = cli_action_post(c, CLI_PATH_PAIRS, body, &ans);
         if (rc < 0)
                 goto out;
@@ -91,12 +93,15 @@ int cmd_pair_create(struct cli *c)
                 goto out;
         }
         if (c->wait) {
-                /* creating -> available, then the initial copy: copying -> active. */
+                /* creating -> available, then the initial copy: copying -> active,
+                 * with the progress display of group sync. */
                 char path[256];
                 struct cli_wait w = {.path = path,
                                      .key = "replication",
                                      .status = "available",
-                                     .repl_status = "active"};
+                                     .repl_status = "active",
+                                     .progress = true,
+                                     .action_mono_usec = sent_usec};
 
                 pair_path(path, sizeof(path), cli_str(r, "id"));
                 rc = cli_wait_for(c, &w, &last);

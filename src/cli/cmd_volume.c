@@ -190,11 +190,19 @@ int cmd_volume_connect(struct cli *c)
                 rc = cli_out_json(ans);
         } else {
                 static const char *const order[] = {
-                    "uri",           "export_name",      "read_only",
-                    "attachment_id", "tls_psk_identity", "tls_psk_key"};
+                    "driver_volume_type", "uri",        "export_name", "read_only", "attachment_id",
+                    "tls_psk_identity",   "tls_psk_key"};
+                /* One listing, so every value starts in the same column. */
+                json_t *all = json_deep_copy(data);
 
-                printf("driver_volume_type  %s\n", cli_str(ci, "driver_volume_type"));
-                rc = cli_out_object(data, order, ARRAY_SIZE(order));
+                if (!all) {
+                        rc = -ENOMEM;
+                } else {
+                        json_object_set(all, "driver_volume_type",
+                                        json_object_get(ci, "driver_volume_type"));
+                        rc = cli_out_object(all, order, ARRAY_SIZE(order));
+                        json_decref(all);
+                }
         }
         json_decref(ans);
         return rc;

@@ -15,6 +15,12 @@
 #define HTTP_LIST_PAGE   1000
 #define HTTP_ERR_SNIPPET 200
 
+/* Where a token comes from: shared by the missing-token error and the 401. */
+#define HTTP_TOKEN_HINT                                                                            \
+        "a token is the first field of a line of evsrepd's tokens file, DATA_DIR/tokens "          \
+        "(./.data/tokens under ./scripts/run.sh, /var/lib/evsrep/tokens for the systemd "          \
+        "unit); evsrepd prints it on the start that creates the file. Set EVS_TOKEN or --token"
+
 struct http_buf {
         char *data;
         size_t len, cap;
@@ -76,7 +82,8 @@ int cli_http_init(struct cli *c)
         if (strncmp(c->url, "http://", 7) != 0 && strncmp(c->url, "https://", 8) != 0)
                 return cli_usage_error("the URL must start with http:// or https://: %s", c->url);
         if (!c->token || !*c->token)
-                return cli_usage_error("no token: use --token or set EVS_TOKEN");
+                return cli_usage_error("no token: use --token or set EVS_TOKEN (" HTTP_TOKEN_HINT
+                                       ")");
         len = strlen(c->url);
         while (len > 0 && c->url[len - 1] == '/')
                 len--;
@@ -145,7 +152,31 @@ static void http_print_error(const char *method, const char *url, long status,
                         b->len ? ": " : "",
                         (int)(b->len < HTTP_ERR_SNIPPET ? b->len : HTTP_ERR_SNIPPET),
                         b->len ? b->data : "");
+        if (status == 401)
+                fprintf(stderr, "evsrep: hint: " HTTP_TOKEN_HINT "\n");
+        else if (status == 403)
+                fprintf(stderr, "evsrep: hint: the token is valid but not for this project: the "
+                                "project is the second field of the token's line in the tokens "
+                                "file (set EVS_PROJECT or --project)\n");
         json_decref(j);
+}
+
+/* What to try when no HTTP answer came, by curl's reason. */
+static void http_print_unreachable(const char *url, CURLcode rc)
+{
+        fprintf(stderr, "evsrep: cannot reach %s: %s\n", url, curl_easy_strerror(rc));
+        if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+            rc == CURLE_OPERATION_TIMEDOUT)
+                fprintf(stderr, "evsrep: hint: is evsrepd running? It prints its API URL when it "
+                                "starts (./scripts/run.sh: http://127.0.0.1:8776); the ports it "
+                                "bound are in DATA_DIR/evsrepd.ports (set EVS_URL or --url)\n");
+        else if (rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_WEIRD_SERVER_REPLY ||
+                 rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR)
+                fprintf(stderr, "evsrep: hint: something listens there but does not answer "
+                                "HTTP: an NBD port (10809, 10810)? The API is on evsrepd's "
+                                "listen address (default 127.0.0.1:8776, the http= line of "
+                                "DATA_DIR/evsrepd.ports); an https:// API needs an https:// "
+                                "URL\n");
 }
 
 static int http_perform(struct cli *c, const char *method, const char *url, const char *body,
@@ -204,7 +235,7 @@ static int http_perform(struct cli *c, const char *method, const char *url, cons
                         HTTP_BODY_MAX);
                 ret = -EIO;
         } else {
-                fprintf(stderr, "evsrep: cannot reach %s: %s\n", url, curl_easy_strerror(rc));
+                http_print_unreachable(url, rc);
                 ret = -EHOSTUNREACH;
         }
         curl_slist_free_all(hdrs);

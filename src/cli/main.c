@@ -1,6 +1,7 @@
 /* evsrep: command line client for the evsrep replication API.
  *
  *   evsrep [global options] NOUN VERB [ID] [options]
+ *   evsrep help [NOUN [VERB]]
  *
  * Options may come anywhere after the program name. Each verb lists the
  * options it accepts (verb_table); any other option is a usage error, so a
@@ -9,12 +10,15 @@
 
 #include "common/util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 enum opt_bit {
@@ -211,14 +215,15 @@ static const char global_help[] =
 static void help_top(FILE *f)
 {
         fprintf(f,
-                "Usage: evsrep [options] NOUN VERB [ID] [options]\n\n"
+                "Usage: evsrep [options] NOUN VERB [ID] [options]\n"
+                "       evsrep help [NOUN [VERB]]\n\n"
                 "Operate evsrep block-storage replication: volumes, pairs, consistency groups.\n\n"
                 "Nouns:\n");
         for (size_t i = 0; i < ARRAY_SIZE(nouns); i++)
                 fprintf(f, "  %-8s %s\n", nouns[i][0], nouns[i][1]);
         fprintf(f,
-                "\n%s\n%s\nRun 'evsrep NOUN --help' for its verbs, 'evsrep NOUN VERB --help' for "
-                "one verb.\n",
+                "\n%s\n%s\nRun 'evsrep help NOUN' for its verbs, 'evsrep help NOUN VERB' for one "
+                "verb\n(or add --help anywhere).\n",
                 global_help, exit_help);
 }
 
@@ -235,7 +240,7 @@ static void help_noun(FILE *f, const char *noun)
                 fprintf(f, "  %-10s %.*s\n", v->verb,
                         nl ? (int)(nl - v->help) : (int)strlen(v->help), v->help);
         }
-        fprintf(f, "\nRun 'evsrep %s VERB --help' for details.\n\n%s\n%s", noun, global_help,
+        fprintf(f, "\nRun 'evsrep help %s VERB' for details.\n\n%s\n%s", noun, global_help,
                 exit_help);
 }
 
@@ -257,6 +262,128 @@ static bool noun_known(const char *noun)
                 if (strcmp(nouns[i][0], noun) == 0)
                         return true;
         return false;
+}
+
+/* Edit distance of two short words, case-insensitive, a swap of two
+ * neighbours counting as one edit ("lsit"); words longer than 32 letters
+ * count as far apart. */
+static size_t edit_distance(const char *a, const char *b)
+{
+        size_t la = strlen(a), lb = strlen(b), d[33][33];
+
+        if (la > 32 || lb > 32)
+                return SIZE_MAX;
+        for (size_t i = 0; i <= la; i++)
+                d[i][0] = i;
+        for (size_t j = 0; j <= lb; j++)
+                d[0][j] = j;
+        for (size_t i = 1; i <= la; i++)
+                for (size_t j = 1; j <= lb; j++) {
+                        int ca = tolower((unsigned char)a[i - 1]);
+                        int cb = tolower((unsigned char)b[j - 1]);
+
+                        d[i][j] =
+                            MIN(d[i - 1][j - 1] + (ca != cb), MIN(d[i - 1][j], d[i][j - 1]) + 1);
+                        if (i > 1 && j > 1 && ca == tolower((unsigned char)b[j - 2]) &&
+                            cb == tolower((unsigned char)a[i - 2]))
+                                d[i][j] = MIN(d[i][j], d[i - 2][j - 2] + 1);
+                }
+        return d[la][lb];
+}
+
+/* The closest of n candidates to word, or NULL when none is close: the
+ * same word in the singular or plural ("volumes"), a start of at least
+ * three letters ("vol"), or at most two edits (one for words of up to
+ * three letters). */
+static const char *did_you_mean(const char *word, const char *const *cands, size_t n)
+{
+        size_t best = SIZE_MAX, len = strlen(word), limit = len <= 3 ? 1 : 2;
+        const char *pick = NULL;
+
+        for (size_t i = 0; i < n; i++) {
+                size_t lc = strlen(cands[i]), d;
+
+                if ((len == lc + 1 && strncasecmp(word, cands[i], lc) == 0 &&
+                     tolower((unsigned char)word[lc]) == 's') ||
+                    (len >= 3 && len < lc && strncasecmp(word, cands[i], len) == 0))
+                        return cands[i];
+                d = edit_distance(word, cands[i]);
+                if (d < best) {
+                        best = d;
+                        pick = cands[i];
+                }
+        }
+        return best <= limit ? pick : NULL;
+}
+
+static const char *noun_guess(const char *word)
+{
+        const char *cands[ARRAY_SIZE(nouns)];
+
+        for (size_t i = 0; i < ARRAY_SIZE(nouns); i++)
+                cands[i] = nouns[i][0];
+        return did_you_mean(word, cands, ARRAY_SIZE(nouns));
+}
+
+static const char *verb_guess(const char *noun, const char *word)
+{
+        const char *cands[ARRAY_SIZE(verb_table)];
+        size_t n = 0;
+
+        for (size_t i = 0; i < ARRAY_SIZE(verb_table); i++)
+                if (strcmp(verb_table[i].noun, noun) == 0)
+                        cands[n++] = verb_table[i].verb;
+        return did_you_mean(word, cands, n);
+}
+
+/* "create, list, show, ..." : the verbs of a noun on one line. */
+static void verbs_line(FILE *f, const char *noun)
+{
+        bool first = true;
+
+        for (size_t i = 0; i < ARRAY_SIZE(verb_table); i++)
+                if (strcmp(verb_table[i].noun, noun) == 0) {
+                        fprintf(f, "%s%s", first ? "" : ", ", verb_table[i].verb);
+                        first = false;
+                }
+}
+
+/* A short usage error for a word that is no noun: the error first, then a
+ * guess, then where help is (never the whole help text). */
+static int unknown_noun(const char *word, const char *next)
+{
+        const char *guess = noun_guess(word);
+
+        /* "evsrep list volumes": a verb where the noun belongs. */
+        if (!guess && next && noun_guess(next) && verb_guess(noun_guess(next), word))
+                fprintf(stderr,
+                        "evsrep: unknown noun '%s'; did you mean 'evsrep %s %s'? (the noun comes "
+                        "first)\n",
+                        word, noun_guess(next), verb_guess(noun_guess(next), word));
+        else if (guess)
+                fprintf(stderr, "evsrep: unknown noun '%s'; did you mean '%s'?\n", word, guess);
+        else
+                fprintf(stderr, "evsrep: unknown noun '%s'\n", word);
+        fprintf(stderr, "Nouns: ");
+        for (size_t i = 0; i < ARRAY_SIZE(nouns); i++)
+                fprintf(stderr, "%s%s", i ? ", " : "", nouns[i][0]);
+        fprintf(stderr, ". Run 'evsrep help' for usage, 'evsrep help NOUN' for its verbs.\n");
+        return -EINVAL;
+}
+
+static int unknown_verb(const char *noun, const char *word)
+{
+        const char *guess = verb_guess(noun, word);
+
+        if (guess)
+                fprintf(stderr, "evsrep: unknown verb '%s %s'; did you mean '%s %s'?\n", noun, word,
+                        noun, guess);
+        else
+                fprintf(stderr, "evsrep: unknown verb '%s %s'\n", noun, word);
+        fprintf(stderr, "Verbs of %s: ", noun);
+        verbs_line(stderr, noun);
+        fprintf(stderr, ". Run 'evsrep help %s' for details.\n", noun);
+        return -EINVAL;
 }
 
 static const struct verb *verb_find(const char *noun, const char *verb)
@@ -461,23 +588,34 @@ static int run(struct cli *c, int argc, char **argv)
 
         if (rc < 0)
                 return rc;
+        /* "evsrep help [NOUN [VERB]]" is "evsrep [NOUN [VERB]] --help". */
+        if (n_pos > 0 && strcmp(pos[0], "help") == 0) {
+                c->help = true;
+                pos++;
+                n_pos--;
+        } else if (n_pos == 2 && strcmp(pos[1], "help") == 0) {
+                c->help = true;
+                n_pos = 1;
+        }
         if (n_pos == 0) {
                 help_top(c->help ? stdout : stderr);
                 return c->help ? 0 : -EINVAL;
         }
-        if (!noun_known(pos[0])) {
-                help_top(stderr);
-                return cli_usage_error("unknown noun '%s'", pos[0]);
-        }
+        if (!noun_known(pos[0]))
+                return unknown_noun(pos[0], n_pos > 1 ? pos[1] : NULL);
         if (n_pos == 1) {
-                help_noun(c->help ? stdout : stderr, pos[0]);
-                return c->help ? 0 : cli_usage_error("missing a verb for '%s'", pos[0]);
+                if (c->help) {
+                        help_noun(stdout, pos[0]);
+                        return 0;
+                }
+                fprintf(stderr, "evsrep: '%s' needs a verb: ", pos[0]);
+                verbs_line(stderr, pos[0]);
+                fprintf(stderr, "\nRun 'evsrep help %s' for details.\n", pos[0]);
+                return -EINVAL;
         }
         v = verb_find(pos[0], pos[1]);
-        if (!v) {
-                help_noun(stderr, pos[0]);
-                return cli_usage_error("unknown verb '%s %s'", pos[0], pos[1]);
-        }
+        if (!v)
+                return unknown_verb(pos[0], pos[1]);
         if (c->help) {
                 help_verb(stdout, v);
                 return 0;

@@ -3,7 +3,8 @@
  * state), with a deadline (--timeout) and SIGINT that stops the waiting but
  * never the action. For group sync and reprotect it also shows progress from
  * the member pairs: percent (average of their progress), bytes copied since
- * the action, copy rate and ETA (dirty bytes left / rate). */
+ * the action, copy rate and ETA (dirty bytes left / rate); for pair create,
+ * the same figures of the pair's initial copy. */
 #include "cli/cli.h"
 
 #include "common/util.h"
@@ -84,21 +85,38 @@ static uint64_t wait_u64(const json_t *obj, const char *field)
         return 0;
 }
 
-/* Progress of a group from its member pairs. A pair that cannot be read
- * this round counts as 0% rather than failing the wait. */
-static int wait_group_progress(struct cli *c, const struct cli_wait *w, const json_t *grp,
-                               double elapsed_sec, bool final, struct cli_progress *p)
+/* The figures of one pair (pair create --wait: the initial copy). */
+static void wait_pair_figures(const json_t *pair, double *pct, double *rate, uint64_t *dirty,
+                              uint64_t *copied)
 {
-        json_t *ids = json_object_get(grp, "replication_ids");
+        *pct = (double)wait_u64(pair, "progress");
+        *rate = (double)wait_u64(pair, "copy_rate_bytes_per_sec");
+        *dirty = wait_u64(pair, "dirty_bytes");
+        *copied = wait_u64(pair, "bytes_copied");
+}
+
+/* Progress of a pair (the polled object itself) or of a group (from its
+ * member pairs). A member that cannot be read this round counts as 0%
+ * rather than failing the wait. */
+static int wait_progress(struct cli *c, const struct cli_wait *w, const json_t *obj,
+                         double elapsed_sec, bool final, struct cli_progress *p)
+{
+        json_t *ids = json_object_get(obj, "replication_ids");
         uint64_t dirty = 0, copied, pairs_copied = 0;
         double pct_sum = 0, rate = 0;
         size_t n = json_array_size(ids), i;
         json_t *id;
 
-        json_array_foreach(ids, i, id)
+        if (!w->group) {
+                wait_pair_figures(obj, &pct_sum, &rate, &dirty, &pairs_copied);
+                n = 1;
+        }
+        json_array_foreach(w->group ? ids : NULL, i, id)
         {
                 char path[256];
                 json_t *pair = NULL;
+                double pct, r;
+                uint64_t d, b;
                 int rc;
 
                 if (!json_is_string(id))
@@ -109,22 +127,29 @@ static int wait_group_progress(struct cli *c, const struct cli_wait *w, const js
                         return rc;
                 if (rc < 0)
                         continue;
-                pct_sum += (double)wait_u64(pair, "progress");
-                rate += (double)wait_u64(pair, "copy_rate_bytes_per_sec");
-                dirty += wait_u64(pair, "dirty_bytes");
-                pairs_copied += wait_u64(pair, "bytes_copied");
+                wait_pair_figures(pair, &pct, &r, &d, &b);
+                pct_sum += pct;
+                rate += r;
+                dirty += d;
+                pairs_copied += b;
                 json_decref(pair);
         }
         copied =
-            json_object_get(grp, "bytes_copied") ? wait_u64(grp, "bytes_copied") : pairs_copied;
-        p->state = cli_str(grp, "replication_status");
+            json_object_get(obj, "bytes_copied") ? wait_u64(obj, "bytes_copied") : pairs_copied;
+        p->state = cli_str(obj, "replication_status");
         p->percent = n ? pct_sum / (double)n : 100.0;
+        /* 100% is for the end state only: the last chunks may be copied
+         * (dirty 0) a few polls before the status says active. */
+        if (!final)
+                p->percent = MIN(p->percent, 99.0);
         /* The counters restart when a mirror is rebuilt (reprotect). */
         p->bytes = copied >= w->bytes_baseline ? copied - w->bytes_baseline : copied;
         /* The daemon's rate covers the last whole second. Before it has one,
-         * use our own average once it means something (half a second), and
-         * for the final line the average over the whole copy. */
-        if (rate <= 0 && (final || elapsed_sec >= 0.5) && elapsed_sec > 0)
+         * and once nothing is left to copy (the per-second rate then decays
+         * to zero while the copy is being closed), show our own average
+         * since the action; for the final line too. */
+        if ((rate <= 0 || dirty == 0) && (final || dirty == 0 || elapsed_sec >= 0.5) &&
+            elapsed_sec > 0)
                 rate = (double)p->bytes / elapsed_sec;
         p->rate_bps = rate;
         p->eta_sec = dirty == 0 ? 0 : rate > 0 ? (double)dirty / rate : -1;
@@ -198,8 +223,7 @@ int cli_wait_for(struct cli *c, const struct cli_wait *w, json_t **last)
                         if (w->progress) {
                                 struct cli_progress p;
 
-                                if (wait_group_progress(c, w, obj, now - copy_start, true, &p) ==
-                                    0) {
+                                if (wait_progress(c, w, obj, now - copy_start, true, &p) == 0) {
                                         p.percent = 100.0;
                                         p.eta_sec = 0;
                                         wait_show(&view, &p, now, true);
@@ -222,7 +246,7 @@ int cli_wait_for(struct cli *c, const struct cli_wait *w, json_t **last)
                 if (w->progress && strcmp(repl, "copying") == 0) {
                         struct cli_progress p;
 
-                        rc = wait_group_progress(c, w, obj, now - copy_start, false, &p);
+                        rc = wait_progress(c, w, obj, now - copy_start, false, &p);
                         if (rc < 0) {
                                 json_decref(body);
                                 break;

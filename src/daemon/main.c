@@ -157,6 +157,19 @@ static void nbd_limits_from_config(const struct evsrep_config *cfg, struct nbd_l
 
 static void print_config(const struct evsrep_config *cfg)
 {
+        static const char *const log_levels[] = {
+            [LOG_LVL_DEBUG] = "debug",
+            [LOG_LVL_INFO] = "info",
+            [LOG_LVL_WARN] = "warn",
+            [LOG_LVL_ERROR] = "error",
+        };
+
+        printf("availability_zones = ");
+        for (int i = 0; i < cfg->nsites; i++)
+                printf("%s%s", i ? ", " : "", cfg->sites[i].name);
+        printf("\nlog_level = %s\n", cfg->log_level >= 0 && cfg->log_level <= LOG_LVL_ERROR
+                                         ? log_levels[cfg->log_level]
+                                         : "?");
         printf("data_dir = %s\ndb = %s\ntokens = %s\nlisten = %s:%d\nchunk_size = %u\n"
                "http_threads = %d\nnbd_threads = %d\nmetrics_public = %s\n"
                "quota_volumes = %lld\nquota_gigabytes = %lld\ncapacity_overcommit = %g\n",
@@ -217,15 +230,22 @@ static int write_ports_file(const struct evsrep_config *cfg, const char *scheme,
 /* The token is a password: shown only on the start that created it (a
  * service's stdout usually ends up in the journal, where anyone with
  * journal access would read it on every start). Later starts say where it
- * is kept. */
+ * is kept. Either way the banner ends with shell lines to paste: they set
+ * TOKEN and PROJECT (the docs' curl examples) and EVS_URL, EVS_TOKEN and
+ * EVS_PROJECT (the evsrep CLI). */
 static void print_banner(const struct evsrep_config *cfg, const char *scheme, int http_port,
                          const char *token, const char *project, bool token_new)
 {
-        const char *host = cfg->listen_host;
+        /* A wildcard listen address is reached on loopback from this host. */
+        const char *host = strcmp(cfg->listen_host, "0.0.0.0") == 0 ? "127.0.0.1"
+                           : strcmp(cfg->listen_host, "::") == 0    ? "[::1]"
+                                                                    : cfg->listen_host;
         const char *tls = strcmp(scheme, "https") == 0 ? "--cacert <CA of tls_cert> " : "";
+        bool v6 = strchr(host, ':') && host[0] != '[';
 
         printf("evsrepd %s ready\n", EVSREP_VERSION);
-        printf("  API URL:  %s://%s:%d/v2/%s\n", scheme, host, http_port, project);
+        printf("  API URL:  %s://%s%s%s:%d/v2/%s\n", scheme, v6 ? "[" : "", host, v6 ? "]" : "",
+               http_port, project);
         if (token_new)
                 printf("  token:    %s   (new; stored in %s, shown only this once)\n", token,
                        cfg->tokens_path);
@@ -237,19 +257,34 @@ static void print_banner(const struct evsrep_config *cfg, const char *scheme, in
                 printf("  NBD %-5s %s://%s:%d/<export_name of an os-initialize_connection>\n",
                        cfg->sites[i].name, cfg->nbd_tls == NBD_TLS_CFG_REQUIRE ? "nbds" : "nbd",
                        cfg->sites[i].nbd_host, cfg->sites[i].nbd_port);
-        if (!token_new)
-                printf("  try:      read TOKEN PROJECT < <(grep -v '^#' %s | head -n 1)\n"
-                       "            curl -s %s-H \"X-Auth-Token: $TOKEN\" "
-                       "%s://%s:%d/v2/$PROJECT/volumes\n",
-                       cfg->tokens_path, tls, scheme, host, http_port);
+        printf(
+            "  shell:    paste these lines to set TOKEN and PROJECT (curl) and EVS_* (evsrep)\n");
+        if (token_new)
+                printf("export TOKEN='%s' PROJECT='%s'\n", token, project);
         else
-                printf("  try:      curl -s %s-H 'X-Auth-Token: %s' %s://%s:%d/v2/%s/volumes\n"
-                       "            curl -s %s-H 'X-Auth-Token: %s' -H 'Content-Type: "
-                       "application/json' -d '{\"volume\": {\"size\": 1, "
-                       "\"availability_zone\": \"%s\"}}' %s://%s:%d/v2/%s/volumes\n",
-                       tls, token, scheme, host, http_port, project, tls, token, cfg->sites[0].name,
-                       scheme, host, http_port, project);
+                printf("read TOKEN PROJECT < <(grep -v '^#' '%s' | head -n 1); export TOKEN "
+                       "PROJECT\n",
+                       cfg->tokens_path);
+        printf("export EVS_URL=%s://%s%s%s:%d EVS_TOKEN=$TOKEN EVS_PROJECT=$PROJECT\n", scheme,
+               v6 ? "[" : "", host, v6 ? "]" : "", http_port);
+        printf(
+            "  try:      curl -s %s-H \"X-Auth-Token: $TOKEN\" %s://%s%s%s:%d/v2/$PROJECT/volumes\n"
+            "            evsrep volume list      (the CLI: build/evsrep, or installed)\n",
+            tls, scheme, v6 ? "[" : "", host, v6 ? "]" : "", http_port);
         fflush(stdout);
+}
+
+/* A listener could not bind: say what probably holds the port and how to
+ * pick others (flags, config keys, run.sh passing its arguments on). */
+static void log_port_taken(const char *what, const char *host, int port)
+{
+        log_error("%s: port %d on %s is taken: another evsrepd probably runs (its banner and "
+                  "its DATA_DIR/evsrepd.ports name its ports; 'ss -ltnp sport = :%d' shows "
+                  "the process). Stop it, or choose other ports: --listen HOST:PORT and "
+                  "--nbd-listen AZ=HOST:PORT (config: listen, nbd_listen; port 0 picks a free "
+                  "one), e.g. ./scripts/run.sh --data-dir ./.data2 --listen 127.0.0.1:8786 "
+                  "--nbd-listen az1=127.0.0.1:10819 --nbd-listen az2=127.0.0.1:10820",
+                  what, port, host, port);
 }
 
 /* One evsrepd per data directory: a second one would open the same meta
@@ -373,6 +408,8 @@ int main(int argc, char **argv)
                 if (rc < 0) {
                         log_error("NBD listener for %s on %s:%d: %s", s->name, s->nbd_host,
                                   s->nbd_port, strerror(-rc));
+                        if (rc == -EADDRINUSE)
+                                log_port_taken("NBD", s->nbd_host, s->nbd_port);
                         goto out;
                 }
                 /* Port 0 means "any": from here on the config holds the real one,
@@ -380,8 +417,10 @@ int main(int argc, char **argv)
                 cfg.sites[i].nbd_port = nbd_server_port(nbd[i]);
                 log_info("NBD for %s listening on %s:%d", s->name, s->nbd_host, s->nbd_port);
         }
-        if (api_server_start(&cfg, svc, auth, &api, err, sizeof(err)) < 0) {
+        if ((rc = api_server_start(&cfg, svc, auth, &api, err, sizeof(err))) < 0) {
                 log_error("HTTP API: %s", err);
+                if (rc == -EADDRINUSE)
+                        log_port_taken("HTTP API", cfg.listen_host, cfg.listen_port);
                 goto out;
         }
         if ((rc = write_ports_file(&cfg, api_server_scheme(api), api_server_port(api), nbd)) < 0)
