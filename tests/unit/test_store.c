@@ -1,5 +1,12 @@
-/* Unit tests of the SQLite store: schema, CRUD, foreign keys, list queries,
- * transactions, durability. Each test gets a fresh temporary directory. */
+/* Unit tests of the store: schema, CRUD, foreign keys, list queries,
+ * transactions, durability, one suite for both backends.
+ *
+ * SQLite (default): each test gets a fresh temporary directory.
+ * PostgreSQL: when EVSREP_TEST_PG_URL (a libpq URI of a maintenance database
+ * such as postgres) or EVSREP_TEST_PG_URL_FILE (a file holding one, written
+ * by tests/tools/pg_cluster.sh) is set, every test runs against PostgreSQL
+ * instead, each in a database of its own created for it and dropped after.
+ * A set but unusable PostgreSQL fails the suite: it is never skipped. */
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -15,6 +22,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "common/util.h"
@@ -23,14 +31,115 @@
 
 struct fx {
         char dir[64];
-        char path[128];
+        char path[512]; /* SQLite file, or the test database's URI */
+        char dbname[64];
         struct store *s;
 };
+
+/* PostgreSQL mode: the maintenance database's URI, "" in SQLite mode. */
+static char g_pg_admin[512];
+
+static bool pg_mode(void)
+{
+        return g_pg_admin[0] != '\0';
+}
+
+/* The admin URI with its database name replaced by dbname. */
+static void pg_url_for(char *out, size_t cap, const char *dbname)
+{
+        const char *scheme = strstr(g_pg_admin, "://");
+        const char *slash = strchr(scheme ? scheme + 3 : g_pg_admin, '/');
+        const char *query = slash ? strchr(slash, '?') : NULL;
+        int host_len = slash ? (int)(slash - g_pg_admin) : (int)strlen(g_pg_admin);
+
+        snprintf(out, cap, "%.*s/%s%s", host_len, g_pg_admin, dbname, query ? query : "");
+}
+
+/* Run sql on a fresh connection to url; 0, or -1 when it fails. */
+static int pg_exec_url(const char *url, const char *sql)
+{
+        PGconn *c = PQconnectdb(url);
+        PGresult *res;
+        int r = -1;
+
+        if (PQstatus(c) == CONNECTION_OK) {
+                res = PQexec(c, sql);
+                if (PQresultStatus(res) == PGRES_COMMAND_OK ||
+                    PQresultStatus(res) == PGRES_TUPLES_OK)
+                        r = 0;
+                else
+                        fprintf(stderr, "(expected or not) %s: %s", sql, PQerrorMessage(c));
+                PQclear(res);
+        } else {
+                fprintf(stderr, "cannot connect: %s", PQerrorMessage(c));
+        }
+        PQfinish(c);
+        return r;
+}
+
+static int pg_admin_exec(const char *sql)
+{
+        return pg_exec_url(g_pg_admin, sql);
+}
+
+/* Raw SQL on the test's database, behind the store's back; 0 or -1. */
+static int raw_exec(const struct fx *f, const char *sql)
+{
+        sqlite3 *db;
+        int rc;
+
+        if (pg_mode())
+                return pg_exec_url(f->path, sql);
+        if (sqlite3_open(f->path, &db) != SQLITE_OK)
+                return -1;
+        rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+        sqlite3_close(db);
+        return rc == SQLITE_OK ? 0 : -1;
+}
+
+/* First column of the first row of a raw query, as an integer; -1 when the
+ * query fails, -2 when it has no row. */
+static long raw_int(const struct fx *f, const char *sql)
+{
+        long v = -1;
+
+        if (pg_mode()) {
+                PGconn *c = PQconnectdb(f->path);
+                PGresult *res = PQexec(c, sql);
+
+                if (PQresultStatus(res) == PGRES_TUPLES_OK)
+                        v = PQntuples(res) > 0 ? strtol(PQgetvalue(res, 0, 0), NULL, 10) : -2;
+                PQclear(res);
+                PQfinish(c);
+                return v;
+        }
+        sqlite3 *db;
+        sqlite3_stmt *st;
+
+        if (sqlite3_open(f->path, &db) != SQLITE_OK)
+                return -1;
+        if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+                int rc = sqlite3_step(st);
+                v = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : rc == SQLITE_DONE ? -2 : -1;
+                sqlite3_finalize(st);
+        }
+        sqlite3_close(db);
+        return v;
+}
 
 static void rm_db(const struct fx *f)
 {
         static const char *const sfx[] = {"", "-wal", "-shm", "-journal"};
-        char p[160];
+        char p[600];
+
+        if (pg_mode()) {
+                char sql[128];
+
+                snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", f->dbname);
+                pg_admin_exec(sql);
+                rmdir(f->dir);
+                return;
+        }
 
         for (size_t i = 0; i < ARRAY_SIZE(sfx); i++) {
                 snprintf(p, sizeof(p), "%s%s", f->path, sfx[i]);
@@ -48,6 +157,16 @@ static int setup(void **state)
         if (!mkdtemp(f->dir))
                 return -1;
         snprintf(f->path, sizeof(f->path), "%s/evsrep.db", f->dir);
+        if (pg_mode()) {
+                static int seq;
+                char sql[128];
+
+                snprintf(f->dbname, sizeof(f->dbname), "evsrep_t%d_%d", (int)getpid(), ++seq);
+                snprintf(sql, sizeof(sql), "CREATE DATABASE %s", f->dbname);
+                if (pg_admin_exec(sql) != 0)
+                        return -1;
+                pg_url_for(f->path, sizeof(f->path), f->dbname);
+        }
         if (store_open(f->path, &f->s, err, sizeof(err)) != 0) {
                 fprintf(stderr, "store_open: %s\n", err);
                 return -1;
@@ -157,6 +276,14 @@ static void test_wal_and_version_table_on_disk(void **state)
 
         store_close(f->s);
         f->s = NULL;
+        if (pg_mode()) {
+                /* No WAL setting to see; the version table holds one row. */
+                assert_int_equal(raw_int(f, "SELECT count(*) FROM schema_version"), 1);
+                assert_int_equal(raw_int(f, "SELECT version FROM schema_version"),
+                                 store_schema_latest());
+                reopen(f);
+                return;
+        }
         assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
         assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
         assert_int_equal(sqlite3_step(st), SQLITE_ROW);
@@ -177,24 +304,17 @@ static void test_newer_schema_refused(void **state)
         struct fx *f = *state;
         struct store *s2 = NULL;
         char err[256] = "";
-        sqlite3 *db;
 
         store_close(f->s);
         f->s = NULL;
-        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-        assert_int_equal(
-            sqlite3_exec(db, "UPDATE schema_version SET version = 999", NULL, NULL, NULL),
-            SQLITE_OK);
-        sqlite3_close(db);
+        assert_int_equal(raw_exec(f, "UPDATE schema_version SET version = 999"), 0);
         assert_int_equal(store_open(f->path, &s2, err, sizeof(err)), -EPROTO);
         assert_null(s2);
         assert_non_null(strstr(err, "999"));
         /* Put it back so teardown's reopen-free path works and the fixture is sane. */
-        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
         char sql[96];
         snprintf(sql, sizeof(sql), "UPDATE schema_version SET version = %d", store_schema_latest());
-        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-        sqlite3_close(db);
+        assert_int_equal(raw_exec(f, sql), 0);
         reopen(f);
 }
 
@@ -202,14 +322,16 @@ static void test_open_bad_path(void **state)
 {
         struct store *s2 = NULL;
         char err[256] = "";
+        /* PostgreSQL: nothing listens on port 1. */
+        const char *bad = pg_mode() ? "postgresql://evsrep@127.0.0.1:1/evsrep?connect_timeout=2"
+                                    : "/nonexistent-dir-evsrep/x/evsrep.db";
 
         (void)state;
-        assert_int_equal(store_open("/nonexistent-dir-evsrep/x/evsrep.db", &s2, err, sizeof(err)),
-                         -EIO);
+        assert_int_equal(store_open(bad, &s2, err, sizeof(err)), -EIO);
         assert_null(s2);
         assert_true(strlen(err) > 0);
         /* A NULL error buffer is allowed. */
-        assert_int_equal(store_open("/nonexistent-dir-evsrep/x/evsrep.db", &s2, NULL, 0), -EIO);
+        assert_int_equal(store_open(bad, &s2, NULL, 0), -EIO);
 }
 
 static void test_not_a_database(void **state)
@@ -219,6 +341,16 @@ static void test_not_a_database(void **state)
         struct store *s2 = NULL;
         FILE *fp;
 
+        if (pg_mode()) {
+                /* A database that does not exist on the server. */
+                char url[600];
+
+                pg_url_for(url, sizeof(url), "evsrep_no_such_db");
+                assert_int_equal(store_open(url, &s2, err, sizeof(err)), -EIO);
+                assert_null(s2);
+                assert_non_null(strstr(err, "evsrep_no_such_db"));
+                return;
+        }
         snprintf(path, sizeof(path), "%s/garbage.db", f->dir);
         fp = fopen(path, "w");
         assert_non_null(fp);
@@ -1327,26 +1459,17 @@ static void test_quota_crud(void **state)
 static void test_quota_check_constraint(void **state)
 {
         struct fx *f = *state;
-        sqlite3 *db;
 
         /* The schema itself refuses a limit below -1, whoever writes it. */
         store_close(f->s);
         f->s = NULL;
-        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-        assert_int_equal(sqlite3_exec(db,
-                                      "INSERT INTO quotas (project_id, volumes) VALUES ('x', -2)",
-                                      NULL, NULL, NULL),
-                         SQLITE_CONSTRAINT);
-        assert_int_equal(sqlite3_exec(db,
-                                      "INSERT INTO quotas (project_id, gigabytes) VALUES ('x', -7)",
-                                      NULL, NULL, NULL),
-                         SQLITE_CONSTRAINT);
-        assert_int_equal(sqlite3_exec(db,
-                                      "INSERT INTO quotas (project_id, volumes, gigabytes) "
-                                      "VALUES ('x', -1, NULL)",
-                                      NULL, NULL, NULL),
-                         SQLITE_OK);
-        sqlite3_close(db);
+        assert_int_equal(raw_exec(f, "INSERT INTO quotas (project_id, volumes) VALUES ('x', -2)"),
+                         -1);
+        assert_int_equal(raw_exec(f, "INSERT INTO quotas (project_id, gigabytes) VALUES ('x', -7)"),
+                         -1);
+        assert_int_equal(raw_exec(f, "INSERT INTO quotas (project_id, volumes, gigabytes) "
+                                     "VALUES ('x', -1, NULL)"),
+                         0);
         reopen(f);
 }
 
@@ -1406,20 +1529,16 @@ static void test_quota_upgrade_path(void **state)
         struct fx *f = *state;
         struct store_volume v, got;
         struct store_quota q;
-        sqlite3 *db;
-        sqlite3_stmt *st;
         char sql[128];
 
         mk_volume(&v, 1, "p1", "az1", 1);
         assert_int_equal(store_volume_insert(f->s, &v), 0);
         store_close(f->s);
         f->s = NULL;
-        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
         snprintf(sql, sizeof(sql),
                  "DROP TABLE quotas; DROP INDEX volumes_az; UPDATE schema_version SET version = %d",
                  QUOTA_MIGRATION - 1);
-        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-        sqlite3_close(db);
+        assert_int_equal(raw_exec(f, sql), 0);
 
         reopen(f);
         assert_int_equal(store_schema_version(f->s), store_schema_latest());
@@ -1432,24 +1551,228 @@ static void test_quota_upgrade_path(void **state)
         assert_int_equal(store_quota_set(f->s, &q), 0);
         store_close(f->s);
         f->s = NULL;
-        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-        assert_int_equal(sqlite3_prepare_v2(db,
-                                            "SELECT count(*) FROM sqlite_master WHERE "
-                                            "name IN ('quotas', 'volumes_az')",
-                                            -1, &st, NULL),
-                         SQLITE_OK);
-        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-        assert_int_equal(sqlite3_column_int(st, 0), 2);
-        sqlite3_finalize(st);
-        sqlite3_close(db);
+        assert_int_equal(raw_int(f, pg_mode() ? "SELECT count(*) FROM pg_class WHERE "
+                                                "relname IN ('quotas', 'volumes_az')"
+                                              : "SELECT count(*) FROM sqlite_master WHERE "
+                                                "name IN ('quotas', 'volumes_az')"),
+                         2);
         reopen(f);
         assert_int_equal(store_quota_get(f->s, "p1", &q), 0);
         assert_int_equal(q.volumes, 1);
         assert_int_equal(q.gigabytes, 2);
 }
 
+/* ------------------------------------------------------------------ two handles */
+
+/* Two handles on one database stand for two evsrepd nodes: each thread runs
+ * the service pattern (begin; get; update; commit) on the same row. The
+ * store's write transactions serialise them, so no increment is lost. */
+enum { RACE_ROUNDS = 200 };
+
+struct racer {
+        struct store *s;
+        const char *id;
+        int failures;
+};
+
+static void *racer_main(void *arg)
+{
+        struct racer *w = arg;
+
+        for (int i = 0; i < RACE_ROUNDS; i++) {
+                struct store_volume v;
+
+                if (store_tx_begin(w->s) != 0) {
+                        w->failures++;
+                        continue;
+                }
+                if (store_volume_get(w->s, "p1", w->id, &v) != 0) {
+                        w->failures++;
+                        store_tx_rollback(w->s);
+                        continue;
+                }
+                v.size_gib++;
+                v.updated_at = v.size_gib;
+                if (store_volume_update(w->s, &v) != 0 || store_tx_commit(w->s) != 0) {
+                        w->failures++;
+                        store_tx_rollback(w->s); /* harmless after a commit */
+                }
+                store_volume_clear(&v);
+        }
+        return NULL;
+}
+
+static void test_two_handles_no_lost_update(void **state)
+{
+        struct fx *f = *state;
+        struct store *s2 = NULL;
+        struct store_volume v, got;
+        struct racer w[2];
+        pthread_t th[2];
+        char err[256];
+
+        mk_volume(&v, 1, "p1", "az1", 1);
+        v.size_gib = 0;
+        assert_int_equal(store_volume_insert(f->s, &v), 0);
+        assert_int_equal(store_open(f->path, &s2, err, sizeof(err)), 0);
+        w[0] = (struct racer){.s = f->s, .id = v.id};
+        w[1] = (struct racer){.s = s2, .id = v.id};
+        for (int i = 0; i < 2; i++)
+                assert_int_equal(pthread_create(&th[i], NULL, racer_main, &w[i]), 0);
+        for (int i = 0; i < 2; i++)
+                pthread_join(th[i], NULL);
+        store_close(s2);
+        assert_int_equal(w[0].failures, 0);
+        assert_int_equal(w[1].failures, 0);
+        assert_int_equal(store_volume_get(f->s, "p1", v.id, &got), 0);
+        assert_int_equal(got.size_gib, 2 * RACE_ROUNDS);
+        store_volume_clear(&got);
+}
+
+/* ------------------------------------------------------------------ PostgreSQL only */
+
+/* Terminate the store's server connections from outside (what a server
+ * restart does to them). */
+static void pg_kill_store_conns(const struct fx *f)
+{
+        char sql[256];
+
+        snprintf(sql, sizeof(sql),
+                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                 "WHERE datname = '%s' AND pid <> pg_backend_pid()",
+                 f->dbname);
+        assert_int_equal(pg_admin_exec(sql), 0);
+}
+
+static void pg_allow_conns(const struct fx *f, bool allow)
+{
+        char sql[128];
+
+        snprintf(sql, sizeof(sql), "ALTER DATABASE %s ALLOW_CONNECTIONS %s", f->dbname,
+                 allow ? "true" : "false");
+        assert_int_equal(pg_admin_exec(sql), 0);
+}
+
+/* A lost connection is reset transparently when the server is back, and is
+ * -EAGAIN (store unreachable) while it is not; inside a transaction it fails
+ * the transaction, commit included, and the store recovers after. */
+static void test_pg_connection_loss(void **state)
+{
+        struct fx *f = *state;
+        struct store_volume v, got;
+
+        mk_volume(&v, 1, "p1", "az1", 1);
+        assert_int_equal(store_volume_insert(f->s, &v), 0);
+
+        /* Server back at once: the next read reconnects and succeeds. */
+        pg_kill_store_conns(f);
+        assert_int_equal(store_volume_get(f->s, "p1", v.id, &got), 0);
+        store_volume_clear(&got);
+
+        /* Server unreachable (the database refuses new connections). */
+        pg_allow_conns(f, false);
+        pg_kill_store_conns(f);
+        assert_int_equal(store_volume_get(f->s, "p1", v.id, &got), -EAGAIN);
+        assert_int_equal(store_volume_update(f->s, &v), -EAGAIN);
+        assert_int_equal(store_tx_begin(f->s), -EAGAIN);
+        pg_allow_conns(f, true);
+        assert_int_equal(store_volume_get(f->s, "p1", v.id, &got), 0);
+        store_volume_clear(&got);
+
+        /* Lost inside a transaction: every later call and the commit fail. */
+        assert_int_equal(store_tx_begin(f->s), 0);
+        mk_volume(&v, 2, "p1", "az1", 2);
+        assert_int_equal(store_volume_insert(f->s, &v), 0);
+        pg_kill_store_conns(f);
+        mk_volume(&v, 3, "p1", "az1", 3);
+        assert_int_equal(store_volume_insert(f->s, &v), -EAGAIN);
+        assert_int_equal(store_volume_get(f->s, "p1", v.id, &got), -EAGAIN);
+        assert_int_equal(store_tx_commit(f->s), -EAGAIN);
+        /* The transaction is gone (mutex released) and the store recovers. */
+        assert_int_equal(store_tx_commit(f->s), -EINVAL);
+        mkid(v.id, 'a', 2);
+        assert_int_equal(store_volume_get(f->s, "p1", v.id, &got), -ENOENT);
+        assert_int_equal(store_tx_begin(f->s), 0);
+        assert_int_equal(store_volume_insert(f->s, &v), 0);
+        assert_int_equal(store_tx_commit(f->s), 0);
+        assert_int_equal(store_volume_get(f->s, "p1", v.id, &got), 0);
+        store_volume_clear(&got);
+
+        /* A write outside a transaction on a dead connection with the server
+         * up: its outcome is unknown to the store, so -EAGAIN, then fine. */
+        pg_kill_store_conns(f);
+        mk_volume(&v, 4, "p1", "az1", 4);
+        int r = store_volume_insert(f->s, &v);
+        assert_true(r == 0 || r == -EAGAIN);
+        r = store_volume_insert(f->s, &v);
+        assert_true(r == 0 || r == -EEXIST);
+        assert_int_equal(store_volume_get(f->s, "p1", v.id, &got), 0);
+        store_volume_clear(&got);
+}
+
+/* The error mapping of the PostgreSQL-only paths: a volume already in a pair
+ * (trigger, SQLSTATE EV001) and text that is not JSON (class 22). */
+static void test_pg_sqlstate_mapping(void **state)
+{
+        struct fx *f = *state;
+        struct store_volume v;
+        struct store_pair p;
+        char ids[3][STORE_ID_LEN];
+
+        for (int i = 0; i < 3; i++) {
+                mk_volume(&v, i + 1, "p1", "az1", i + 1);
+                assert_int_equal(store_volume_insert(f->s, &v), 0);
+                snprintf(ids[i], sizeof(ids[i]), "%s", v.id);
+        }
+        mk_pair(&p, 1, "p1", ids[0], ids[1], 1);
+        assert_int_equal(store_pair_insert(f->s, &p), 0);
+        mk_pair(&p, 2, "p1", ids[2], ids[1], 2);
+        assert_int_equal(store_pair_insert(f->s, &p), -EEXIST);
+        assert_int_equal(raw_exec(f, "INSERT INTO volumes (id, project_id, availability_zone, "
+                                     "status, volume_type, size_gib, created_at, metadata_json) "
+                                     "VALUES ('x', 'p', 'az1', 's', 't', 1, 1, '{')"),
+                         -1);
+        mk_volume(&v, 9, "p1", "az1", 9);
+        v.metadata_json = (char *)"{";
+        assert_int_equal(store_volume_insert(f->s, &v), -EINVAL);
+        v.metadata_json = (char *)"\"str\"";
+        assert_int_equal(store_volume_insert(f->s, &v), -EINVAL);
+}
+
+/* PostgreSQL mode when the environment names a server (see the top). */
+static void load_pg_url(void)
+{
+        const char *url = getenv("EVSREP_TEST_PG_URL");
+        const char *file = getenv("EVSREP_TEST_PG_URL_FILE");
+
+        if (url && *url) {
+                snprintf(g_pg_admin, sizeof(g_pg_admin), "%s", url);
+        } else if (file && *file) {
+                FILE *fp = fopen(file, "r");
+
+                if (!fp || !fgets(g_pg_admin, sizeof(g_pg_admin), fp)) {
+                        fprintf(stderr,
+                                "EVSREP_TEST_PG_URL_FILE=%s: cannot read a PostgreSQL URI "
+                                "(did tests/tools/pg_cluster.sh start fail?)\n",
+                                file);
+                        exit(1);
+                }
+                fclose(fp);
+                g_pg_admin[strcspn(g_pg_admin, "\r\n")] = '\0';
+        }
+        if (pg_mode() && pg_admin_exec("SELECT 1") != 0) {
+                fprintf(stderr, "PostgreSQL at the test URI is not usable\n");
+                exit(1);
+        }
+}
+
 int main(void)
 {
+        load_pg_url();
+        const struct CMUnitTest pg_only[] = {
+            cmocka_unit_test_setup_teardown(test_pg_connection_loss, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_pg_sqlstate_mapping, setup, teardown),
+        };
         const struct CMUnitTest tests[] = {
             cmocka_unit_test_setup_teardown(test_open_schema_version, setup, teardown),
             cmocka_unit_test_setup_teardown(test_wal_and_version_table_on_disk, setup, teardown),
@@ -1478,6 +1801,13 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_quota_check_constraint, setup, teardown),
             cmocka_unit_test_setup_teardown(test_usage_and_provisioned, setup, teardown),
             cmocka_unit_test_setup_teardown(test_quota_upgrade_path, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_two_handles_no_lost_update, setup, teardown),
         };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        int failed = _cmocka_run_group_tests(pg_mode() ? "store (postgresql)" : "store (sqlite)",
+                                             tests, ARRAY_SIZE(tests), NULL, NULL);
+
+        if (pg_mode())
+                failed += _cmocka_run_group_tests("store (postgresql only)", pg_only,
+                                                  ARRAY_SIZE(pg_only), NULL, NULL);
+        return failed;
 }
