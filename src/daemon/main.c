@@ -157,10 +157,13 @@ static void nbd_limits_from_config(const struct evsrep_config *cfg, struct nbd_l
 
 static void print_config(const struct evsrep_config *cfg)
 {
+        char db[CONFIG_PATH_LEN];
+
+        config_db_display(cfg->db_path, db, sizeof(db));
         printf("data_dir = %s\ndb = %s\ntokens = %s\nlisten = %s:%d\nchunk_size = %u\n"
                "http_threads = %d\nnbd_threads = %d\nmetrics_public = %s\n"
                "quota_volumes = %lld\nquota_gigabytes = %lld\ncapacity_overcommit = %g\n",
-               cfg->data_dir, cfg->db_path, cfg->tokens_path, cfg->listen_host, cfg->listen_port,
+               cfg->data_dir, db, cfg->tokens_path, cfg->listen_host, cfg->listen_port,
                cfg->chunk_bytes, cfg->http_threads, cfg->nbd_threads,
                cfg->metrics_public ? "true" : "false", (long long)cfg->quota_volumes,
                (long long)cfg->quota_gigabytes, cfg->capacity_overcommit);
