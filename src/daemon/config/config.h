@@ -134,7 +134,7 @@ int config_set(struct evsrep_config *c, const char *key, const char *value, char
                size_t errlen);
 /* Fill derived paths and check the whole: unique AZ names and ports, etc. */
 int config_finalize(struct evsrep_config *c, char *err, size_t errlen);
-/* db as it may be shown (--print-config, logs): the password of a
+/* db as it may be shown (--check-config, logs): the password of a
  * PostgreSQL URI replaced by "***". */
 void config_db_display(const char *db, char *out, size_t outlen);
 const struct site_cfg *config_site(const struct evsrep_config *c, const char *az);
