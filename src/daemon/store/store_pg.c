@@ -374,6 +374,14 @@ static void pg_close(struct store *base)
         free(s);
 }
 
+/* Server NOTICEs (e.g. "relation already exists, skipping" from the
+ * idempotent CREATE IF NOT EXISTS) are expected chatter, not for stderr. */
+static void notice_drop(void *arg, const char *message)
+{
+        (void)arg;
+        log_debug("store: postgresql: %.200s", message);
+}
+
 int store_pg_open(const char *uri, struct store **out, char *err, size_t errlen)
 {
         /* The URI's own keywords override these defaults (expand_dbname:
@@ -412,6 +420,7 @@ int store_pg_open(const char *uri, struct store **out, char *err, size_t errlen)
                 r = -EIO;
                 goto fail;
         }
+        PQsetNoticeProcessor(s->conn, notice_drop, NULL);
         r = store_schema_pg_migrate(s->conn, &s->version, err, errlen);
         if (r < 0)
                 goto fail;
