@@ -163,6 +163,7 @@ static void print_config(const struct evsrep_config *cfg)
             [LOG_LVL_WARN] = "warn",
             [LOG_LVL_ERROR] = "error",
         };
+        char db[CONFIG_PATH_LEN];
 
         printf("availability_zones = ");
         for (int i = 0; i < cfg->nsites; i++)
@@ -170,10 +171,11 @@ static void print_config(const struct evsrep_config *cfg)
         printf("\nlog_level = %s\n", cfg->log_level >= 0 && cfg->log_level <= LOG_LVL_ERROR
                                          ? log_levels[cfg->log_level]
                                          : "?");
+        config_db_display(cfg->db_path, db, sizeof(db));
         printf("data_dir = %s\ndb = %s\ntokens = %s\nlisten = %s:%d\nchunk_size = %u\n"
                "http_threads = %d\nnbd_threads = %d\nmetrics_public = %s\n"
                "quota_volumes = %lld\nquota_gigabytes = %lld\ncapacity_overcommit = %g\n",
-               cfg->data_dir, cfg->db_path, cfg->tokens_path, cfg->listen_host, cfg->listen_port,
+               cfg->data_dir, db, cfg->tokens_path, cfg->listen_host, cfg->listen_port,
                cfg->chunk_bytes, cfg->http_threads, cfg->nbd_threads,
                cfg->metrics_public ? "true" : "false", (long long)cfg->quota_volumes,
                (long long)cfg->quota_gigabytes, cfg->capacity_overcommit);

@@ -614,6 +614,29 @@ static void test_load_file(void **state)
         unlink(path);
 }
 
+/* db may name a PostgreSQL database: kept verbatim (never joined to
+ * data_dir), and shown without its password. */
+static void test_db_postgresql_uri(void **state)
+{
+        struct evsrep_config c;
+        char err[256], shown[CONFIG_PATH_LEN];
+        static const char ini[] = "[DEFAULT]\n"
+                                  "data_dir = /var/lib/evsrep\n"
+                                  "db = postgresql://evsrep:s3cret@10.0.0.5:5432/evsrep\n";
+
+        (void)state;
+        config_defaults(&c);
+        assert_int_equal(parse(&c, ini, err, sizeof(err)), 0);
+        assert_int_equal(config_finalize(&c, err, sizeof(err)), 0);
+        assert_string_equal(c.db_path, "postgresql://evsrep:s3cret@10.0.0.5:5432/evsrep");
+        config_db_display(c.db_path, shown, sizeof(shown));
+        assert_string_equal(shown, "postgresql://evsrep:***@10.0.0.5:5432/evsrep");
+        config_db_display("postgres://evsrep@h/db?sslmode=require", shown, sizeof(shown));
+        assert_string_equal(shown, "postgres://evsrep@h/db?sslmode=require");
+        config_db_display("/var/lib/evsrep/evsrep.db", shown, sizeof(shown));
+        assert_string_equal(shown, "/var/lib/evsrep/evsrep.db");
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -634,6 +657,7 @@ int main(void)
             cmocka_unit_test(test_http_hardening_keys),
             cmocka_unit_test(test_quota_keys),
             cmocka_unit_test(test_nbd_tls_keys),
+            cmocka_unit_test(test_db_postgresql_uri),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

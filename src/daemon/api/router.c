@@ -275,9 +275,10 @@ int api_reply_errno(struct api_call *c, int rc, const char *msg)
         case -ENOSPC: /* the site's free space times capacity_overcommit */
                 return http_reply_error(c->r, HTTP_ERR_CONFLICT, NULL, "%s",
                                         msg && *msg ? msg : "not enough capacity at the site");
-        case -EAGAIN:
-                return http_reply_error(c->r, HTTP_ERR_UNAVAILABLE, NULL,
-                                        "the metadata store is busy; retry the request (%s)",
+        case -EAGAIN: /* store busy or unreachable (store.h) */
+                return http_reply_error(c->r, HTTP_ERR_UNAVAILABLE, "Retry-After: 1",
+                                        "the metadata store is busy or unreachable; retry the "
+                                        "request (%s)",
                                         c->r->req_id);
         default:
                 log_error("%s: internal error %d (%s)", c->r->req_id, rc, strerror(-rc));

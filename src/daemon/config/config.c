@@ -961,6 +961,22 @@ static bool bounded(const char *s, size_t cap)
         return memchr(s, '\0', cap) != NULL;
 }
 
+void config_db_display(const char *db, char *out, size_t outlen)
+{
+        const char *auth = strstr(db, "://");
+        const char *at, *colon;
+
+        /* postgresql://user:password@host/...: hide what is between the
+         * first ':' of the user info and its '@'. */
+        if ((strncmp(db, "postgresql://", 13) == 0 || strncmp(db, "postgres://", 11) == 0) &&
+            auth && (at = strpbrk(auth + 3, "@/?")) && *at == '@' &&
+            (colon = memchr(auth + 3, ':', (size_t)(at - auth - 3)))) {
+                snprintf(out, outlen, "%.*s:***%s", (int)(colon - db), db, at);
+                return;
+        }
+        snprintf(out, outlen, "%s", db);
+}
+
 int config_finalize(struct evsrep_config *c, char *err, size_t errlen)
 {
         seterr(err, errlen, "%s", "");

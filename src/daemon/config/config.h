@@ -76,7 +76,10 @@ enum nbd_tls_cfg_mode {
 
 struct evsrep_config {
         char data_dir[CONFIG_PATH_LEN];
-        char db_path[CONFIG_PATH_LEN];     /* "" until finalize: data_dir/evsrep.db */
+        /* The store: an SQLite file, or a PostgreSQL connection URI
+         * (postgresql://... or postgres://...). "" until finalize:
+         * data_dir/evsrep.db. */
+        char db_path[CONFIG_PATH_LEN];
         char tokens_path[CONFIG_PATH_LEN]; /* "" until finalize: data_dir/tokens */
         char listen_host[CONFIG_HOST_LEN];
         int listen_port;
@@ -131,6 +134,9 @@ int config_set(struct evsrep_config *c, const char *key, const char *value, char
                size_t errlen);
 /* Fill derived paths and check the whole: unique AZ names and ports, etc. */
 int config_finalize(struct evsrep_config *c, char *err, size_t errlen);
+/* db as it may be shown (--check-config, logs): the password of a
+ * PostgreSQL URI replaced by "***". */
+void config_db_display(const char *db, char *out, size_t outlen);
 const struct site_cfg *config_site(const struct evsrep_config *c, const char *az);
 
 #endif

@@ -1,6 +1,8 @@
 /* Control-plane metadata store: volumes, replication pairs, consistency
- * groups. SQLite now (store_sqlite.c); the interface is backend-neutral so a
- * PostgreSQL backend can be added without touching handlers.
+ * groups. Two backends behind one interface (store.c dispatches): SQLite
+ * (store_sqlite.c, the default: any path) and PostgreSQL (store_pg.c: a path
+ * that is a libpq URI, postgresql://... or postgres://..., shared by several
+ * evsrepd nodes). docs/design/store.md says what each guarantees.
  *
  * Records are plain structs with fixed-size strings; the only heap member is
  * store_volume.metadata_json (free with store_volume_clear / the *_free_list
@@ -18,8 +20,11 @@
  * -EEXIST (duplicate id, or a volume already in a pair), -EINVAL (bad query,
  * or a value the schema rejects), -EBUSY (delete of a volume still in a pair
  * or a group still holding pairs; store_tx_begin while already in a tx),
- * -EPROTO (store_open: database newer than this binary), -EIO (backend error,
- * logged).
+ * -EPROTO (store_open: database newer than this binary), -EAGAIN (store busy
+ * or unreachable: retry later; PostgreSQL: the server could not be reached
+ * after one reconnect, or the connection broke inside the caller's
+ * transaction, which is then lost: its commit returns -EAGAIN too), -EIO
+ * (backend error, logged).
  *
  * Ownership: list functions return a malloc'd array (NULL when n == 0).
  * Volume arrays are freed with store_volume_free_list; pair and group arrays
@@ -137,8 +142,10 @@ struct store_list_query {
         int64_t changes_since; /* 0: none; else created_at or updated_at >= it */
 };
 
-/* Open (creating if needed) the database at path and migrate its schema to
- * the current version. On failure err holds a sentence for the operator. */
+/* Open (creating if needed) the database at path, an SQLite file or a
+ * PostgreSQL connection URI, and migrate its schema to the current version.
+ * On failure err holds a sentence for the operator (never the URI, which may
+ * hold a password). */
 int store_open(const char *path, struct store **out, char *err, size_t errlen);
 void store_close(struct store *s);
 int store_schema_version(struct store *s);

@@ -1,4 +1,6 @@
-/* SQLite backend of the control-plane store (see store.h, docs/design/store.md).
+/* SQLite backend of the control-plane store (see store.h, store_internal.h,
+ * docs/design/store.md): the default, selected for any store path that is not
+ * a PostgreSQL URI.
  *
  * Locking: one connection, one recursive mutex. Every public call takes the
  * mutex for its whole duration; store_tx_begin keeps it held by the calling
@@ -12,6 +14,7 @@
 #include "store/store.h"
 #include "common/fault.h"
 #include "store/schema.h"
+#include "store/store_internal.h"
 
 #include "common/log.h"
 #include "common/util.h"
@@ -57,7 +60,8 @@ enum stmt_id {
         ST__COUNT
 };
 
-struct store {
+struct sq_store {
+        struct store base; /* first: store.c dispatches through base.ops */
         sqlite3 *db;
         pthread_mutex_t mu; /* recursive; see the top of the file */
         bool in_tx;
@@ -65,6 +69,14 @@ struct store {
         int version;
         sqlite3_stmt *st[ST__COUNT];
 };
+
+static struct sq_store *sq_of(struct store *base)
+{
+        return (struct sq_store *)base; /* base is the first member */
+}
+
+static const struct store_ops sqlite_ops;
+static void sq_close(struct store *base);
 
 /* The pair holding a volume, from either side. Two scalar subqueries rather
  * than one OR so that each uses its own index. */
@@ -155,7 +167,7 @@ static const char *const stmt_sql[ST__COUNT] = {
 
 /* ---------------------------------------------------------------- helpers */
 
-static void lock(struct store *s)
+static void lock(struct sq_store *s)
 {
         int r = pthread_mutex_lock(&s->mu);
 
@@ -167,7 +179,7 @@ static void lock(struct store *s)
         }
 }
 
-static void unlock(struct store *s)
+static void unlock(struct sq_store *s)
 {
         pthread_mutex_unlock(&s->mu);
 }
@@ -177,7 +189,7 @@ enum op_kind { OP_READ, OP_WRITE, OP_DELETE };
 /* SQLite result -> negative errno. Constraint failures are the caller's
  * mistakes (or races the service lost) and are not logged; anything else is
  * a backend failure and is. */
-static int map_rc(struct store *s, int rc, enum op_kind kind, const char *what)
+static int map_rc(struct sq_store *s, int rc, enum op_kind kind, const char *what)
 {
         switch (rc & 0xff) {
         case SQLITE_OK:
@@ -212,7 +224,7 @@ static int map_rc(struct store *s, int rc, enum op_kind kind, const char *what)
         }
 }
 
-static sqlite3_stmt *stmt(struct store *s, enum stmt_id id)
+static sqlite3_stmt *stmt(struct sq_store *s, enum stmt_id id)
 {
         sqlite3_stmt *st = s->st[id];
 
@@ -251,7 +263,7 @@ static void col_str(sqlite3_stmt *st, int i, char *dst, size_t cap)
 
 /* Run a write statement to completion; 0, -ENOENT when it touched no row and
  * must_touch is set, or a mapped error. */
-static int run_write(struct store *s, sqlite3_stmt *st, enum op_kind kind, bool must_touch,
+static int run_write(struct sq_store *s, sqlite3_stmt *st, enum op_kind kind, bool must_touch,
                      const char *what)
 {
         int rc = sqlite3_step(st);
@@ -267,7 +279,7 @@ static int run_write(struct store *s, sqlite3_stmt *st, enum op_kind kind, bool 
 /* A row write (insert, update, delete). Outside a transaction it commits
  * alone, so it is a fault point of its own (store_write, per row id);
  * inside one, store_commit covers it. */
-static int row_write(struct store *s, sqlite3_stmt *st, enum op_kind kind, bool must_touch,
+static int row_write(struct sq_store *s, sqlite3_stmt *st, enum op_kind kind, bool must_touch,
                      const char *what, const char *id)
 {
         int r = s->in_tx ? 0 : fault_check(FP_STORE_WRITE, id);
@@ -281,9 +293,9 @@ static int row_write(struct store *s, sqlite3_stmt *st, enum op_kind kind, bool 
 
 /* ---------------------------------------------------------------- open/close */
 
-int store_open(const char *path, struct store **out, char *err, size_t errlen)
+int store_sqlite_open(const char *path, struct store **out, char *err, size_t errlen)
 {
-        struct store *s;
+        struct sq_store *s;
         pthread_mutexattr_t ma;
         int rc, r;
         char dummy[1];
@@ -299,6 +311,7 @@ int store_open(const char *path, struct store **out, char *err, size_t errlen)
                 snprintf(err, errlen, "out of memory");
                 return -ENOMEM;
         }
+        s->base.ops = &sqlite_ops;
         pthread_mutexattr_init(&ma);
         pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
         pthread_mutex_init(&s->mu, &ma);
@@ -361,17 +374,19 @@ int store_open(const char *path, struct store **out, char *err, size_t errlen)
                         goto fail;
                 }
         }
-        *out = s;
+        *out = &s->base;
         return 0;
 fail:
         if (err[0])
                 log_error("store: %s", err);
-        store_close(s);
+        sq_close(&s->base);
         return r;
 }
 
-void store_close(struct store *s)
+static void sq_close(struct store *base)
 {
+        struct sq_store *s = sq_of(base);
+
         if (!s)
                 return;
         for (int i = 0; i < ST__COUNT; i++)
@@ -382,15 +397,19 @@ void store_close(struct store *s)
         free(s);
 }
 
-int store_schema_version(struct store *s)
+static int sq_schema_version(struct store *base)
 {
+        struct sq_store *s = sq_of(base);
+
         return s->version;
 }
 
 /* ---------------------------------------------------------------- transactions */
 
-int store_tx_begin(struct store *s)
+static int sq_tx_begin(struct store *base)
 {
+        struct sq_store *s = sq_of(base);
+
         int r;
 
         lock(s);
@@ -413,13 +432,15 @@ int store_tx_begin(struct store *s)
         return 0; /* the lock stays held until commit/rollback */
 }
 
-static bool owns_tx(struct store *s)
+static bool owns_tx(struct sq_store *s)
 {
         return s->in_tx && pthread_equal(s->tx_owner, pthread_self());
 }
 
-int store_tx_commit(struct store *s)
+static int sq_tx_commit(struct store *base)
 {
+        struct sq_store *s = sq_of(base);
+
         int r;
 
         lock(s);
@@ -438,8 +459,10 @@ int store_tx_commit(struct store *s)
         return r;
 }
 
-void store_tx_rollback(struct store *s)
+static void sq_tx_rollback(struct store *base)
 {
+        struct sq_store *s = sq_of(base);
+
         lock(s);
         if (!owns_tx(s)) {
                 unlock(s);
@@ -639,7 +662,7 @@ static void free_rows(const struct resource *res, void *rows, size_t n)
 }
 
 /* Step st to the end, collecting rows into a fresh array. */
-static int collect(struct store *s, const struct resource *res, sqlite3_stmt *st, void **out,
+static int collect(struct sq_store *s, const struct resource *res, sqlite3_stmt *st, void **out,
                    size_t *n)
 {
         char *rows = NULL;
@@ -676,7 +699,7 @@ static int collect(struct store *s, const struct resource *res, sqlite3_stmt *st
         return 0;
 }
 
-static int get_one(struct store *s, const struct resource *res, enum stmt_id sid,
+static int get_one(struct sq_store *s, const struct resource *res, enum stmt_id sid,
                    const char *project_id, const char *id, void *out)
 {
         sqlite3_stmt *st;
@@ -701,8 +724,8 @@ static int get_one(struct store *s, const struct resource *res, enum stmt_id sid
         return r;
 }
 
-static int list_all(struct store *s, const struct resource *res, enum stmt_id sid, const char *arg,
-                    void **out, size_t *n)
+static int list_all(struct sq_store *s, const struct resource *res, enum stmt_id sid,
+                    const char *arg, void **out, size_t *n)
 {
         sqlite3_stmt *st;
         int r;
@@ -716,7 +739,7 @@ static int list_all(struct store *s, const struct resource *res, enum stmt_id si
         return r;
 }
 
-static int delete_one(struct store *s, enum stmt_id sid, const char *id, const char *what)
+static int delete_one(struct sq_store *s, enum stmt_id sid, const char *id, const char *what)
 {
         sqlite3_stmt *st;
         int r;
@@ -793,7 +816,7 @@ static const struct filter_spec *find_filter(const struct resource *res, const c
 
 /* Sort value of the marker row, or -ENOENT when the marker is not an id of
  * this project's resources. */
-static int marker_value(struct store *s, const struct resource *res, const char *col,
+static int marker_value(struct sq_store *s, const struct resource *res, const char *col,
                         const struct store_list_query *q, sqlite3_value **val)
 {
         struct sbuf sql = {0};
@@ -825,8 +848,8 @@ static int marker_value(struct store *s, const struct resource *res, const char 
         return r;
 }
 
-static int list_query(struct store *s, const struct resource *res, const struct store_list_query *q,
-                      void **out, size_t *n)
+static int list_query(struct sq_store *s, const struct resource *res,
+                      const struct store_list_query *q, void **out, size_t *n)
 {
         const char *col, *a = res->alias, *dir;
         sqlite3_value *mval = NULL;
@@ -918,8 +941,10 @@ static void bind_volume(sqlite3_stmt *st, const struct store_volume *v)
         sqlite3_bind_int64(st, 14, v->updated_at);
 }
 
-int store_volume_insert(struct store *s, const struct store_volume *v)
+static int sq_volume_insert(struct store *base, const struct store_volume *v)
 {
+        struct sq_store *s = sq_of(base);
+
         sqlite3_stmt *st;
         int r;
 
@@ -931,15 +956,19 @@ int store_volume_insert(struct store *s, const struct store_volume *v)
         return r;
 }
 
-int store_volume_get(struct store *s, const char *project_id, const char *id,
-                     struct store_volume *out)
+static int sq_volume_get(struct store *base, const char *project_id, const char *id,
+                         struct store_volume *out)
 {
+        struct sq_store *s = sq_of(base);
+
         memset(out, 0, sizeof(*out));
         return get_one(s, &res_volume, ST_VOL_GET, project_id, id, out);
 }
 
-int store_volume_update(struct store *s, const struct store_volume *v)
+static int sq_volume_update(struct store *base, const struct store_volume *v)
 {
+        struct sq_store *s = sq_of(base);
+
         sqlite3_stmt *st;
         int r;
 
@@ -951,33 +980,26 @@ int store_volume_update(struct store *s, const struct store_volume *v)
         return r;
 }
 
-int store_volume_delete(struct store *s, const char *id)
+static int sq_volume_delete(struct store *base, const char *id)
 {
+        struct sq_store *s = sq_of(base);
+
         return delete_one(s, ST_VOL_DELETE, id, "volume delete");
 }
 
-int store_volume_list(struct store *s, const struct store_list_query *q, struct store_volume **out,
-                      size_t *n)
+static int sq_volume_list(struct store *base, const struct store_list_query *q,
+                          struct store_volume **out, size_t *n)
 {
+        struct sq_store *s = sq_of(base);
+
         return list_query(s, &res_volume, q, (void **)out, n);
 }
 
-int store_volume_list_all(struct store *s, struct store_volume **out, size_t *n)
+static int sq_volume_list_all(struct store *base, struct store_volume **out, size_t *n)
 {
+        struct sq_store *s = sq_of(base);
+
         return list_all(s, &res_volume, ST_VOL_ALL, NULL, (void **)out, n);
-}
-
-void store_volume_clear(struct store_volume *v)
-{
-        if (!v)
-                return;
-        free(v->metadata_json);
-        v->metadata_json = NULL;
-}
-
-void store_volume_free_list(struct store_volume *list, size_t n)
-{
-        free_rows(&res_volume, list, n);
 }
 
 /* ---------------------------------------------------------------- pairs */
@@ -1007,8 +1029,10 @@ static void bind_pair(sqlite3_stmt *st, const struct store_pair *p)
         sqlite3_bind_int64(st, 21, p->frozen_at);
 }
 
-int store_pair_insert(struct store *s, const struct store_pair *p)
+static int sq_pair_insert(struct store *base, const struct store_pair *p)
 {
+        struct sq_store *s = sq_of(base);
+
         sqlite3_stmt *st;
         int r;
 
@@ -1020,14 +1044,19 @@ int store_pair_insert(struct store *s, const struct store_pair *p)
         return r;
 }
 
-int store_pair_get(struct store *s, const char *project_id, const char *id, struct store_pair *out)
+static int sq_pair_get(struct store *base, const char *project_id, const char *id,
+                       struct store_pair *out)
 {
+        struct sq_store *s = sq_of(base);
+
         memset(out, 0, sizeof(*out));
         return get_one(s, &res_pair, ST_PAIR_GET, project_id, id, out);
 }
 
-int store_pair_update(struct store *s, const struct store_pair *p)
+static int sq_pair_update(struct store *base, const struct store_pair *p)
 {
+        struct sq_store *s = sq_of(base);
+
         sqlite3_stmt *st;
         int r;
 
@@ -1039,25 +1068,33 @@ int store_pair_update(struct store *s, const struct store_pair *p)
         return r;
 }
 
-int store_pair_delete(struct store *s, const char *id)
+static int sq_pair_delete(struct store *base, const char *id)
 {
+        struct sq_store *s = sq_of(base);
+
         return delete_one(s, ST_PAIR_DELETE, id, "pair delete");
 }
 
-int store_pair_list(struct store *s, const struct store_list_query *q, struct store_pair **out,
-                    size_t *n)
+static int sq_pair_list(struct store *base, const struct store_list_query *q,
+                        struct store_pair **out, size_t *n)
 {
+        struct sq_store *s = sq_of(base);
+
         return list_query(s, &res_pair, q, (void **)out, n);
 }
 
-int store_pair_list_all(struct store *s, struct store_pair **out, size_t *n)
+static int sq_pair_list_all(struct store *base, struct store_pair **out, size_t *n)
 {
+        struct sq_store *s = sq_of(base);
+
         return list_all(s, &res_pair, ST_PAIR_ALL, NULL, (void **)out, n);
 }
 
-int store_pair_list_by_group(struct store *s, const char *group_id, struct store_pair **out,
-                             size_t *n)
+static int sq_pair_list_by_group(struct store *base, const char *group_id, struct store_pair **out,
+                                 size_t *n)
 {
+        struct sq_store *s = sq_of(base);
+
         if (!group_id)
                 return -EINVAL;
         return list_all(s, &res_pair, ST_PAIR_BY_GROUP, group_id, (void **)out, n);
@@ -1082,8 +1119,10 @@ static void bind_group(sqlite3_stmt *st, const struct store_group *g)
         sqlite3_bind_int64(st, 13, g->updated_at);
 }
 
-int store_group_insert(struct store *s, const struct store_group *g)
+static int sq_group_insert(struct store *base, const struct store_group *g)
 {
+        struct sq_store *s = sq_of(base);
+
         sqlite3_stmt *st;
         int r;
 
@@ -1095,15 +1134,19 @@ int store_group_insert(struct store *s, const struct store_group *g)
         return r;
 }
 
-int store_group_get(struct store *s, const char *project_id, const char *id,
-                    struct store_group *out)
+static int sq_group_get(struct store *base, const char *project_id, const char *id,
+                        struct store_group *out)
 {
+        struct sq_store *s = sq_of(base);
+
         memset(out, 0, sizeof(*out));
         return get_one(s, &res_group, ST_GROUP_GET, project_id, id, out);
 }
 
-int store_group_update(struct store *s, const struct store_group *g)
+static int sq_group_update(struct store *base, const struct store_group *g)
 {
+        struct sq_store *s = sq_of(base);
+
         sqlite3_stmt *st;
         int r;
 
@@ -1115,26 +1158,34 @@ int store_group_update(struct store *s, const struct store_group *g)
         return r;
 }
 
-int store_group_delete(struct store *s, const char *id)
+static int sq_group_delete(struct store *base, const char *id)
 {
+        struct sq_store *s = sq_of(base);
+
         return delete_one(s, ST_GROUP_DELETE, id, "group delete");
 }
 
-int store_group_list(struct store *s, const struct store_list_query *q, struct store_group **out,
-                     size_t *n)
+static int sq_group_list(struct store *base, const struct store_list_query *q,
+                         struct store_group **out, size_t *n)
 {
+        struct sq_store *s = sq_of(base);
+
         return list_query(s, &res_group, q, (void **)out, n);
 }
 
-int store_group_list_all(struct store *s, struct store_group **out, size_t *n)
+static int sq_group_list_all(struct store *base, struct store_group **out, size_t *n)
 {
+        struct sq_store *s = sq_of(base);
+
         return list_all(s, &res_group, ST_GROUP_ALL, NULL, (void **)out, n);
 }
 
 /* ---------------------------------------------------------------- attachments */
 
-int store_attachment_insert(struct store *s, const struct store_attachment *a)
+static int sq_attachment_insert(struct store *base, const struct store_attachment *a)
 {
+        struct sq_store *s = sq_of(base);
+
         sqlite3_stmt *st;
         int r;
 
@@ -1153,19 +1204,25 @@ int store_attachment_insert(struct store *s, const struct store_attachment *a)
         return r;
 }
 
-int store_attachment_delete(struct store *s, const char *id)
+static int sq_attachment_delete(struct store *base, const char *id)
 {
+        struct sq_store *s = sq_of(base);
+
         return delete_one(s, ST_ATT_DELETE, id, "attachment delete");
 }
 
-int store_attachment_list_all(struct store *s, struct store_attachment **out, size_t *n)
+static int sq_attachment_list_all(struct store *base, struct store_attachment **out, size_t *n)
 {
+        struct sq_store *s = sq_of(base);
+
         return list_all(s, &res_attachment, ST_ATT_ALL, NULL, (void **)out, n);
 }
 
-int store_attachment_list_by_volume(struct store *s, const char *volume_id,
-                                    struct store_attachment **out, size_t *n)
+static int sq_attachment_list_by_volume(struct store *base, const char *volume_id,
+                                        struct store_attachment **out, size_t *n)
 {
+        struct sq_store *s = sq_of(base);
+
         return list_all(s, &res_attachment, ST_ATT_BY_VOLUME, volume_id, (void **)out, n);
 }
 
@@ -1182,8 +1239,10 @@ static int64_t col_quota_field(sqlite3_stmt *st, int i)
                                                          : sqlite3_column_int64(st, i);
 }
 
-int store_quota_get(struct store *s, const char *project_id, struct store_quota *out)
+static int sq_quota_get(struct store *base, const char *project_id, struct store_quota *out)
 {
+        struct sq_store *s = sq_of(base);
+
         sqlite3_stmt *st;
         int rc, r = 0;
 
@@ -1208,8 +1267,10 @@ int store_quota_get(struct store *s, const char *project_id, struct store_quota 
         return r;
 }
 
-int store_quota_set(struct store *s, const struct store_quota *q)
+static int sq_quota_set(struct store *base, const struct store_quota *q)
 {
+        struct sq_store *s = sq_of(base);
+
         sqlite3_stmt *st;
         int r;
 
@@ -1226,8 +1287,10 @@ int store_quota_set(struct store *s, const struct store_quota *q)
         return r;
 }
 
-int store_quota_delete(struct store *s, const char *project_id)
+static int sq_quota_delete(struct store *base, const char *project_id)
 {
+        struct sq_store *s = sq_of(base);
+
         sqlite3_stmt *st;
         int r;
 
@@ -1242,7 +1305,7 @@ int store_quota_delete(struct store *s, const char *project_id)
 }
 
 /* One row of integer aggregates into out[0..n-1]. */
-static int aggregate(struct store *s, enum stmt_id sid, const char *key, int64_t *out, int n,
+static int aggregate(struct sq_store *s, enum stmt_id sid, const char *key, int64_t *out, int n,
                      const char *what)
 {
         sqlite3_stmt *st;
@@ -1265,9 +1328,11 @@ static int aggregate(struct store *s, enum stmt_id sid, const char *key, int64_t
         return r;
 }
 
-int store_project_usage(struct store *s, const char *project_id, int64_t *volumes,
-                        int64_t *gigabytes)
+static int sq_project_usage(struct store *base, const char *project_id, int64_t *volumes,
+                            int64_t *gigabytes)
 {
+        struct sq_store *s = sq_of(base);
+
         int64_t v[2] = {0, 0};
         int r = aggregate(s, ST_PROJECT_USAGE, project_id, v, 2, "project usage");
 
@@ -1276,8 +1341,49 @@ int store_project_usage(struct store *s, const char *project_id, int64_t *volume
         return r;
 }
 
-int store_site_provisioned(struct store *s, const char *az, int64_t *gigabytes)
+static int sq_site_provisioned(struct store *base, const char *az, int64_t *gigabytes)
 {
+        struct sq_store *s = sq_of(base);
+
         *gigabytes = 0;
         return aggregate(s, ST_SITE_PROVISIONED, az, gigabytes, 1, "site provisioned");
 }
+
+/* ---------------------------------------------------------------- ops */
+
+static const struct store_ops sqlite_ops = {
+    .name = "sqlite",
+    .close = sq_close,
+    .schema_version = sq_schema_version,
+    .tx_begin = sq_tx_begin,
+    .tx_commit = sq_tx_commit,
+    .tx_rollback = sq_tx_rollback,
+    .volume_insert = sq_volume_insert,
+    .volume_get = sq_volume_get,
+    .volume_update = sq_volume_update,
+    .volume_delete = sq_volume_delete,
+    .volume_list = sq_volume_list,
+    .volume_list_all = sq_volume_list_all,
+    .pair_insert = sq_pair_insert,
+    .pair_get = sq_pair_get,
+    .pair_update = sq_pair_update,
+    .pair_delete = sq_pair_delete,
+    .pair_list = sq_pair_list,
+    .pair_list_all = sq_pair_list_all,
+    .pair_list_by_group = sq_pair_list_by_group,
+    .group_insert = sq_group_insert,
+    .group_get = sq_group_get,
+    .group_update = sq_group_update,
+    .group_delete = sq_group_delete,
+    .group_list = sq_group_list,
+    .group_list_all = sq_group_list_all,
+    .attachment_insert = sq_attachment_insert,
+    .attachment_delete = sq_attachment_delete,
+    .attachment_list_all = sq_attachment_list_all,
+    .attachment_list_by_volume = sq_attachment_list_by_volume,
+    .quota_get = sq_quota_get,
+    .quota_set = sq_quota_set,
+    .quota_delete = sq_quota_delete,
+    .project_usage = sq_project_usage,
+    .site_provisioned = sq_site_provisioned,
+};

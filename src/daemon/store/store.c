@@ -1,0 +1,210 @@
+/* The public store functions: pick a backend at open, then dispatch every
+ * call through its ops (store_internal.h). No logic of its own beyond that:
+ * each backend implements the whole store.h contract. */
+#include "store/store.h"
+#include "store/store_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+bool store_path_is_pg(const char *path)
+{
+        return path &&
+               (strncmp(path, "postgresql://", 13) == 0 || strncmp(path, "postgres://", 11) == 0);
+}
+
+int store_open(const char *path, struct store **out, char *err, size_t errlen)
+{
+        if (store_path_is_pg(path))
+                return store_pg_open(path, out, err, errlen);
+        return store_sqlite_open(path, out, err, errlen);
+}
+
+void store_close(struct store *s)
+{
+        if (s)
+                s->ops->close(s);
+}
+
+int store_schema_version(struct store *s)
+{
+        return s->ops->schema_version(s);
+}
+
+int store_tx_begin(struct store *s)
+{
+        return s->ops->tx_begin(s);
+}
+
+int store_tx_commit(struct store *s)
+{
+        return s->ops->tx_commit(s);
+}
+
+void store_tx_rollback(struct store *s)
+{
+        s->ops->tx_rollback(s);
+}
+
+int store_volume_insert(struct store *s, const struct store_volume *v)
+{
+        return s->ops->volume_insert(s, v);
+}
+
+int store_volume_get(struct store *s, const char *project_id, const char *id,
+                     struct store_volume *out)
+{
+        return s->ops->volume_get(s, project_id, id, out);
+}
+
+int store_volume_update(struct store *s, const struct store_volume *v)
+{
+        return s->ops->volume_update(s, v);
+}
+
+int store_volume_delete(struct store *s, const char *id)
+{
+        return s->ops->volume_delete(s, id);
+}
+
+int store_volume_list(struct store *s, const struct store_list_query *q, struct store_volume **out,
+                      size_t *n)
+{
+        return s->ops->volume_list(s, q, out, n);
+}
+
+int store_volume_list_all(struct store *s, struct store_volume **out, size_t *n)
+{
+        return s->ops->volume_list_all(s, out, n);
+}
+
+void store_volume_clear(struct store_volume *v)
+{
+        if (!v)
+                return;
+        free(v->metadata_json);
+        v->metadata_json = NULL;
+}
+
+void store_volume_free_list(struct store_volume *list, size_t n)
+{
+        for (size_t i = 0; list && i < n; i++)
+                store_volume_clear(&list[i]);
+        free(list);
+}
+
+int store_pair_insert(struct store *s, const struct store_pair *p)
+{
+        return s->ops->pair_insert(s, p);
+}
+
+int store_pair_get(struct store *s, const char *project_id, const char *id, struct store_pair *out)
+{
+        return s->ops->pair_get(s, project_id, id, out);
+}
+
+int store_pair_update(struct store *s, const struct store_pair *p)
+{
+        return s->ops->pair_update(s, p);
+}
+
+int store_pair_delete(struct store *s, const char *id)
+{
+        return s->ops->pair_delete(s, id);
+}
+
+int store_pair_list(struct store *s, const struct store_list_query *q, struct store_pair **out,
+                    size_t *n)
+{
+        return s->ops->pair_list(s, q, out, n);
+}
+
+int store_pair_list_all(struct store *s, struct store_pair **out, size_t *n)
+{
+        return s->ops->pair_list_all(s, out, n);
+}
+
+int store_pair_list_by_group(struct store *s, const char *group_id, struct store_pair **out,
+                             size_t *n)
+{
+        return s->ops->pair_list_by_group(s, group_id, out, n);
+}
+
+int store_group_insert(struct store *s, const struct store_group *g)
+{
+        return s->ops->group_insert(s, g);
+}
+
+int store_group_get(struct store *s, const char *project_id, const char *id,
+                    struct store_group *out)
+{
+        return s->ops->group_get(s, project_id, id, out);
+}
+
+int store_group_update(struct store *s, const struct store_group *g)
+{
+        return s->ops->group_update(s, g);
+}
+
+int store_group_delete(struct store *s, const char *id)
+{
+        return s->ops->group_delete(s, id);
+}
+
+int store_group_list(struct store *s, const struct store_list_query *q, struct store_group **out,
+                     size_t *n)
+{
+        return s->ops->group_list(s, q, out, n);
+}
+
+int store_group_list_all(struct store *s, struct store_group **out, size_t *n)
+{
+        return s->ops->group_list_all(s, out, n);
+}
+
+int store_attachment_insert(struct store *s, const struct store_attachment *a)
+{
+        return s->ops->attachment_insert(s, a);
+}
+
+int store_attachment_delete(struct store *s, const char *id)
+{
+        return s->ops->attachment_delete(s, id);
+}
+
+int store_attachment_list_all(struct store *s, struct store_attachment **out, size_t *n)
+{
+        return s->ops->attachment_list_all(s, out, n);
+}
+
+int store_attachment_list_by_volume(struct store *s, const char *volume_id,
+                                    struct store_attachment **out, size_t *n)
+{
+        return s->ops->attachment_list_by_volume(s, volume_id, out, n);
+}
+
+int store_quota_get(struct store *s, const char *project_id, struct store_quota *out)
+{
+        return s->ops->quota_get(s, project_id, out);
+}
+
+int store_quota_set(struct store *s, const struct store_quota *q)
+{
+        return s->ops->quota_set(s, q);
+}
+
+int store_quota_delete(struct store *s, const char *project_id)
+{
+        return s->ops->quota_delete(s, project_id);
+}
+
+int store_project_usage(struct store *s, const char *project_id, int64_t *volumes,
+                        int64_t *gigabytes)
+{
+        return s->ops->project_usage(s, project_id, volumes, gigabytes);
+}
+
+int store_site_provisioned(struct store *s, const char *az, int64_t *gigabytes)
+{
+        return s->ops->site_provisioned(s, az, gigabytes);
+}
