@@ -64,5 +64,7 @@ int link_nbd_open(const struct link_nbd_cfg *cfg, struct link **out);
 int link_nbd_reconnect(struct link *l);
 /* 0 when healthy, else the error that broke it. */
 int link_nbd_broken(struct link *l);
+/* Most NBD requests this link ever had in flight at once (tests, metrics). */
+unsigned link_nbd_max_inflight(struct link *l);
 
 #endif

@@ -36,11 +36,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DEFAULT_TIMEOUT_MS  30000u
-#define DEFAULT_CONNECT_MS  10000u
-#define MAX_WRITE_BYTES     (32u << 20) /* the protocol's recommended payload limit */
-#define MAX_ZERO_BYTES      (1u << 30)  /* request lengths are 32-bit */
-#define MAX_PIECES          64u
+#define DEFAULT_TIMEOUT_MS 30000u
+#define DEFAULT_CONNECT_MS 10000u
+#define MAX_WRITE_BYTES    (32u << 20) /* the protocol's recommended payload limit */
+#define MAX_ZERO_BYTES     (1u << 30)  /* request lengths are 32-bit */
+#define MAX_PIECES         64u
 
 struct link_nbd {
         struct link base;
@@ -61,6 +61,8 @@ struct link_nbd {
 
         pthread_mutex_t mu;
         int broken; /* 0 or -errno; under mu */
+        /* Requests on the wire now, and the most ever (pipelining probe). */
+        unsigned inflight, max_inflight; /* under mu */
 };
 
 /* One caller's command, split into at most MAX_PIECES NBD requests. Shared
@@ -132,6 +134,7 @@ static void piece_end_locked(struct piece *p, int err)
                 r->err = -err;
         if (err && conn_error(err) && !r->l->broken)
                 r->l->broken = -ENOTCONN;
+        r->l->inflight--;
         if (--r->pending == 0)
                 pthread_cond_broadcast(&r->cv);
 }
@@ -269,8 +272,8 @@ static int conn_open(struct link_nbd *l)
         }
         if (l->export_name && nbd_set_export_name(h, l->export_name) < 0)
                 goto fail_nbd;
-        if ((l->uri ? nbd_aio_connect_uri(h, l->uri)
-                    : nbd_aio_connect_tcp(h, l->host, l->port)) < 0)
+        if ((l->uri ? nbd_aio_connect_uri(h, l->uri) : nbd_aio_connect_tcp(h, l->host, l->port)) <
+            0)
                 goto fail_nbd;
         deadline = util_mono_usec() + (int64_t)l->connect_timeout_ms * 1000;
         while (nbd_aio_is_connecting(h)) {
@@ -399,14 +402,15 @@ static int run(struct link_nbd *l, enum cmd c, const void *buf, uint64_t len, ui
                 p->r = r;
                 pthread_mutex_lock(&l->mu);
                 r->pending++;
+                if (++l->inflight > l->max_inflight)
+                        l->max_inflight = l->inflight;
                 pthread_mutex_unlock(&l->mu);
                 if (submit(l, p, c, buf, plen, off, fl) < 0) {
                         int e = nbd_get_errno();
 
                         pthread_mutex_lock(&l->mu);
                         piece_end_locked(p, e > 0 ? e : EIO);
-                        if (!nbd_aio_is_ready(l->h) && !nbd_aio_is_processing(l->h) &&
-                            !l->broken)
+                        if (!nbd_aio_is_ready(l->h) && !nbd_aio_is_processing(l->h) && !l->broken)
                                 l->broken = -ENOTCONN;
                         pthread_mutex_unlock(&l->mu);
                         break;
@@ -599,6 +603,17 @@ int link_nbd_broken(struct link *lk)
         return rc;
 }
 
+unsigned link_nbd_max_inflight(struct link *lk)
+{
+        struct link_nbd *l = ln_of(lk);
+        unsigned n;
+
+        pthread_mutex_lock(&l->mu);
+        n = l->max_inflight;
+        pthread_mutex_unlock(&l->mu);
+        return n;
+}
+
 static const struct link_ops g_nbd_ops = {
     .write = ln_write,
     .zero = ln_zero,
@@ -645,8 +660,8 @@ int link_nbd_open(const struct link_nbd_cfg *cfg, struct link **out)
             (rc = dup_opt(&l->psk_key_hex, cfg->psk_key_hex)) < 0)
                 goto fail;
         l->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : DEFAULT_TIMEOUT_MS;
-        l->connect_timeout_ms = cfg->connect_timeout_ms ? cfg->connect_timeout_ms
-                                                        : DEFAULT_CONNECT_MS;
+        l->connect_timeout_ms =
+            cfg->connect_timeout_ms ? cfg->connect_timeout_ms : DEFAULT_CONNECT_MS;
         l->base.ops = &g_nbd_ops;
         if ((l->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
                 rc = -errno;
