@@ -201,6 +201,12 @@ int main(int argc, char **argv)
         if (volume_file_create(g_prod, VOL_BYTES) < 0 || volume_file_create(g_dr, VOL_BYTES) < 0)
                 die("create", errno);
         kit_start();
+        if (getenv("BENCH_ONLY_NBD_RAND")) { /* for perf record: one phase only */
+                printf("randwrite-4k-qd16 nbd %.0f IOPS\n", run(true, false));
+                kill(g_kit, SIGTERM);
+                waitpid(g_kit, NULL, 0);
+                return 0;
+        }
         for (int k = 0; k < rounds; k++)
                 for (int seq = 0; seq < 2; seq++)
                         for (int remote = 0; remote < 2; remote++)
