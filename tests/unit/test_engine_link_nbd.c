@@ -89,6 +89,13 @@ static void server_kill(struct fx *f, int sig)
         if (f->pid <= 0)
                 return;
         kill(f->pid, sig);
+        if (sig == SIGSTOP) {
+                int st;
+                /* Stopped for real (every thread), not just signalled: a
+                 * reply sent in between would make the timeout test lie. */
+                assert_int_equal(waitpid(f->pid, &st, WUNTRACED), f->pid);
+                assert_true(WIFSTOPPED(st));
+        }
         if (sig == SIGKILL || sig == SIGTERM) {
                 if (sig == SIGKILL)
                         kill(f->pid, SIGCONT);
