@@ -31,6 +31,8 @@
 #include "common/util.h"
 #include "engine/link.h"
 #include "engine/mirror.h"
+#include "nbd/nbd.h"
+#include "volume/attach.h"
 #include "volume/volume.h"
 
 #define MIB       (1024u * 1024u)
@@ -459,6 +461,54 @@ static void test_reconnect_after_restart(void **state)
         assert_memory_equal(w, r, sizeof(w));
 }
 
+/* The server the link is for: evsrep's own NBD server (the DR node's
+ * evsrepd), plain TCP, export reached through an attachment. */
+static void test_evsrep_server(void **state)
+{
+        struct fx *f = *state;
+        struct nbd_server *srv;
+        struct volume *dr;
+        static char w[MIB + 512], r[MIB + 512];
+        int port;
+
+        assert_int_equal(volume_file_create(f->dr_path, VOL_BYTES), 0);
+        assert_int_equal(volume_open("drvol", "az2", f->dr_path, &dr), 0);
+        assert_int_equal(volreg_add(dr), 0);
+        assert_int_equal(attach_add("att1", "dr-export", "drvol", "az2", false, ""), 0);
+        assert_int_equal(nbd_server_start("az2", "127.0.0.1", 0, 4, &srv), 0);
+        port = nbd_server_port(srv);
+        snprintf(f->port, sizeof(f->port), "%d", port);
+        {
+                struct link_nbd_cfg c = {.host = "127.0.0.1",
+                                         .port = f->port,
+                                         .export_name = "dr-export",
+                                         .timeout_ms = 10000};
+                assert_int_equal(link_nbd_open(&c, &f->link), 0);
+        }
+        assert_int_equal(f->link->ops->size(f->link), VOL_BYTES);
+        fill(w, sizeof(w), 11);
+        assert_int_equal(f->link->ops->write(f->link, w, sizeof(w), 3 * MIB + 1, VOL_F_FUA), 0);
+        assert_int_equal(f->link->ops->write(f->link, w, 3 * CHUNK, 8 * MIB, 0), 0);
+        assert_int_equal(f->link->ops->write(f->link, w, CHUNK, 9 * MIB, 0), 0);
+        assert_int_equal(f->link->ops->zero(f->link, 8 * MIB, 2 * CHUNK, true, 0), 0);
+        assert_int_equal(f->link->ops->zero(f->link, 9 * MIB, CHUNK, false, 0), 0);
+        assert_int_equal(f->link->ops->flush(f->link), 0);
+        assert_int_equal(volume_local_read(dr, r, sizeof(r), 3 * MIB + 1), 0);
+        assert_memory_equal(w, r, sizeof(w));
+        assert_int_equal(volume_local_read(dr, r, 2 * CHUNK, 8 * MIB), 0);
+        assert_true(is_zero(r, 2 * CHUNK));
+        assert_int_equal(volume_local_read(dr, r, CHUNK, 8 * MIB + 2 * CHUNK), 0);
+        assert_memory_equal(r, w + 2 * CHUNK, CHUNK); /* not zeroed */
+        assert_int_equal(volume_local_read(dr, r, CHUNK, 9 * MIB), 0);
+        assert_true(is_zero(r, CHUNK));
+        f->link->ops->close(f->link);
+        f->link = NULL;
+        nbd_server_stop(srv);
+        attach_revoke_volume("drvol");
+        volreg_remove("drvol");
+        volume_put(dr);
+}
+
 /* ---- a mirror whose DR leg is the link ---- */
 
 static void on_event(void *ctx, const char *pair_id, enum mirror_event ev)
@@ -609,6 +659,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_server_killed_mid_stream, setup, teardown),
             cmocka_unit_test_setup_teardown(test_server_stopped_times_out, setup, teardown),
             cmocka_unit_test_setup_teardown(test_reconnect_after_restart, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_evsrep_server, setup, teardown),
             cmocka_unit_test_setup_teardown(test_mirror_over_nbd, setup, teardown),
         };
 
