@@ -6,6 +6,7 @@
  * runs it.
  *
  *   bench_link_nbd [runtime_sec=3] [rounds=2] [dir=/tmp] */
+#include "common/log.h"
 #include "common/util.h"
 #include "engine/link.h"
 #include "engine/mirror.h"
@@ -192,6 +193,7 @@ int main(int argc, char **argv)
         if (argc > 3)
                 base = argv[3];
         signal(SIGPIPE, SIG_IGN);
+        log_set_level(LOG_LVL_WARN);
         snprintf(g_dir, sizeof(g_dir), "%s/evsrep-bench-link.XXXXXX", base);
         if (!mkdtemp(g_dir))
                 die("mkdtemp", errno);
