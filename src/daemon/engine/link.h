@@ -21,6 +21,9 @@ struct link_ops {
         int (*resize)(struct link *l, uint64_t size_bytes);
         uint64_t (*size)(struct link *l);
         void (*close)(struct link *l);
+        /* Replace a broken connection with a new one (remote links; NULL
+         * for a local link). 0 or -errno; the link stays broken on error. */
+        int (*reconnect)(struct link *l);
 };
 
 struct link {
@@ -30,5 +33,38 @@ struct link {
 struct volume;
 /* A link to a DR volume in this process (takes a reference on dr). */
 int link_local_open(struct volume *dr, struct link **out);
+
+/* A link to a DR volume exported by another evsrepd (or any NBD server),
+ * through libnbd: many commands in flight on one connection, each caller
+ * blocked until its own command completes or timeout_ms passes.
+ * docs/design/replication.md, "Remote links". */
+struct link_nbd_cfg {
+        /* Either uri ("nbd://host:port/export"; TLS settings below still
+         * apply) or host + port + export_name. */
+        const char *uri;
+        const char *host;
+        const char *port;
+        const char *export_name;
+        /* TLS-PSK (required when set): identity and key in hex, as in a
+         * psktool file. NULL identity: plain NBD. */
+        const char *psk_identity;
+        const char *psk_key_hex;
+        /* link_timeout: a command with no reply within it fails -ETIMEDOUT
+         * and breaks the link. 0: 30 s. */
+        unsigned timeout_ms;
+        /* Connect + handshake (TLS included). 0: 10 s. */
+        unsigned connect_timeout_ms;
+};
+
+/* Connect. On success *out is a link whose size() is the export's size.
+ * Once a command fails with a connection error or times out, the link is
+ * broken: every waiting and later op fails fast with -ENOTCONN or
+ * -ETIMEDOUT until link_nbd_reconnect (= ops->reconnect) succeeds. */
+int link_nbd_open(const struct link_nbd_cfg *cfg, struct link **out);
+int link_nbd_reconnect(struct link *l);
+/* 0 when healthy, else the error that broke it. */
+int link_nbd_broken(struct link *l);
+/* Most NBD requests this link ever had in flight at once (tests, metrics). */
+unsigned link_nbd_max_inflight(struct link *l);
 
 #endif
