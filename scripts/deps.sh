@@ -9,6 +9,7 @@ PKGS=(
   curl jq qemu-utils libnbd-bin nbdkit fio iproute2 procps
   bsdutils python3 # script(1): t_cli's TTY check; python3: t_group_dr, t_metrics
   python3-prometheus-client openssl # t_metrics' exposition parser; t_http_limits' self-signed cert
+  prometheus # promtool: t_contrib checks contrib/prometheus rules and the /metrics exposition
   libpq-dev postgresql # the PostgreSQL store backend; postgresql: test_store_pg's throwaway cluster
 )
 

@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #define MAX_SEGS 6
 
@@ -131,11 +132,30 @@ static const char *route_label(const char *url)
         return "other";
 }
 
+/* The client's token: X-Auth-Token (OpenStack clients), else an
+ * `Authorization: Bearer <token>` header (what Prometheus' `authorization`
+ * scrape setting sends). NULL when neither is there. */
+static const char *request_token(const struct http_req *r)
+{
+        const char *t = http_header(r, "X-Auth-Token");
+        const char *a;
+
+        if (t)
+                return t;
+        a = http_header(r, "Authorization");
+        if (!a || strncasecmp(a, "Bearer ", 7) != 0)
+                return NULL;
+        a += 7;
+        a += strspn(a, " ");
+        return *a ? a : NULL;
+}
+
 static int reply_unauthorized(struct http_req *r, const char *token)
 {
         return http_reply_error(r, HTTP_ERR_UNAUTHORIZED, NULL,
                                 token ? "the X-Auth-Token is not valid"
-                                      : "the X-Auth-Token header is required");
+                                      : "the X-Auth-Token header (or Authorization: Bearer) is "
+                                        "required");
 }
 
 /* GET /metrics. Who sees what (docs/operations.md, "Metrics and alerts"):
@@ -172,7 +192,7 @@ static int serve_metrics(struct http_req *r, struct api_ctx *ctx, const char *pr
 static int admit(struct http_req *r, void *vctx)
 {
         struct api_ctx *ctx = vctx;
-        const char *token = http_header(r, "X-Auth-Token");
+        const char *token = request_token(r);
         bool is_operator;
 
         r->route = route_label(r->url);
@@ -189,7 +209,7 @@ static int dispatch(struct http_req *r, void *vctx)
         char segs[MAX_SEGS][128];
         char allow[128] = "";
         const struct route *hit = NULL;
-        const char *token = http_header(r, "X-Auth-Token");
+        const char *token = request_token(r);
         bool is_operator = false;
         const char *project = token ? auth_lookup_role(ctx->auth, token, &is_operator) : NULL;
         struct api_call c = {.r = r, .ctx = ctx, .is_operator = is_operator};
