@@ -51,7 +51,8 @@ struct deferred {
         unsigned status;
         char *body;
         size_t len;
-        char header[256]; /* "Name: value" or "" */
+        char header[256];           /* "Name: value" or "" */
+        const char *const *headers; /* static, NULL-terminated, or NULL */
         const char *content_type;
         bool set;
 };
@@ -86,7 +87,8 @@ static const struct {
 
 /* On an executor thread the connection is suspended: keep the reply. */
 static int defer_reply(struct req_state *st, unsigned status, const char *body, size_t len,
-                       const char *extra_header, const char *content_type)
+                       const char *extra_header, const char *const *headers,
+                       const char *content_type)
 {
         struct deferred *d = &st->reply;
 
@@ -99,37 +101,47 @@ static int defer_reply(struct req_state *st, unsigned status, const char *body, 
         d->len = len;
         d->status = status;
         d->content_type = content_type;
+        d->headers = headers;
         snprintf(d->header, sizeof(d->header), "%s", extra_header ? extra_header : "");
         d->set = true;
         st->req.status = status;
         return 0;
 }
 
+/* Add one "Name: value" header line. */
+static void add_header_line(struct MHD_Response *resp, const char *line)
+{
+        char name[64];
+        const char *colon = strchr(line, ':');
+        size_t n = colon ? (size_t)(colon - line) : 0;
+
+        if (colon && n < sizeof(name)) {
+                memcpy(name, line, n);
+                name[n] = '\0';
+                MHD_add_response_header(resp, name, colon + 1 + strspn(colon + 1, " "));
+        }
+}
+
 static int queue_typed(struct http_req *r, unsigned status, const char *body, size_t len,
-                       const char *extra_header, const char *content_type)
+                       const char *extra_header, const char *const *headers,
+                       const char *content_type)
 {
         struct req_state *st = r->priv;
         struct MHD_Response *resp;
         enum MHD_Result ok;
 
         if (st && st->offloaded)
-                return defer_reply(st, status, body, len, extra_header, content_type);
+                return defer_reply(st, status, body, len, extra_header, headers, content_type);
         resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
         if (!resp)
                 return -ENOMEM;
         MHD_add_response_header(resp, "X-Openstack-Request-Id", r->req_id);
         if (len > 0)
                 MHD_add_response_header(resp, "Content-Type", content_type);
-        if (extra_header) {
-                char name[64];
-                const char *colon = strchr(extra_header, ':');
-                size_t n = colon ? (size_t)(colon - extra_header) : 0;
-                if (colon && n < sizeof(name)) {
-                        memcpy(name, extra_header, n);
-                        name[n] = '\0';
-                        MHD_add_response_header(resp, name, colon + 1 + strspn(colon + 1, " "));
-                }
-        }
+        if (extra_header)
+                add_header_line(resp, extra_header);
+        for (size_t i = 0; headers && headers[i]; i++)
+                add_header_line(resp, headers[i]);
         ok = MHD_queue_response(r->conn, status, resp);
         MHD_destroy_response(resp);
         r->status = status;
@@ -139,13 +151,19 @@ static int queue_typed(struct http_req *r, unsigned status, const char *body, si
 static int queue(struct http_req *r, unsigned status, const char *body, size_t len,
                  const char *extra_header)
 {
-        return queue_typed(r, status, body, len, extra_header, "application/json");
+        return queue_typed(r, status, body, len, extra_header, NULL, "application/json");
 }
 
 int http_reply_text(struct http_req *r, unsigned status, const char *content_type, const char *body,
                     size_t len)
 {
-        return queue_typed(r, status, body, len, NULL, content_type);
+        return queue_typed(r, status, body, len, NULL, NULL, content_type);
+}
+
+int http_reply_headers(struct http_req *r, unsigned status, const char *content_type,
+                       const char *body, size_t len, const char *const *headers)
+{
+        return queue_typed(r, status, body, len, NULL, headers, content_type);
 }
 
 int http_reply_json(struct http_req *r, unsigned status, json_t *body)
@@ -287,7 +305,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 if (st->failed || !d->set)
                         return MHD_NO;
                 rc = queue_typed(&st->req, d->status, d->body, d->len,
-                                 d->header[0] ? d->header : NULL, d->content_type);
+                                 d->header[0] ? d->header : NULL, d->headers, d->content_type);
                 return rc < 0 ? MHD_NO : MHD_YES;
         }
         if (st->dispatched) {
