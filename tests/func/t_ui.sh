@@ -96,7 +96,7 @@ for p in /ui/nope /ui/app.jsx /ui/app.js/ /ui//app.js /ui/./app.js /ui/ui/app.js
   /ui/..%2ftokens /ui/..%2Ftokens /ui/%2e%2e%2ftokens /ui/..%5ctokens '/ui/..\tokens' \
   /ui/%252e%252e/tokens /ui/....//tokens /ui/%c0%ae%c0%ae/tokens /ui/evsrep.db /ui/../evsrep.db \
   /ui/index.html%00.png /ui/%2e /ui/%61pp.js "/ui/../v2/$PROJECT/volumes" /ui/../metrics \
-  /ui/tokens /ui/.data/tokens /ui/app.js%00; do
+  /ui/tokens /ui/.data/tokens /ui/app.js%00 /ui/%0aforged-line; do
   get "$p"
   if [ "$STATUS" = 200 ]; then
     served_is_embedded || fail "GET $p served something that is not an embedded file"
@@ -141,13 +141,17 @@ ls "$ART"/*.png >/dev/null 2>&1 || fail "no screenshots in $ART"
 api GET "$RCGS/$GID"
 expect_eq "$(jget "$G.replication_status")" active "the group after the browser's last sync"
 [ "$(jget "$G.frozen_at")" != null ] || fail "frozen_at after the browser's pause"
-grep -q "POST /v2/$PROJECT/$RCGS/$GID/action 200" "$TMP/daemon.log" ||
+grep -aq "POST /v2/$PROJECT/$RCGS/$GID/action 200" "$TMP/daemon.log" ||
   fail "no group action from the page in the access log"
 
 # The token never reaches the log (the page sends it in a header only):
 # neither an access-log line nor anything logged while the browser ran.
-grep -E ' req-[0-9a-f-]+ [A-Z]+ /' "$TMP/daemon.log" >"$TMP/access.log" || true
+grep -aE ' req-[0-9a-f-]+ [A-Z]+ /' "$TMP/daemon.log" >"$TMP/access.log" || true
 [ "$(grep -c ' /ui/' "$TMP/access.log")" -gt 0 ] || fail "no /ui/ line in the access log"
-! grep -qF "$TOKEN" "$TMP/access.log" || fail "the token is in an access-log line"
-! tail -n +"$LOG_FROM" "$TMP/daemon.log" | grep -qF "$TOKEN" || fail "the token is in the daemon's log"
+! grep -qaF "$TOKEN" "$TMP/access.log" || fail "the token is in an access-log line"
+# Paths are logged with control and non-ASCII bytes escaped: one request, one line.
+grep -aq ' /ui/%0Aforged-line 404 ' "$TMP/access.log" || fail "the path with a newline is not logged escaped"
+! grep -aq '^forged-line' "$TMP/daemon.log" || fail "a decoded %0a in a path forged a log line"
+! LC_ALL=C grep -aq '[^[:print:][:space:]]' "$TMP/access.log" || fail "raw non-printable bytes in the access log"
+! tail -n +"$LOG_FROM" "$TMP/daemon.log" | grep -qaF "$TOKEN" || fail "the token is in the daemon's log"
 finish

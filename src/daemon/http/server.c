@@ -390,10 +390,31 @@ static void *exec_main(void *arg)
         }
 }
 
+/* The path as the access log shows it: libmicrohttpd has decoded it, so a
+ * request for "/x%0a..." would otherwise write a forged second log line.
+ * Bytes outside printable ASCII are written back as %XX; long paths are cut. */
+static void log_path(const char *url, char *out, size_t outlen)
+{
+        static const char hex[] = "0123456789ABCDEF";
+        size_t o = 0;
+
+        for (const unsigned char *p = (const unsigned char *)url; *p && o + 4 < outlen; p++) {
+                if (*p < 0x20 || *p >= 0x7f) {
+                        out[o++] = '%';
+                        out[o++] = hex[*p >> 4];
+                        out[o++] = hex[*p & 15];
+                } else {
+                        out[o++] = (char)*p;
+                }
+        }
+        out[o] = '\0';
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
         struct req_state *st = *con_cls;
+        char path[512];
 
         (void)cls;
         (void)conn;
@@ -401,8 +422,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                 return;
         stats_http_observe(st->req.method, st->req.route, st->req.status,
                            (uint64_t)(util_mono_usec() - st->req.start_usec) * 1000);
-        log_info("%s %s %s %u %.3fms%s", st->req.req_id, st->req.method, st->req.url,
-                 st->req.status, (double)(util_mono_usec() - st->req.start_usec) / 1000.0,
+        log_path(st->req.url, path, sizeof(path));
+        log_info("%s %s %s %u %.3fms%s", st->req.req_id, st->req.method, path, st->req.status,
+                 (double)(util_mono_usec() - st->req.start_usec) / 1000.0,
                  toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
         free(st->reply.body);
         free(st->buf);
