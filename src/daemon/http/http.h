@@ -83,18 +83,18 @@ void http_query_foreach(const struct http_req *r,
 
 /* Reply with a JSON body (reference stolen; NULL means an empty body). */
 int http_reply_json(struct http_req *r, unsigned status, json_t *body);
+/* The only function that writes error bodies. extra_header may be NULL, or
+ * "Name: value" (e.g. the Allow header of a 405). */
 /* A non-JSON reply (the Prometheus exposition); body is copied. */
 int http_reply_text(struct http_req *r, unsigned status, const char *content_type, const char *body,
                     size_t len);
+int http_reply_error(struct http_req *r, enum http_err err, const char *extra_header,
+                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* A non-JSON reply with extra headers (the status page's security headers,
  * a redirect's Location): headers is a NULL-terminated array of
  * "Name: value" strings with static storage (a reply kept for later holds
  * the pointer); body is copied. */
 int http_reply_headers(struct http_req *r, unsigned status, const char *content_type,
                        const char *body, size_t len, const char *const *headers);
-/* The only function that writes error bodies. extra_header may be NULL, or
- * "Name: value" (e.g. the Allow header of a 405). */
-int http_reply_error(struct http_req *r, enum http_err err, const char *extra_header,
-                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 #endif

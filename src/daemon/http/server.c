@@ -122,9 +122,10 @@ static void add_header_line(struct MHD_Response *resp, const char *line)
         }
 }
 
-static int queue_typed(struct http_req *r, unsigned status, const char *body, size_t len,
-                       const char *extra_header, const char *const *headers,
-                       const char *content_type)
+/* headers: static "Name: value" lines after extra_header, or NULL. */
+static int queue_full(struct http_req *r, unsigned status, const char *body, size_t len,
+                      const char *extra_header, const char *const *headers,
+                      const char *content_type)
 {
         struct req_state *st = r->priv;
         struct MHD_Response *resp;
@@ -148,22 +149,22 @@ static int queue_typed(struct http_req *r, unsigned status, const char *body, si
         return ok == MHD_YES ? 0 : -EIO;
 }
 
+static int queue_typed(struct http_req *r, unsigned status, const char *body, size_t len,
+                       const char *extra_header, const char *content_type)
+{
+        return queue_full(r, status, body, len, extra_header, NULL, content_type);
+}
+
 static int queue(struct http_req *r, unsigned status, const char *body, size_t len,
                  const char *extra_header)
 {
-        return queue_typed(r, status, body, len, extra_header, NULL, "application/json");
+        return queue_typed(r, status, body, len, extra_header, "application/json");
 }
 
 int http_reply_text(struct http_req *r, unsigned status, const char *content_type, const char *body,
                     size_t len)
 {
-        return queue_typed(r, status, body, len, NULL, NULL, content_type);
-}
-
-int http_reply_headers(struct http_req *r, unsigned status, const char *content_type,
-                       const char *body, size_t len, const char *const *headers)
-{
-        return queue_typed(r, status, body, len, NULL, headers, content_type);
+        return queue_typed(r, status, body, len, NULL, content_type);
 }
 
 int http_reply_json(struct http_req *r, unsigned status, json_t *body)
@@ -180,6 +181,12 @@ int http_reply_json(struct http_req *r, unsigned status, json_t *body)
         rc = queue(r, status, text, strlen(text), NULL);
         free(text);
         return rc;
+}
+
+int http_reply_headers(struct http_req *r, unsigned status, const char *content_type,
+                       const char *body, size_t len, const char *const *headers)
+{
+        return queue_full(r, status, body, len, NULL, headers, content_type);
 }
 
 int http_reply_error(struct http_req *r, enum http_err err, const char *extra_header,
@@ -304,8 +311,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 st->offloaded = false;
                 if (st->failed || !d->set)
                         return MHD_NO;
-                rc = queue_typed(&st->req, d->status, d->body, d->len,
-                                 d->header[0] ? d->header : NULL, d->headers, d->content_type);
+                rc = queue_full(&st->req, d->status, d->body, d->len,
+                                d->header[0] ? d->header : NULL, d->headers, d->content_type);
                 return rc < 0 ? MHD_NO : MHD_YES;
         }
         if (st->dispatched) {
