@@ -393,24 +393,66 @@ async function main() {
   await screenshot(page, 'phone');
   await page.setViewport({ width: 1200, height: 900 });
 
-  // 8. reload keeps the session (same tab); log out clears it.
+  // 8. reload keeps the session (same tab).
   await page.reload({ waitUntil: 'load' });
   await waitPage(page, 'the group card after a reload', (gid) => !!document.querySelector('[data-group="' + gid + '"]'), GROUP_ID);
   await tokenNowhere(page, 'after reload');
-  await page.focus('#logout');
-  await page.keyboard.press('Enter');
-  await waitPage(page, 'the login form after log-out', () => !document.getElementById('login-section').hidden);
-  const left = await page.evaluate(() => sessionStorage.length + localStorage.length);
-  check(left === 0, 'log-out left ' + left + ' storage item(s)');
-  await screenshot(page, 'logged-out');
 
-  // 9. the whole session: no console errors, no failed requests, no token in a URL.
+  // 9. the whole session so far: no console errors, no failed requests, no token in a URL.
   check(consoleErrors.length === 0, 'console errors: ' + consoleErrors.join(' | '));
   check(badRequests.length === 0, 'failed requests: ' + badRequests.join(' | '));
   const leaked = urls.filter((u) => u.includes(TOKEN));
   check(leaked.length === 0, 'the token appeared in request URLs: ' + leaked.join(' '));
   check(urls.every((u) => u.startsWith(URL) || u.startsWith('data:')), 'requests to another origin: ' + urls.filter((u) => !u.startsWith(URL)).join(' '));
   log(urls.length + ' requests, all to ' + URL);
+
+  // 10. the daemon unreachable, then back: a clear message, then none.
+  // (These failures are made on purpose, after the checks above.)
+  let mode = 'down';
+  await page.setRequestInterception(true);
+  page.on('request', (r) => {
+    if (r.isInterceptResolutionHandled()) return;
+    if (!r.url().includes('/v2/') || mode === 'up') return r.continue();
+    if (mode === 'down') return r.abort('connectionrefused');
+    return r.respond({
+      status: 401,
+      contentType: 'application/json',
+      body: '{"error":{"code":"EVS.1002","message":"the X-Auth-Token is not valid"}}',
+    });
+  });
+  await waitPage(page, 'the network error message', () => {
+    const a = document.getElementById('alert');
+    return !a.hidden && a.textContent.includes('cannot reach evsrepd');
+  }, null, 15000);
+  await screenshot(page, 'unreachable');
+  mode = 'up';
+  await waitPage(page, 'the network error message to go', () => document.getElementById('alert').hidden, null, 20000);
+  // A token that stops working (401) sends the page back to the log-in form.
+  mode = '401';
+  await waitPage(page, 'the log-in form after a 401', () =>
+    !document.getElementById('login-section').hidden &&
+    document.getElementById('login-error').textContent.includes('401'), null, 15000);
+  check((await page.evaluate(() => sessionStorage.length)) === 0, 'a refused token stayed in sessionStorage');
+  check(!(await page.evaluate(() => document.getElementById('groups').textContent)), 'a refused token left the groups on the page');
+  await screenshot(page, 'token-refused');
+  mode = 'up';
+
+  // 11. log in again; log out clears everything.
+  await page.evaluate(() => {
+    document.getElementById('project').value = '';
+  });
+  await page.type('#project', PROJECT);
+  await page.type('#token', TOKEN);
+  await page.keyboard.press('Enter');
+  await waitPage(page, 'the group card after logging in again', (gid) => !!document.querySelector('[data-group="' + gid + '"]'), GROUP_ID);
+  await page.focus('#logout');
+  await page.keyboard.press('Enter');
+  await waitPage(page, 'the login form after log-out', () => !document.getElementById('login-section').hidden);
+  const left = await page.evaluate(() => sessionStorage.length + localStorage.length);
+  check(left === 0, 'log-out left ' + left + ' storage item(s)');
+  check(!(await page.evaluate(() => document.getElementById('groups').textContent)), 'log-out left the groups on the page');
+  await tokenNowhere(page, 'after log-out');
+  await screenshot(page, 'logged-out');
 }
 
 main()

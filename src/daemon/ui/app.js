@@ -475,8 +475,19 @@
     (msg ? $('token') : $('project')).focus();
   }
 
+  // Nothing of the project stays on the page once its token is gone.
+  function clearView() {
+    seen.clear();
+    groupCards.clear();
+    pairRows.clear();
+    $('groups').replaceChildren();
+    $('ungrouped').replaceChildren();
+    setText($('updated'), '');
+  }
+
   function loggedOut(msg) {
     forget();
+    clearView();
     showLogin(msg);
   }
 
@@ -522,11 +533,7 @@
 
   function onLogout() {
     forget();
-    seen.clear();
-    groupCards.clear();
-    pairRows.clear();
-    $('groups').replaceChildren();
-    $('ungrouped').replaceChildren();
+    clearView();
     showLogin('');
     announce('Logged out.');
   }
