@@ -422,7 +422,7 @@ async function main() {
   });
   await waitPage(page, 'the network error message', () => {
     const a = document.getElementById('alert');
-    return !a.hidden && a.textContent.includes('cannot reach evsrepd');
+    return !a.hidden && a.textContent.includes('Cannot reach evsrepd');
   }, null, 15000);
   await screenshot(page, 'unreachable');
   mode = 'up';

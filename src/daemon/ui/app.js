@@ -77,7 +77,7 @@
     try {
       res = await fetch('/v2/' + encodeURIComponent(c.project) + '/' + path, opts);
     } catch (e) {
-      throw new ApiError(0, 'cannot reach evsrepd (network error)');
+      throw new ApiError(0, 'Cannot reach evsrepd (network error)');
     }
     const text = await res.text();
     let json = null;
