@@ -11,7 +11,12 @@ PKGS=(
   python3-prometheus-client openssl # t_metrics' exposition parser; t_http_limits' self-signed cert
   prometheus # promtool: t_contrib checks contrib/prometheus rules and the /metrics exposition
   libpq-dev postgresql # the PostgreSQL store backend; postgresql: test_store_pg's throwaway cluster
+  chromium # t_ui drives the status page in headless chromium (puppeteer-core from npm)
 )
+# node and npm for t_ui: whatever Node.js the machine has will do (>= 18);
+# only when there is none, Debian's.
+command -v node >/dev/null 2>&1 || PKGS+=(nodejs)
+command -v npm >/dev/null 2>&1 || PKGS+=(npm)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -44,6 +44,12 @@ int api_pairs_delete(struct api_call *c);
 int api_pair_create_parse(const char *body, size_t len, json_t **root, struct pair_create_req *rq,
                           char *msg, size_t msglen);
 
+/* The status page (ui.c): "/", "/ui" and "/ui/..." need no token. */
+bool api_ui_path(const char *url);
+/* Before the body: 0 to go on (GET, HEAD), 1 after a 405, negative on failure. */
+int api_ui_admit(struct http_req *r);
+int api_ui_serve(struct http_req *r);
+
 /* Replication consistency groups. */
 int api_groups_create(struct api_call *c);
 int api_groups_list(struct api_call *c);

@@ -198,6 +198,8 @@ static int admit(struct http_req *r, void *vctx)
         r->route = route_label(r->url);
         if (token && auth_lookup_role(ctx->auth, token, &is_operator))
                 return 0;
+        if (api_ui_path(r->url)) /* the status page holds no data (ui.c) */
+                return api_ui_admit(r);
         if (strcmp(r->url, "/metrics") == 0 && service_config(ctx->svc)->metrics_public)
                 return 0;
         return reply_unauthorized(r, token) < 0 ? -1 : 1;
@@ -220,6 +222,8 @@ static int dispatch(struct http_req *r, void *vctx)
         if (strcmp(r->url, "/metrics") == 0 &&
             (project || service_config(ctx->svc)->metrics_public))
                 return serve_metrics(r, ctx, project, is_operator);
+        if (api_ui_path(r->url))
+                return api_ui_serve(r);
         if (!project)
                 return reply_unauthorized(r, token);
         n = split(r->url, segs);

@@ -90,5 +90,11 @@ int http_reply_text(struct http_req *r, unsigned status, const char *content_typ
                     size_t len);
 int http_reply_error(struct http_req *r, enum http_err err, const char *extra_header,
                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* A non-JSON reply with extra headers (the status page's security headers,
+ * a redirect's Location): headers is a NULL-terminated array of
+ * "Name: value" strings with static storage (a reply kept for later holds
+ * the pointer); body is copied. */
+int http_reply_headers(struct http_req *r, unsigned status, const char *content_type,
+                       const char *body, size_t len, const char *const *headers);
 
 #endif

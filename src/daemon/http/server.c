@@ -51,7 +51,8 @@ struct deferred {
         unsigned status;
         char *body;
         size_t len;
-        char header[256]; /* "Name: value" or "" */
+        char header[256];           /* "Name: value" or "" */
+        const char *const *headers; /* static, NULL-terminated, or NULL */
         const char *content_type;
         bool set;
 };
@@ -86,7 +87,8 @@ static const struct {
 
 /* On an executor thread the connection is suspended: keep the reply. */
 static int defer_reply(struct req_state *st, unsigned status, const char *body, size_t len,
-                       const char *extra_header, const char *content_type)
+                       const char *extra_header, const char *const *headers,
+                       const char *content_type)
 {
         struct deferred *d = &st->reply;
 
@@ -99,41 +101,58 @@ static int defer_reply(struct req_state *st, unsigned status, const char *body, 
         d->len = len;
         d->status = status;
         d->content_type = content_type;
+        d->headers = headers;
         snprintf(d->header, sizeof(d->header), "%s", extra_header ? extra_header : "");
         d->set = true;
         st->req.status = status;
         return 0;
 }
 
-static int queue_typed(struct http_req *r, unsigned status, const char *body, size_t len,
-                       const char *extra_header, const char *content_type)
+/* Add one "Name: value" header line. */
+static void add_header_line(struct MHD_Response *resp, const char *line)
+{
+        char name[64];
+        const char *colon = strchr(line, ':');
+        size_t n = colon ? (size_t)(colon - line) : 0;
+
+        if (colon && n < sizeof(name)) {
+                memcpy(name, line, n);
+                name[n] = '\0';
+                MHD_add_response_header(resp, name, colon + 1 + strspn(colon + 1, " "));
+        }
+}
+
+/* headers: static "Name: value" lines after extra_header, or NULL. */
+static int queue_full(struct http_req *r, unsigned status, const char *body, size_t len,
+                      const char *extra_header, const char *const *headers,
+                      const char *content_type)
 {
         struct req_state *st = r->priv;
         struct MHD_Response *resp;
         enum MHD_Result ok;
 
         if (st && st->offloaded)
-                return defer_reply(st, status, body, len, extra_header, content_type);
+                return defer_reply(st, status, body, len, extra_header, headers, content_type);
         resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
         if (!resp)
                 return -ENOMEM;
         MHD_add_response_header(resp, "X-Openstack-Request-Id", r->req_id);
         if (len > 0)
                 MHD_add_response_header(resp, "Content-Type", content_type);
-        if (extra_header) {
-                char name[64];
-                const char *colon = strchr(extra_header, ':');
-                size_t n = colon ? (size_t)(colon - extra_header) : 0;
-                if (colon && n < sizeof(name)) {
-                        memcpy(name, extra_header, n);
-                        name[n] = '\0';
-                        MHD_add_response_header(resp, name, colon + 1 + strspn(colon + 1, " "));
-                }
-        }
+        if (extra_header)
+                add_header_line(resp, extra_header);
+        for (size_t i = 0; headers && headers[i]; i++)
+                add_header_line(resp, headers[i]);
         ok = MHD_queue_response(r->conn, status, resp);
         MHD_destroy_response(resp);
         r->status = status;
         return ok == MHD_YES ? 0 : -EIO;
+}
+
+static int queue_typed(struct http_req *r, unsigned status, const char *body, size_t len,
+                       const char *extra_header, const char *content_type)
+{
+        return queue_full(r, status, body, len, extra_header, NULL, content_type);
 }
 
 static int queue(struct http_req *r, unsigned status, const char *body, size_t len,
@@ -162,6 +181,12 @@ int http_reply_json(struct http_req *r, unsigned status, json_t *body)
         rc = queue(r, status, text, strlen(text), NULL);
         free(text);
         return rc;
+}
+
+int http_reply_headers(struct http_req *r, unsigned status, const char *content_type,
+                       const char *body, size_t len, const char *const *headers)
+{
+        return queue_full(r, status, body, len, NULL, headers, content_type);
 }
 
 int http_reply_error(struct http_req *r, enum http_err err, const char *extra_header,
@@ -286,8 +311,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 st->offloaded = false;
                 if (st->failed || !d->set)
                         return MHD_NO;
-                rc = queue_typed(&st->req, d->status, d->body, d->len,
-                                 d->header[0] ? d->header : NULL, d->content_type);
+                rc = queue_full(&st->req, d->status, d->body, d->len,
+                                d->header[0] ? d->header : NULL, d->headers, d->content_type);
                 return rc < 0 ? MHD_NO : MHD_YES;
         }
         if (st->dispatched) {
@@ -372,10 +397,31 @@ static void *exec_main(void *arg)
         }
 }
 
+/* The path as the access log shows it: libmicrohttpd has decoded it, so a
+ * request for "/x%0a..." would otherwise write a forged second log line.
+ * Bytes outside printable ASCII are written back as %XX; long paths are cut. */
+static void log_path(const char *url, char *out, size_t outlen)
+{
+        static const char hex[] = "0123456789ABCDEF";
+        size_t o = 0;
+
+        for (const unsigned char *p = (const unsigned char *)url; *p && o + 4 < outlen; p++) {
+                if (*p < 0x20 || *p >= 0x7f) {
+                        out[o++] = '%';
+                        out[o++] = hex[*p >> 4];
+                        out[o++] = hex[*p & 15];
+                } else {
+                        out[o++] = (char)*p;
+                }
+        }
+        out[o] = '\0';
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
         struct req_state *st = *con_cls;
+        char path[512];
 
         (void)cls;
         (void)conn;
@@ -383,8 +429,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                 return;
         stats_http_observe(st->req.method, st->req.route, st->req.status,
                            (uint64_t)(util_mono_usec() - st->req.start_usec) * 1000);
-        log_info("%s %s %s %u %.3fms%s", st->req.req_id, st->req.method, st->req.url,
-                 st->req.status, (double)(util_mono_usec() - st->req.start_usec) / 1000.0,
+        log_path(st->req.url, path, sizeof(path));
+        log_info("%s %s %s %u %.3fms%s", st->req.req_id, st->req.method, path, st->req.status,
+                 (double)(util_mono_usec() - st->req.start_usec) / 1000.0,
                  toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
         free(st->reply.body);
         free(st->buf);
