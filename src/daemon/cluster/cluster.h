@@ -30,8 +30,7 @@ int cluster_key_load(const char *path, uint8_t key[CLUSTER_KEY_BYTES], bool *cre
  * of this node's AZs (err says which node, which AZ, and for how long), then
  * register this node and start the lease thread (renewal every lease_ms / 4).
  * cfg and st must outlive cluster_node_stop. */
-int cluster_node_start(const struct evsrep_config *cfg, struct store *st, char *err,
-                       size_t errlen);
+int cluster_node_start(const struct evsrep_config *cfg, struct store *st, char *err, size_t errlen);
 /* Once the listeners are up (port 0 resolved): record this node's real
  * internal URL (when derived from listen) and NBD endpoints in its row. */
 int cluster_node_publish(const struct evsrep_config *cfg, int http_port);

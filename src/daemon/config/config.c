@@ -586,8 +586,7 @@ static int apply_default(struct evsrep_config *c, enum default_key k, const char
         case K_CLUSTER_KEY_FILE:
                 return parse_path(v, c->cluster_key_path, msg, msglen);
         case K_INTERNAL_URL:
-                return parse_internal_url(v, c->internal_url, sizeof(c->internal_url), msg,
-                                          msglen);
+                return parse_internal_url(v, c->internal_url, sizeof(c->internal_url), msg, msglen);
         case K_LEASE_MS:
                 return parse_int_range(v, LEASE_MS_MIN, LEASE_MS_MAX, &c->lease_ms, msg, msglen);
         case K__COUNT:

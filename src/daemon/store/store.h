@@ -230,12 +230,12 @@ int store_site_provisioned(struct store *s, const char *az, int64_t *gigabytes);
 #define STORE_NBD_JSON_LEN  1024
 struct store_node {
         char name[STORE_NODE_NAME_LEN];
-        char azs[STORE_NAME_LEN];             /* comma list, "az1,az2" */
-        char api_url[STORE_URL_LEN];          /* internal URL other nodes use */
-        char nbd_json[STORE_NBD_JSON_LEN];    /* JSON object: AZ -> "host:port" */
-        int64_t lease_until;                  /* usec, store clock; 0: released */
-        int64_t roles_generation;             /* bumped by a node taking roles away */
-        int64_t started_at, updated_at;       /* usec, store clock */
+        char azs[STORE_NAME_LEN];          /* comma list, "az1,az2" */
+        char api_url[STORE_URL_LEN];       /* internal URL other nodes use */
+        char nbd_json[STORE_NBD_JSON_LEN]; /* JSON object: AZ -> "host:port" */
+        int64_t lease_until;               /* usec, store clock; 0: released */
+        int64_t roles_generation;          /* bumped by a node taking roles away */
+        int64_t started_at, updated_at;    /* usec, store clock */
 };
 /* The store's clock, usec since the epoch. */
 int store_now_usec(struct store *s, int64_t *out);

@@ -1402,8 +1402,8 @@ static int pg_site_provisioned(struct store *base, const char *az, int64_t *giga
 /* The store's clock for leases: the server's (now(), the start of the
  * statement's transaction), so that every node compares lease_until with
  * one clock whatever the offsets between hosts. */
-#define NOW_US             "(extract(epoch FROM now()) * 1000000)::bigint"
-#define NODE_COLS          "name, azs, api_url, nbd, lease_until, roles_generation, started_at, updated_at"
+#define NOW_US    "(extract(epoch FROM now()) * 1000000)::bigint"
+#define NODE_COLS "name, azs, api_url, nbd, lease_until, roles_generation, started_at, updated_at"
 
 static int pg_now_usec(struct store *base, int64_t *out)
 {

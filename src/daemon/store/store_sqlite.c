@@ -1403,8 +1403,7 @@ static int sq_node_register(struct store *base, const struct store_node *n, int 
                 BIND_STR(st, 1, n->name);
                 BIND_STR(st, 2, n->azs);
                 BIND_STR(st, 3, n->api_url);
-                sqlite3_bind_text(st, 4, n->nbd_json[0] ? n->nbd_json : "{}", -1,
-                                  SQLITE_TRANSIENT);
+                sqlite3_bind_text(st, 4, n->nbd_json[0] ? n->nbd_json : "{}", -1, SQLITE_TRANSIENT);
                 sqlite3_bind_int64(st, 5, now + (int64_t)lease_ms * 1000);
                 sqlite3_bind_int64(st, 6, now);
                 r = row_write(s, st, OP_WRITE, false, "node register", n->name);
