@@ -186,6 +186,7 @@ internal() { # PATH BODY TS NONCE SIG
     -H "X-Evsrep-Node: node-x" -H "X-Evsrep-Timestamp: $3" -H "X-Evsrep-Nonce: $4" \
     -H "X-Evsrep-Project: $PROJECT" -H "X-Evsrep-Role: member" -H "X-Evsrep-Signature: $5" \
     --data-binary "$2" "$URL_a/internal$1") || STATUS=000
+  BODY=$(cat "$TMP/ib")
 }
 P="/v2/$PROJECT/volumes"
 B1='{"volume":{"size":1,"availability_zone":"az1","name":"forged"}}'
