@@ -42,9 +42,6 @@ void cluster_node_stop(void);
 const char *cluster_node_name(void);
 /* Does this node serve az? (Before start: the config's AZs.) */
 bool cluster_az_local(const char *az);
-/* Is az served by this node or named by any registered node (the cluster's
- * AZs: what the API accepts as an availability_zone)? */
-bool cluster_az_known(const char *az);
 /* The node serving az other than this one: 0 with *out filled and a valid
  * lease; -EHOSTDOWN with *out filled when its lease lapsed (*remaining_sec
  * negative); -ENOENT when no node names az; -EAGAIN when the store is

@@ -199,16 +199,6 @@ int cluster_az_owner(const char *az, struct store_node *out, double *remaining_s
         return rc;
 }
 
-bool cluster_az_known(const char *az)
-{
-        struct store_node o;
-
-        if (cluster_az_local(az))
-                return true;
-        int rc = cluster_az_owner(az, &o, NULL);
-        return rc == 0 || rc == -EHOSTDOWN;
-}
-
 /* ---------------------------------------------------------------- row */
 
 static void fill_row(const struct evsrep_config *cfg, int http_port, struct store_node *n)
