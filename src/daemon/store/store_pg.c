@@ -33,6 +33,7 @@
 #include "store/schema_pg.h"
 #include "store/store.h"
 #include "store/store_internal.h"
+#include "store/store_pg_internal.h"
 
 #include "common/fault.h"
 #include "common/log.h"
@@ -1399,154 +1400,38 @@ static int pg_site_provisioned(struct store *base, const char *az, int64_t *giga
 
 /* ---------------------------------------------------------------- nodes */
 
-/* The store's clock for leases: the server's (now(), the start of the
- * statement's transaction), so that every node compares lease_until with
- * one clock whatever the offsets between hosts. */
-#define NOW_US    "(extract(epoch FROM now()) * 1000000)::bigint"
-#define NODE_COLS "name, azs, api_url, nbd, lease_until, roles_generation, started_at, updated_at"
-
-static int pg_now_usec(struct store *base, int64_t *out)
+/* The nodes table lives in store_pg_node.c; these run its statements with
+ * this file's lock, connection-loss handling and write transactions
+ * (store_pg_internal.h). */
+void store_pg_lock(struct store *base)
 {
-        struct pg_store *s = pg_of(base);
-        PGresult *res;
-        int r;
-
-        lock(s);
-        r = run(s, "SELECT " NOW_US, NULL, OP_READ, "store clock", &res);
-        if (r == 0)
-                *out = s_int(res, 0, 0);
-        PQclear(res);
-        unlock(s);
-        return r;
+        lock(pg_of(base));
 }
 
-static void read_node(PGresult *res, int row, struct store_node *n)
+void store_pg_unlock(struct store *base)
 {
-        memset(n, 0, sizeof(*n));
-        COL_STR(res, row, 0, n->name);
-        COL_STR(res, row, 1, n->azs);
-        COL_STR(res, row, 2, n->api_url);
-        COL_STR(res, row, 3, n->nbd_json);
-        n->lease_until = s_int(res, row, 4);
-        n->roles_generation = s_int(res, row, 5);
-        n->started_at = s_int(res, row, 6);
-        n->updated_at = s_int(res, row, 7);
+        unlock(pg_of(base));
 }
 
-static int pg_node_register(struct store *base, const struct store_node *n, int lease_ms)
+int store_pg_read(struct store *base, const char *sql, int n, const char *const *params,
+                  const char *what, PGresult **out)
 {
-        struct pg_store *s = pg_of(base);
         struct args a = {0};
-        int r;
 
-        if (lease_ms <= 0 || n->name[0] == '\0')
-                return -EINVAL;
-        ARG_STR(&a, n->name);
-        ARG_STR(&a, n->azs);
-        ARG_STR(&a, n->api_url);
-        arg_cstr(&a, n->nbd_json[0] ? n->nbd_json : "{}");
-        arg_int(&a, lease_ms);
-        lock(s);
-        r = row_write(s,
-                      "INSERT INTO nodes (name, azs, api_url, nbd, lease_until, started_at, "
-                      "updated_at) VALUES ($1, $2, $3, $4, " NOW_US " + $5::bigint * 1000, " NOW_US
-                      ", " NOW_US ") ON CONFLICT (name) DO UPDATE SET azs = EXCLUDED.azs, "
-                      "api_url = EXCLUDED.api_url, nbd = EXCLUDED.nbd, "
-                      "lease_until = EXCLUDED.lease_until, started_at = EXCLUDED.started_at, "
-                      "updated_at = EXCLUDED.updated_at",
-                      &a, OP_WRITE, false, "node register", n->name);
-        unlock(s);
-        return r;
+        for (int i = 0; i < n; i++)
+                arg_cstr(&a, params[i]);
+        return run(pg_of(base), sql, &a, OP_READ, what, out);
 }
 
-static int pg_node_get(struct store *base, const char *name, struct store_node *out)
+int store_pg_write(struct store *base, const char *sql, int n, const char *const *params,
+                   bool is_delete, bool must_touch, const char *what, const char *id)
 {
-        struct pg_store *s = pg_of(base);
         struct args a = {0};
-        PGresult *res;
-        int r;
 
-        arg_cstr(&a, name);
-        lock(s);
-        r = run(s, "SELECT " NODE_COLS " FROM nodes WHERE name = $1", &a, OP_READ, "node get",
-                &res);
-        if (r == 0 && PQntuples(res) == 0)
-                r = -ENOENT;
-        if (r == 0)
-                read_node(res, 0, out);
-        PQclear(res);
-        unlock(s);
-        return r;
-}
-
-static int pg_node_renew(struct store *base, const char *name, int64_t generation, int lease_ms,
-                         int64_t *lease_until)
-{
-        struct pg_store *s = pg_of(base);
-        struct args a = {0};
-        struct store_node cur;
-        int r;
-
-        if (lease_ms < 0)
-                return -EINVAL;
-        arg_cstr(&a, name);
-        arg_int(&a, generation);
-        arg_int(&a, lease_ms);
-        lock(s);
-        r = row_write(s,
-                      "UPDATE nodes SET lease_until = CASE WHEN $3::bigint = 0 THEN 0 ELSE " NOW_US
-                      " + $3::bigint * 1000 END, updated_at = " NOW_US
-                      " WHERE name = $1 AND roles_generation = $2::bigint",
-                      &a, OP_WRITE, true, "node renew", name);
-        /* Nothing touched: the row is gone, or its generation moved on. */
-        if (r == -ENOENT && pg_node_get(base, name, &cur) == 0)
-                r = -ESTALE;
-        if (r == 0 && lease_until) {
-                r = pg_node_get(base, name, &cur);
-                *lease_until = cur.lease_until;
-        }
-        unlock(s);
-        return r;
-}
-
-static int pg_node_list(struct store *base, struct store_node **out, size_t *n)
-{
-        struct pg_store *s = pg_of(base);
-        PGresult *res;
-        int r, cnt;
-
-        *out = NULL;
-        *n = 0;
-        lock(s);
-        r = run(s, "SELECT " NODE_COLS " FROM nodes ORDER BY name", NULL, OP_READ, "node list",
-                &res);
-        cnt = r == 0 ? PQntuples(res) : 0;
-        if (cnt > 0) {
-                *out = calloc((size_t)cnt, sizeof(**out));
-                if (!*out)
-                        r = -ENOMEM;
-                for (int i = 0; r == 0 && i < cnt; i++)
-                        read_node(res, i, &(*out)[i]);
-                if (r == 0)
-                        *n = (size_t)cnt;
-        }
-        PQclear(res);
-        unlock(s);
-        return r;
-}
-
-static int pg_node_delete(struct store *base, const char *name)
-{
-        struct pg_store *s = pg_of(base);
-        struct args a = {0};
-        int r;
-
-        arg_cstr(&a, name);
-        lock(s);
-        r = row_write(s, "DELETE FROM nodes WHERE name = $1", &a, OP_DELETE, true, "node delete",
-                      name);
-        unlock(s);
-        return r;
+        for (int i = 0; i < n; i++)
+                arg_cstr(&a, params[i]);
+        return row_write(pg_of(base), sql, &a, is_delete ? OP_DELETE : OP_WRITE, must_touch, what,
+                         id);
 }
 
 /* ---------------------------------------------------------------- ops */
@@ -1586,10 +1471,10 @@ static const struct store_ops pg_ops = {
     .quota_delete = pg_quota_delete,
     .project_usage = pg_project_usage,
     .site_provisioned = pg_site_provisioned,
-    .now_usec = pg_now_usec,
-    .node_register = pg_node_register,
-    .node_renew = pg_node_renew,
-    .node_get = pg_node_get,
-    .node_list = pg_node_list,
-    .node_delete = pg_node_delete,
+    .now_usec = store_pg_now_usec,
+    .node_register = store_pg_node_register,
+    .node_renew = store_pg_node_renew,
+    .node_get = store_pg_node_get,
+    .node_list = store_pg_node_list,
+    .node_delete = store_pg_node_delete,
 };

@@ -15,6 +15,7 @@
 #include "common/fault.h"
 #include "store/schema.h"
 #include "store/store_internal.h"
+#include "store/store_sqlite_internal.h"
 
 #include "common/log.h"
 #include "common/util.h"
@@ -1351,176 +1352,36 @@ static int sq_site_provisioned(struct store *base, const char *az, int64_t *giga
 
 /* ---------------------------------------------------------------- nodes */
 
-/* Node statements run at lease rate (seconds), so they are prepared per
- * call rather than kept in st[]. The store's clock is this host's. */
-#define NODE_COLS "name, azs, api_url, nbd, lease_until, roles_generation, started_at, updated_at"
-
-static int sq_now_usec(struct store *base, int64_t *out)
+/* The nodes table lives in store_sqlite_node.c; these give it the
+ * connection under this file's lock and error mapping
+ * (store_sqlite_internal.h). */
+void store_sqlite_lock(struct store *base)
 {
-        (void)base;
-        *out = util_now_usec();
-        return 0;
+        lock(sq_of(base));
 }
 
-static int node_prepare(struct sq_store *s, const char *sql, sqlite3_stmt **st, const char *what)
+void store_sqlite_unlock(struct store *base)
 {
+        unlock(sq_of(base));
+}
+
+int store_sqlite_prepare(struct store *base, const char *sql, sqlite3_stmt **st, const char *what)
+{
+        struct sq_store *s = sq_of(base);
         int rc = sqlite3_prepare_v2(s->db, sql, -1, st, NULL);
 
         return rc == SQLITE_OK ? 0 : map_rc(s, rc, OP_READ, what);
 }
 
-static void read_node(sqlite3_stmt *st, struct store_node *n)
+int store_sqlite_map(struct store *base, int rc, const char *what)
 {
-        memset(n, 0, sizeof(*n));
-        COL_STR(st, 0, n->name);
-        COL_STR(st, 1, n->azs);
-        COL_STR(st, 2, n->api_url);
-        COL_STR(st, 3, n->nbd_json);
-        n->lease_until = sqlite3_column_int64(st, 4);
-        n->roles_generation = sqlite3_column_int64(st, 5);
-        n->started_at = sqlite3_column_int64(st, 6);
-        n->updated_at = sqlite3_column_int64(st, 7);
+        return map_rc(sq_of(base), rc, OP_READ, what);
 }
 
-static int sq_node_register(struct store *base, const struct store_node *n, int lease_ms)
+int store_sqlite_row_write(struct store *base, sqlite3_stmt *st, bool is_delete, bool must_touch,
+                           const char *what, const char *id)
 {
-        struct sq_store *s = sq_of(base);
-        sqlite3_stmt *st = NULL;
-        int64_t now = util_now_usec();
-        int r;
-
-        if (lease_ms <= 0 || n->name[0] == '\0')
-                return -EINVAL;
-        lock(s);
-        r = node_prepare(s,
-                         "INSERT INTO nodes (name, azs, api_url, nbd, lease_until, started_at, "
-                         "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (name) DO "
-                         "UPDATE SET azs = excluded.azs, api_url = excluded.api_url, "
-                         "nbd = excluded.nbd, lease_until = excluded.lease_until, "
-                         "started_at = excluded.started_at, updated_at = excluded.updated_at",
-                         &st, "node register");
-        if (r == 0) {
-                BIND_STR(st, 1, n->name);
-                BIND_STR(st, 2, n->azs);
-                BIND_STR(st, 3, n->api_url);
-                sqlite3_bind_text(st, 4, n->nbd_json[0] ? n->nbd_json : "{}", -1, SQLITE_TRANSIENT);
-                sqlite3_bind_int64(st, 5, now + (int64_t)lease_ms * 1000);
-                sqlite3_bind_int64(st, 6, now);
-                r = row_write(s, st, OP_WRITE, false, "node register", n->name);
-        }
-        sqlite3_finalize(st);
-        unlock(s);
-        return r;
-}
-
-static int sq_node_get(struct store *base, const char *name, struct store_node *out)
-{
-        struct sq_store *s = sq_of(base);
-        sqlite3_stmt *st = NULL;
-        int rc, r;
-
-        lock(s);
-        r = node_prepare(s, "SELECT " NODE_COLS " FROM nodes WHERE name = ?1", &st, "node get");
-        if (r == 0) {
-                sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-                rc = sqlite3_step(st);
-                if (rc == SQLITE_ROW)
-                        read_node(st, out);
-                else
-                        r = rc == SQLITE_DONE ? -ENOENT : map_rc(s, rc, OP_READ, "node get");
-        }
-        sqlite3_finalize(st);
-        unlock(s);
-        return r;
-}
-
-static int sq_node_renew(struct store *base, const char *name, int64_t generation, int lease_ms,
-                         int64_t *lease_until)
-{
-        struct sq_store *s = sq_of(base);
-        sqlite3_stmt *st = NULL;
-        struct store_node cur;
-        int64_t now = util_now_usec(), until = lease_ms > 0 ? now + (int64_t)lease_ms * 1000 : 0;
-        int r;
-
-        if (lease_ms < 0)
-                return -EINVAL;
-        lock(s);
-        r = node_prepare(s,
-                         "UPDATE nodes SET lease_until = ?1, updated_at = ?2 "
-                         "WHERE name = ?3 AND roles_generation = ?4",
-                         &st, "node renew");
-        if (r == 0) {
-                sqlite3_bind_int64(st, 1, until);
-                sqlite3_bind_int64(st, 2, now);
-                sqlite3_bind_text(st, 3, name, -1, SQLITE_TRANSIENT);
-                sqlite3_bind_int64(st, 4, generation);
-                r = row_write(s, st, OP_WRITE, true, "node renew", name);
-        }
-        sqlite3_finalize(st);
-        /* Nothing touched: the row is gone, or its generation moved on. */
-        if (r == -ENOENT && sq_node_get(base, name, &cur) == 0)
-                r = -ESTALE;
-        unlock(s);
-        if (r == 0 && lease_until)
-                *lease_until = until;
-        return r;
-}
-
-static int sq_node_list(struct store *base, struct store_node **out, size_t *n)
-{
-        struct sq_store *s = sq_of(base);
-        sqlite3_stmt *st = NULL;
-        struct store_node *rows = NULL, *grown;
-        size_t cnt = 0, cap = 0;
-        int rc, r;
-
-        *out = NULL;
-        *n = 0;
-        lock(s);
-        r = node_prepare(s, "SELECT " NODE_COLS " FROM nodes ORDER BY name", &st, "node list");
-        while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-                if (cnt == cap) {
-                        cap = cap ? cap * 2 : 8;
-                        grown = realloc(rows, cap * sizeof(*rows));
-                        if (!grown) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        rows = grown;
-                }
-                read_node(st, &rows[cnt++]);
-        }
-        if (r == 0 && rc != SQLITE_DONE)
-                r = map_rc(s, rc, OP_READ, "node list");
-        sqlite3_finalize(st);
-        unlock(s);
-        if (r < 0) {
-                free(rows);
-                return r;
-        }
-        *out = cnt ? rows : NULL;
-        if (!cnt)
-                free(rows);
-        *n = cnt;
-        return 0;
-}
-
-static int sq_node_delete(struct store *base, const char *name)
-{
-        struct sq_store *s = sq_of(base);
-        sqlite3_stmt *st = NULL;
-        int r;
-
-        lock(s);
-        r = node_prepare(s, "DELETE FROM nodes WHERE name = ?1", &st, "node delete");
-        if (r == 0) {
-                sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-                r = row_write(s, st, OP_DELETE, true, "node delete", name);
-        }
-        sqlite3_finalize(st);
-        unlock(s);
-        return r;
+        return row_write(sq_of(base), st, is_delete ? OP_DELETE : OP_WRITE, must_touch, what, id);
 }
 
 /* ---------------------------------------------------------------- ops */
@@ -1560,10 +1421,10 @@ static const struct store_ops sqlite_ops = {
     .quota_delete = sq_quota_delete,
     .project_usage = sq_project_usage,
     .site_provisioned = sq_site_provisioned,
-    .now_usec = sq_now_usec,
-    .node_register = sq_node_register,
-    .node_renew = sq_node_renew,
-    .node_get = sq_node_get,
-    .node_list = sq_node_list,
-    .node_delete = sq_node_delete,
+    .now_usec = store_sqlite_now_usec,
+    .node_register = store_sqlite_node_register,
+    .node_renew = store_sqlite_node_renew,
+    .node_get = store_sqlite_node_get,
+    .node_list = store_sqlite_node_list,
+    .node_delete = store_sqlite_node_delete,
 };
