@@ -44,6 +44,7 @@ enum cli_exit {
 #define CLI_PATH_VOLUMES "volumes"
 #define CLI_PATH_PAIRS   "os-vendor-replications"
 #define CLI_PATH_GROUPS  "os-vendor-replication-consistency-groups"
+#define CLI_PATH_NODES   "os-evsrep-nodes"
 
 struct cli {
         /* Connection (flags win over EVS_URL / EVS_TOKEN / EVS_PROJECT). */
@@ -167,6 +168,7 @@ int cli_wait_for(struct cli *c, const struct cli_wait *w, json_t **last);
 
 /* ---- cmd_*.c: the verbs ---------------------------------------------------- */
 
+int cmd_node_list(struct cli *c);
 int cmd_volume_create(struct cli *c);
 int cmd_volume_list(struct cli *c);
 int cmd_volume_show(struct cli *c);

@@ -172,6 +172,9 @@ static const struct verb verb_table[] = {
     {"group", "reverse", cmd_group_reverse, O_WAIT, "GROUP_ID",
      "Planned switchover: the DR side becomes production, no acknowledged write lost.\n"
      "Done when the command returns."},
+    {"node", "list", cmd_node_list, 0, "",
+     "List the cluster's nodes: AZs served, internal URL, lease remaining (negative when\n"
+     "lapsed), start time. Needs an operator token."},
     {"group", "failover", cmd_group_failover, O_WAIT, "GROUP_ID",
      "Make the DR disks production (old production fenced read-only). Done when the\n"
      "command returns; status failovered."},
@@ -188,6 +191,7 @@ static const char *const nouns[][2] = {
     {"volume", "volumes (Cinder v2 subset)"},
     {"pair", "replication pairs (os-vendor-replications)"},
     {"group", "replication consistency groups"},
+    {"node", "the cluster's nodes (evsrep extension, operator token)"},
 };
 
 static const char exit_help[] =

@@ -8,6 +8,7 @@
  * closes. */
 #include "api/api.h"
 #include "auth/auth.h"
+#include "cluster/cluster.h"
 #include "common/fault.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -203,6 +204,11 @@ static void print_config(const struct evsrep_config *cfg)
                (unsigned long long)cfg->nbd_total_budget_bytes, cfg->nbd_handshake_timeout_sec,
                cfg->nbd_idle_timeout_sec, cfg->nbd_send_timeout_sec, cfg->nbd_max_conns,
                cfg->nbd_max_conns_per_addr);
+        /* nodes */
+        printf("node_name = %s\ncluster_key_file = %s\ninternal_url = %s%s\nlease_ms = %d\n",
+               cfg->node_name, cfg->cluster_key_path, cfg->internal_url,
+               cfg->internal_url_auto && cfg->listen_port == 0 ? " (port set at start)" : "",
+               cfg->lease_ms);
         for (int i = 0; i < cfg->nsites; i++)
                 printf("[az:%s]\nnbd_listen = %s:%d\ndir = %s\n", cfg->sites[i].name,
                        cfg->sites[i].nbd_host, cfg->sites[i].nbd_port, cfg->sites[i].dir);
@@ -375,6 +381,13 @@ int main(int argc, char **argv)
         /* The service first: every volume is exported with its role (the DR
          * side read-only) and every attachment published before any NBD
          * listener accepts (docs/design/nbd.md "Start-up order"). */
+        /* Claim this node's AZs in the store (refused while another node
+         * holds a valid lease on one of them) before the service opens any
+         * volume file of those AZs (docs/design/multi-site.md). */
+        if ((rc = cluster_node_start(&cfg, store, err, sizeof(err))) < 0) {
+                log_error("node %s: %s", cfg.node_name, err);
+                goto out;
+        }
         if ((rc = service_start(&cfg, store, &svc)) < 0) {
                 log_error("service start failed: %s", strerror(-rc));
                 goto out;
@@ -425,6 +438,7 @@ int main(int argc, char **argv)
                         log_port_taken("HTTP API", cfg.listen_host, cfg.listen_port);
                 goto out;
         }
+        cluster_node_publish(&cfg, api_server_port(api));
         if ((rc = write_ports_file(&cfg, api_server_scheme(api), api_server_port(api), nbd)) < 0)
                 log_warn("cannot write ports file: %s", strerror(-rc));
         log_info("HTTP API listening on %s://%s:%d", api_server_scheme(api), cfg.listen_host,
@@ -451,6 +465,7 @@ out:
         nbd_tls_destroy(tls); /* after every listener: sessions use it */
         if (svc)
                 service_stop(svc);
+        cluster_node_stop(); /* releases the lease: after the last data-plane step */
         if (auth)
                 auth_close(auth);
         store_close(store);

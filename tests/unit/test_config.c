@@ -379,6 +379,61 @@ static void test_quota_keys(void **state)
         expect_error("[DEFAULT]\ncapacity_overcommit = 2x\n", "key 'capacity_overcommit'", NULL);
 }
 
+/* Node keys: defaults (internal_url derived from listen, the key file in
+ * data_dir), explicit values, and their ranges. */
+static void test_node_keys(void **state)
+{
+        struct evsrep_config c;
+        char err[256] = "";
+
+        (void)state;
+        config_defaults(&c);
+        assert_string_equal(c.node_name, "local");
+        assert_int_equal(c.lease_ms, 12000);
+        assert_int_equal(config_set(&c, "data_dir", "/tmp/evs", err, sizeof(err)), 0);
+        assert_int_equal(config_set(&c, "listen", "127.0.0.2:9000", err, sizeof(err)), 0);
+        assert_int_equal(config_finalize(&c, err, sizeof(err)), 0);
+        assert_string_equal(c.cluster_key_path, "/tmp/evs/cluster.key");
+        assert_string_equal(c.internal_url, "http://127.0.0.2:9000");
+        assert_true(c.internal_url_auto);
+
+        config_defaults(&c);
+        assert_int_equal(parse(&c,
+                               "[DEFAULT]\nnode_name = node-b.1\ncluster_key_file = /etc/k\n"
+                               "internal_url = https://b.example:8776/\nlease_ms = 3000\n",
+                               err, sizeof(err)),
+                         0);
+        assert_int_equal(config_finalize(&c, err, sizeof(err)), 0);
+        assert_string_equal(c.node_name, "node-b.1");
+        assert_string_equal(c.cluster_key_path, "/etc/k");
+        assert_string_equal(c.internal_url, "https://b.example:8776"); /* no trailing '/' */
+        assert_false(c.internal_url_auto);
+        assert_int_equal(c.lease_ms, 3000);
+        assert_int_equal(config_set(&c, "lease_ms", "600000", err, sizeof(err)), 0);
+
+        expect_error("[DEFAULT]\nlease_ms = 2999\n", "key 'lease_ms'", "3000..600000");
+        expect_error("[DEFAULT]\nlease_ms = 600001\n", "key 'lease_ms'", NULL);
+        expect_error("[DEFAULT]\nnode_name = \n", "key 'node_name'", NULL);
+        expect_error("[DEFAULT]\nnode_name = -a\n", "key 'node_name'", NULL);
+        expect_error("[DEFAULT]\nnode_name = a b\n", "key 'node_name'", NULL);
+        expect_error("[DEFAULT]\nnode_name = "
+                     "a123456789012345678901234567890123456789012345678901234567890123\n",
+                     "key 'node_name'", NULL);
+        expect_error("[DEFAULT]\ninternal_url = ftp://x\n", "key 'internal_url'", "http://");
+        expect_error("[DEFAULT]\ninternal_url = http://\n", "key 'internal_url'", NULL);
+
+        config_defaults(&c);
+        assert_int_equal(config_set(&c, "data_dir", "/tmp/evs", err, sizeof(err)), 0);
+        assert_int_equal(config_set(&c, "cluster_key_file", "/tmp/evs/tokens", err, sizeof(err)),
+                         0);
+        assert_int_equal(config_finalize(&c, err, sizeof(err)), -EINVAL);
+        assert_non_null(strstr(err, "cluster_key_file"));
+        config_defaults(&c);
+        c.lease_ms = 100; /* filled by code, not the parser */
+        assert_int_equal(config_finalize(&c, err, sizeof(err)), -EINVAL);
+        assert_non_null(strstr(err, "lease_ms"));
+}
+
 /* NBD bounds: defaults, every key, ranges, and the total >= per-connection
  * rule of finalize. */
 static void test_nbd_bounds(void **state)
@@ -658,6 +713,7 @@ int main(void)
             cmocka_unit_test(test_quota_keys),
             cmocka_unit_test(test_nbd_tls_keys),
             cmocka_unit_test(test_db_postgresql_uri),
+            cmocka_unit_test(test_node_keys),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

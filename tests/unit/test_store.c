@@ -1286,7 +1286,8 @@ static void test_quota_upgrade_path(void **state)
         store_close(f->s);
         f->s = NULL;
         snprintf(sql, sizeof(sql),
-                 "DROP TABLE quotas; DROP INDEX volumes_az; UPDATE schema_version SET version = %d",
+                 "DROP TABLE nodes; DROP TABLE quotas; DROP INDEX volumes_az; "
+                 "UPDATE schema_version SET version = %d",
                  QUOTA_MIGRATION - 1);
         assert_int_equal(raw_exec(f, sql), 0);
 
@@ -1310,6 +1311,101 @@ static void test_quota_upgrade_path(void **state)
         assert_int_equal(store_quota_get(f->s, "p1", &q), 0);
         assert_int_equal(q.volumes, 1);
         assert_int_equal(q.gigabytes, 2);
+}
+
+/* ------------------------------------------------------------------ nodes */
+
+static void mk_node(struct store_node *n, const char *name, const char *azs)
+{
+        memset(n, 0, sizeof(*n));
+        snprintf(n->name, sizeof(n->name), "%s", name);
+        snprintf(n->azs, sizeof(n->azs), "%s", azs);
+        snprintf(n->api_url, sizeof(n->api_url), "http://127.0.0.1:1/%s", name);
+        snprintf(n->nbd_json, sizeof(n->nbd_json), "{\"%s\":\"127.0.0.1:10809\"}", azs);
+}
+
+/* Register sets a lease on the store's clock; re-register updates the row
+ * and keeps its roles_generation; list is ordered by name; delete. */
+static void test_node_register_get_list(void **state)
+{
+        struct fx *f = *state;
+        struct store_node n, got, *list = NULL;
+        int64_t t0, t1;
+        size_t cnt = 0;
+
+        assert_int_equal(store_node_get(f->s, "a", &got), -ENOENT);
+        assert_int_equal(store_node_list(f->s, &list, &cnt), 0);
+        assert_int_equal(cnt, 0);
+        assert_null(list);
+        assert_int_equal(store_now_usec(f->s, &t0), 0);
+        mk_node(&n, "b", "az2");
+        assert_int_equal(store_node_register(f->s, &n, 12000), 0);
+        mk_node(&n, "a", "az1");
+        assert_int_equal(store_node_register(f->s, &n, 12000), 0);
+        assert_int_equal(store_now_usec(f->s, &t1), 0);
+        assert_int_equal(store_node_get(f->s, "a", &got), 0);
+        assert_string_equal(got.azs, "az1");
+        assert_string_equal(got.api_url, "http://127.0.0.1:1/a");
+        assert_string_equal(got.nbd_json, "{\"az1\":\"127.0.0.1:10809\"}");
+        assert_int_equal(got.roles_generation, 0);
+        assert_true(got.started_at >= t0 - 1000000 && got.started_at <= t1 + 1000000);
+        assert_true(got.lease_until >= got.started_at + 12000 * 1000 - 1000);
+        assert_true(got.lease_until > t1);
+
+        /* A generation bumped behind the node's back survives re-register. */
+        assert_int_equal(raw_exec(f, "UPDATE nodes SET roles_generation = 7 WHERE name = 'a'"), 0);
+        mk_node(&n, "a", "az1,az3");
+        assert_int_equal(store_node_register(f->s, &n, 3000), 0);
+        assert_int_equal(store_node_get(f->s, "a", &got), 0);
+        assert_string_equal(got.azs, "az1,az3");
+        assert_int_equal(got.roles_generation, 7);
+
+        assert_int_equal(store_node_list(f->s, &list, &cnt), 0);
+        assert_int_equal(cnt, 2);
+        assert_string_equal(list[0].name, "a");
+        assert_string_equal(list[1].name, "b");
+        free(list);
+
+        assert_int_equal(store_node_register(f->s, &n, 0), -EINVAL);
+        snprintf(n.nbd_json, sizeof(n.nbd_json), "[1]"); /* not an object */
+        assert_int_equal(store_node_register(f->s, &n, 1000), -EINVAL);
+
+        assert_int_equal(store_node_delete(f->s, "b"), 0);
+        assert_int_equal(store_node_delete(f->s, "b"), -ENOENT);
+        assert_int_equal(store_node_get(f->s, "b", &got), -ENOENT);
+}
+
+/* Renew extends the lease only while the generation matches: -ESTALE once
+ * another node bumped it, -ENOENT once the row is gone; lease 0 releases. */
+static void test_node_renew_generation(void **state)
+{
+        struct fx *f = *state;
+        struct store_node n, got;
+        int64_t until = -1, until2 = -1, now;
+
+        mk_node(&n, "a", "az1");
+        assert_int_equal(store_node_register(f->s, &n, 3000), 0);
+        assert_int_equal(store_node_renew(f->s, "a", 0, 600000, &until), 0);
+        assert_int_equal(store_now_usec(f->s, &now), 0);
+        assert_true(until > now + 500LL * 1000 * 1000);
+        assert_int_equal(store_node_get(f->s, "a", &got), 0);
+        assert_true(got.lease_until == until);
+
+        assert_int_equal(raw_exec(f, "UPDATE nodes SET roles_generation = 1 WHERE name = 'a'"), 0);
+        assert_int_equal(store_node_renew(f->s, "a", 0, 3000, &until2), -ESTALE);
+        assert_int_equal(until2, -1);
+        assert_int_equal(store_node_get(f->s, "a", &got), 0);
+        assert_true(got.lease_until == until); /* untouched */
+        assert_int_equal(store_node_renew(f->s, "a", 1, 3000, NULL), 0);
+
+        assert_int_equal(store_node_renew(f->s, "a", 1, 0, &until2), 0); /* release */
+        assert_int_equal(until2, 0);
+        assert_int_equal(store_node_get(f->s, "a", &got), 0);
+        assert_int_equal(got.lease_until, 0);
+        assert_int_equal(store_node_renew(f->s, "a", 1, -1, NULL), -EINVAL);
+
+        assert_int_equal(store_node_delete(f->s, "a"), 0);
+        assert_int_equal(store_node_renew(f->s, "a", 1, 3000, NULL), -ENOENT);
 }
 
 int main(void)
@@ -1343,6 +1439,8 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_quota_check_constraint, setup, teardown),
             cmocka_unit_test_setup_teardown(test_usage_and_provisioned, setup, teardown),
             cmocka_unit_test_setup_teardown(test_quota_upgrade_path, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_node_register_get_list, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_node_renew_generation, setup, teardown),
         };
         return _cmocka_run_group_tests(pg_mode() ? "store (postgresql)" : "store (sqlite)", tests,
                                        ARRAY_SIZE(tests), NULL, NULL);

@@ -20,6 +20,7 @@ struct api_call {
         struct api_ctx *ctx;
         const char *project;
         bool is_operator; /* the token carries the operator role (auth.h) */
+        bool forwarded;   /* came from another node (/internal/): never forwarded again */
         char id[128];     /* a path segment (router.c: at most 127 bytes) */
 };
 
@@ -65,6 +66,13 @@ int api_group_update_parse(const char *body, size_t len, json_t **root, struct g
 int api_group_action_parse(const char *body, size_t len, json_t **root, enum group_action *action,
                            struct group_extend_item *items, size_t *nitems, char *msg,
                            size_t msglen);
+
+/* Multi-site (forward.c): forward a request whose data plane belongs to
+ * another node's AZ. 0: carry it out here; 1: replied (forwarded, or 503);
+ * -1: the reply failed. pattern is the matched route's. */
+int api_forward_route(struct api_call *c, const char *pattern);
+/* GET os-evsrep-nodes: the nodes table (operator only). */
+int api_nodes_list(struct api_call *c);
 
 /* Quota sets (quotas.c). */
 int api_quotas_get(struct api_call *c);

@@ -5,6 +5,7 @@
 #include "api/internal.h"
 #include "metrics/metrics.h"
 #include "auth/auth.h"
+#include "cluster/cluster.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "config/config.h"
@@ -48,7 +49,12 @@ static const struct route g_routes[] = {
     {"PUT", "os-quota-sets/{project}", api_quotas_update},
     {"DELETE", "os-quota-sets/{project}", api_quotas_delete},
     {"GET", "os-quota-sets/{project}/defaults", api_quotas_defaults},
+    /* evsrep extension (docs/api.md): the cluster's nodes, operator only */
+    {"GET", "os-evsrep-nodes", api_nodes_list},
 };
+
+/* Requests from another node (cluster/forward.c): "/internal" + the path. */
+#define INTERNAL_PREFIX "/internal/"
 
 /* Metrics route labels: "/v2/{project}/" + pattern per table entry (built
  * once at start), "/metrics", and "other" for every unmatched path, so the
@@ -196,6 +202,16 @@ static int admit(struct http_req *r, void *vctx)
         bool is_operator;
 
         r->route = route_label(r->url);
+        /* Node-to-node: the signature is checked with the body in dispatch;
+         * without one, the path does not exist. */
+        if (strncmp(r->url, INTERNAL_PREFIX, strlen(INTERNAL_PREFIX)) == 0) {
+                if (http_header(r, "X-Evsrep-Signature"))
+                        return 0;
+                return http_reply_error(r, HTTP_ERR_NOT_FOUND, NULL, "no resource at %s", r->url) <
+                               0
+                           ? -1
+                           : 1;
+        }
         if (token && auth_lookup_role(ctx->auth, token, &is_operator))
                 return 0;
         if (api_ui_path(r->url)) /* the status page holds no data (ui.c) */
@@ -213,20 +229,47 @@ static int dispatch(struct http_req *r, void *vctx)
         const struct route *hit = NULL;
         const char *token = request_token(r);
         bool is_operator = false;
-        const char *project = token ? auth_lookup_role(ctx->auth, token, &is_operator) : NULL;
-        struct api_call c = {.r = r, .ctx = ctx, .is_operator = is_operator};
+        const char *project = NULL, *url = r->url;
+        struct api_call c = {.r = r, .ctx = ctx};
         int n;
+
+        if (strncmp(url, INTERNAL_PREFIX, strlen(INTERNAL_PREFIX)) == 0) {
+                /* A request forwarded by another node: the project and role
+                 * it authenticated are inside the signed part. Any failure
+                 * looks like an unknown path to the sender. */
+                struct cluster_auth_hdrs h = {.node = http_header(r, "X-Evsrep-Node"),
+                                              .timestamp = http_header(r, "X-Evsrep-Timestamp"),
+                                              .nonce = http_header(r, "X-Evsrep-Nonce"),
+                                              .project = http_header(r, "X-Evsrep-Project"),
+                                              .role = http_header(r, "X-Evsrep-Role"),
+                                              .signature = http_header(r, "X-Evsrep-Signature")};
+                char why[160];
+
+                url += strlen(INTERNAL_PREFIX) - 1;
+                if (cluster_forward_verify(r->method, url, r->body, r->body_len, &h, why,
+                                           sizeof(why)) < 0) {
+                        log_warn("%s: internal request refused: %s", r->req_id, why);
+                        return http_reply_error(r, HTTP_ERR_NOT_FOUND, NULL, "no resource at %s",
+                                                r->url);
+                }
+                project = h.project;
+                is_operator = strcmp(h.role, "operator") == 0;
+                c.forwarded = true;
+                log_info("%s: %s %s forwarded by node %s", r->req_id, r->method, url, h.node);
+        } else if (token) {
+                project = auth_lookup_role(ctx->auth, token, &is_operator);
+        }
+        c.is_operator = is_operator;
 
         /* admit() already refused unauthenticated requests; checked again
          * so this function is safe on its own. */
-        if (strcmp(r->url, "/metrics") == 0 &&
-            (project || service_config(ctx->svc)->metrics_public))
+        if (strcmp(url, "/metrics") == 0 && (project || service_config(ctx->svc)->metrics_public))
                 return serve_metrics(r, ctx, project, is_operator);
         if (api_ui_path(r->url))
                 return api_ui_serve(r);
         if (!project)
                 return reply_unauthorized(r, token);
-        n = split(r->url, segs);
+        n = split(url, segs);
         if (n >= 3 && strcmp(segs[0], "v2") == 0) {
                 for (size_t i = 0; i < ARRAY_SIZE(g_routes); i++) {
                         char id[128] = "";
@@ -274,6 +317,9 @@ static int dispatch(struct http_req *r, void *vctx)
                                         "'%.64s' is not a valid project id (1..64 characters of "
                                         "A-Z, a-z, 0-9, '-', '_', '.')",
                                         c.id);
+        n = api_forward_route(&c, hit->pattern);
+        if (n != 0)
+                return n < 0 ? -1 : 0;
         return hit->fn(&c);
 }
 

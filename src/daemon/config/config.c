@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -37,6 +38,9 @@
 #define NBD_BUDGET_MAX  (1ull << 40)
 #define NBD_TIMEOUT_MAX (7 * 24 * 3600)
 #define NBD_CONNS_MAX   65536
+/* Node lease (multi-site.md "Leases"): renewed every lease_ms / 4. */
+#define LEASE_MS_MIN 3000
+#define LEASE_MS_MAX 600000
 
 __attribute__((format(printf, 3, 4))) static void seterr(char *err, size_t errlen, const char *fmt,
                                                          ...)
@@ -256,6 +260,62 @@ static int parse_listen(const char *v, char *host, int *port, char *msg, size_t 
         return 0;
 }
 
+/* node_name: 1..63 of [A-Za-z0-9._-], starting with a letter or digit (it
+ * appears in messages, PSK identities and the nodes table). */
+static bool node_name_valid(const char *v)
+{
+        size_t n = strlen(v);
+
+        if (n == 0 || n > 63 || !isalnum((unsigned char)v[0]))
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!isalnum((unsigned char)v[i]) && !strchr("._-", v[i]))
+                        return false;
+        return true;
+}
+
+static int parse_node_name(const char *v, char *out, size_t cap, char *msg, size_t msglen)
+{
+        if (!node_name_valid(v)) {
+                seterr(msg, msglen,
+                       "'%.*s' is not 1..63 letters, digits, '.', '_' or '-' starting with a "
+                       "letter or digit",
+                       VALUE_ECHO_MAX, v);
+                return -EINVAL;
+        }
+        snprintf(out, cap, "%s", v);
+        return 0;
+}
+
+/* internal_url: http:// or https://, then host[:port][/path], no spaces. */
+static bool internal_url_valid(const char *v)
+{
+        const char *rest = strncmp(v, "http://", 7) == 0    ? v + 7
+                           : strncmp(v, "https://", 8) == 0 ? v + 8
+                                                            : NULL;
+
+        if (!rest || !*rest || *rest == '/' || strlen(v) >= 512)
+                return false;
+        for (const char *p = v; *p; p++)
+                if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f)
+                        return false;
+        return true;
+}
+
+static int parse_internal_url(const char *v, char *out, size_t cap, char *msg, size_t msglen)
+{
+        if (!internal_url_valid(v)) {
+                seterr(msg, msglen, "'%.*s' is not an http:// or https:// URL with a host",
+                       VALUE_ECHO_MAX, v);
+                return -EINVAL;
+        }
+        snprintf(out, cap, "%s", v);
+        /* a trailing '/' would double in "<url>/internal/..." */
+        for (size_t n = strlen(out); n > 0 && out[n - 1] == '/'; n--)
+                out[n - 1] = '\0';
+        return 0;
+}
+
 static bool az_name_valid(const char *v, size_t n)
 {
         if (n < 1 || n > 63)
@@ -388,6 +448,11 @@ enum default_key {
         K_NBD_SEND_TIMEOUT,
         K_NBD_MAX_CONNS,
         K_NBD_MAX_CONNS_PER_ADDR,
+        /* nodes */
+        K_NODE_NAME,
+        K_CLUSTER_KEY_FILE,
+        K_INTERNAL_URL,
+        K_LEASE_MS,
         K__COUNT
 };
 
@@ -425,6 +490,11 @@ static const char *const default_keys[K__COUNT] = {
     [K_NBD_SEND_TIMEOUT] = "nbd_send_timeout",
     [K_NBD_MAX_CONNS] = "nbd_max_connections",
     [K_NBD_MAX_CONNS_PER_ADDR] = "nbd_max_connections_per_address",
+    /* nodes */
+    [K_NODE_NAME] = "node_name",
+    [K_CLUSTER_KEY_FILE] = "cluster_key_file",
+    [K_INTERNAL_URL] = "internal_url",
+    [K_LEASE_MS] = "lease_ms",
 };
 
 enum site_key { SK_NBD_LISTEN, SK_DIR, SK__COUNT };
@@ -510,6 +580,15 @@ static int apply_default(struct evsrep_config *c, enum default_key k, const char
         case K_NBD_MAX_CONNS_PER_ADDR:
                 return parse_int_range(v, 1, NBD_CONNS_MAX, &c->nbd_max_conns_per_addr, msg,
                                        msglen);
+        /* nodes */
+        case K_NODE_NAME:
+                return parse_node_name(v, c->node_name, sizeof(c->node_name), msg, msglen);
+        case K_CLUSTER_KEY_FILE:
+                return parse_path(v, c->cluster_key_path, msg, msglen);
+        case K_INTERNAL_URL:
+                return parse_internal_url(v, c->internal_url, sizeof(c->internal_url), msg, msglen);
+        case K_LEASE_MS:
+                return parse_int_range(v, LEASE_MS_MIN, LEASE_MS_MAX, &c->lease_ms, msg, msglen);
         case K__COUNT:
                 break;
         }
@@ -573,6 +652,8 @@ void config_defaults(struct evsrep_config *c)
         c->nbd_send_timeout_sec = 60;
         c->nbd_max_conns = 1024;
         c->nbd_max_conns_per_addr = 128;
+        snprintf(c->node_name, sizeof(c->node_name), "local");
+        c->lease_ms = 12000;
 }
 
 static bool is_space(char ch)
@@ -1112,6 +1193,41 @@ int config_finalize(struct evsrep_config *c, char *err, size_t errlen)
         }
         if (!(c->capacity_overcommit >= 0 && c->capacity_overcommit <= OVERCOMMIT_MAX)) {
                 seterr(err, errlen, "capacity_overcommit must be in 0..%g", OVERCOMMIT_MAX);
+                return -EINVAL;
+        }
+        /* nodes */
+        if (!bounded(c->node_name, sizeof(c->node_name)) || !node_name_valid(c->node_name)) {
+                seterr(err, errlen, "node_name: must be 1..63 letters, digits, '.', '_' or '-'");
+                return -EINVAL;
+        }
+        if (c->lease_ms < LEASE_MS_MIN || c->lease_ms > LEASE_MS_MAX) {
+                seterr(err, errlen, "lease_ms: %d is not in %d..%d", c->lease_ms, LEASE_MS_MIN,
+                       LEASE_MS_MAX);
+                return -EINVAL;
+        }
+        if (!bounded(c->cluster_key_path, sizeof(c->cluster_key_path)) ||
+            !bounded(c->internal_url, sizeof(c->internal_url))) {
+                seterr(err, errlen, "cluster_key_file or internal_url is not terminated");
+                return -EINVAL;
+        }
+        if (c->cluster_key_path[0] == '\0' &&
+            join(c->cluster_key_path, c->data_dir, "cluster.key", err, errlen) < 0)
+                return -EINVAL;
+        if (strcmp(c->cluster_key_path, c->tokens_path) == 0 ||
+            strcmp(c->cluster_key_path, c->db_path) == 0) {
+                seterr(err, errlen, "cluster_key_file is also the tokens or db file: %s",
+                       c->cluster_key_path);
+                return -EINVAL;
+        }
+        if (c->internal_url[0] == '\0' || c->internal_url_auto) {
+                bool v6 = strchr(c->listen_host, ':') != NULL;
+
+                snprintf(c->internal_url, sizeof(c->internal_url), "%s://%s%s%s:%d",
+                         c->tls_cert[0] ? "https" : "http", v6 ? "[" : "", c->listen_host,
+                         v6 ? "]" : "", c->listen_port);
+                c->internal_url_auto = true;
+        } else if (!internal_url_valid(c->internal_url)) {
+                seterr(err, errlen, "internal_url: not an http:// or https:// URL with a host");
                 return -EINVAL;
         }
         if (c->nsites < 1 || c->nsites > CONFIG_MAX_SITES) {

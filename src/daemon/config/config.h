@@ -39,6 +39,13 @@
  *   quota_gigabytes = 102400          ; default per-project GiB limit (sum of sizes); -1 unlimited
  *   capacity_overcommit = 20.0        ; a site accepts provisioned GiB up to its free space
  *                                     ; times this (volumes are sparse); 0 turns the check off
+ *   ; nodes (docs/design/multi-site.md): availability_zones are the AZs THIS node serves
+ *   node_name = local                 ; this node's row in the store's nodes table
+ *   cluster_key_file = <path>         ; default data_dir/cluster.key: 64 hex digits, mode 0600,
+ *                                     ; the same file on every node (created when missing)
+ *   internal_url = <url>              ; how other nodes reach this one (default
+ *                                     ; http://<listen host>:<listen port>)
+ *   lease_ms = 12000                  ; node lease, renewed every lease_ms / 4 (3000..600000)
  *   [az:az1]
  *   nbd_listen = 127.0.0.1:10809
  *   dir = <path>                      ; default data_dir/az1
@@ -117,6 +124,12 @@ struct evsrep_config {
         int nbd_send_timeout_sec;
         int nbd_max_conns;
         int nbd_max_conns_per_addr;
+        /* Nodes (cluster/node.c). */
+        char node_name[64];
+        char cluster_key_path[CONFIG_PATH_LEN]; /* "" until finalize: data_dir/cluster.key */
+        char internal_url[512];                 /* "" until finalize: http://listen */
+        bool internal_url_auto;                 /* derived by finalize (port 0: fixed at start) */
+        int lease_ms;
 };
 
 /* Embedded defaults: data_dir ./data, listen 127.0.0.1:8776, sites az1

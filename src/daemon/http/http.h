@@ -86,6 +86,11 @@ int http_reply_json(struct http_req *r, unsigned status, json_t *body);
 /* The only function that writes error bodies. extra_header may be NULL, or
  * "Name: value" (e.g. the Allow header of a 405). */
 /* A non-JSON reply (the Prometheus exposition); body is copied. */
+/* A reply relayed from another node (cluster forwarding): any status, its
+ * body and content type as received, and one extra "Name: value" header
+ * (or NULL). */
+int http_reply_relay(struct http_req *r, unsigned status, const char *content_type,
+                     const char *body, size_t len, const char *extra_header);
 int http_reply_text(struct http_req *r, unsigned status, const char *content_type, const char *body,
                     size_t len);
 int http_reply_error(struct http_req *r, enum http_err err, const char *extra_header,

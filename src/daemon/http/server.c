@@ -161,6 +161,18 @@ static int queue(struct http_req *r, unsigned status, const char *body, size_t l
         return queue_typed(r, status, body, len, extra_header, "application/json");
 }
 
+int http_reply_relay(struct http_req *r, unsigned status, const char *content_type,
+                     const char *body, size_t len, const char *extra_header)
+{
+        /* A deferred reply (executor thread) keeps the content type by
+         * pointer: hand it a literal, never the caller's buffer. */
+        const char *ct = "application/json";
+
+        if (content_type && strncasecmp(content_type, "text/plain", 10) == 0)
+                ct = "text/plain; charset=utf-8";
+        return queue_typed(r, status, body, len, extra_header, ct);
+}
+
 int http_reply_text(struct http_req *r, unsigned status, const char *content_type, const char *body,
                     size_t len)
 {

@@ -8,6 +8,7 @@
  * possible status, value 1 for the current one) so an alert can say
  * `evsrep_group_replication_status{status="active"} == 0`. */
 #include "metrics/metrics.h"
+#include "cluster/cluster.h"
 #include "common/stats.h"
 #include "common/util.h"
 #include "service/service.h"
@@ -139,6 +140,7 @@ int metrics_render(struct service *svc, const struct metrics_view *view, char **
                 render_groups(f, svc, view);
         }
         stats_render(f);
+        cluster_metrics_render(f);
         if (fclose(f) != 0)
                 return -EIO;
         return 0;

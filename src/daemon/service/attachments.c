@@ -49,7 +49,9 @@ int service_attachments_load(struct service *svc)
         for (size_t i = 0; i < n && rc == 0; i++) {
                 struct store_volume v = {0};
 
-                if (store_volume_get(svc->store, NULL, list[i].volume_id, &v) == 0)
+                /* Only volumes of this node's AZs are exported here. */
+                if (store_volume_get(svc->store, NULL, list[i].volume_id, &v) == 0 &&
+                    config_site(svc->cfg, v.availability_zone))
                         rc = attach_add(list[i].id, list[i].export_name, v.id, v.availability_zone,
                                         list[i].read_only, list[i].psk_key);
                 store_volume_clear(&v);

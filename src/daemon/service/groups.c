@@ -1288,6 +1288,8 @@ void service_groups_reconcile(struct service *svc)
                 enum group_status st = group_row_status(g);
                 struct members mb = {0};
 
+                if (!config_site(svc->cfg, g->priority_station))
+                        continue; /* another node's group (multi-site) */
                 if (st == GS_DELETING || st == GS_ERROR_DELETING) {
                         /* Finish (or retry) the delete; members were
                          * checked to be none when it was accepted. */

@@ -607,6 +607,9 @@ void service_pairs_reconcile(struct service *svc)
 
                 enum pair_status pst = pair_row_status(p);
 
+                /* Mirrors run on the node serving the production AZ. */
+                if (!config_site(svc->cfg, p->priority_station))
+                        continue;
                 if (pst == PAIR_CREATING) {
                         service_enqueue(svc, task_pair_create, p->id, 0);
                         continue;
@@ -711,6 +714,16 @@ int service_pair_create(struct service *svc, const struct pair_create_req *rq,
                          "replication.priority_station (%s) must be the zone of the production "
                          "(first) volume, %s",
                          rq->priority_station, pv.availability_zone);
+        } else if (!config_site(svc->cfg, dv.availability_zone)) {
+                /* Multi-site: the DR volume is on another node. Its mirror
+                 * needs a remote DR link (docs/design/multi-site.md, step
+                 * 3), not built yet. */
+                snprintf(msg, msglen,
+                         "DR volume %s is in %s, which another node serves; replication "
+                         "across nodes needs remote DR links, which this version does not "
+                         "have yet: put both volumes in AZs of one node",
+                         dv.id, dv.availability_zone);
+                rc = -EBUSY;
         } else if (pv.size_gib != dv.size_gib) {
                 snprintf(failure_detail, 16, FD_SIZE_MISMATCH);
                 snprintf(msg, msglen,

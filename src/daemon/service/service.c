@@ -308,6 +308,9 @@ static void reconcile(struct service *svc)
                 char path[CONFIG_PATH_LEN + 64];
                 enum volume_status st = volume_row_status(v);
 
+                /* Another node's AZ (multi-site): its files are not here. */
+                if (!config_site(svc->cfg, v->availability_zone))
+                        continue;
                 service_volume_path(svc, v->availability_zone, v->id, path, sizeof(path));
                 if (st == VOL_DELETING) {
                         service_enqueue(svc, task_delete, v->id, 0);

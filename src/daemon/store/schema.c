@@ -115,7 +115,21 @@ static const char *const migrations[] = {
     "  gigabytes INTEGER CHECK (gigabytes >= -1),"
     "  updated_at INTEGER NOT NULL DEFAULT 0"
     ");"
-    "CREATE INDEX volumes_az ON volumes (availability_zone);"};
+    "CREATE INDEX volumes_az ON volumes (availability_zone);",
+    /* 5 (nodes): one row per evsrepd node (docs/design/multi-site.md). Lease
+     * and start times are usec on the store's clock; lease_until = 0 is a
+     * released lease. nbd is a JSON object AZ -> "host:port". */
+    "CREATE TABLE nodes ("
+    "  name TEXT PRIMARY KEY NOT NULL,"
+    "  azs TEXT NOT NULL,"
+    "  api_url TEXT NOT NULL,"
+    "  nbd TEXT NOT NULL DEFAULT '{}'"
+    "    CHECK (json_valid(nbd) AND json_type(nbd) = 'object'),"
+    "  lease_until INTEGER NOT NULL DEFAULT 0,"
+    "  roles_generation INTEGER NOT NULL DEFAULT 0,"
+    "  started_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL DEFAULT 0"
+    ");"};
 
 int store_schema_latest(void)
 {

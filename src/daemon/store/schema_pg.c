@@ -119,7 +119,20 @@ static const char *const migrations[] = {
     "  gigabytes bigint CHECK (gigabytes >= -1),"
     "  updated_at bigint NOT NULL DEFAULT 0"
     ");"
-    "CREATE INDEX volumes_az ON volumes (availability_zone);"};
+    "CREATE INDEX volumes_az ON volumes (availability_zone);",
+    /* 5 (nodes): one row per evsrepd node; times in usec on the server's
+     * clock; lease_until = 0 is a released lease. */
+    "CREATE TABLE nodes ("
+    "  name text COLLATE \"C\" PRIMARY KEY,"
+    "  azs text COLLATE \"C\" NOT NULL,"
+    "  api_url text COLLATE \"C\" NOT NULL,"
+    "  nbd text COLLATE \"C\" NOT NULL DEFAULT '{}'"
+    "    CHECK (jsonb_typeof(nbd::jsonb) = 'object'),"
+    "  lease_until bigint NOT NULL DEFAULT 0,"
+    "  roles_generation bigint NOT NULL DEFAULT 0,"
+    "  started_at bigint NOT NULL,"
+    "  updated_at bigint NOT NULL DEFAULT 0"
+    ");"};
 
 int store_schema_pg_latest(void)
 {

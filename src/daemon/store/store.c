@@ -208,3 +208,34 @@ int store_site_provisioned(struct store *s, const char *az, int64_t *gigabytes)
 {
         return s->ops->site_provisioned(s, az, gigabytes);
 }
+
+int store_now_usec(struct store *s, int64_t *out)
+{
+        return s->ops->now_usec(s, out);
+}
+
+int store_node_register(struct store *s, const struct store_node *n, int lease_ms)
+{
+        return s->ops->node_register(s, n, lease_ms);
+}
+
+int store_node_renew(struct store *s, const char *name, int64_t generation, int lease_ms,
+                     int64_t *lease_until)
+{
+        return s->ops->node_renew(s, name, generation, lease_ms, lease_until);
+}
+
+int store_node_get(struct store *s, const char *name, struct store_node *out)
+{
+        return s->ops->node_get(s, name, out);
+}
+
+int store_node_list(struct store *s, struct store_node **out, size_t *n)
+{
+        return s->ops->node_list(s, out, n);
+}
+
+int store_node_delete(struct store *s, const char *name)
+{
+        return s->ops->node_delete(s, name);
+}

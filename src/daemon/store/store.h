@@ -221,4 +221,39 @@ int store_project_usage(struct store *s, const char *project_id, int64_t *volume
 /* Sum of size_gib of every volume (all projects) in availability zone az. */
 int store_site_provisioned(struct store *s, const char *az, int64_t *gigabytes);
 
+/* Nodes (docs/design/multi-site.md "Leases"): one row per evsrepd node, the
+ * AZs it serves and its lease. Lease times are microseconds on the STORE's
+ * clock (store_now_usec): PostgreSQL's server clock (now()), SQLite's local
+ * clock. A lease is valid while lease_until > store_now_usec(). */
+#define STORE_NODE_NAME_LEN 64
+#define STORE_URL_LEN       512
+#define STORE_NBD_JSON_LEN  1024
+struct store_node {
+        char name[STORE_NODE_NAME_LEN];
+        char azs[STORE_NAME_LEN];          /* comma list, "az1,az2" */
+        char api_url[STORE_URL_LEN];       /* internal URL other nodes use */
+        char nbd_json[STORE_NBD_JSON_LEN]; /* JSON object: AZ -> "host:port" */
+        int64_t lease_until;               /* usec, store clock; 0: released */
+        int64_t roles_generation;          /* bumped by a node taking roles away */
+        int64_t started_at, updated_at;    /* usec, store clock */
+};
+/* The store's clock, usec since the epoch. */
+int store_now_usec(struct store *s, int64_t *out);
+/* Insert or update the row named n->name: azs, api_url, nbd_json, and
+ * started_at = updated_at = now, lease_until = now + lease_ms. An existing
+ * row keeps its roles_generation (a new row starts at 0). -EINVAL when
+ * lease_ms <= 0 or the name is empty. */
+int store_node_register(struct store *s, const struct store_node *n, int lease_ms);
+/* Extend name's lease to now + lease_ms if its roles_generation still equals
+ * generation (lease_ms == 0 releases it: lease_until = 0). On success
+ * *lease_until (may be NULL) holds the new value. -ESTALE when the row's
+ * generation differs (another node took roles away), -ENOENT when the row
+ * is gone. */
+int store_node_renew(struct store *s, const char *name, int64_t generation, int lease_ms,
+                     int64_t *lease_until);
+int store_node_get(struct store *s, const char *name, struct store_node *out);
+/* Every node, ordered by name; free() the array. */
+int store_node_list(struct store *s, struct store_node **out, size_t *n);
+int store_node_delete(struct store *s, const char *name);
+
 #endif

@@ -59,6 +59,14 @@ struct store_ops {
         int (*project_usage)(struct store *s, const char *project_id, int64_t *volumes,
                              int64_t *gigabytes);
         int (*site_provisioned)(struct store *s, const char *az, int64_t *gigabytes);
+
+        int (*now_usec)(struct store *s, int64_t *out);
+        int (*node_register)(struct store *s, const struct store_node *n, int lease_ms);
+        int (*node_renew)(struct store *s, const char *name, int64_t generation, int lease_ms,
+                          int64_t *lease_until);
+        int (*node_get)(struct store *s, const char *name, struct store_node *out);
+        int (*node_list)(struct store *s, struct store_node **out, size_t *n);
+        int (*node_delete)(struct store *s, const char *name);
 };
 
 /* First member of every backend's handle. */

@@ -33,6 +33,7 @@
 #include "store/schema_pg.h"
 #include "store/store.h"
 #include "store/store_internal.h"
+#include "store/store_pg_internal.h"
 
 #include "common/fault.h"
 #include "common/log.h"
@@ -1397,6 +1398,42 @@ static int pg_site_provisioned(struct store *base, const char *az, int64_t *giga
                          az, gigabytes, 1, "site provisioned");
 }
 
+/* ---------------------------------------------------------------- nodes */
+
+/* The nodes table lives in store_pg_node.c; these run its statements with
+ * this file's lock, connection-loss handling and write transactions
+ * (store_pg_internal.h). */
+void store_pg_lock(struct store *base)
+{
+        lock(pg_of(base));
+}
+
+void store_pg_unlock(struct store *base)
+{
+        unlock(pg_of(base));
+}
+
+int store_pg_read(struct store *base, const char *sql, int n, const char *const *params,
+                  const char *what, PGresult **out)
+{
+        struct args a = {0};
+
+        for (int i = 0; i < n; i++)
+                arg_cstr(&a, params[i]);
+        return run(pg_of(base), sql, &a, OP_READ, what, out);
+}
+
+int store_pg_write(struct store *base, const char *sql, int n, const char *const *params,
+                   bool is_delete, bool must_touch, const char *what, const char *id)
+{
+        struct args a = {0};
+
+        for (int i = 0; i < n; i++)
+                arg_cstr(&a, params[i]);
+        return row_write(pg_of(base), sql, &a, is_delete ? OP_DELETE : OP_WRITE, must_touch, what,
+                         id);
+}
+
 /* ---------------------------------------------------------------- ops */
 
 static const struct store_ops pg_ops = {
@@ -1434,4 +1471,10 @@ static const struct store_ops pg_ops = {
     .quota_delete = pg_quota_delete,
     .project_usage = pg_project_usage,
     .site_provisioned = pg_site_provisioned,
+    .now_usec = store_pg_now_usec,
+    .node_register = store_pg_node_register,
+    .node_renew = store_pg_node_renew,
+    .node_get = store_pg_node_get,
+    .node_list = store_pg_node_list,
+    .node_delete = store_pg_node_delete,
 };

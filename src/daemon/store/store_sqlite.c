@@ -15,6 +15,7 @@
 #include "common/fault.h"
 #include "store/schema.h"
 #include "store/store_internal.h"
+#include "store/store_sqlite_internal.h"
 
 #include "common/log.h"
 #include "common/util.h"
@@ -1349,6 +1350,40 @@ static int sq_site_provisioned(struct store *base, const char *az, int64_t *giga
         return aggregate(s, ST_SITE_PROVISIONED, az, gigabytes, 1, "site provisioned");
 }
 
+/* ---------------------------------------------------------------- nodes */
+
+/* The nodes table lives in store_sqlite_node.c; these give it the
+ * connection under this file's lock and error mapping
+ * (store_sqlite_internal.h). */
+void store_sqlite_lock(struct store *base)
+{
+        lock(sq_of(base));
+}
+
+void store_sqlite_unlock(struct store *base)
+{
+        unlock(sq_of(base));
+}
+
+int store_sqlite_prepare(struct store *base, const char *sql, sqlite3_stmt **st, const char *what)
+{
+        struct sq_store *s = sq_of(base);
+        int rc = sqlite3_prepare_v2(s->db, sql, -1, st, NULL);
+
+        return rc == SQLITE_OK ? 0 : map_rc(s, rc, OP_READ, what);
+}
+
+int store_sqlite_map(struct store *base, int rc, const char *what)
+{
+        return map_rc(sq_of(base), rc, OP_READ, what);
+}
+
+int store_sqlite_row_write(struct store *base, sqlite3_stmt *st, bool is_delete, bool must_touch,
+                           const char *what, const char *id)
+{
+        return row_write(sq_of(base), st, is_delete ? OP_DELETE : OP_WRITE, must_touch, what, id);
+}
+
 /* ---------------------------------------------------------------- ops */
 
 static const struct store_ops sqlite_ops = {
@@ -1386,4 +1421,10 @@ static const struct store_ops sqlite_ops = {
     .quota_delete = sq_quota_delete,
     .project_usage = sq_project_usage,
     .site_provisioned = sq_site_provisioned,
+    .now_usec = store_sqlite_now_usec,
+    .node_register = store_sqlite_node_register,
+    .node_renew = store_sqlite_node_renew,
+    .node_get = store_sqlite_node_get,
+    .node_list = store_sqlite_node_list,
+    .node_delete = store_sqlite_node_delete,
 };

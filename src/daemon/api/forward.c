@@ -1,0 +1,194 @@
+/* Which node carries out a request (docs/design/multi-site.md "Requests: any
+ * node answers, the owner acts"), and the operator's view of the nodes.
+ *
+ * api_forward_route runs after authentication and routing, before the
+ * handler. It finds the AZ whose data plane the request starts from:
+ *   volume create                      the body's availability_zone
+ *   volume delete, os-extend,
+ *   os-initialize_connection,
+ *   os-terminate_connection            the volume's AZ
+ *   pair create                        the body's priority_station (the
+ *                                      production volume's AZ)
+ *   pair delete, group create/update/
+ *   delete and every group action      the pair's or group's priority_station
+ * An AZ this node serves, or one no node names (the handler then refuses it
+ * as unknown: the cluster's AZs are this node's and every registered
+ * node's), is handled here. Otherwise the request goes to the node serving
+ * the AZ over the internal channel and its answer is relayed: status, body,
+ * content type and Retry-After. A forwarded request is never forwarded
+ * again. No live owner: 503 with Retry-After and a sentence naming the node
+ * and the AZ. */
+#include "api/internal.h"
+#include "cluster/cluster.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+/* A string member two levels down in the request body, or "". */
+static void body_str(const struct http_req *r, const char *outer, const char *inner, char *out,
+                     size_t cap)
+{
+        json_t *root = json_loadb(r->body, r->body_len, 0, NULL);
+        json_t *v = root ? json_object_get(json_object_get(root, outer), inner) : NULL;
+
+        snprintf(out, cap, "%s", json_is_string(v) ? json_string_value(v) : "");
+        json_decref(root);
+}
+
+static bool body_has_key(const struct http_req *r, const char *key)
+{
+        json_t *root = json_loadb(r->body, r->body_len, 0, NULL);
+        bool has = root && json_object_get(root, key) != NULL;
+
+        json_decref(root);
+        return has;
+}
+
+static void volume_az(struct api_call *c, const char *id, char *az, size_t cap)
+{
+        struct store_volume v = {0};
+
+        if (store_volume_get(service_store(c->ctx->svc), c->project, id, &v) == 0)
+                snprintf(az, cap, "%s", v.availability_zone);
+        store_volume_clear(&v);
+}
+
+/* The AZ whose node carries out this request, or "" (handled here). */
+static void owner_az(struct api_call *c, const char *pattern, char *az, size_t cap)
+{
+        const char *m = c->r->method;
+        struct store *st = service_store(c->ctx->svc);
+
+        az[0] = '\0';
+        if (strcmp(m, "GET") == 0)
+                return;
+        if (strcmp(pattern, "volumes") == 0) {
+                body_str(c->r, "volume", "availability_zone", az, cap);
+        } else if (strcmp(pattern, "volumes/{id}") == 0) {
+                volume_az(c, c->id, az, cap);
+        } else if (strcmp(pattern, "volumes/{id}/action") == 0) {
+                if (body_has_key(c->r, "os-extend") ||
+                    body_has_key(c->r, "os-initialize_connection") ||
+                    body_has_key(c->r, "os-terminate_connection"))
+                        volume_az(c, c->id, az, cap);
+        } else if (strcmp(pattern, "os-vendor-replications") == 0) {
+                body_str(c->r, "replication", "priority_station", az, cap);
+        } else if (strcmp(pattern, "os-vendor-replications/{id}") == 0) {
+                struct store_pair p;
+
+                if (store_pair_get(st, c->project, c->id, &p) == 0)
+                        snprintf(az, cap, "%s", p.priority_station);
+        } else if (strcmp(pattern, "os-vendor-replication-consistency-groups") == 0) {
+                body_str(c->r, "replication_consistency_group", "priority_station", az, cap);
+        } else if (strncmp(pattern, "os-vendor-replication-consistency-groups/{id}", 45) == 0) {
+                struct store_group g;
+
+                if (store_group_get(st, c->project, c->id, &g) == 0)
+                        snprintf(az, cap, "%s", g.priority_station);
+        }
+}
+
+int api_forward_route(struct api_call *c, const char *pattern)
+{
+        char az[STORE_AZ_LEN], msg[256] = "", retry[48];
+        struct store_node owner;
+        struct cluster_reply rep;
+        double remaining = 0;
+        int rc;
+
+        owner_az(c, pattern, az, sizeof(az));
+        if (!az[0] || cluster_az_local(az))
+                return 0;
+        rc = cluster_az_owner(az, &owner, &remaining);
+        if (rc == -ENOENT)
+                return 0; /* no node serves it: the handler says it is unknown */
+        if (c->forwarded)
+                return http_reply_error(c->r, HTTP_ERR_UNAVAILABLE, "Retry-After: 1",
+                                        "this request for %s was forwarded to node %s, which "
+                                        "does not serve %s; retry the request",
+                                        az, cluster_node_name(), az) < 0
+                           ? -1
+                           : 1;
+        if (rc == -EAGAIN)
+                return api_reply_errno(c, rc, NULL) < 0 ? -1 : 1;
+        if (rc == -EHOSTDOWN) {
+                snprintf(retry, sizeof(retry), "Retry-After: %d", remaining > -5 ? 5 : 30);
+                return http_reply_error(c->r, HTTP_ERR_UNAVAILABLE, retry,
+                                        "node %s, which serves %s, has no valid lease (it lapsed "
+                                        "%.0f s ago): it is down or cut off from the store; "
+                                        "retry when it is back",
+                                        owner.name, az, -remaining) < 0
+                           ? -1
+                           : 1;
+        }
+        rc = cluster_forward_send(&owner, c->r->method, c->r->url, c->project, c->is_operator,
+                                  c->r->body, c->r->body_len, &rep, msg, sizeof(msg));
+        if (rc == -EHOSTUNREACH || (rc == 0 && rep.status < 100)) {
+                if (rc == 0)
+                        cluster_reply_free(&rep);
+                log_warn("%s: node %s (%s) unreachable at %s: %s", c->r->req_id, owner.name, az,
+                         owner.api_url, msg);
+                return http_reply_error(c->r, HTTP_ERR_UNAVAILABLE, "Retry-After: 5",
+                                        "node %s, which serves %s, cannot be reached (%s); "
+                                        "retry later",
+                                        owner.name, az, msg) < 0
+                           ? -1
+                           : 1;
+        }
+        if (rc < 0)
+                return api_reply_errno(c, rc, NULL) < 0 ? -1 : 1;
+        log_info("%s: %s %s forwarded to node %s (%s): HTTP %ld", c->r->req_id, c->r->method,
+                 c->r->url, owner.name, az, rep.status);
+        if (rep.retry_after[0])
+                snprintf(retry, sizeof(retry), "Retry-After: %s", rep.retry_after);
+        rc = http_reply_relay(c->r, (unsigned)rep.status, rep.content_type, rep.body, rep.len,
+                              rep.retry_after[0] ? retry : NULL);
+        cluster_reply_free(&rep);
+        return rc < 0 ? -1 : 1;
+}
+
+/* GET /v2/{project}/os-evsrep-nodes (operator only). */
+int api_nodes_list(struct api_call *c)
+{
+        struct store *st = service_store(c->ctx->svc);
+        struct store_node *list = NULL;
+        size_t n = 0;
+        int64_t now;
+        json_t *arr, *body;
+        int rc;
+
+        if (!c->is_operator)
+                return http_reply_error(c->r, HTTP_ERR_FORBIDDEN, NULL,
+                                        "the node list needs an operator token");
+        if ((rc = store_node_list(st, &list, &n)) < 0 || (rc = store_now_usec(st, &now)) < 0) {
+                free(list);
+                return api_reply_errno(c, rc, NULL);
+        }
+        arr = json_array();
+        for (size_t i = 0; i < n; i++) {
+                const struct store_node *nd = &list[i];
+                json_t *azs = json_array(), *nbd = json_loads(nd->nbd_json, 0, NULL);
+                double rem = nd->lease_until ? (double)(nd->lease_until - now) / 1e6 : 0;
+
+                for (const char *p = nd->azs; *p;) {
+                        size_t len = strcspn(p, ",");
+                        json_array_append_new(azs, json_stringn(p, len));
+                        p += len + (p[len] == ',');
+                }
+                json_array_append_new(
+                    arr, json_pack("{s:s,s:o,s:s,s:o,s:f,s:b,s:o,s:o,s:I,s:b}", "name", nd->name,
+                                   "availability_zones", azs, "api_url", nd->api_url, "nbd",
+                                   nbd ? nbd : json_object(), "lease_remaining_seconds",
+                                   (double)(int64_t)(rem * 1000) / 1000, "lease_valid",
+                                   nd->lease_until > now, "started_at", api_time(nd->started_at),
+                                   "updated_at", api_time(nd->updated_at), "roles_generation",
+                                   (json_int_t)nd->roles_generation, "self",
+                                   strcmp(nd->name, cluster_node_name()) == 0));
+        }
+        free(list);
+        body = json_pack("{s:o}", "nodes", arr);
+        return http_reply_json(c->r, 200, body);
+}

@@ -1,0 +1,32 @@
+/* Between store_sqlite.c and store_sqlite_node.c (the nodes table): the
+ * connection's lock and error mapping, and the node ops. Internal to
+ * src/daemon/store/. */
+#ifndef EVSREP_STORE_SQLITE_INTERNAL_H
+#define EVSREP_STORE_SQLITE_INTERNAL_H
+
+#include "store/store_internal.h"
+
+#include <sqlite3.h>
+#include <stdbool.h>
+
+/* The backend's recursive lock (store_sqlite.c: one per connection). */
+void store_sqlite_lock(struct store *base);
+void store_sqlite_unlock(struct store *base);
+/* Prepare sql on the connection (caller holds the lock, finalizes *st). */
+int store_sqlite_prepare(struct store *base, const char *sql, sqlite3_stmt **st, const char *what);
+/* An SQLite result code -> negative errno, as for every read. */
+int store_sqlite_map(struct store *base, int rc, const char *what);
+/* Step a bound write to completion (fault point, -ENOENT when must_touch
+ * and no row changed), as every row write of store_sqlite.c. */
+int store_sqlite_row_write(struct store *base, sqlite3_stmt *st, bool is_delete, bool must_touch,
+                           const char *what, const char *id);
+
+int store_sqlite_now_usec(struct store *base, int64_t *out);
+int store_sqlite_node_register(struct store *base, const struct store_node *n, int lease_ms);
+int store_sqlite_node_renew(struct store *base, const char *name, int64_t generation, int lease_ms,
+                            int64_t *lease_until);
+int store_sqlite_node_get(struct store *base, const char *name, struct store_node *out);
+int store_sqlite_node_list(struct store *base, struct store_node **out, size_t *n);
+int store_sqlite_node_delete(struct store *base, const char *name);
+
+#endif
