@@ -254,6 +254,8 @@ static void print_banner(const struct evsrep_config *cfg, const char *scheme, in
         printf("evsrepd %s ready\n", EVSREP_VERSION);
         printf("  API URL:  %s://%s%s%s:%d/v2/%s\n", scheme, v6 ? "[" : "", host, v6 ? "]" : "",
                http_port, project);
+        printf("  page:     %s://%s%s%s:%d/ui/   (log in with the token and project)\n", scheme,
+               v6 ? "[" : "", host, v6 ? "]" : "", http_port);
         if (token_new)
                 printf("  token:    %s   (new; stored in %s, shown only this once)\n", token,
                        cfg->tokens_path);

@@ -35,6 +35,8 @@ if ! cmp -s "$SRC/tests/ui/package-lock.json" "$NODE_DIR/package-lock.json" ||
 fi
 
 start_daemon
+grep -q "^  page:     http://127.0.0.1:${URL##*:}/ui/ " "$TMP/daemon.log" ||
+  fail "the banner does not show the status page URL: $(grep -a "page:" "$TMP/daemon.log")"
 
 # --- the page's own routes, with curl
 hdr() { grep -i "^$1:" "$TMP/h" | head -n 1 | cut -d: -f2- | sed 's/^ *//; s/\r$//'; }
