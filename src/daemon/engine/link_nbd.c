@@ -71,8 +71,9 @@ struct req {
         struct link_nbd *l;
         pthread_cond_t cv;
         atomic_int refs;
-        unsigned pending; /* pieces not completed; under l->mu */
-        int err;          /* first error; under l->mu */
+        unsigned pending;         /* pieces not completed; under l->mu */
+        int err;                  /* first error; under l->mu */
+        struct timespec deadline; /* CLOCK_MONOTONIC */
         struct piece {
                 struct req *r;
                 bool done; /* under l->mu */
@@ -371,29 +372,33 @@ static int64_t submit(struct link_nbd *l, struct piece *p, enum cmd c, const voi
         return -1;
 }
 
-/* Issue [off, off+len) as pieces of at most `max` bytes and wait for all of
- * them (or the deadline). Caller holds conn_lk for reading. */
-static int run(struct link_nbd *l, enum cmd c, const void *buf, uint64_t len, uint64_t off,
-               uint32_t fl, uint64_t max)
+/* Issue [off, off+len) as pieces of at most `max` bytes, at most MAX_PIECES
+ * of them; *done_bytes says how much was issued. Caller holds conn_lk for
+ * reading. Returns the request (wait for it with req_wait), or NULL with
+ * *err set when nothing was issued. */
+static struct req *req_issue(struct link_nbd *l, enum cmd c, const void *buf, uint64_t len,
+                             uint64_t off, uint32_t fl, uint64_t max, uint64_t *done_bytes,
+                             int *err)
 {
         struct req *r;
-        struct timespec ts;
         unsigned n = 0;
-        int rc;
+        uint64_t len0 = len;
 
         pthread_mutex_lock(&l->mu);
-        rc = l->broken;
+        *err = l->broken;
         pthread_mutex_unlock(&l->mu);
-        if (rc)
-                return rc;
-        if (!(r = req_new(l)))
-                return -ENOMEM;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += l->timeout_ms / 1000;
-        ts.tv_nsec += (long)(l->timeout_ms % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000;
+        if (*err)
+                return NULL;
+        if (!(r = req_new(l))) {
+                *err = -ENOMEM;
+                return NULL;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &r->deadline);
+        r->deadline.tv_sec += l->timeout_ms / 1000;
+        r->deadline.tv_nsec += (long)(l->timeout_ms % 1000) * 1000000;
+        if (r->deadline.tv_nsec >= 1000000000) {
+                r->deadline.tv_sec++;
+                r->deadline.tv_nsec -= 1000000000;
         }
         do {
                 uint64_t plen = c == CMD_FLUSH ? 0 : MIN(len, max);
@@ -420,14 +425,23 @@ static int run(struct link_nbd *l, enum cmd c, const void *buf, uint64_t len, ui
                 off += plen;
                 len -= plen;
         } while (len > 0 && n < MAX_PIECES);
+        *done_bytes = len0 - len;
         /* Bytes left in the socket buffer: the I/O thread must poll for
          * writability. Otherwise it already polls for the replies. */
         if (nbd_aio_get_direction(l->h) & LIBNBD_AIO_DIRECTION_WRITE)
                 wake_io(l);
+        return r;
+}
+
+/* Wait for every piece of r (or its deadline), then drop r. */
+static int req_wait(struct link_nbd *l, struct req *r)
+{
+        int rc;
 
         pthread_mutex_lock(&l->mu);
         while (r->pending > 0) {
-                if (pthread_cond_timedwait(&r->cv, &l->mu, &ts) == ETIMEDOUT && r->pending > 0) {
+                if (pthread_cond_timedwait(&r->cv, &l->mu, &r->deadline) == ETIMEDOUT &&
+                    r->pending > 0) {
                         pthread_mutex_unlock(&l->mu);
                         link_break(l, -ETIMEDOUT);
                         pthread_mutex_lock(&l->mu);
@@ -442,9 +456,29 @@ static int run(struct link_nbd *l, enum cmd c, const void *buf, uint64_t len, ui
                 rc = l->broken;
         pthread_mutex_unlock(&l->mu);
         req_put(r);
-        if (rc == 0 && len > 0) /* more than MAX_PIECES pieces: the rest */
-                return run(l, c, buf, len, off, fl, max);
         return rc;
+}
+
+/* Issue [off, off+len) and wait for all of it. Caller holds conn_lk for
+ * reading. */
+static int run(struct link_nbd *l, enum cmd c, const void *buf, uint64_t len, uint64_t off,
+               uint32_t fl, uint64_t max)
+{
+        do {
+                uint64_t done = 0;
+                int rc;
+                struct req *r = req_issue(l, c, buf, len, off, fl, max, &done, &rc);
+
+                if (!r)
+                        return rc;
+                if ((rc = req_wait(l, r)) < 0)
+                        return rc;
+                if (buf)
+                        buf = (const char *)buf + done;
+                off += done;
+                len -= done;
+        } while (len > 0); /* more than MAX_PIECES pieces: the rest */
+        return 0;
 }
 
 static int ln_write(struct link *lk, const void *buf, size_t len, uint64_t off, unsigned flags)
@@ -458,6 +492,52 @@ static int ln_write(struct link *lk, const void *buf, size_t len, uint64_t off, 
         pthread_rwlock_rdlock(&l->conn_lk);
         rc = run(l, CMD_WRITE, buf, len, off, fua && l->can_fua ? LIBNBD_CMD_FLAG_FUA : 0,
                  l->max_write);
+        if (rc == 0 && fua && !l->can_fua && l->can_flush)
+                rc = run(l, CMD_FLUSH, NULL, 0, 0, 0, 0);
+        pthread_rwlock_unlock(&l->conn_lk);
+        return rc;
+}
+
+/* The write in two halves (link.h): submit issues the first MAX_PIECES
+ * pieces and keeps conn_lk read-locked until wait, which waits for them,
+ * writes the rest (if any) and emulates FUA. */
+static int ln_submit(struct link *lk, const void *buf, size_t len, uint64_t off, unsigned flags,
+                     struct link_op *op)
+{
+        struct link_nbd *l = ln_of(lk);
+        bool fua = flags & VOL_F_FUA;
+        uint64_t done = 0;
+        int rc;
+
+        *op = (struct link_op){.buf = buf, .len = len, .off = off, .flags = flags};
+        if (len == 0)
+                return 0;
+        pthread_rwlock_rdlock(&l->conn_lk);
+        op->priv = req_issue(l, CMD_WRITE, buf, len, off,
+                             fua && l->can_fua ? LIBNBD_CMD_FLAG_FUA : 0, l->max_write, &done, &rc);
+        if (!op->priv) {
+                pthread_rwlock_unlock(&l->conn_lk);
+                return rc;
+        }
+        op->buf = (const char *)buf + done;
+        op->off = off + done;
+        op->len = len - done;
+        return 0;
+}
+
+static int ln_wait(struct link *lk, struct link_op *op)
+{
+        struct link_nbd *l = ln_of(lk);
+        bool fua = op->flags & VOL_F_FUA;
+        int rc;
+
+        if (!op->priv)
+                return 0; /* len 0: nothing was issued, no lock taken */
+        rc = req_wait(l, op->priv);
+        op->priv = NULL;
+        if (rc == 0 && op->len > 0)
+                rc = run(l, CMD_WRITE, op->buf, op->len, op->off,
+                         fua && l->can_fua ? LIBNBD_CMD_FLAG_FUA : 0, l->max_write);
         if (rc == 0 && fua && !l->can_fua && l->can_flush)
                 rc = run(l, CMD_FLUSH, NULL, 0, 0, 0, 0);
         pthread_rwlock_unlock(&l->conn_lk);
@@ -622,6 +702,8 @@ static const struct link_ops g_nbd_ops = {
     .size = ln_size,
     .close = ln_close,
     .reconnect = link_nbd_reconnect,
+    .submit = ln_submit,
+    .wait = ln_wait,
 };
 
 static int dup_opt(char **dst, const char *src)

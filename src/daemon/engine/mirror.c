@@ -368,13 +368,31 @@ static int mirror_io(struct mirror *m, const struct io *io)
                 rc = -EIO;
         } else {
                 int64_t t0 = util_mono_usec();
+                struct link_op op;
+                bool issued = false;
 
+                /* Both legs in flight at once (replication.md, "Parallel
+                 * legs"): the DR write leaves first, production runs while
+                 * it travels, then we wait for it. The range lock keeps
+                 * every overlapping client write and resync copy out until
+                 * both legs are done; the AL extent is already durable. */
+                drc = 0;
+                if (io->buf && m->link->ops->submit) {
+                        drc = m->link->ops->submit(m->link, io->buf, io->len, io->off, io->flags,
+                                                   &op);
+                        issued = drc == 0;
+                }
                 rc = leg_prod(m, io);
+                if (issued)
+                        drc = m->link->ops->wait(m->link, &op);
+                else if (drc == 0 && rc == 0)
+                        drc = leg_dr(m, io); /* no submit (zero, local link): serial */
                 if (rc < 0)
                         /* Part of the write may have landed on production
-                         * only: the chunks may differ from DR (B1). */
+                         * only (and all of it on DR, if its leg was
+                         * issued): the chunks may differ (B1). */
                         mirror_prod_fault(m, c0, c1, rc);
-                else if ((drc = leg_dr(m, io)) < 0)
+                if (drc < 0)
                         mirror_dr_fault(m, c0, c1, drc);
                 al_end(m, io->off, io->len);
                 if (rc == 0)
