@@ -172,6 +172,13 @@ static double run(bool remote, bool seq)
                 ops += w[i].ops;
         }
         t0 = util_mono_usec() - t0;
+        if (remote && getenv("BENCH_ONLY_NBD_RAND")) {
+                uint64_t rounds, hand;
+                link_nbd_counters(l, &rounds, &hand);
+                printf("ops %llu, leader poll rounds %llu, hand-overs %llu\n",
+                       (unsigned long long)ops, (unsigned long long)rounds,
+                       (unsigned long long)hand);
+        }
         volume_fence_raise(prod);
         mirror_close(m, true);
         volume_fence_lower(prod);

@@ -244,13 +244,30 @@ static int64_t elapsed_ms(int64_t t0)
 
 /* ---- data path ---- */
 
+static unsigned thread_count(void)
+{
+        char line[256];
+        unsigned n = 0;
+        FILE *fp = fopen("/proc/self/status", "r");
+
+        assert_non_null(fp);
+        while (fgets(line, sizeof(line), fp))
+                if (sscanf(line, "Threads: %u", &n) == 1)
+                        break;
+        fclose(fp);
+        return n;
+}
+
 static void test_write_read_back(void **state)
 {
         struct fx *f = *state;
         static char w[3 * MIB + 100], r[3 * MIB + 100];
+        unsigned threads = thread_count();
 
         server_start(f);
         assert_int_equal(open_link(f, NULL, 10000, &f->link), 0);
+        /* No I/O thread: callers drive the socket (leader/follower). */
+        assert_int_equal(thread_count(), threads);
         assert_int_equal(f->link->ops->size(f->link), VOL_BYTES);
         fill(w, sizeof(w), 1);
         assert_int_equal(f->link->ops->write(f->link, w, sizeof(w), 4096 + 17, 0), 0);
@@ -346,6 +363,15 @@ static void test_concurrent_writers_pipeline(void **state)
                 assert_int_equal(w[i].rc, 0);
         }
         assert_true(link_nbd_max_inflight(f->link) > 1);
+        /* Callers led the socket, and a leader whose command was done
+         * handed it to a waiting follower (else that one would have timed
+         * out: every write above succeeded). */
+        {
+                uint64_t rounds, hand;
+                link_nbd_counters(f->link, &rounds, &hand);
+                assert_true(rounds > 0);
+                assert_true(hand > 0);
+        }
         for (unsigned i = 0; i < 8; i++) {
                 read_back(f, r, sizeof(r), (uint64_t)i * MIB);
                 for (unsigned k = 0; k < 64; k++) {

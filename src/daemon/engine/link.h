@@ -87,5 +87,8 @@ int link_nbd_reconnect(struct link *l);
 int link_nbd_broken(struct link *l);
 /* Most NBD requests this link ever had in flight at once (tests, metrics). */
 unsigned link_nbd_max_inflight(struct link *l);
+/* Poll rounds run by waiting callers (leaders), and hand-overs of the
+ * socket from a leaving leader to a follower (bench, tests). */
+void link_nbd_counters(struct link *l, uint64_t *led_rounds, uint64_t *handovers);
 
 #endif

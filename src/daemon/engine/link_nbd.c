@@ -350,10 +350,13 @@ static struct req *req_issue(struct link_nbd *l, enum cmd c, const void *buf, ui
                 pthread_mutex_unlock(&l->mu);
                 if (submit(l, p, c, buf, plen, off, fl) < 0) {
                         int e = nbd_get_errno();
+                        /* Asked before taking mu: callbacks take mu under
+                         * libnbd's handle lock, never the other way. */
+                        bool dead = !nbd_aio_is_ready(l->h) && !nbd_aio_is_processing(l->h);
 
                         pthread_mutex_lock(&l->mu);
                         piece_end_locked(p, e > 0 ? e : EIO);
-                        if (!nbd_aio_is_ready(l->h) && !nbd_aio_is_processing(l->h) && !l->broken)
+                        if (dead && !l->broken)
                                 l->broken = -ENOTCONN;
                         pthread_mutex_unlock(&l->mu);
                         break;
@@ -728,6 +731,16 @@ int link_nbd_broken(struct link *lk)
         rc = l->broken;
         pthread_mutex_unlock(&l->mu);
         return rc;
+}
+
+void link_nbd_counters(struct link *lk, uint64_t *led_rounds, uint64_t *handovers)
+{
+        struct link_nbd *l = ln_of(lk);
+
+        pthread_mutex_lock(&l->mu);
+        *led_rounds = l->led_rounds;
+        *handovers = l->handovers;
+        pthread_mutex_unlock(&l->mu);
 }
 
 unsigned link_nbd_max_inflight(struct link *lk)
