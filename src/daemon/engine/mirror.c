@@ -2,7 +2,9 @@
  *
  * Invariants (replication.md): B1 bit durability, B2 clearing only after
  * DR is durable, B3 set-before-write, A1/A2 activity log, R1 range locks.
- * Lock order: volume gate -> range lock -> io -> mu. */
+ * Lock order: volume gate -> range lock -> io -> mu. Link ops (and a
+ * link's own locks) run with neither io nor mu held; between a DR submit
+ * and its wait only the production leg runs (link.h). */
 #include "engine/internal.h"
 #include "engine/fence.h"
 #include "common/log.h"
