@@ -29,13 +29,14 @@
 #define MIB       (1024ull * 1024)
 #define VOL_BYTES (1024 * MIB)
 #define CHUNK     65536u
-#define QD        16
+#define QD        16 /* most writers; BENCH_QD sets the random phase's */
 
 static char g_dir[256], g_prod[300], g_dr[300], g_meta[300], g_port[16];
 static int g_lfd = -1;
 static pid_t g_kit;
 static double g_runtime = 3;
 static atomic_bool g_stop;
+static unsigned g_qd = QD;
 
 static void die(const char *what, int rc)
 {
@@ -119,7 +120,7 @@ static double run(bool remote, bool seq)
         struct link *l;
         struct wr w[QD];
         pthread_t t[QD];
-        unsigned n = seq ? 1 : QD;
+        unsigned n = seq ? 1 : g_qd;
         uint64_t dirty, ops = 0;
         int64_t t0;
         int rc;
@@ -171,6 +172,13 @@ static double run(bool remote, bool seq)
                 ops += w[i].ops;
         }
         t0 = util_mono_usec() - t0;
+        if (remote && getenv("BENCH_ONLY_NBD_RAND")) {
+                uint64_t rounds, hand;
+                link_nbd_counters(l, &rounds, &hand);
+                printf("ops %llu, leader poll rounds %llu, hand-overs %llu\n",
+                       (unsigned long long)ops, (unsigned long long)rounds,
+                       (unsigned long long)hand);
+        }
         volume_fence_raise(prod);
         mirror_close(m, true);
         volume_fence_lower(prod);
@@ -192,6 +200,8 @@ int main(int argc, char **argv)
                 rounds = atoi(argv[2]);
         if (argc > 3)
                 base = argv[3];
+        if (getenv("BENCH_QD"))
+                g_qd = (unsigned)MAX(1, MIN(QD, atoi(getenv("BENCH_QD"))));
         signal(SIGPIPE, SIG_IGN);
         log_set_level(LOG_LVL_WARN);
         snprintf(g_dir, sizeof(g_dir), "%s/evsrep-bench-link.XXXXXX", base);
@@ -204,22 +214,22 @@ int main(int argc, char **argv)
                 die("create", errno);
         kit_start();
         if (getenv("BENCH_ONLY_NBD_RAND")) { /* for perf record: one phase only */
-                printf("randwrite-4k-qd16 nbd %.0f IOPS\n", run(true, false));
-                kill(g_kit, SIGTERM);
-                waitpid(g_kit, NULL, 0);
-                return 0;
+                printf("randwrite-4k-qd%u nbd %.0f IOPS\n", g_qd, run(true, false));
+                rounds = 0; /* then the cleanup below */
         }
         for (int k = 0; k < rounds; k++)
                 for (int seq = 0; seq < 2; seq++)
                         for (int remote = 0; remote < 2; remote++)
                                 r[seq][remote] += run(remote, seq) / rounds;
-        printf("job                   local       nbd   nbd/local  (%d rounds x %.0fs, DR over "
-               "loopback NBD to nbdkit file)\n",
-               rounds, g_runtime);
-        printf("randwrite-4k-qd16  %8.0f  %8.0f   %9.2f  IOPS\n", r[0][0], r[0][1],
-               r[0][1] / r[0][0]);
-        printf("seqwrite-1m-qd1    %8.1f  %8.1f   %9.2f  MiB/s\n", r[1][0], r[1][1],
-               r[1][1] / r[1][0]);
+        if (rounds > 0) {
+                printf("job                   local       nbd   nbd/local  (%d rounds x %.0fs, DR "
+                       "over loopback NBD to nbdkit file)\n",
+                       rounds, g_runtime);
+                printf("randwrite-4k-qd%-2u  %8.0f  %8.0f   %9.2f  IOPS\n", g_qd, r[0][0], r[0][1],
+                       r[0][1] / r[0][0]);
+                printf("seqwrite-1m-qd1    %8.1f  %8.1f   %9.2f  MiB/s\n", r[1][0], r[1][1],
+                       r[1][1] / r[1][0]);
+        }
         kill(g_kit, SIGTERM);
         waitpid(g_kit, NULL, 0);
         unlink(g_prod);

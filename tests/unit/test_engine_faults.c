@@ -88,7 +88,114 @@ static void fx_init(struct fx *f, unsigned n)
         }
 }
 
-static void open_mirror(struct fx *f, unsigned i, bool create)
+/* ---- a local DR link with submit/wait (parallel legs) ----
+ *
+ * The local link has no submit, so the mirror runs its legs one after the
+ * other; this test link wraps it with submit/wait to drive the parallel
+ * path of mirror_io. DR_FIRST: submit writes DR at once, wait returns the
+ * result (DR lands before production). DR_LAST: submit only records, wait
+ * writes (DR lands after production, also after a failed one). Either way
+ * it records whether production already held the new bytes at submit and
+ * at wait: submit must come before the production leg, wait after it. */
+enum tl_mode { TL_DR_FIRST, TL_DR_LAST };
+
+struct tlink {
+        struct link base;
+        struct link *inner; /* link_local */
+        struct volume *prod;
+        enum tl_mode mode;
+        int pending_rc;
+        unsigned submits, waits;
+        bool prod_new_at_submit, prod_new_at_wait; /* of the last write */
+};
+
+static enum tl_mode g_tl_mode = TL_DR_FIRST;
+
+static bool prod_holds(struct tlink *t, const void *buf, size_t len, uint64_t off)
+{
+        char *b = malloc(len);
+        bool eq;
+
+        assert_int_equal(volume_local_read(t->prod, b, len, off), 0);
+        eq = memcmp(b, buf, len) == 0;
+        free(b);
+        return eq;
+}
+
+static struct tlink *tl_of(struct link *l)
+{
+        return (struct tlink *)l;
+}
+
+static int tl_write(struct link *l, const void *buf, size_t len, uint64_t off, unsigned fl)
+{
+        return tl_of(l)->inner->ops->write(tl_of(l)->inner, buf, len, off, fl);
+}
+
+static int tl_zero(struct link *l, uint64_t off, uint64_t len, bool punch, unsigned fl)
+{
+        return tl_of(l)->inner->ops->zero(tl_of(l)->inner, off, len, punch, fl);
+}
+
+static int tl_flush(struct link *l)
+{
+        return tl_of(l)->inner->ops->flush(tl_of(l)->inner);
+}
+
+static int tl_resize(struct link *l, uint64_t size)
+{
+        return tl_of(l)->inner->ops->resize(tl_of(l)->inner, size);
+}
+
+static uint64_t tl_size(struct link *l)
+{
+        return tl_of(l)->inner->ops->size(tl_of(l)->inner);
+}
+
+static void tl_close(struct link *l)
+{
+        tl_of(l)->inner->ops->close(tl_of(l)->inner);
+        free(l);
+}
+
+static int tl_submit(struct link *l, const void *buf, size_t len, uint64_t off, unsigned fl,
+                     struct link_op *op)
+{
+        struct tlink *t = tl_of(l);
+
+        t->submits++;
+        t->prod_new_at_submit = prod_holds(t, buf, len, off);
+        *op = (struct link_op){.buf = buf, .len = len, .off = off, .flags = fl};
+        if (t->mode == TL_DR_FIRST)
+                t->pending_rc = tl_write(l, buf, len, off, fl);
+        return 0;
+}
+
+static int tl_wait(struct link *l, struct link_op *op)
+{
+        struct tlink *t = tl_of(l);
+
+        t->waits++;
+        t->prod_new_at_wait = prod_holds(t, op->buf, op->len, op->off);
+        if (t->mode == TL_DR_LAST)
+                return tl_write(l, op->buf, op->len, op->off, op->flags);
+        return t->pending_rc;
+}
+
+static const struct link_ops g_tl_ops = {
+    .write = tl_write,
+    .zero = tl_zero,
+    .flush = tl_flush,
+    .resize = tl_resize,
+    .size = tl_size,
+    .close = tl_close,
+    .submit = tl_submit,
+    .wait = tl_wait,
+};
+
+static struct tlink *g_tl; /* the last one opened */
+
+static void open_mirror_l(struct fx *f, unsigned i, bool create, bool parallel)
 {
         struct mirror_cfg mc = {0};
         struct link *l;
@@ -97,6 +204,17 @@ static void open_mirror(struct fx *f, unsigned i, bool create)
 
         snprintf(pid, sizeof(pid), "pair%u", i);
         assert_int_equal(link_local_open(f->dr[i], &l), 0);
+        if (parallel) {
+                struct tlink *t = calloc(1, sizeof(*t));
+
+                assert_non_null(t);
+                t->base.ops = &g_tl_ops;
+                t->inner = l;
+                t->prod = f->prod[i];
+                t->mode = g_tl_mode;
+                l = &t->base;
+                g_tl = t;
+        }
         mc.pair_id = pid;
         mc.meta_path = f->meta_path[i];
         mc.prod = f->prod[i];
@@ -107,6 +225,11 @@ static void open_mirror(struct fx *f, unsigned i, bool create)
         mc.event_ctx = f;
         assert_int_equal(mirror_open(&mc, &f->m[i], &d), 0);
         assert_int_equal(fence_mirror_start(f->m[i], f->prod[i], MIRROR_RESYNC), 0);
+}
+
+static void open_mirror(struct fx *f, unsigned i, bool create)
+{
+        open_mirror_l(f, i, create, false);
 }
 
 static void wait_sync(struct fx *f, unsigned i)
@@ -273,19 +396,13 @@ static void test_reverse_flushes_once(void **state)
         fx_fini(&f);
 }
 
-static void test_write_burst_faults(void **state)
+static void burst_faults(const char *const *rules, size_t nrules, bool parallel)
 {
-        static const char *const rules[] = {
-            "vol_write@prod0", "vol_write@dr0", "vol_zero@prod0", "vol_zero@dr0", "vol_flush@prod0",
-            "vol_flush@dr0",   "meta_al",       "meta_bits",      "meta_sync",
-        };
-
-        (void)state;
 #if !FAULT_INJECTION_BUILT
         fail_msg("built without fault injection: configure with -DEVSREP_FAULT_INJECTION=ON "
                  "(scripts/test.sh does)");
 #endif
-        for (size_t p = 0; p < ARRAY_SIZE(rules); p++) {
+        for (size_t p = 0; p < nrules; p++) {
                 unsigned n, misses = 0;
 
                 g_points++;
@@ -295,9 +412,13 @@ static void test_write_burst_faults(void **state)
                         uint64_t hits;
 
                         fx_init(&f, 1);
-                        open_mirror(&f, 0, true);
+                        /* Parallel legs: DR before production on odd N,
+                         * after it on even N (no TRACK variant there:
+                         * TRACK writes have one leg). */
+                        g_tl_mode = n % 2 ? TL_DR_FIRST : TL_DR_LAST;
+                        open_mirror_l(&f, 0, true, parallel);
                         wait_sync(&f, 0);
-                        if (n % 2 == 0) {
+                        if (n % 2 == 0 && !parallel) {
                                 /* Every other run on a paused mirror:
                                  * TRACK writes persist bits first (B3). */
                                 volume_fence_raise(f.prod[0]);
@@ -319,8 +440,144 @@ static void test_write_burst_faults(void **state)
                         if (misses == 2)
                                 break; /* both variants ran to their end without the fault */
                 }
-                printf("  %-16s faulted at calls 1..%u\n", rules[p], n - 1);
+                printf("  %-16s faulted at calls 1..%u%s\n", rules[p], n - 1,
+                       parallel ? " (parallel legs)" : "");
         }
+}
+
+static void test_write_burst_faults(void **state)
+{
+        static const char *const rules[] = {
+            "vol_write@prod0", "vol_write@dr0", "vol_zero@prod0", "vol_zero@dr0", "vol_flush@prod0",
+            "vol_flush@dr0",   "meta_al",       "meta_bits",      "meta_sync",
+        };
+
+        (void)state;
+        burst_faults(rules, ARRAY_SIZE(rules), false);
+}
+
+/* The same sweep with the DR leg submitted before the production write and
+ * waited for after it (mirror_io's parallel path). */
+static void test_write_burst_faults_parallel(void **state)
+{
+        static const char *const rules[] = {"vol_write@prod0", "vol_write@dr0", "meta_al"};
+
+        (void)state;
+        burst_faults(rules, ARRAY_SIZE(rules), true);
+}
+
+/* ---- parallel legs: one leg fails, or both ---- */
+
+/* Is chunk c set in the durable bitmap (a copy of the meta file, without
+ * folding the AL: the fault path itself must have persisted it)? */
+static bool durable_bit(struct fx *f, unsigned i, uint64_t c)
+{
+        char copy[160], cmd[400];
+        struct meta mt;
+        struct bitmap bm;
+        uint64_t ext[AL_MAX_SLOTS];
+        unsigned n = 0;
+        bool set;
+
+        snprintf(copy, sizeof(copy), "%s.copy", f->meta_path[i]);
+        snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", f->meta_path[i], copy);
+        assert_int_equal(system(cmd), 0);
+        assert_int_equal(meta_open(copy, &mt, &bm, ext, &n), 0);
+        set = bitmap_test(&bm, c);
+        meta_close(&mt);
+        bitmap_free(&bm);
+        unlink(copy);
+        return set;
+}
+
+/* One 4 KiB write in chunk 5 through the parallel path with rules armed;
+ * returns the client's result. dr_new: DR holds the new bytes after it. */
+static int one_parallel_write(struct fx *f, enum tl_mode mode, const char *rules, bool *dr_new)
+{
+        char buf[4096], back[4096];
+        int rc;
+
+        g_tl_mode = mode;
+        fx_init(f, 1);
+        open_mirror_l(f, 0, true, true);
+        wait_sync(f, 0);
+        memset(buf, 0x5a, sizeof(buf));
+        assert_int_equal(fault_configure(rules), 0);
+        rc = volume_write(f->prod[0], buf, sizeof(buf), 5 * CHUNK + 4096, 0);
+        assert_int_equal(fault_configure(NULL), 0);
+        assert_int_equal(g_tl->submits, 1);
+        assert_int_equal(g_tl->waits, 1);
+        /* Submitted before the production leg, waited for after it. */
+        assert_false(g_tl->prod_new_at_submit);
+        assert_int_equal(g_tl->prod_new_at_wait, rc == 0);
+        assert_int_equal(volume_local_read(f->dr[0], back, sizeof(back), 5 * CHUNK + 4096), 0);
+        *dr_new = memcmp(buf, back, sizeof(back)) == 0;
+        return rc;
+}
+
+static void expect_fault(struct fx *f, bool prod_err, bool dr_err)
+{
+        struct mirror_stats st;
+
+        mirror_stats(f->m[0], &st);
+        assert_int_equal(st.mode, MIRROR_TRACK);
+        assert_int_equal(st.dirty_chunks, 1);
+        assert_false(st.bits_pending);
+        assert_true(durable_bit(f, 0, 5)); /* durable before the write returned */
+        assert_int_equal(st.prod_error, prod_err ? -EIO : 0);
+        assert_int_equal(st.dr_error, dr_err ? -EIO : 0);
+        check_b1(f, 0, "parallel legs");
+        heal(f, 0, "parallel legs");
+        fx_fini(f);
+}
+
+/* DR leg fails, production succeeds: acknowledged, chunk durably dirty,
+ * TRACK. Both orders of the legs. */
+static void test_parallel_dr_fails(void **state)
+{
+        struct fx f;
+        bool dr_new;
+
+        (void)state;
+        assert_int_equal(one_parallel_write(&f, TL_DR_FIRST, "vol_write@dr0=1", &dr_new), 0);
+        assert_false(dr_new);
+        expect_fault(&f, false, true);
+        assert_int_equal(one_parallel_write(&f, TL_DR_LAST, "vol_write@dr0=1", &dr_new), 0);
+        assert_false(dr_new);
+        expect_fault(&f, false, true);
+}
+
+/* Production fails while the DR leg succeeds: DR now holds bytes that
+ * production may not; the write fails and the chunk is durably dirty. */
+static void test_parallel_prod_fails(void **state)
+{
+        struct fx f;
+        bool dr_new;
+
+        (void)state;
+        assert_int_equal(one_parallel_write(&f, TL_DR_FIRST, "vol_write@prod0=1", &dr_new), -EIO);
+        assert_true(dr_new);
+        expect_fault(&f, true, false);
+        assert_int_equal(one_parallel_write(&f, TL_DR_LAST, "vol_write@prod0=1", &dr_new), -EIO);
+        assert_true(dr_new);
+        expect_fault(&f, true, false);
+}
+
+static void test_parallel_both_fail(void **state)
+{
+        struct fx f;
+        bool dr_new;
+
+        (void)state;
+        assert_int_equal(
+            one_parallel_write(&f, TL_DR_FIRST, "vol_write@prod0=1;vol_write@dr0=1", &dr_new),
+            -EIO);
+        assert_false(dr_new);
+        expect_fault(&f, true, true);
+        assert_int_equal(
+            one_parallel_write(&f, TL_DR_LAST, "vol_write@prod0=1;vol_write@dr0=1", &dr_new), -EIO);
+        assert_false(dr_new);
+        expect_fault(&f, true, true);
 }
 
 /* ---- group freeze (F1) ---- */
@@ -449,6 +706,10 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_reverse_flushes_once),
             cmocka_unit_test(test_write_burst_faults),
+            cmocka_unit_test(test_write_burst_faults_parallel),
+            cmocka_unit_test(test_parallel_dr_fails),
+            cmocka_unit_test(test_parallel_prod_fails),
+            cmocka_unit_test(test_parallel_both_fail),
             cmocka_unit_test(test_group_freeze_prefix),
         };
 

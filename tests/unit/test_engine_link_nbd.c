@@ -15,6 +15,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -29,7 +30,10 @@
 #include <libnbd.h>
 
 #include "common/util.h"
+#include "engine/actlog.h"
+#include "engine/bitmap.h"
 #include "engine/link.h"
+#include "engine/meta.h"
 #include "engine/mirror.h"
 #include "nbd/nbd.h"
 #include "volume/attach.h"
@@ -240,13 +244,30 @@ static int64_t elapsed_ms(int64_t t0)
 
 /* ---- data path ---- */
 
+static unsigned thread_count(void)
+{
+        char line[256];
+        unsigned n = 0;
+        FILE *fp = fopen("/proc/self/status", "r");
+
+        assert_non_null(fp);
+        while (fgets(line, sizeof(line), fp))
+                if (sscanf(line, "Threads: %u", &n) == 1)
+                        break;
+        fclose(fp);
+        return n;
+}
+
 static void test_write_read_back(void **state)
 {
         struct fx *f = *state;
         static char w[3 * MIB + 100], r[3 * MIB + 100];
+        unsigned threads = thread_count();
 
         server_start(f);
         assert_int_equal(open_link(f, NULL, 10000, &f->link), 0);
+        /* No I/O thread: callers drive the socket (leader/follower). */
+        assert_int_equal(thread_count(), threads);
         assert_int_equal(f->link->ops->size(f->link), VOL_BYTES);
         fill(w, sizeof(w), 1);
         assert_int_equal(f->link->ops->write(f->link, w, sizeof(w), 4096 + 17, 0), 0);
@@ -342,6 +363,15 @@ static void test_concurrent_writers_pipeline(void **state)
                 assert_int_equal(w[i].rc, 0);
         }
         assert_true(link_nbd_max_inflight(f->link) > 1);
+        /* Callers led the socket, and a leader whose command was done
+         * handed it to a waiting follower (else that one would have timed
+         * out: every write above succeeded). */
+        {
+                uint64_t rounds, hand;
+                link_nbd_counters(f->link, &rounds, &hand);
+                assert_true(rounds > 0);
+                assert_true(hand > 0);
+        }
         for (unsigned i = 0; i < 8; i++) {
                 read_back(f, r, sizeof(r), (uint64_t)i * MIB);
                 for (unsigned k = 0; k < 64; k++) {
@@ -649,6 +679,127 @@ static void test_mirror_over_nbd(void **state)
         assert_true(same(f));
 }
 
+/* Parallel legs under load: 8 client writers on a SYNC mirror (each DR
+ * write submitted before its production write, waited for after it), and
+ * the DR node killed in the middle. Every write is acknowledged (production
+ * succeeded), the pair tracks, and every chunk where DR now differs from
+ * production is set in the durable bitmap itself (a copy of the meta file,
+ * activity log not folded): the fault path persisted it before the ack. */
+struct pw {
+        struct volume *v;
+        unsigned idx;
+        atomic_bool *stop;
+        unsigned acked;
+        int rc;
+};
+
+static void *par_writer(void *arg)
+{
+        struct pw *w = arg;
+        char buf[4096];
+
+        /* Each write in a chunk of its own, never written again: a chunk
+         * that differs afterwards differs because of that one write (no
+         * later TRACK write to it can hide a bit the fault path lost). */
+        for (unsigned i = 0; i < 32 && !atomic_load(w->stop); i++) {
+                uint64_t off = ((uint64_t)w->idx * 32 + i) * CHUNK + 4096;
+
+                fill(buf, sizeof(buf), w->idx * 100000 + i);
+                if ((w->rc = volume_write(w->v, buf, sizeof(buf), off, 0)) < 0)
+                        break;
+                w->acked++;
+        }
+        return NULL;
+}
+
+static void test_mirror_parallel_legs_killed(void **state)
+{
+        struct fx *f = *state;
+        struct mirror_cfg mc = {0};
+        struct mirror_stats st;
+        struct pw w[8];
+        pthread_t t[8];
+        atomic_bool stop = false;
+        char copy[160], cmd[400];
+        struct meta mt;
+        struct bitmap bm;
+        uint64_t ext[AL_MAX_SLOTS], dirty, differ = 0;
+        unsigned n = 0;
+        char *a = malloc(CHUNK), *b = malloc(CHUNK);
+        int fd;
+
+        assert_int_equal(volume_file_create(f->prod_path, VOL_BYTES), 0);
+        assert_int_equal(volume_file_create(f->dr_path, VOL_BYTES), 0);
+        assert_int_equal(volume_open("prod", "az1", f->prod_path, &f->prod), 0);
+        /* A write delay keeps DR writes in flight at the kill (8 x 32
+         * writes of 5 ms each, pipelined: the kill lands mid-stream). */
+        snprintf(f->extra, sizeof(f->extra), "--filter=delay file file=%s wdelay=5ms", f->dr_path);
+        server_start(f);
+        assert_int_equal(open_link(f, NULL, 10000, &f->link), 0);
+        mc.pair_id = "p";
+        mc.meta_path = f->meta_path;
+        mc.prod = f->prod;
+        mc.link = f->link;
+        mc.chunk_bytes = CHUNK;
+        mc.create = true;
+        mc.on_event = on_event;
+        mc.event_ctx = f;
+        assert_int_equal(mirror_open(&mc, &f->m, &dirty), 0);
+        volume_fence_raise(f->prod);
+        assert_int_equal(mirror_start(f->m, MIRROR_RESYNC), 0);
+        volume_fence_lower(f->prod);
+        wait_synced(f, 1);
+
+        for (unsigned i = 0; i < 8; i++) {
+                w[i] = (struct pw){.v = f->prod, .idx = i, .stop = &stop};
+                pthread_create(&t[i], NULL, par_writer, &w[i]);
+        }
+        usleep(60000);
+        server_kill(f, SIGKILL); /* the writers go on, into TRACK */
+        for (unsigned i = 0; i < 8; i++) {
+                pthread_join(t[i], NULL);
+                assert_int_equal(w[i].rc, 0);
+                assert_int_equal(w[i].acked, 32);
+        }
+        assert_true(link_nbd_max_inflight(f->link) > 1);
+        mirror_stats(f->m, &st);
+        assert_int_equal(st.mode, MIRROR_TRACK);
+        assert_false(st.bits_pending);
+        assert_true(st.dr_error == -ENOTCONN || st.dr_error == -ETIMEDOUT);
+        assert_int_equal(st.prod_error, 0);
+        assert_int_equal(f->faults, 1);
+
+        snprintf(copy, sizeof(copy), "%s.copy", f->meta_path);
+        snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", f->meta_path, copy);
+        assert_int_equal(system(cmd), 0);
+        assert_int_equal(meta_open(copy, &mt, &bm, ext, &n), 0);
+        assert_true((fd = open(f->dr_path, O_RDONLY)) >= 0);
+        for (uint64_t c = 0; c < VOL_BYTES / CHUNK; c++) {
+                assert_int_equal(volume_local_read(f->prod, a, CHUNK, c * CHUNK), 0);
+                assert_int_equal(util_pread_full(fd, b, CHUNK, c * CHUNK), 0);
+                if (memcmp(a, b, CHUNK) != 0) {
+                        differ++;
+                        if (!bitmap_test(&bm, c))
+                                fail_msg("chunk %llu differs on DR but is clean in the durable "
+                                         "bitmap",
+                                         (unsigned long long)c);
+                }
+        }
+        close(fd);
+        meta_close(&mt);
+        bitmap_free(&bm);
+        /* The kill hit the stream: some writes reached DR, some did not. */
+        assert_true(differ > 0 && differ < 8 * 32);
+        free(a);
+        free(b);
+
+        server_start(f);
+        assert_int_equal(f->link->ops->reconnect(f->link), 0);
+        set_mode(f, MIRROR_RESYNC);
+        wait_synced(f, 2);
+        assert_true(same(f));
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -661,6 +812,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_reconnect_after_restart, setup, teardown),
             cmocka_unit_test_setup_teardown(test_evsrep_server, setup, teardown),
             cmocka_unit_test_setup_teardown(test_mirror_over_nbd, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_mirror_parallel_legs_killed, setup, teardown),
         };
 
         signal(SIGPIPE, SIG_IGN);

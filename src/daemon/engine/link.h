@@ -13,6 +13,16 @@
 
 struct link;
 
+/* One DR write started by submit and finished by wait. The fields are the
+ * link's; the caller only provides the storage (on its stack). */
+struct link_op {
+        void *priv;
+        const void *buf;
+        size_t len;
+        uint64_t off;
+        unsigned flags;
+};
+
 struct link_ops {
         int (*write)(struct link *l, const void *buf, size_t len, uint64_t off, unsigned flags);
         /* punch: deallocation allowed; reads back as zeroes either way. */
@@ -24,6 +34,17 @@ struct link_ops {
         /* Replace a broken connection with a new one (remote links; NULL
          * for a local link). 0 or -errno; the link stays broken on error. */
         int (*reconnect)(struct link *l);
+        /* A write in two halves, so the mirror can run its production leg
+         * while this one is in flight (NULL for links that cannot: the
+         * caller uses write). submit returns 0 when the write was started:
+         * the caller must then call wait(op) exactly once, from the same
+         * thread, and keep buf unchanged until wait returns; wait returns
+         * what write would have. submit returns -errno when nothing was
+         * started (no wait then). Between the two the caller calls no
+         * other op of this link (a reconnect may be waiting for the op). */
+        int (*submit)(struct link *l, const void *buf, size_t len, uint64_t off, unsigned flags,
+                      struct link_op *op);
+        int (*wait)(struct link *l, struct link_op *op);
 };
 
 struct link {
@@ -66,5 +87,8 @@ int link_nbd_reconnect(struct link *l);
 int link_nbd_broken(struct link *l);
 /* Most NBD requests this link ever had in flight at once (tests, metrics). */
 unsigned link_nbd_max_inflight(struct link *l);
+/* Poll rounds run by waiting callers (leaders), and hand-overs of the
+ * socket from a leaving leader to a follower (bench, tests). */
+void link_nbd_counters(struct link *l, uint64_t *led_rounds, uint64_t *handovers);
 
 #endif

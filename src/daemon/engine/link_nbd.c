@@ -2,11 +2,14 @@
  *
  * One connection, many commands in flight: a caller submits its command with
  * libnbd's aio API from its own thread (the request usually leaves on the
- * socket right there) and sleeps until the command's completion callback
- * fires. One I/O thread per link polls the socket and feeds libnbd's state
- * machine (replies in, queued requests out); an eventfd wakes it when a
- * submit left bytes to send. docs/design/replication.md, "Remote links",
- * says why this shape and not blocking calls or several connections.
+ * socket right there) and then waits for the command's completion callback.
+ * There is no I/O thread: a waiting caller that finds nobody polling the
+ * socket becomes the leader and polls it itself, feeding libnbd's state
+ * machine (replies in, queued requests out); the others sleep until the
+ * leader's callbacks complete their commands or it hands the socket over
+ * (req_wait). An eventfd interrupts the leader's poll when a submit left
+ * bytes to send. docs/design/replication.md, "Remote links", says why this
+ * shape and not blocking calls, an I/O thread or several connections.
  *
  * Broken link: a connection error, or a command with no reply within
  * timeout_ms, sets `broken`. A timed-out caller shuts the socket down, so
@@ -51,10 +54,7 @@ struct link_nbd {
         /* Connection (replaced under conn_lk held for writing). */
         struct nbd_handle *h;
         int sock_fd;
-        int wake_fd; /* eventfd */
-        pthread_t io_thread;
-        bool io_running;
-        atomic_bool io_stop;
+        int wake_fd; /* eventfd: interrupts the leader's poll */
         bool can_fua, can_flush, can_zero, can_trim;
         uint32_t max_write;
         _Atomic uint64_t size_bytes;
@@ -63,6 +63,12 @@ struct link_nbd {
         int broken; /* 0 or -errno; under mu */
         /* Requests on the wire now, and the most ever (pipelining probe). */
         unsigned inflight, max_inflight; /* under mu */
+        /* Leader/follower: at most one waiting caller (the leader) polls
+         * the socket and feeds libnbd; the others (followers, listed here
+         * oldest first) sleep on their request's cv. Under mu. */
+        bool polling;
+        struct req *followers, *followers_tail;
+        uint64_t led_rounds, handovers; /* poll rounds run by leaders; leader changes */
 };
 
 /* One caller's command, split into at most MAX_PIECES NBD requests. Shared
@@ -71,8 +77,11 @@ struct req {
         struct link_nbd *l;
         pthread_cond_t cv;
         atomic_int refs;
-        unsigned pending; /* pieces not completed; under l->mu */
-        int err;          /* first error; under l->mu */
+        unsigned pending;          /* pieces not completed; under l->mu */
+        int err;                   /* first error; under l->mu */
+        struct timespec deadline;  /* CLOCK_MONOTONIC */
+        int64_t deadline_us;       /* the same, util_mono_usec() */
+        struct req *fnext, *fprev; /* in l->followers; under l->mu */
         struct piece {
                 struct req *r;
                 bool done; /* under l->mu */
@@ -160,7 +169,7 @@ static void wake_io(struct link_nbd *l)
         uint64_t one = 1;
 
         if (write(l->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-                log_warn("link nbd: cannot wake the I/O thread: %s", strerror(errno));
+                log_warn("link nbd: cannot wake the leader: %s", strerror(errno));
 }
 
 /* Break the link (if not yet) and kill the connection: libnbd then fails
@@ -174,55 +183,6 @@ static void link_break(struct link_nbd *l, int err)
         if (l->sock_fd >= 0)
                 shutdown(l->sock_fd, SHUT_RDWR);
         wake_io(l);
-}
-
-static void *io_main(void *arg)
-{
-        struct link_nbd *l = arg;
-
-        while (!atomic_load(&l->io_stop)) {
-                struct pollfd fds[2];
-                unsigned dir;
-                int rc;
-
-                if (nbd_aio_is_dead(l->h) || nbd_aio_is_closed(l->h)) {
-                        pthread_mutex_lock(&l->mu);
-                        if (!l->broken)
-                                l->broken = -ENOTCONN;
-                        pthread_mutex_unlock(&l->mu);
-                        fds[0].fd = -1;
-                } else {
-                        fds[0].fd = l->sock_fd;
-                }
-                dir = nbd_aio_get_direction(l->h);
-                fds[0].events = (dir & LIBNBD_AIO_DIRECTION_READ ? POLLIN : 0) |
-                                (dir & LIBNBD_AIO_DIRECTION_WRITE ? POLLOUT : 0);
-                fds[0].revents = 0;
-                fds[1].fd = l->wake_fd;
-                fds[1].events = POLLIN;
-                fds[1].revents = 0;
-                rc = poll(fds, 2, -1);
-                if (rc < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        log_error("link nbd: poll: %s", strerror(errno));
-                        link_break(l, -EIO);
-                        break;
-                }
-                if (fds[1].revents & POLLIN) {
-                        uint64_t n;
-                        if (read(l->wake_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-                                log_warn("link nbd: eventfd read: %s", strerror(errno));
-                }
-                if (fds[0].fd < 0)
-                        continue;
-                if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) &&
-                    (dir & LIBNBD_AIO_DIRECTION_READ))
-                        nbd_aio_notify_read(l->h);
-                else if (fds[0].revents & (POLLOUT | POLLHUP | POLLERR))
-                        nbd_aio_notify_write(l->h);
-        }
-        return NULL;
 }
 
 /* The PSK file libnbd reads during the TLS handshake lives in an anonymous
@@ -321,26 +281,9 @@ fail:
         return rc < 0 ? rc : -EIO;
 }
 
-static int io_start(struct link_nbd *l)
-{
-        int rc;
-
-        atomic_store(&l->io_stop, false);
-        if ((rc = pthread_create(&l->io_thread, NULL, io_main, l)) != 0)
-                return -rc;
-        l->io_running = true;
-        return 0;
-}
-
 /* Under conn_lk held for writing: no caller is in an op. */
 static void conn_close(struct link_nbd *l)
 {
-        if (l->io_running) {
-                atomic_store(&l->io_stop, true);
-                wake_io(l);
-                pthread_join(l->io_thread, NULL);
-                l->io_running = false;
-        }
         if (l->h) {
                 nbd_close(l->h); /* fails (and frees) anything still queued */
                 l->h = NULL;
@@ -371,30 +314,30 @@ static int64_t submit(struct link_nbd *l, struct piece *p, enum cmd c, const voi
         return -1;
 }
 
-/* Issue [off, off+len) as pieces of at most `max` bytes and wait for all of
- * them (or the deadline). Caller holds conn_lk for reading. */
-static int run(struct link_nbd *l, enum cmd c, const void *buf, uint64_t len, uint64_t off,
-               uint32_t fl, uint64_t max)
+/* Issue [off, off+len) as pieces of at most `max` bytes, at most MAX_PIECES
+ * of them; *done_bytes says how much was issued. Caller holds conn_lk for
+ * reading. Returns the request (wait for it with req_wait), or NULL with
+ * *err set when nothing was issued. */
+static struct req *req_issue(struct link_nbd *l, enum cmd c, const void *buf, uint64_t len,
+                             uint64_t off, uint32_t fl, uint64_t max, uint64_t *done_bytes,
+                             int *err)
 {
         struct req *r;
-        struct timespec ts;
         unsigned n = 0;
-        int rc;
+        uint64_t len0 = len;
 
         pthread_mutex_lock(&l->mu);
-        rc = l->broken;
+        *err = l->broken;
         pthread_mutex_unlock(&l->mu);
-        if (rc)
-                return rc;
-        if (!(r = req_new(l)))
-                return -ENOMEM;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += l->timeout_ms / 1000;
-        ts.tv_nsec += (long)(l->timeout_ms % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000;
+        if (*err)
+                return NULL;
+        if (!(r = req_new(l))) {
+                *err = -ENOMEM;
+                return NULL;
         }
+        r->deadline_us = util_mono_usec() + (int64_t)l->timeout_ms * 1000;
+        r->deadline.tv_sec = r->deadline_us / 1000000;
+        r->deadline.tv_nsec = (long)(r->deadline_us % 1000000) * 1000;
         do {
                 uint64_t plen = c == CMD_FLUSH ? 0 : MIN(len, max);
                 struct piece *p = &r->pieces[n++];
@@ -407,10 +350,13 @@ static int run(struct link_nbd *l, enum cmd c, const void *buf, uint64_t len, ui
                 pthread_mutex_unlock(&l->mu);
                 if (submit(l, p, c, buf, plen, off, fl) < 0) {
                         int e = nbd_get_errno();
+                        /* Asked before taking mu: callbacks take mu under
+                         * libnbd's handle lock, never the other way. */
+                        bool dead = !nbd_aio_is_ready(l->h) && !nbd_aio_is_processing(l->h);
 
                         pthread_mutex_lock(&l->mu);
                         piece_end_locked(p, e > 0 ? e : EIO);
-                        if (!nbd_aio_is_ready(l->h) && !nbd_aio_is_processing(l->h) && !l->broken)
+                        if (dead && !l->broken)
                                 l->broken = -ENOTCONN;
                         pthread_mutex_unlock(&l->mu);
                         break;
@@ -420,31 +366,167 @@ static int run(struct link_nbd *l, enum cmd c, const void *buf, uint64_t len, ui
                 off += plen;
                 len -= plen;
         } while (len > 0 && n < MAX_PIECES);
-        /* Bytes left in the socket buffer: the I/O thread must poll for
-         * writability. Otherwise it already polls for the replies. */
+        *done_bytes = len0 - len;
+        /* Bytes left in the socket buffer: a leader polling for replies
+         * only must poll for writability too. (No leader: the next waiter
+         * leads and sends them.) */
         if (nbd_aio_get_direction(l->h) & LIBNBD_AIO_DIRECTION_WRITE)
                 wake_io(l);
+        return r;
+}
+
+/* One poll round of the leader: wait for the socket (or the eventfd) at
+ * most timeout_ms, then let libnbd read replies (running their completion
+ * callbacks) or send queued requests. Called without mu. */
+static void lead_round(struct link_nbd *l, int timeout_ms)
+{
+        struct pollfd fds[2];
+        unsigned dir;
+        int rc;
+
+        if (nbd_aio_is_dead(l->h) || nbd_aio_is_closed(l->h)) {
+                pthread_mutex_lock(&l->mu);
+                if (!l->broken)
+                        l->broken = -ENOTCONN;
+                pthread_mutex_unlock(&l->mu);
+                fds[0].fd = -1;
+        } else {
+                fds[0].fd = l->sock_fd;
+        }
+        dir = nbd_aio_get_direction(l->h);
+        fds[0].events = (dir & LIBNBD_AIO_DIRECTION_READ ? POLLIN : 0) |
+                        (dir & LIBNBD_AIO_DIRECTION_WRITE ? POLLOUT : 0);
+        fds[0].revents = 0;
+        fds[1].fd = l->wake_fd;
+        fds[1].events = POLLIN;
+        fds[1].revents = 0;
+        rc = poll(fds, 2, timeout_ms);
+        if (rc < 0) {
+                if (errno != EINTR) {
+                        log_error("link nbd: poll: %s", strerror(errno));
+                        link_break(l, -EIO);
+                }
+                return;
+        }
+        if (fds[1].revents & POLLIN) {
+                uint64_t n;
+                if (read(l->wake_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+                        log_warn("link nbd: eventfd read: %s", strerror(errno));
+        }
+        if (fds[0].fd < 0)
+                return;
+        if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) && (dir & LIBNBD_AIO_DIRECTION_READ))
+                nbd_aio_notify_read(l->h);
+        else if (fds[0].revents & (POLLOUT | POLLHUP | POLLERR))
+                nbd_aio_notify_write(l->h);
+}
+
+static void follower_add(struct link_nbd *l, struct req *r)
+{
+        r->fnext = NULL;
+        r->fprev = l->followers_tail;
+        if (l->followers_tail)
+                l->followers_tail->fnext = r;
+        else
+                l->followers = r;
+        l->followers_tail = r;
+}
+
+static void follower_del(struct link_nbd *l, struct req *r)
+{
+        if (r->fprev)
+                r->fprev->fnext = r->fnext;
+        else
+                l->followers = r->fnext;
+        if (r->fnext)
+                r->fnext->fprev = r->fprev;
+        else
+                l->followers_tail = r->fprev;
+        r->fnext = r->fprev = NULL;
+}
+
+/* Wait for every piece of r (or its deadline), then drop r.
+ *
+ * Leader/follower: a waiter finding nobody polling the socket becomes the
+ * leader and drives libnbd itself, so a reply wakes the thread that waits
+ * for it directly (server -> caller), not an I/O thread that then wakes
+ * the caller. The leader's callbacks wake the followers whose commands
+ * completed. A leader whose own command completed hands the socket to the
+ * oldest follower (one wake-up, only when someone still waits). Invariant
+ * under mu: if nobody polls and followers exist, the oldest was signalled;
+ * so a command with a waiter always has someone reading its reply. A
+ * command without a waiter (between submit and wait) needs nobody: its
+ * reply waits in the socket for the caller. */
+static int req_wait(struct link_nbd *l, struct req *r)
+{
+        bool timed_out = false;
+        int rc;
 
         pthread_mutex_lock(&l->mu);
         while (r->pending > 0) {
-                if (pthread_cond_timedwait(&r->cv, &l->mu, &ts) == ETIMEDOUT && r->pending > 0) {
+                if (!l->polling) {
+                        int64_t left_ms = (r->deadline_us - util_mono_usec() + 999) / 1000;
+
+                        l->polling = true;
+                        l->led_rounds++;
                         pthread_mutex_unlock(&l->mu);
-                        link_break(l, -ETIMEDOUT);
+                        if (left_ms <= 0 && !timed_out) {
+                                /* The shutdown makes libnbd fail every
+                                 * command at once; it may still hold buf
+                                 * until then, so keep polling. */
+                                link_break(l, -ETIMEDOUT);
+                                timed_out = true;
+                        }
+                        lead_round(l, timed_out ? 100 : (int)MIN(left_ms, 60000));
                         pthread_mutex_lock(&l->mu);
-                        /* The shutdown makes libnbd fail the rest at once;
-                         * it may still hold buf until then. */
-                        while (r->pending > 0)
-                                pthread_cond_wait(&r->cv, &l->mu);
+                        l->polling = false;
+                        continue;
                 }
+                follower_add(l, r);
+                if (timed_out)
+                        rc = pthread_cond_wait(&r->cv, &l->mu);
+                else
+                        rc = pthread_cond_timedwait(&r->cv, &l->mu, &r->deadline);
+                follower_del(l, r);
+                if (rc == ETIMEDOUT && r->pending > 0 && !timed_out) {
+                        pthread_mutex_unlock(&l->mu);
+                        link_break(l, -ETIMEDOUT); /* wakes the leader */
+                        timed_out = true;
+                        pthread_mutex_lock(&l->mu);
+                }
+        }
+        if (!l->polling && l->followers) {
+                l->handovers++;
+                pthread_cond_signal(&l->followers->cv);
         }
         rc = r->err;
         if (rc && l->broken)
                 rc = l->broken;
         pthread_mutex_unlock(&l->mu);
         req_put(r);
-        if (rc == 0 && len > 0) /* more than MAX_PIECES pieces: the rest */
-                return run(l, c, buf, len, off, fl, max);
         return rc;
+}
+
+/* Issue [off, off+len) and wait for all of it. Caller holds conn_lk for
+ * reading. */
+static int run(struct link_nbd *l, enum cmd c, const void *buf, uint64_t len, uint64_t off,
+               uint32_t fl, uint64_t max)
+{
+        do {
+                uint64_t done = 0;
+                int rc;
+                struct req *r = req_issue(l, c, buf, len, off, fl, max, &done, &rc);
+
+                if (!r)
+                        return rc;
+                if ((rc = req_wait(l, r)) < 0)
+                        return rc;
+                if (buf)
+                        buf = (const char *)buf + done;
+                off += done;
+                len -= done;
+        } while (len > 0); /* more than MAX_PIECES pieces: the rest */
+        return 0;
 }
 
 static int ln_write(struct link *lk, const void *buf, size_t len, uint64_t off, unsigned flags)
@@ -458,6 +540,52 @@ static int ln_write(struct link *lk, const void *buf, size_t len, uint64_t off, 
         pthread_rwlock_rdlock(&l->conn_lk);
         rc = run(l, CMD_WRITE, buf, len, off, fua && l->can_fua ? LIBNBD_CMD_FLAG_FUA : 0,
                  l->max_write);
+        if (rc == 0 && fua && !l->can_fua && l->can_flush)
+                rc = run(l, CMD_FLUSH, NULL, 0, 0, 0, 0);
+        pthread_rwlock_unlock(&l->conn_lk);
+        return rc;
+}
+
+/* The write in two halves (link.h): submit issues the first MAX_PIECES
+ * pieces and keeps conn_lk read-locked until wait, which waits for them,
+ * writes the rest (if any) and emulates FUA. */
+static int ln_submit(struct link *lk, const void *buf, size_t len, uint64_t off, unsigned flags,
+                     struct link_op *op)
+{
+        struct link_nbd *l = ln_of(lk);
+        bool fua = flags & VOL_F_FUA;
+        uint64_t done = 0;
+        int rc;
+
+        *op = (struct link_op){.buf = buf, .len = len, .off = off, .flags = flags};
+        if (len == 0)
+                return 0;
+        pthread_rwlock_rdlock(&l->conn_lk);
+        op->priv = req_issue(l, CMD_WRITE, buf, len, off,
+                             fua && l->can_fua ? LIBNBD_CMD_FLAG_FUA : 0, l->max_write, &done, &rc);
+        if (!op->priv) {
+                pthread_rwlock_unlock(&l->conn_lk);
+                return rc;
+        }
+        op->buf = (const char *)buf + done;
+        op->off = off + done;
+        op->len = len - done;
+        return 0;
+}
+
+static int ln_wait(struct link *lk, struct link_op *op)
+{
+        struct link_nbd *l = ln_of(lk);
+        bool fua = op->flags & VOL_F_FUA;
+        int rc;
+
+        if (!op->priv)
+                return 0; /* len 0: nothing was issued, no lock taken */
+        rc = req_wait(l, op->priv);
+        op->priv = NULL;
+        if (rc == 0 && op->len > 0)
+                rc = run(l, CMD_WRITE, op->buf, op->len, op->off,
+                         fua && l->can_fua ? LIBNBD_CMD_FLAG_FUA : 0, l->max_write);
         if (rc == 0 && fua && !l->can_fua && l->can_flush)
                 rc = run(l, CMD_FLUSH, NULL, 0, 0, 0, 0);
         pthread_rwlock_unlock(&l->conn_lk);
@@ -563,10 +691,14 @@ static void ln_close(struct link *lk)
                 pthread_mutex_lock(&l->mu);
                 bool healthy = l->broken == 0;
                 pthread_mutex_unlock(&l->mu);
-                /* A clean NBD_CMD_DISC when the server is there; bounded by
-                 * the I/O thread still running. */
+                /* A clean NBD_CMD_DISC when the server is there (usually
+                 * sent at once; else at most ~1 s of polling). */
                 if (healthy && nbd_aio_disconnect(l->h, 0) == 0)
-                        wake_io(l);
+                        for (int i = 0;
+                             i < 10 && !nbd_aio_is_closed(l->h) && !nbd_aio_is_dead(l->h) &&
+                             nbd_aio_get_direction(l->h) & LIBNBD_AIO_DIRECTION_WRITE;
+                             i++)
+                                nbd_poll(l->h, 100);
         }
         conn_close(l);
         pthread_rwlock_unlock(&l->conn_lk);
@@ -581,8 +713,6 @@ int link_nbd_reconnect(struct link *lk)
         pthread_rwlock_wrlock(&l->conn_lk);
         conn_close(l);
         rc = conn_open(l);
-        if (rc == 0 && (rc = io_start(l)) < 0)
-                conn_close(l);
         if (rc == 0) {
                 pthread_mutex_lock(&l->mu);
                 l->broken = 0;
@@ -601,6 +731,16 @@ int link_nbd_broken(struct link *lk)
         rc = l->broken;
         pthread_mutex_unlock(&l->mu);
         return rc;
+}
+
+void link_nbd_counters(struct link *lk, uint64_t *led_rounds, uint64_t *handovers)
+{
+        struct link_nbd *l = ln_of(lk);
+
+        pthread_mutex_lock(&l->mu);
+        *led_rounds = l->led_rounds;
+        *handovers = l->handovers;
+        pthread_mutex_unlock(&l->mu);
 }
 
 unsigned link_nbd_max_inflight(struct link *lk)
@@ -622,6 +762,8 @@ static const struct link_ops g_nbd_ops = {
     .size = ln_size,
     .close = ln_close,
     .reconnect = link_nbd_reconnect,
+    .submit = ln_submit,
+    .wait = ln_wait,
 };
 
 static int dup_opt(char **dst, const char *src)
@@ -669,10 +811,6 @@ int link_nbd_open(const struct link_nbd_cfg *cfg, struct link **out)
         }
         if ((rc = conn_open(l)) < 0)
                 goto fail;
-        if ((rc = io_start(l)) < 0) {
-                conn_close(l);
-                goto fail;
-        }
         *out = &l->base;
         return 0;
 fail:

@@ -2,7 +2,9 @@
  *
  * Invariants (replication.md): B1 bit durability, B2 clearing only after
  * DR is durable, B3 set-before-write, A1/A2 activity log, R1 range locks.
- * Lock order: volume gate -> range lock -> io -> mu. */
+ * Lock order: volume gate -> range lock -> io -> mu. Link ops (and a
+ * link's own locks) run with neither io nor mu held; between a DR submit
+ * and its wait only the production leg runs (link.h). */
 #include "engine/internal.h"
 #include "engine/fence.h"
 #include "common/log.h"
@@ -368,13 +370,31 @@ static int mirror_io(struct mirror *m, const struct io *io)
                 rc = -EIO;
         } else {
                 int64_t t0 = util_mono_usec();
+                struct link_op op;
+                bool issued = false;
 
+                /* Both legs in flight at once (replication.md, "Parallel
+                 * legs"): the DR write leaves first, production runs while
+                 * it travels, then we wait for it. The range lock keeps
+                 * every overlapping client write and resync copy out until
+                 * both legs are done; the AL extent is already durable. */
+                drc = 0;
+                if (io->buf && m->link->ops->submit) {
+                        drc = m->link->ops->submit(m->link, io->buf, io->len, io->off, io->flags,
+                                                   &op);
+                        issued = drc == 0;
+                }
                 rc = leg_prod(m, io);
+                if (issued)
+                        drc = m->link->ops->wait(m->link, &op);
+                else if (drc == 0 && rc == 0)
+                        drc = leg_dr(m, io); /* no submit (zero, local link): serial */
                 if (rc < 0)
                         /* Part of the write may have landed on production
-                         * only: the chunks may differ from DR (B1). */
+                         * only (and all of it on DR, if its leg was
+                         * issued): the chunks may differ (B1). */
                         mirror_prod_fault(m, c0, c1, rc);
-                else if ((drc = leg_dr(m, io)) < 0)
+                if (drc < 0)
                         mirror_dr_fault(m, c0, c1, drc);
                 al_end(m, io->off, io->len);
                 if (rc == 0)
