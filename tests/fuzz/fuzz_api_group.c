@@ -33,8 +33,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 1: {
                 struct group_update_req rq;
                 rc = api_group_update_parse(body, size, &root, &rq, ids, rem, msg, sizeof(msg));
-                if (rc == 0 && (rq.nadd > 256 || rq.nremove > 256 ||
-                                (rq.name && strlen(rq.name) > 255)))
+                if (rc == 0 &&
+                    (rq.nadd > 256 || rq.nremove > 256 || (rq.name && strlen(rq.name) > 255)))
                         __builtin_trap();
                 break;
         }

@@ -100,9 +100,8 @@ static inline void seq_block_fill(unsigned char *blk, const struct seq_hdr *hin)
 }
 
 /* Layout of a sequence number. */
-static inline void seq_place(uint64_t seq, uint64_t first_seq, uint32_t ndisks,
-                             uint64_t slots, uint64_t region_off,
-                             uint32_t *disk, uint64_t *slot, uint64_t *off)
+static inline void seq_place(uint64_t seq, uint64_t first_seq, uint32_t ndisks, uint64_t slots,
+                             uint64_t region_off, uint32_t *disk, uint64_t *slot, uint64_t *off)
 {
         uint64_t i = seq - first_seq;
         *disk = (uint32_t)(i % ndisks);
@@ -120,11 +119,25 @@ static inline int seq_parse_u64(const char *s, uint64_t *out)
                 return -1;
         uint64_t mul = 1;
         switch (*end) {
-        case '\0': break;
-        case 'k': case 'K': mul = 1ull << 10; end++; break;
-        case 'm': case 'M': mul = 1ull << 20; end++; break;
-        case 'g': case 'G': mul = 1ull << 30; end++; break;
-        default: return -1;
+        case '\0':
+                break;
+        case 'k':
+        case 'K':
+                mul = 1ull << 10;
+                end++;
+                break;
+        case 'm':
+        case 'M':
+                mul = 1ull << 20;
+                end++;
+                break;
+        case 'g':
+        case 'G':
+                mul = 1ull << 30;
+                end++;
+                break;
+        default:
+                return -1;
         }
         if (*end == 'i' || *end == 'B')
                 end++;

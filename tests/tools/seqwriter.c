@@ -72,20 +72,20 @@ static void write_progress(const char *path, uint64_t seq)
 int main(int argc, char **argv)
 {
         static const struct option opts[] = {
-                {"count", required_argument, 0, 'n'},
-                {"duration", required_argument, 0, 't'},
-                {"stop-file", required_argument, 0, 's'},
-                {"offset", required_argument, 0, 'o'},
-                {"region", required_argument, 0, 'r'},
-                {"no-wrap", no_argument, 0, 'W'},
-                {"run-id", required_argument, 0, 'R'},
-                {"first-seq", required_argument, 0, 'f'},
-                {"fua", no_argument, 0, 'F'},
-                {"progress", required_argument, 0, 'p'},
-                {"progress-ms", required_argument, 0, 'P'},
-                {"quiet", no_argument, 0, 'q'},
-                {"help", no_argument, 0, 'h'},
-                {0, 0, 0, 0},
+            {"count", required_argument, 0, 'n'},
+            {"duration", required_argument, 0, 't'},
+            {"stop-file", required_argument, 0, 's'},
+            {"offset", required_argument, 0, 'o'},
+            {"region", required_argument, 0, 'r'},
+            {"no-wrap", no_argument, 0, 'W'},
+            {"run-id", required_argument, 0, 'R'},
+            {"first-seq", required_argument, 0, 'f'},
+            {"fua", no_argument, 0, 'F'},
+            {"progress", required_argument, 0, 'p'},
+            {"progress-ms", required_argument, 0, 'P'},
+            {"quiet", no_argument, 0, 'q'},
+            {"help", no_argument, 0, 'h'},
+            {0, 0, 0, 0},
         };
         uint64_t count = 0, region_off = 0, region = 0, run_id = 0, first_seq = 1;
         uint64_t progress_ms = 2;
@@ -97,37 +97,58 @@ int main(int argc, char **argv)
         while ((c = getopt_long(argc, argv, "n:t:s:o:r:WR:f:Fp:P:qh", opts, NULL)) != -1) {
                 switch (c) {
                 case 'n':
-                        if (seq_parse_u64(optarg, &count)) goto bad;
+                        if (seq_parse_u64(optarg, &count))
+                                goto bad;
                         break;
                 case 't': {
                         char *end;
                         duration = strtod(optarg, &end);
-                        if (*end || duration < 0) goto bad;
+                        if (*end || duration < 0)
+                                goto bad;
                         break;
                 }
-                case 's': stop_file = optarg; break;
+                case 's':
+                        stop_file = optarg;
+                        break;
                 case 'o':
-                        if (seq_parse_u64(optarg, &region_off)) goto bad;
+                        if (seq_parse_u64(optarg, &region_off))
+                                goto bad;
                         break;
                 case 'r':
-                        if (seq_parse_u64(optarg, &region)) goto bad;
+                        if (seq_parse_u64(optarg, &region))
+                                goto bad;
                         break;
-                case 'W': wrap = false; break;
+                case 'W':
+                        wrap = false;
+                        break;
                 case 'R':
-                        if (seq_parse_u64(optarg, &run_id)) goto bad;
+                        if (seq_parse_u64(optarg, &run_id))
+                                goto bad;
                         have_run = true;
                         break;
                 case 'f':
-                        if (seq_parse_u64(optarg, &first_seq) || first_seq == 0) goto bad;
+                        if (seq_parse_u64(optarg, &first_seq) || first_seq == 0)
+                                goto bad;
                         break;
-                case 'F': fua = true; break;
-                case 'p': progress = optarg; break;
+                case 'F':
+                        fua = true;
+                        break;
+                case 'p':
+                        progress = optarg;
+                        break;
                 case 'P':
-                        if (seq_parse_u64(optarg, &progress_ms)) goto bad;
+                        if (seq_parse_u64(optarg, &progress_ms))
+                                goto bad;
                         break;
-                case 'q': quiet = true; break;
-                case 'h': usage(stdout); return 0;
-                default: usage(stderr); return 1;
+                case 'q':
+                        quiet = true;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return 0;
+                default:
+                        usage(stderr);
+                        return 1;
                 }
                 continue;
         bad:
@@ -140,7 +161,8 @@ int main(int argc, char **argv)
                 return 1;
         }
         if (region_off % SEQ_BLOCK || region % SEQ_BLOCK) {
-                fprintf(stderr, "seqwriter: --offset and --region must be multiples of %u\n", SEQ_BLOCK);
+                fprintf(stderr, "seqwriter: --offset and --region must be multiples of %u\n",
+                        SEQ_BLOCK);
                 return 1;
         }
         if (!have_run) {
@@ -184,7 +206,8 @@ int main(int argc, char **argv)
         if (region == 0)
                 region = (min_size - region_off) / SEQ_BLOCK * SEQ_BLOCK;
         if (region_off + region > min_size || region < SEQ_BLOCK) {
-                fprintf(stderr, "seqwriter: region does not fit the smallest disk (%" PRIu64 " bytes)\n",
+                fprintf(stderr,
+                        "seqwriter: region does not fit the smallest disk (%" PRIu64 " bytes)\n",
                         min_size);
                 return 1;
         }
@@ -215,29 +238,48 @@ int main(int argc, char **argv)
                 write_progress(progress, last_acked);
 
         for (uint64_t seq = first_seq;; seq++) {
-                if (count && n >= count) { why = "count"; break; }
-                if (g_stop) { why = "signal"; break; }
-                if (deadline && util_mono_usec() >= deadline) { why = "duration"; break; }
-                if (stop_file && access(stop_file, F_OK) == 0) { why = "stop file"; break; }
-                if (!wrap && n >= capacity) { why = "region full"; break; }
+                if (count && n >= count) {
+                        why = "count";
+                        break;
+                }
+                if (g_stop) {
+                        why = "signal";
+                        break;
+                }
+                if (deadline && util_mono_usec() >= deadline) {
+                        why = "duration";
+                        break;
+                }
+                if (stop_file && access(stop_file, F_OK) == 0) {
+                        why = "stop file";
+                        break;
+                }
+                if (!wrap && n >= capacity) {
+                        why = "region full";
+                        break;
+                }
 
                 struct seq_hdr hd = {
-                        .magic = SEQ_MAGIC,
-                        .version = SEQ_VERSION,
-                        .ndisks = (uint32_t)ndisks,
-                        .run_id = run_id,
-                        .seq = seq,
-                        .first_seq = first_seq,
-                        .slots = slots,
-                        .region_off = region_off,
-                        .wtime_usec = (uint64_t)util_now_usec(),
+                    .magic = SEQ_MAGIC,
+                    .version = SEQ_VERSION,
+                    .ndisks = (uint32_t)ndisks,
+                    .run_id = run_id,
+                    .seq = seq,
+                    .first_seq = first_seq,
+                    .slots = slots,
+                    .region_off = region_off,
+                    .wtime_usec = (uint64_t)util_now_usec(),
                 };
                 uint64_t off;
-                seq_place(seq, first_seq, (uint32_t)ndisks, slots, region_off, &hd.disk, &hd.slot, &off);
+                seq_place(seq, first_seq, (uint32_t)ndisks, slots, region_off, &hd.disk, &hd.slot,
+                          &off);
                 seq_block_fill(blk, &hd);
-                if (nbd_pwrite(h[hd.disk], blk, SEQ_BLOCK, off, fua ? LIBNBD_CMD_FLAG_FUA : 0) == -1) {
-                        fprintf(stderr, "seqwriter: write seq %" PRIu64 " to disk %u offset %" PRIu64
-                                        " failed: %s\n", seq, hd.disk, off, nbd_get_error());
+                if (nbd_pwrite(h[hd.disk], blk, SEQ_BLOCK, off, fua ? LIBNBD_CMD_FLAG_FUA : 0) ==
+                    -1) {
+                        fprintf(stderr,
+                                "seqwriter: write seq %" PRIu64 " to disk %u offset %" PRIu64
+                                " failed: %s\n",
+                                seq, hd.disk, off, nbd_get_error());
                         rc = 2;
                         why = "write error";
                         break;
@@ -255,7 +297,8 @@ int main(int argc, char **argv)
         if (rc == 0) {
                 for (int i = 0; i < ndisks; i++) {
                         if (nbd_flush(h[i], 0) == -1) {
-                                fprintf(stderr, "seqwriter: flush disk %d: %s\n", i, nbd_get_error());
+                                fprintf(stderr, "seqwriter: flush disk %d: %s\n", i,
+                                        nbd_get_error());
                                 rc = 2;
                         }
                 }
@@ -264,8 +307,10 @@ int main(int argc, char **argv)
                 write_progress(progress, last_acked);
         double secs = (double)(util_mono_usec() - t0) / 1e6;
         if (!quiet)
-                fprintf(stderr, "seqwriter: stopped (%s) after %" PRIu64 " writes in %.2f s (%.0f writes/s), "
-                                "last acknowledged seq %" PRIu64 "\n",
+                fprintf(stderr,
+                        "seqwriter: stopped (%s) after %" PRIu64
+                        " writes in %.2f s (%.0f writes/s), "
+                        "last acknowledged seq %" PRIu64 "\n",
                         why, n, secs, secs > 0 ? (double)n / secs : 0.0, last_acked);
         printf("%" PRIu64 "\n", last_acked);
         fflush(stdout);
