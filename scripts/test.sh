@@ -13,6 +13,11 @@ cd "$(dirname "$0")/.."
 ./scripts/deps.sh
 jobs=$(nproc)
 
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  echo "== clang-format (every tracked .c and .h file)"
+  git ls-files '*.c' '*.h' | xargs clang-format --dry-run -Werror
+fi
+
 echo "== build (-Werror) and test"
 cmake -S . -B build-ci -DEVSREP_WERROR=ON -DEVSREP_FAULT_INJECTION=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build-ci -j"$jobs"
