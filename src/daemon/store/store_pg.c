@@ -297,23 +297,6 @@ static bool s_bool(PGresult *res, int row, int col)
         return strtoll(PQgetvalue(res, row, col), NULL, 10) != 0;
 }
 
-static int64_t s_int(PGresult *res, int row, int col)
-{
-        return strtoll(PQgetvalue(res, row, col), NULL, 10);
-}
-
-#define COL_STR(res, row, i, field) col_str((res), (row), (i), (field), sizeof(field))
-static void col_str(PGresult *res, int row, int i, char *dst, size_t cap)
-{
-        const char *t = PQgetvalue(res, row, i); /* "" for NULL */
-        size_t n = strlen(t);
-
-        if (n >= cap)
-                n = cap - 1;
-        memcpy(dst, t, n);
-        dst[n] = '\0';
-}
-
 /* A row write (insert, update, delete), with the same fault point as SQLite
  * outside a transaction. Outside an explicit transaction it runs in its own
  * write transaction (the cluster-wide lock: a single write must not slip into
@@ -530,12 +513,12 @@ static int read_volume(PGresult *res, int row, void *out)
         v->metadata_json = strdup(PQgetisnull(res, row, 7) ? "{}" : PQgetvalue(res, row, 7));
         if (!v->metadata_json)
                 return -ENOMEM;
-        v->size_gib = s_int(res, row, 8);
+        v->size_gib = store_pg_col_int(res, row, 8);
         v->multiattach = s_bool(res, row, 9);
         v->fenced = s_bool(res, row, 10);
         COL_STR(res, row, 11, v->error_message);
-        v->created_at = s_int(res, row, 12);
-        v->updated_at = s_int(res, row, 13);
+        v->created_at = store_pg_col_int(res, row, 12);
+        v->updated_at = store_pg_col_int(res, row, 13);
         COL_STR(res, row, 14, v->pair_id);
         return 0;
 }
@@ -556,16 +539,16 @@ static int read_pair(PGresult *res, int row, void *out)
         COL_STR(res, row, 8, p->priority_station);
         COL_STR(res, row, 9, p->replication_model);
         COL_STR(res, row, 10, p->replication_status);
-        p->progress = (int)s_int(res, row, 11);
+        p->progress = (int)store_pg_col_int(res, row, 11);
         COL_STR(res, row, 12, p->failure_detail);
-        p->fault_level = (int)s_int(res, row, 13);
-        p->volume_size_gib = s_int(res, row, 14);
+        p->fault_level = (int)store_pg_col_int(res, row, 13);
+        p->volume_size_gib = store_pg_col_int(res, row, 14);
         COL_STR(res, row, 15, p->volume_type);
         p->multiattach = s_bool(res, row, 16);
         COL_STR(res, row, 17, p->mirror_mode);
-        p->created_at = s_int(res, row, 18);
-        p->updated_at = s_int(res, row, 19);
-        p->frozen_at = s_int(res, row, 20);
+        p->created_at = store_pg_col_int(res, row, 18);
+        p->updated_at = store_pg_col_int(res, row, 19);
+        p->frozen_at = store_pg_col_int(res, row, 20);
         return 0;
 }
 
@@ -583,10 +566,10 @@ static int read_group(PGresult *res, int row, void *out)
         COL_STR(res, row, 6, g->replication_model);
         COL_STR(res, row, 7, g->replication_status);
         COL_STR(res, row, 8, g->failure_detail);
-        g->fault_level = (int)s_int(res, row, 9);
-        g->frozen_at = s_int(res, row, 10);
-        g->created_at = s_int(res, row, 11);
-        g->updated_at = s_int(res, row, 12);
+        g->fault_level = (int)store_pg_col_int(res, row, 9);
+        g->frozen_at = store_pg_col_int(res, row, 10);
+        g->created_at = store_pg_col_int(res, row, 11);
+        g->updated_at = store_pg_col_int(res, row, 12);
         return 0;
 }
 
@@ -602,7 +585,7 @@ static int read_attachment(PGresult *res, int row, void *out)
         COL_STR(res, row, 4, a->connector);
         a->read_only = s_bool(res, row, 5);
         COL_STR(res, row, 6, a->psk_key);
-        a->created_at = s_int(res, row, 7);
+        a->created_at = store_pg_col_int(res, row, 7);
         return 0;
 }
 
@@ -1285,7 +1268,7 @@ static void arg_quota_field(struct args *a, int64_t v)
 
 static int64_t col_quota_field(PGresult *res, int col)
 {
-        return PQgetisnull(res, 0, col) ? STORE_QUOTA_DEFAULT : s_int(res, 0, col);
+        return PQgetisnull(res, 0, col) ? STORE_QUOTA_DEFAULT : store_pg_col_int(res, 0, col);
 }
 
 static int pg_quota_get(struct store *base, const char *project_id, struct store_quota *out)
@@ -1307,7 +1290,7 @@ static int pg_quota_get(struct store *base, const char *project_id, struct store
         if (r == 0 && PQntuples(res) > 0) {
                 out->volumes = col_quota_field(res, 0);
                 out->gigabytes = col_quota_field(res, 1);
-                out->updated_at = s_int(res, 0, 2);
+                out->updated_at = store_pg_col_int(res, 0, 2);
         }
         PQclear(res);
         unlock(s);
@@ -1369,7 +1352,7 @@ static int aggregate(struct pg_store *s, const char *sql, const char *key, int64
         if (r == 0 && (PQntuples(res) != 1 || PQnfields(res) != n))
                 r = -EIO;
         for (int i = 0; r == 0 && i < n; i++)
-                out[i] = s_int(res, 0, i);
+                out[i] = store_pg_col_int(res, 0, i);
         PQclear(res);
         unlock(s);
         return r;

@@ -8,6 +8,28 @@
 
 #include <libpq-fe.h>
 #include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Result columns (text format): an integer, and a string into a struct
+ * string cut to its array ("" for NULL). */
+static inline int64_t store_pg_col_int(PGresult *res, int row, int col)
+{
+        return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+#define COL_STR(res, row, i, field) store_pg_col_str((res), (row), (i), (field), sizeof(field))
+static inline void store_pg_col_str(PGresult *res, int row, int i, char *dst, size_t cap)
+{
+        const char *t = PQgetvalue(res, row, i);
+        size_t n = strlen(t);
+
+        if (n >= cap)
+                n = cap - 1;
+        memcpy(dst, t, n);
+        dst[n] = '\0';
+}
 
 /* The backend's recursive lock (one per connection). */
 void store_pg_lock(struct store *base);

@@ -13,17 +13,6 @@
 #define NOW_US    "(extract(epoch FROM now()) * 1000000)::bigint"
 #define NODE_COLS "name, azs, api_url, nbd, lease_until, roles_generation, started_at, updated_at"
 
-static int64_t s_int(PGresult *res, int row, int col)
-{
-        return strtoll(PQgetvalue(res, row, col), NULL, 10);
-}
-
-#define COL_STR(res, row, i, field) col_str((res), (row), (i), (field), sizeof(field))
-static void col_str(PGresult *res, int row, int i, char *dst, size_t cap)
-{
-        snprintf(dst, cap, "%s", PQgetvalue(res, row, i)); /* "" for NULL */
-}
-
 /* A struct string as a parameter, bounded by its array even without a NUL. */
 #define PARAM_STR(buf, field) snprintf((buf), sizeof(buf), "%.*s", (int)sizeof(field), (field))
 
@@ -35,7 +24,7 @@ int store_pg_now_usec(struct store *base, int64_t *out)
         store_pg_lock(base);
         r = store_pg_read(base, "SELECT " NOW_US, 0, NULL, "store clock", &res);
         if (r == 0)
-                *out = s_int(res, 0, 0);
+                *out = store_pg_col_int(res, 0, 0);
         PQclear(res);
         store_pg_unlock(base);
         return r;
@@ -48,10 +37,10 @@ static void read_node(PGresult *res, int row, struct store_node *n)
         COL_STR(res, row, 1, n->azs);
         COL_STR(res, row, 2, n->api_url);
         COL_STR(res, row, 3, n->nbd_json);
-        n->lease_until = s_int(res, row, 4);
-        n->roles_generation = s_int(res, row, 5);
-        n->started_at = s_int(res, row, 6);
-        n->updated_at = s_int(res, row, 7);
+        n->lease_until = store_pg_col_int(res, row, 4);
+        n->roles_generation = store_pg_col_int(res, row, 5);
+        n->started_at = store_pg_col_int(res, row, 6);
+        n->updated_at = store_pg_col_int(res, row, 7);
 }
 
 int store_pg_node_register(struct store *base, const struct store_node *n, int lease_ms)

@@ -234,32 +234,11 @@ static sqlite3_stmt *stmt(struct sq_store *s, enum stmt_id id)
         return st;
 }
 
-/* Struct strings are bounded by their array size even if a caller forgot the
- * NUL, so a bad record can never make us read past the field. */
-#define BIND_STR(st, i, field) bind_str((st), (i), (field), sizeof(field))
-static int bind_str(sqlite3_stmt *st, int i, const char *v, size_t cap)
-{
-        return sqlite3_bind_text(st, i, v, (int)strnlen(v, cap), SQLITE_TRANSIENT);
-}
-
 static int bind_str_or_null(sqlite3_stmt *st, int i, const char *v, size_t cap)
 {
         if (v[0] == '\0')
                 return sqlite3_bind_null(st, i);
-        return bind_str(st, i, v, cap);
-}
-
-#define COL_STR(st, i, field) col_str((st), (i), (field), sizeof(field))
-static void col_str(sqlite3_stmt *st, int i, char *dst, size_t cap)
-{
-        const unsigned char *t = sqlite3_column_text(st, i);
-        size_t n = t ? (size_t)sqlite3_column_bytes(st, i) : 0;
-
-        if (n >= cap)
-                n = cap - 1;
-        if (n)
-                memcpy(dst, t, n);
-        dst[n] = '\0';
+        return store_sqlite_bind_str(st, i, v, cap);
 }
 
 /* Run a write statement to completion; 0, -ENOENT when it touched no row and

@@ -8,6 +8,29 @@
 
 #include <sqlite3.h>
 #include <stdbool.h>
+#include <string.h>
+
+/* Struct strings are bounded by their array size even if a caller forgot the
+ * NUL, so a bad record can never make us read past the field. */
+#define BIND_STR(st, i, field) store_sqlite_bind_str((st), (i), (field), sizeof(field))
+static inline int store_sqlite_bind_str(sqlite3_stmt *st, int i, const char *v, size_t cap)
+{
+        return sqlite3_bind_text(st, i, v, (int)strnlen(v, cap), SQLITE_TRANSIENT);
+}
+
+/* A text column into a struct string, cut to its array. */
+#define COL_STR(st, i, field) store_sqlite_col_str((st), (i), (field), sizeof(field))
+static inline void store_sqlite_col_str(sqlite3_stmt *st, int i, char *dst, size_t cap)
+{
+        const unsigned char *t = sqlite3_column_text(st, i);
+        size_t n = t ? (size_t)sqlite3_column_bytes(st, i) : 0;
+
+        if (n >= cap)
+                n = cap - 1;
+        if (n)
+                memcpy(dst, t, n);
+        dst[n] = '\0';
+}
 
 /* The backend's recursive lock (store_sqlite.c: one per connection). */
 void store_sqlite_lock(struct store *base);

@@ -11,23 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Struct strings, bounded by their array size (as in store_sqlite.c). */
-#define BIND_STR(st, i, field)                                                                     \
-        sqlite3_bind_text((st), (i), (field), (int)strnlen((field), sizeof(field)),                \
-                          SQLITE_TRANSIENT)
-#define COL_STR(st, i, field) col_str((st), (i), (field), sizeof(field))
-static void col_str(sqlite3_stmt *st, int i, char *dst, size_t cap)
-{
-        const unsigned char *t = sqlite3_column_text(st, i);
-        size_t n = t ? (size_t)sqlite3_column_bytes(st, i) : 0;
-
-        if (n >= cap)
-                n = cap - 1;
-        if (n)
-                memcpy(dst, t, n);
-        dst[n] = '\0';
-}
-
 #define NODE_COLS "name, azs, api_url, nbd, lease_until, roles_generation, started_at, updated_at"
 
 int store_sqlite_now_usec(struct store *base, int64_t *out)
