@@ -117,7 +117,7 @@ static double run(bool remote, bool seq)
         struct volume *prod, *dr = NULL;
         struct mirror_cfg mc = {0};
         struct mirror *m;
-        struct link *l;
+        struct link *l = NULL;
         struct wr w[QD];
         pthread_t t[QD];
         unsigned n = seq ? 1 : g_qd;
