@@ -461,6 +461,7 @@ int main(int argc, char **argv)
 out:
         if (api)
                 api_server_stop(api);
+        cluster_node_quiesce(); /* a self-fence must not hold writes the listeners wait for */
         for (int i = 0; i < cfg.nsites; i++)
                 if (nbd[i])
                         nbd_server_stop(nbd[i]);

@@ -37,6 +37,9 @@ int cluster_node_publish(const struct evsrep_config *cfg, int http_port);
 /* Stop the lease thread and release the lease (lease_until = 0), so that a
  * failover elsewhere need not wait for it to lapse. */
 void cluster_node_stop(void);
+/* Shutdown has begun (call before the NBD listeners stop): a self-fence,
+ * now or later, fails the writes waiting on it instead of holding them. */
+void cluster_node_quiesce(void);
 
 /* This node's name ("" before start). */
 const char *cluster_node_name(void);

@@ -26,6 +26,11 @@ void store_close(struct store *s)
                 s->ops->close(s);
 }
 
+bool store_is_shared(const struct store *s)
+{
+        return strcmp(s->ops->name, "postgresql") == 0;
+}
+
 int store_schema_version(struct store *s)
 {
         return s->ops->schema_version(s);

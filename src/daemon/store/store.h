@@ -149,6 +149,9 @@ struct store_list_query {
 int store_open(const char *path, struct store **out, char *err, size_t errlen);
 void store_close(struct store *s);
 int store_schema_version(struct store *s);
+/* Can other processes (nodes) share this store? True for PostgreSQL, false
+ * for an SQLite file (one process). */
+bool store_is_shared(const struct store *s);
 
 int store_tx_begin(struct store *s);
 int store_tx_commit(struct store *s);

@@ -90,12 +90,20 @@ int store_pg_node_get(struct store *base, const char *name, struct store_node *o
         return r;
 }
 
+/* One autocommit UPDATE ... RETURNING, sent as a read: it takes neither the
+ * cluster-wide write lock nor a transaction of the service, so a long
+ * transaction on any node cannot delay a renewal (multi-site.md "Self-fence
+ * as built"). The row lock orders it against a failover bumping the
+ * generation: under READ COMMITTED an UPDATE that waited for that
+ * transaction re-reads the row and matches nothing. Running it again after
+ * a lost connection is harmless (it only moves lease_until forward). */
 int store_pg_node_renew(struct store *base, const char *name, int64_t generation, int lease_ms,
                         int64_t *lease_until)
 {
         char gen[24], ms[24];
         const char *p[3] = {name, gen, ms};
         struct store_node cur;
+        PGresult *res = NULL;
         int r;
 
         if (lease_ms < 0)
@@ -103,18 +111,20 @@ int store_pg_node_renew(struct store *base, const char *name, int64_t generation
         snprintf(gen, sizeof(gen), "%" PRId64, generation);
         snprintf(ms, sizeof(ms), "%d", lease_ms);
         store_pg_lock(base);
-        r = store_pg_write(base,
-                           "UPDATE nodes SET lease_until = CASE WHEN $3::bigint = 0 THEN 0 ELSE "
-                           "" NOW_US " + $3::bigint * 1000 END, updated_at = " NOW_US
-                           " WHERE name = $1 AND roles_generation = $2::bigint",
-                           3, p, false, true, "node renew", name);
-        /* Nothing touched: the row is gone, or its generation moved on. */
-        if (r == -ENOENT && store_pg_node_get(base, name, &cur) == 0)
-                r = -ESTALE;
-        if (r == 0 && lease_until) {
+        r = store_pg_read(
+            base,
+            "UPDATE nodes SET lease_until = CASE WHEN $3::bigint = 0 THEN 0 ELSE "
+            "" NOW_US " + $3::bigint * 1000 END, updated_at = " NOW_US
+            " WHERE name = $1 AND roles_generation = $2::bigint RETURNING lease_until",
+            3, p, "node renew", &res);
+        if (r == 0 && PQntuples(res) == 0) {
+                /* Nothing touched: the row is gone, or its generation moved on. */
                 r = store_pg_node_get(base, name, &cur);
-                *lease_until = cur.lease_until;
+                r = r == 0 ? -ESTALE : r;
+        } else if (r == 0 && lease_until) {
+                *lease_until = store_pg_col_int(res, 0, 0);
         }
+        PQclear(res);
         store_pg_unlock(base);
         return r;
 }

@@ -339,8 +339,21 @@ bool volume_fenced(const struct volume *v)
 void volume_set_hook(struct volume *v, const struct volume_hook_ops *ops, void *ctx)
 {
         assert(volume_fenced(v));
+        pthread_mutex_lock(&v->lock); /* for volume_hooked; writers are fenced out */
         v->hook = ops;
         v->hook_ctx = ctx;
+        pthread_mutex_unlock(&v->lock);
+}
+
+bool volume_hooked(const struct volume *v)
+{
+        struct volume *mv = (struct volume *)v;
+        bool h;
+
+        pthread_mutex_lock(&mv->lock);
+        h = mv->hook != NULL;
+        pthread_mutex_unlock(&mv->lock);
+        return h;
 }
 
 int volume_resize(struct volume *v, uint64_t new_size)

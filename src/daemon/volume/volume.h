@@ -107,6 +107,8 @@ bool volume_fenced(const struct volume *v);
 uint64_t volume_fence_epoch(const struct volume *v);
 /* Attach (ops != NULL) or detach the hook. Caller holds the fence raised. */
 void volume_set_hook(struct volume *v, const struct volume_hook_ops *ops, void *ctx);
+/* Is a replication hook attached (the volume is a mirror's production disk)? */
+bool volume_hooked(const struct volume *v);
 /* Grow to new_size bytes. Caller holds the fence raised. */
 int volume_resize(struct volume *v, uint64_t new_size);
 /* Cut the file back to old_size after a failed grow (caller holds the fence
