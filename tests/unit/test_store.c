@@ -1408,6 +1408,41 @@ static void test_node_renew_generation(void **state)
         assert_int_equal(store_node_renew(f->s, "a", 1, 3000, NULL), -ENOENT);
 }
 
+/* Taking roles (failover from the survivor): refused with the time left
+ * while the lease is valid; once it lapsed, the generation moves on, the
+ * lease is cleared, and the old node's renewal fails -ESTALE. */
+static void test_node_take_roles(void **state)
+{
+        struct fx *f = *state;
+        struct store_node n, got;
+        int64_t left = -1;
+
+        mk_node(&n, "a", "az1");
+        assert_int_equal(store_node_register(f->s, &n, 600000), 0);
+        assert_int_equal(store_node_take_roles(f->s, "a", &left), -EBUSY);
+        assert_true(left > 500LL * 1000 * 1000 && left <= 600LL * 1000 * 1000);
+        assert_int_equal(store_node_get(f->s, "a", &got), 0);
+        assert_int_equal(got.roles_generation, 0);
+
+        assert_int_equal(raw_exec(f, "UPDATE nodes SET lease_until = 1 WHERE name = 'a'"), 0);
+        assert_int_equal(store_tx_begin(f->s), 0);
+        assert_int_equal(store_node_take_roles(f->s, "a", NULL), 0);
+        assert_int_equal(store_tx_commit(f->s), 0);
+        assert_int_equal(store_node_get(f->s, "a", &got), 0);
+        assert_int_equal(got.roles_generation, 1);
+        assert_int_equal(got.lease_until, 0);
+        assert_int_equal(store_node_renew(f->s, "a", 0, 3000, NULL), -ESTALE);
+
+        /* A rolled-back take leaves the generation alone. */
+        assert_int_equal(store_tx_begin(f->s), 0);
+        assert_int_equal(store_node_take_roles(f->s, "a", NULL), 0);
+        store_tx_rollback(f->s);
+        assert_int_equal(store_node_get(f->s, "a", &got), 0);
+        assert_int_equal(got.roles_generation, 1);
+
+        assert_int_equal(store_node_take_roles(f->s, "nobody", NULL), -ENOENT);
+}
+
 int main(void)
 {
         load_pg_url();
@@ -1441,6 +1476,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_quota_upgrade_path, setup, teardown),
             cmocka_unit_test_setup_teardown(test_node_register_get_list, setup, teardown),
             cmocka_unit_test_setup_teardown(test_node_renew_generation, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_node_take_roles, setup, teardown),
         };
         return _cmocka_run_group_tests(pg_mode() ? "store (postgresql)" : "store (sqlite)", tests,
                                        ARRAY_SIZE(tests), NULL, NULL);

@@ -235,6 +235,11 @@ int store_node_get(struct store *s, const char *name, struct store_node *out)
         return s->ops->node_get(s, name, out);
 }
 
+int store_node_take_roles(struct store *s, const char *name, int64_t *remaining_usec)
+{
+        return s->ops->node_take_roles(s, name, remaining_usec);
+}
+
 int store_node_list(struct store *s, struct store_node **out, size_t *n)
 {
         return s->ops->node_list(s, out, n);

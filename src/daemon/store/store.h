@@ -255,6 +255,13 @@ int store_node_register(struct store *s, const struct store_node *n, int lease_m
 int store_node_renew(struct store *s, const char *name, int64_t generation, int lease_ms,
                      int64_t *lease_until);
 int store_node_get(struct store *s, const char *name, struct store_node *out);
+/* Take name's roles away (a failover from the survivor, multi-site.md): if
+ * its lease has lapsed (lease_until <= the store's now, checked by the same
+ * statement), bump its roles_generation and clear its lease, so that the node
+ * can never renew again without re-reading its roles. Run it inside the
+ * transaction that records the new roles. -EBUSY with *remaining_usec set
+ * when the lease is still valid; -ENOENT when no row has that name. */
+int store_node_take_roles(struct store *s, const char *name, int64_t *remaining_usec);
 /* Every node, ordered by name; free() the array. */
 int store_node_list(struct store *s, struct store_node **out, size_t *n);
 int store_node_delete(struct store *s, const char *name);

@@ -65,6 +65,7 @@ struct store_ops {
         int (*node_renew)(struct store *s, const char *name, int64_t generation, int lease_ms,
                           int64_t *lease_until);
         int (*node_get)(struct store *s, const char *name, struct store_node *out);
+        int (*node_take_roles)(struct store *s, const char *name, int64_t *remaining_usec);
         int (*node_list)(struct store *s, struct store_node **out, size_t *n);
         int (*node_delete)(struct store *s, const char *name);
 };

@@ -1464,6 +1464,7 @@ static const struct store_ops pg_ops = {
     .node_register = store_pg_node_register,
     .node_renew = store_pg_node_renew,
     .node_get = store_pg_node_get,
+    .node_take_roles = store_pg_node_take_roles,
     .node_list = store_pg_node_list,
     .node_delete = store_pg_node_delete,
 };

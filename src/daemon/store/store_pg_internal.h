@@ -48,6 +48,7 @@ int store_pg_node_register(struct store *base, const struct store_node *n, int l
 int store_pg_node_renew(struct store *base, const char *name, int64_t generation, int lease_ms,
                         int64_t *lease_until);
 int store_pg_node_get(struct store *base, const char *name, struct store_node *out);
+int store_pg_node_take_roles(struct store *base, const char *name, int64_t *remaining_usec);
 int store_pg_node_list(struct store *base, struct store_node **out, size_t *n);
 int store_pg_node_delete(struct store *base, const char *name);
 

@@ -129,6 +129,31 @@ int store_pg_node_renew(struct store *base, const char *name, int64_t generation
         return r;
 }
 
+/* The lapse is checked by the UPDATE itself, with the server's clock, under
+ * the row lock: a renewal racing with it either commits first (then this
+ * matches nothing: -EBUSY) or waits and then matches nothing (-ESTALE for
+ * the renewing node). */
+int store_pg_node_take_roles(struct store *base, const char *name, int64_t *remaining_usec)
+{
+        struct store_node cur;
+        int64_t now;
+        int r;
+
+        store_pg_lock(base);
+        r = store_pg_write(base,
+                           "UPDATE nodes SET roles_generation = roles_generation + 1, "
+                           "lease_until = 0, updated_at = " NOW_US " WHERE name = $1 AND "
+                           "lease_until <= " NOW_US,
+                           1, &name, false, true, "node take roles", name);
+        if (r == -ENOENT && store_pg_node_get(base, name, &cur) == 0) {
+                r = -EBUSY;
+                if (remaining_usec && store_pg_now_usec(base, &now) == 0)
+                        *remaining_usec = cur.lease_until - now;
+        }
+        store_pg_unlock(base);
+        return r;
+}
+
 int store_pg_node_list(struct store *base, struct store_node **out, size_t *n)
 {
         PGresult *res;

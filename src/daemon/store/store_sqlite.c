@@ -1404,6 +1404,7 @@ static const struct store_ops sqlite_ops = {
     .node_register = store_sqlite_node_register,
     .node_renew = store_sqlite_node_renew,
     .node_get = store_sqlite_node_get,
+    .node_take_roles = store_sqlite_node_take_roles,
     .node_list = store_sqlite_node_list,
     .node_delete = store_sqlite_node_delete,
 };

@@ -117,6 +117,35 @@ int store_sqlite_node_renew(struct store *base, const char *name, int64_t genera
         return r;
 }
 
+int store_sqlite_node_take_roles(struct store *base, const char *name, int64_t *remaining_usec)
+{
+        sqlite3_stmt *st = NULL;
+        struct store_node cur;
+        int64_t now = util_now_usec();
+        int r;
+
+        store_sqlite_lock(base);
+        r = store_sqlite_prepare(base,
+                                 "UPDATE nodes SET roles_generation = roles_generation + 1, "
+                                 "lease_until = 0, updated_at = ?1 "
+                                 "WHERE name = ?2 AND lease_until <= ?1",
+                                 &st, "node take roles");
+        if (r == 0) {
+                sqlite3_bind_int64(st, 1, now);
+                sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
+                r = store_sqlite_row_write(base, st, false, true, "node take roles", name);
+        }
+        sqlite3_finalize(st);
+        /* Nothing touched: no such node, or its lease is still valid. */
+        if (r == -ENOENT && store_sqlite_node_get(base, name, &cur) == 0) {
+                r = -EBUSY;
+                if (remaining_usec)
+                        *remaining_usec = cur.lease_until - now;
+        }
+        store_sqlite_unlock(base);
+        return r;
+}
+
 int store_sqlite_node_list(struct store *base, struct store_node **out, size_t *n)
 {
         sqlite3_stmt *st = NULL;
