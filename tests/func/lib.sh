@@ -319,3 +319,9 @@ wait_gone_through() {
   fail "timeout waiting for $path to be gone (last: $got)"
   return 1
 }
+
+# EVSREP_TEST_NODES=2: the same test against a two-node cluster (node a: az1,
+# node b: az2, PostgreSQL); lib_cluster.sh replaces start/stop/crash_daemon.
+if [ "${EVSREP_TEST_NODES:-1}" = 2 ]; then
+  . "$(dirname "${BASH_SOURCE[0]}")/lib_cluster.sh"
+fi
