@@ -1406,4 +1406,6 @@ static const struct store_ops sqlite_ops = {
     .node_get = store_sqlite_node_get,
     .node_list = store_sqlite_node_list,
     .node_delete = store_sqlite_node_delete,
+    .group_throttle_get = store_sqlite_group_throttle_get,
+    .group_throttle_set = store_sqlite_group_throttle_set,
 };
