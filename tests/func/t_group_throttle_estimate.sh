@@ -144,15 +144,20 @@ expect_status 404 "throttle of an unknown group" || true
 ok "CLI throttle 1 MiB/s" -o json group throttle "$GID" --max-mib 1
 expect_eq "$(printf '%s' "$OUT" | jq -r .resync_throttle.max_mib_per_sec)" 1 "CLI throttle output" || true
 ok "pause" group pause "$GID"
-write_at "$(nbd_uri az1 "$P1")" 0x33 0 16M
-write_at "$(nbd_uri az1 "$P2")" 0x44 0 16M
+write_at "$(nbd_uri az1 "$P1")" 0x33 0 64M
+write_at "$(nbd_uri az1 "$P2")" 0x44 0 64M
 estimate sync
 want=$(jget "$E.bytes")
-expect_eq "$want" $((32 * M)) "estimate before the throttled sync" || true
+expect_eq "$want" $((128 * M)) "estimate before the throttled sync" || true
 starts0=$(grep -c 'resync started' "$TMP/daemon.log" || true)
 b0=$(group_bytes_copied)
 ok "throttled sync" group sync "$GID" --yes
-# 32 MiB at 1 MiB/s: the workers copy one batch each, then wait ~30 s.
+# 128 MiB at 1 MiB/s: the workers copy one 16 MiB batch each, then wait
+# 16 s or more, and the whole copy would take two minutes. Unthrottled it
+# takes well under a second: the pause below tells the two apart (it can
+# only make a broken throttle pass on a very slow machine, never fail a
+# working one).
+sleep 2
 api GET "$RCGS/$GID"
 expect_eq "$(jget "$G.replication_status")" copying "group while the throttle holds the resync" || true
 expect_eq "$(jget "$T.limit_bytes_per_sec")" "$M" "limit in force while copying" || true
@@ -161,11 +166,12 @@ grep -qE "^evsrep_group_resync_limit_bytes_per_second\{group=\"$GID\"\} $M\$" <<
   fail "metrics: no limit series for the group: $(grep resync_ <<<"$BODY")"
 grep -qE "^evsrep_group_resync_rate_bytes_per_second\{group=\"$GID\"\} [0-9]+\$" <<<"$BODY" ||
   fail "metrics: no rate series for the group"
-# Lift it: the same resync goes on at once.
+# Lift it: the same resync goes on at once (held, it would need two
+# minutes: longer than the wait below).
 ok "CLI throttle off" group throttle "$GID"
 api GET "$RCGS/$GID"
 expect_eq "$(jget "$T.max_mib_per_sec")/$(jget "$T.limit_bytes_per_sec")" 0/0 "throttle lifted" || true
-wait_through "$RCGS/$GID" "$G.replication_status" active 'copying' 120 || true
+wait_through "$RCGS/$GID" "$G.replication_status" active 'copying' 60 || true
 b1=$(group_bytes_copied)
 expect_eq "$((b1 - b0))" "$want" "bytes the throttled sync copied vs its estimate" || true
 starts1=$(grep -c 'resync started' "$TMP/daemon.log" || true)
