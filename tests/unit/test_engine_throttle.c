@@ -84,10 +84,11 @@ static void test_ceiling(void **state)
 
                         assert_int_equal(throttle_set(t, &cfg), 0);
                         got = simulate(t, 16 * MIB, copy[k], 20000000, 0);
-                        /* rate: min(ceiling, copy speed), within one batch + 1 s credit */
+                        /* rate: min(ceiling, copy speed), within one batch (the
+                         * first, and the credit of an idle bucket) */
                         want = copy[k] && copy[k] < ceilings[i] ? copy[k] : ceilings[i];
                         want = want * (uint64_t)(g_now - t0) / 1000000;
-                        assert_true(got <= want + 16 * MIB + ceilings[i]);
+                        assert_true(got <= want + 2 * 16 * MIB);
                         assert_true(got + 16 * MIB >= want * 95 / 100);
                         throttle_get(t, &st);
                         assert_int_equal(st.limit_bps, ceilings[i]);
@@ -111,6 +112,26 @@ static void test_change_while_waiting(void **state)
         assert_true(w > 0 && w < 200000); /* the debt at 100 MiB/s: ~0.16 s */
         assert_int_equal(throttle_set(t, &none), 0);
         assert_int_equal(throttle_wait_usec(t), 0);
+        throttle_free(t);
+}
+
+/* An idle bucket holds one batch of credit, not more: a short run after a
+ * long idle stays at its ceiling. */
+static void test_idle_credit(void **state)
+{
+        struct throttle *t = throttle_new(fake_clock, NULL);
+        struct throttle_cfg cfg = {.max_bps = 100 * MIB};
+        uint64_t got;
+        int64_t t0;
+
+        (void)state;
+        assert_int_equal(throttle_set(t, &cfg), 0);
+        simulate(t, 16 * MIB, 0, 1000000, 0);
+        g_now += 60 * 1000000ll; /* idle for a minute */
+        t0 = g_now;
+        got = simulate(t, 16 * MIB, 0, 5000000, 0);
+        /* 5 s at 100 MiB/s, plus at most one batch of credit and one batch in flight */
+        assert_true(got <= 100 * MIB * (uint64_t)(g_now - t0) / 1000000 + 2 * 16 * MIB);
         throttle_free(t);
 }
 
@@ -203,6 +224,7 @@ int main(void)
             cmocka_unit_test(test_unlimited),
             cmocka_unit_test(test_ceiling),
             cmocka_unit_test(test_change_while_waiting),
+            cmocka_unit_test(test_idle_credit),
             cmocka_unit_test(test_bad_cfg),
             cmocka_unit_test(test_idle_rate),
             cmocka_unit_test(test_adaptive),
