@@ -196,7 +196,8 @@ static const struct verb verb_table[] = {
     {"group", "throttle", cmd_group_throttle, O_THROTTLE,
      "GROUP_ID [--max-mib MIB] [--min-mib MIB] [--adaptive]",
      "Set the group's resync throttle (the whole setting; no option: unthrottled). Applies\n"
-     "to a resync already running. Prints the group with its throttle figures."},
+     "to a resync already running. Prints resync_throttle: the setting, the limit in force\n"
+     "and the current copy rate."},
     {"node", "list", cmd_node_list, 0, "",
      "List the cluster's nodes: AZs served, internal URL, lease remaining (negative when\n"
      "lapsed), start time. Needs an operator token."},
