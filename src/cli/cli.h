@@ -70,6 +70,12 @@ struct cli {
         size_t n_add;
         const char *remove[CLI_MAX_IDS];
         size_t n_remove;
+        /* group sync/reprotect/reverse: confirmation (cmd_group_ext.c) */
+        bool yes, has_confirm_above;
+        uint64_t confirm_above; /* bytes */
+        /* group throttle: MiB/s, 0 when not given */
+        long long max_mib, min_mib;
+        bool adaptive;
 
         /* Positional arguments after noun and verb. */
         char **args;
@@ -193,6 +199,16 @@ int cmd_group_reverse(struct cli *c);
 int cmd_group_failover(struct cli *c);
 int cmd_group_reprotect(struct cli *c);
 int cmd_group_extend(struct cli *c);
+/* cmd_group_ext.c (evsrep extensions): estimate, throttle, and the
+ * estimate-and-confirm step of sync, reprotect and reverse (0: go on;
+ * -EINVAL (exit 1) when the user said no, or when stdin is not a terminal
+ * and --yes is missing). action: "sync", "reprotect", "reverse". */
+int cmd_group_estimate(struct cli *c);
+int cmd_group_throttle(struct cli *c);
+int cli_group_confirm(struct cli *c, const char *id, const char *action);
+/* "10G", "512M", "4096" (bytes; K M G T binary) and a whole MiB/s. */
+int cli_parse_size(const char *s, const char *flag, uint64_t *out);
+int cli_parse_mib(const char *s, const char *flag, long long *out);
 
 /* Shared by the verbs (cmd_common.c). */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

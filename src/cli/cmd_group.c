@@ -274,6 +274,11 @@ static int group_copy_action(struct cli *c, const char *key, const char *want_st
 
         if (rc < 0)
                 return rc;
+        /* evsrep extension: the dry-run estimate, and a confirmation above
+         * the threshold (cmd_group_ext.c). */
+        rc = cli_group_confirm(c, id, strstr(key, "reprotect") ? "reprotect" : "sync");
+        if (rc < 0)
+                return rc;
         if (c->wait) {
                 /* Progress shows the bytes copied by this action only. */
                 char path[256];
@@ -306,7 +311,12 @@ int cmd_group_sync(struct cli *c)
 
 int cmd_group_reverse(struct cli *c)
 {
-        return group_sync_action(c, "os-reverse-replication-consistency-group");
+        const char *id;
+        int rc = cli_arg_id(c, &id);
+
+        if (rc == 0)
+                rc = cli_group_confirm(c, id, "reverse"); /* cmd_group_ext.c */
+        return rc < 0 ? rc : group_sync_action(c, "os-reverse-replication-consistency-group");
 }
 
 int cmd_group_failover(struct cli *c)

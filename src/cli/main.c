@@ -36,7 +36,9 @@ enum opt_bit {
         O_PAIR = 1u << 11,
         O_ADD = 1u << 12,
         O_REMOVE = 1u << 13,
-        O_WAIT = 1u << 14, /* --wait, --timeout, --interval */
+        O_WAIT = 1u << 14,     /* --wait, --timeout, --interval */
+        O_CONFIRM = 1u << 15,  /* --yes, --confirm-above (cmd_group_ext.c) */
+        O_THROTTLE = 1u << 16, /* --max-mib, --min-mib, --adaptive */
 };
 
 enum opt_id {
@@ -61,6 +63,11 @@ enum opt_id {
         OPT_PAIR,
         OPT_ADD,
         OPT_REMOVE,
+        OPT_YES,
+        OPT_CONFIRM_ABOVE,
+        OPT_MAX_MIB,
+        OPT_MIN_MIB,
+        OPT_ADAPTIVE,
 };
 
 static const struct option long_opts[] = {
@@ -87,6 +94,11 @@ static const struct option long_opts[] = {
     {"pair", required_argument, NULL, OPT_PAIR},
     {"add", required_argument, NULL, OPT_ADD},
     {"remove", required_argument, NULL, OPT_REMOVE},
+    {"yes", no_argument, NULL, OPT_YES},
+    {"confirm-above", required_argument, NULL, OPT_CONFIRM_ABOVE},
+    {"max-mib", required_argument, NULL, OPT_MAX_MIB},
+    {"min-mib", required_argument, NULL, OPT_MIN_MIB},
+    {"adaptive", no_argument, NULL, OPT_ADAPTIVE},
     {NULL, 0, NULL, 0},
 };
 
@@ -109,6 +121,11 @@ static const struct {
     {O_PAIR, "--pair PAIR_ID", "a pair (repeat for several)"},
     {O_ADD, "--add PAIR_ID", "pair to add to the group (repeatable)"},
     {O_REMOVE, "--remove PAIR_ID", "pair to remove from the group (repeatable)"},
+    {O_THROTTLE, "--max-mib MIB", "resync ceiling, MiB/s (0 or absent: none)"},
+    {O_THROTTLE, "--min-mib MIB", "floor of the adaptive mode, MiB/s (default 1)"},
+    {O_THROTTLE, "--adaptive", "yield to client writes: back off when their latency rises"},
+    {O_CONFIRM, "--yes", "do not ask, even above --confirm-above"},
+    {O_CONFIRM, "--confirm-above SIZE", "ask first when the estimate copies more (default 10G)"},
     {O_WAIT, "--wait", "wait until the action has reached its end state"},
     {O_WAIT, "--timeout SECONDS", "give up waiting after SECONDS (default 600): exit 6"},
     {O_WAIT, "--interval SECONDS", "poll interval while waiting (default 0.2)"},
@@ -166,21 +183,31 @@ static const struct verb verb_table[] = {
     {"group", "pause", cmd_group_pause, O_WAIT, "GROUP_ID",
      "Pause replication of every pair at one instant (DR holds a consistent image).\n"
      "Done when the command returns; --wait is accepted and has nothing to wait for."},
-    {"group", "sync", cmd_group_sync, O_WAIT, "GROUP_ID [--wait]",
+    {"group", "sync", cmd_group_sync, O_WAIT | O_CONFIRM, "GROUP_ID [--wait] [--yes]",
      "Resume replication: copy what changed while paused. With --wait, show progress\n"
-     "until replication_status is active."},
-    {"group", "reverse", cmd_group_reverse, O_WAIT, "GROUP_ID",
+     "until replication_status is active. Shows the estimate first; asks when it is above\n"
+     "--confirm-above (refuses without --yes when stdin is not a terminal)."},
+    {"group", "reverse", cmd_group_reverse, O_WAIT | O_CONFIRM, "GROUP_ID [--yes]",
      "Planned switchover: the DR side becomes production, no acknowledged write lost.\n"
-     "Done when the command returns."},
+     "Done when the command returns. Shows the estimate first, as sync does."},
+    {"group", "estimate", cmd_group_estimate, 0, "GROUP_ID sync|reprotect|reverse",
+     "Dry run: what the action would copy now (bytes, chunks, per pair) and how long\n"
+     "at the recently measured copy rate, and whether the group's state allows it."},
+    {"group", "throttle", cmd_group_throttle, O_THROTTLE,
+     "GROUP_ID [--max-mib MIB] [--min-mib MIB] [--adaptive]",
+     "Set the group's resync throttle (the whole setting; no option: unthrottled). Applies\n"
+     "to a resync already running. Prints resync_throttle: the setting, the limit in force\n"
+     "and the current copy rate."},
     {"node", "list", cmd_node_list, 0, "",
      "List the cluster's nodes: AZs served, internal URL, lease remaining (negative when\n"
      "lapsed), start time. Needs an operator token."},
     {"group", "failover", cmd_group_failover, O_WAIT, "GROUP_ID",
      "Make the DR disks production (old production fenced read-only). Done when the\n"
      "command returns; status failovered."},
-    {"group", "reprotect", cmd_group_reprotect, O_WAIT, "GROUP_ID [--wait]",
+    {"group", "reprotect", cmd_group_reprotect, O_WAIT | O_CONFIRM, "GROUP_ID [--wait] [--yes]",
      "After a failover: resync the old production as the new DR side. With --wait, show\n"
-     "progress until the group is available and replication is active."},
+     "progress until the group is available and replication is active. Shows the estimate\n"
+     "first, as sync does."},
     {"group", "extend", cmd_group_extend, O_SIZE | O_PAIR | O_WAIT,
      "GROUP_ID --size GIB [--pair PAIR_ID...]",
      "Grow both disks of the listed pairs (default: every member pair) to --size GiB.\n"
@@ -531,6 +558,27 @@ static int parse_opts(struct cli *c, int argc, char **argv, unsigned *used)
                 case OPT_REMOVE:
                         rc = push_id(c->remove, &c->n_remove, "--remove", optarg);
                         *used |= O_REMOVE;
+                        break;
+                case OPT_YES:
+                        c->yes = true;
+                        *used |= O_CONFIRM;
+                        break;
+                case OPT_CONFIRM_ABOVE:
+                        rc = cli_parse_size(optarg, "--confirm-above", &c->confirm_above);
+                        c->has_confirm_above = true;
+                        *used |= O_CONFIRM;
+                        break;
+                case OPT_MAX_MIB:
+                        rc = cli_parse_mib(optarg, "--max-mib", &c->max_mib);
+                        *used |= O_THROTTLE;
+                        break;
+                case OPT_MIN_MIB:
+                        rc = cli_parse_mib(optarg, "--min-mib", &c->min_mib);
+                        *used |= O_THROTTLE;
+                        break;
+                case OPT_ADAPTIVE:
+                        c->adaptive = true;
+                        *used |= O_THROTTLE;
                         break;
                 case ':':
                         rc = cli_usage_error("option %s needs a value", argv[optind - 1]);

@@ -1286,7 +1286,8 @@ static void test_quota_upgrade_path(void **state)
         store_close(f->s);
         f->s = NULL;
         snprintf(sql, sizeof(sql),
-                 "DROP TABLE nodes; DROP TABLE quotas; DROP INDEX volumes_az; "
+                 "DROP TABLE group_throttles; DROP TABLE nodes; DROP TABLE quotas; "
+                 "DROP INDEX volumes_az; "
                  "UPDATE schema_version SET version = %d",
                  QUOTA_MIGRATION - 1);
         assert_int_equal(raw_exec(f, sql), 0);

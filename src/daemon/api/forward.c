@@ -63,7 +63,9 @@ static void owner_az(struct api_call *c, const char *pattern, char *az, size_t c
         struct store *st = service_store(c->ctx->svc);
 
         az[0] = '\0';
-        if (strcmp(m, "GET") == 0)
+        /* GETs read the shared store, except the estimate, which reads the
+         * owner's bitmaps (group_ext.c). */
+        if (strcmp(m, "GET") == 0 && !strstr(pattern, "{id}/estimate"))
                 return;
         if (strcmp(pattern, "volumes") == 0) {
                 body_str(c->r, "volume", "availability_zone", az, cap);

@@ -220,6 +220,9 @@ static json_t *group_json(struct api_call *c, const struct store_group *g)
                 json_object_set_new(j, "fault_message",
                                     v.fault_message[0] ? json_string(v.fault_message)
                                                        : json_null());
+        /* evsrep extension: the resync throttle (group_ext.c). */
+        if (j)
+                json_object_set_new(j, "resync_throttle", api_group_throttle_json(c, g->id));
         return j;
 }
 
@@ -325,8 +328,12 @@ int api_groups_action(struct api_call *c)
         size_t n = 0;
         json_t *root = NULL;
         char msg[512] = "";
-        int rc = api_group_action_parse(c->r->body, c->r->body_len, &root, &a, items, &n, msg,
-                                        sizeof(msg));
+        int rc = api_groups_throttle_try(c); /* evsrep extension (group_ext.c) */
+
+        if (rc != 1)
+                return rc;
+        rc = api_group_action_parse(c->r->body, c->r->body_len, &root, &a, items, &n, msg,
+                                    sizeof(msg));
 
         if (rc == 0)
                 rc = service_group_action(c->ctx->svc, c->project, c->id, a, items, n, msg,

@@ -67,6 +67,17 @@ int api_group_action_parse(const char *body, size_t len, json_t **root, enum gro
                            struct group_extend_item *items, size_t *nitems, char *msg,
                            size_t msglen);
 
+/* Group extensions (group_ext.c). throttle_try: the os-set-resync-throttle
+ * action (replied, 0 or -1), or 1 when the body is another action. */
+struct group_throttle_setting;
+int api_groups_throttle_try(struct api_call *c);
+int api_groups_estimate(struct api_call *c);
+json_t *api_group_throttle_json(struct api_call *c, const char *group_id);
+/* Pure parser (fuzzed): *mine false (and 0) when the body is not the
+ * throttle action. */
+int api_group_throttle_parse(const char *body, size_t len, json_t **root, bool *mine,
+                             struct group_throttle_setting *out, char *msg, size_t msglen);
+
 /* Multi-site (forward.c): forward a request whose data plane belongs to
  * another node's AZ. 0: carry it out here; 1: replied (forwarded, or 503);
  * -1: the reply failed. pattern is the matched route's. */

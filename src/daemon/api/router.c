@@ -44,6 +44,8 @@ static const struct route g_routes[] = {
     {"PUT", "os-vendor-replication-consistency-groups/{id}", api_groups_update},
     {"DELETE", "os-vendor-replication-consistency-groups/{id}", api_groups_delete},
     {"POST", "os-vendor-replication-consistency-groups/{id}/action", api_groups_action},
+    /* evsrep extension (docs/api.md §4.8): dry-run estimate of an action */
+    {"GET", "os-vendor-replication-consistency-groups/{id}/estimate", api_groups_estimate},
     /* quotas: {project} is a project id, not a UUID resource id */
     {"GET", "os-quota-sets/{project}", api_quotas_get},
     {"PUT", "os-quota-sets/{project}", api_quotas_update},

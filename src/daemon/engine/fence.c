@@ -15,6 +15,7 @@
  * never held while waiting for a fence, a range lock or I/O. */
 #include "engine/fence.h"
 #include "engine/internal.h"
+#include "engine/throttle.h"
 #include "common/log.h"
 #include "common/stats.h"
 #include "common/util.h"
@@ -30,6 +31,7 @@ struct mirror_group {
         pthread_mutex_t mu;
         struct mirror **members;
         size_t n;
+        struct throttle *thr; /* the members' resync throttle (throttle.h) */
 };
 
 /* ---- groups ---- */
@@ -41,6 +43,10 @@ struct mirror_group *mirror_group_new(const char *group_id)
         if (!g)
                 return NULL;
         snprintf(g->id, sizeof(g->id), "%s", group_id);
+        if (!(g->thr = throttle_new(NULL, NULL))) {
+                free(g);
+                return NULL;
+        }
         pthread_mutex_init(&g->mu, NULL);
         return g;
 }
@@ -50,6 +56,7 @@ void mirror_group_free(struct mirror_group *g)
         if (!g)
                 return;
         assert(g->n == 0);
+        throttle_free(g->thr);
         free(g->members);
         pthread_mutex_destroy(&g->mu);
         free(g);
@@ -92,6 +99,24 @@ int mirror_group_set_members(struct mirror_group *g, struct mirror *const *m, si
         g->n = n;
         pthread_mutex_unlock(&g->mu);
         return 0;
+}
+
+struct throttle *mirror_group_throttle(struct mirror_group *g)
+{
+        return g->thr;
+}
+
+/* The group, and so its throttle, outlives every resync worker of its
+ * members: membership changes only while the group is paused (no worker),
+ * and a group is freed only without members. */
+struct throttle *fence_group_throttle(struct mirror *m)
+{
+        struct throttle *t;
+
+        pthread_mutex_lock(&m->mu);
+        t = m->group ? m->group->thr : NULL;
+        pthread_mutex_unlock(&m->mu);
+        return t;
 }
 
 /* mirror_close: m leaves whatever group it is bound to. */

@@ -40,6 +40,8 @@ void mirror_group_free(struct mirror_group *g);
 /* Bind exactly these mirrors to g (others leave it). A mirror is in at most
  * one group. -ENOMEM leaves the old set. */
 int mirror_group_set_members(struct mirror_group *g, struct mirror *const *m, size_t n);
+/* The group's resync throttle (engine/throttle.h), owned by g. */
+struct throttle *mirror_group_throttle(struct mirror_group *g);
 
 /* ---- planned steps ---- */
 

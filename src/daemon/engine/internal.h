@@ -70,6 +70,10 @@ struct mirror {
         atomic_uint_least64_t bytes_copied; /* chunk bytes brought in sync */
         atomic_uint_least64_t data_bytes;   /* of which data read and written */
         atomic_uint_least64_t rate_bps;
+        /* Client writes through the hook: summed latency (usec) and count,
+         * read by the resync worker's throttle (throttle_mirror.c). */
+        atomic_uint_least64_t wlat_usec, wlat_n;
+        atomic_uint_least64_t wlat_seen_usec, wlat_seen_n; /* as of the last batch */
 };
 
 /* Persist the bitmap pages covering chunks [first, first + count)
@@ -86,6 +90,12 @@ void mirror_prod_fault(struct mirror *m, uint64_t c0, uint64_t c1, int err);
 
 /* fence.c */
 void fence_group_leave(struct mirror *m);
+/* The throttle of the group m is bound to, or NULL (resync worker). */
+struct throttle *fence_group_throttle(struct mirror *m);
+
+/* throttle_mirror.c: after a batch of data_bytes copied and sync_bytes
+ * brought in sync, wait as the group's throttle says (worker thread). */
+void resync_pace(struct mirror *m, uint64_t data_bytes, uint64_t sync_bytes);
 
 /* resync.c */
 int resync_start(struct mirror *m);

@@ -409,9 +409,15 @@ static int hook_write(void *ctx, struct volume *v, const void *buf, size_t len, 
                       unsigned flags)
 {
         struct io io = {.buf = buf, .off = off, .len = len, .flags = flags};
+        struct mirror *m = ctx;
+        int64_t t0 = util_mono_usec();
+        int rc = mirror_io(m, &io);
 
         (void)v;
-        return mirror_io(ctx, &io);
+        /* client write latency, for the adaptive resync throttle */
+        atomic_fetch_add(&m->wlat_usec, (uint64_t)(util_mono_usec() - t0));
+        atomic_fetch_add(&m->wlat_n, 1);
+        return rc;
 }
 
 static int hook_zero(void *ctx, struct volume *v, uint64_t off, uint64_t len, bool punch,

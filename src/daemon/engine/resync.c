@@ -94,7 +94,7 @@ static void *resync_main(void *arg)
         log_info("pair %s: resync started (%llu dirty chunks)", m->pair_id,
                  (unsigned long long)m->bm.nset);
         while (!atomic_load(&m->worker_stop)) {
-                uint64_t c, e, lk_last, done_b, cleared, now;
+                uint64_t c, e, lk_last, done_b, cleared, now, d0, s0;
                 enum copy_fail f;
                 int err = 0;
 
@@ -146,6 +146,8 @@ static void *resync_main(void *arg)
                  * only copier), so c..e-1 is still dirty. */
                 e = MIN(e, bitmap_next_clear(&m->bm, c));
                 pthread_mutex_unlock(&m->mu);
+                d0 = atomic_load(&m->data_bytes);
+                s0 = atomic_load(&m->bytes_copied);
                 f = copy_range(m, buf, c * m->chunk_bytes, MIN(e * m->chunk_bytes, size), &done_b,
                                &err);
                 /* Whole chunks handled: [c, ceil(done_b / chunk)) when the
@@ -176,6 +178,9 @@ static void *resync_main(void *arg)
                         mirror_prod_fault(m, 1, 0, err);
                         break;
                 }
+                /* The group's throttle, outside every range lock. */
+                resync_pace(m, atomic_load(&m->data_bytes) - d0,
+                            atomic_load(&m->bytes_copied) - s0);
                 now = (uint64_t)util_mono_usec();
                 if (now - last_ckpt >= CKPT_USEC) {
                         uint64_t b = atomic_load(&m->bytes_copied);

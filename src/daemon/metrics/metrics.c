@@ -11,6 +11,7 @@
 #include "cluster/cluster.h"
 #include "common/stats.h"
 #include "common/util.h"
+#include "service/group_ext.h"
 #include "service/service.h"
 #include "service/states.h"
 
@@ -109,8 +110,13 @@ static void render_groups(FILE *f, struct service *svc, const struct metrics_vie
         stats_header(f, "evsrep_group_fault_level", "gauge", "Highest fault level of the members.");
         stats_header(f, "evsrep_group_seconds_since_freeze", "gauge",
                      "Seconds since the group's DR image was last frozen by a pause.");
+        stats_header(f, "evsrep_group_resync_limit_bytes_per_second", "gauge",
+                     "Resync throttle limit in force (0: none; adaptive: the current one).");
+        stats_header(f, "evsrep_group_resync_rate_bytes_per_second", "gauge",
+                     "Data bytes the group's resync copies per second (0 when idle).");
         for (size_t i = 0; i < n; i++) {
                 struct group_view v;
+                struct group_throttle_view tv;
                 char labels[256];
 
                 if (!visible(view, gs[i].project_id) || service_group_view(svc, &gs[i], &v) < 0)
@@ -120,6 +126,12 @@ static void render_groups(FILE *f, struct service *svc, const struct metrics_vie
                 state_set(f, "evsrep_group_replication_status", labels, v.replication_status);
                 fprintf(f, "evsrep_group_pairs{group=\"%s\"} %zu\n", gs[i].id, v.n);
                 fprintf(f, "evsrep_group_fault_level{group=\"%s\"} %d\n", gs[i].id, v.fault_level);
+                if (service_group_throttle_view(svc, gs[i].id, &tv) == 0 && tv.live)
+                        fprintf(f,
+                                "evsrep_group_resync_limit_bytes_per_second{group=\"%s\"} %llu\n"
+                                "evsrep_group_resync_rate_bytes_per_second{group=\"%s\"} %llu\n",
+                                gs[i].id, (unsigned long long)tv.limit_bps, gs[i].id,
+                                (unsigned long long)tv.rate_bps);
                 if (gs[i].frozen_at)
                         fprintf(f, "evsrep_group_seconds_since_freeze{group=\"%s\"} %.3f\n",
                                 gs[i].id, (double)(now - gs[i].frozen_at) / 1e6);

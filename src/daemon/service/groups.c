@@ -327,11 +327,20 @@ static int group_bind(struct service *svc, const char *group_id, struct members 
                 snprintf(gr->id, sizeof(gr->id), "%s", group_id);
                 gr->next = svc->groups;
                 svc->groups = gr;
+                group_throttle_restore(svc, gr->mg, group_id); /* throttle.c */
         }
         for (size_t i = 0; mb && i < mb->n && k < MAX_MEMBERS; i++)
                 if (pair_rt_mirror(mb->rt[i]))
                         ms[k++] = pair_rt_mirror(mb->rt[i]);
         return mirror_group_set_members(gr->mg, ms, k);
+}
+
+struct mirror_group *group_engine_locked(struct service *svc, const char *group_id)
+{
+        for (struct group_rt *gr = svc->groups; gr; gr = gr->next)
+                if (strcmp(gr->id, group_id) == 0)
+                        return gr->mg;
+        return NULL;
 }
 
 static void group_unbind(struct service *svc, const char *group_id)

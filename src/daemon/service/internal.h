@@ -131,5 +131,11 @@ void service_pairs_stop(struct service *svc);
  * service_pairs_stop). */
 void service_groups_reconcile(struct service *svc);
 void service_groups_stop(struct service *svc);
+/* groups.c: the engine binding of a group (members_mu held), NULL when
+ * the group is not bound on this node. throttle.c: apply the stored
+ * throttle setting to a group's new binding. */
+struct mirror_group;
+struct mirror_group *group_engine_locked(struct service *svc, const char *group_id);
+void group_throttle_restore(struct service *svc, struct mirror_group *mg, const char *group_id);
 
 #endif

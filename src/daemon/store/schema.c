@@ -129,6 +129,16 @@ static const char *const migrations[] = {
     "  roles_generation INTEGER NOT NULL DEFAULT 0,"
     "  started_at INTEGER NOT NULL,"
     "  updated_at INTEGER NOT NULL DEFAULT 0"
+    ");",
+    /* 6 (resync throttle): a group's throttle setting, one row per group
+     * that has one (no row: unthrottled). Rates in bytes per second, 0: no
+     * ceiling / no floor. Deleting the group deletes it. */
+    "CREATE TABLE group_throttles ("
+    "  group_id TEXT PRIMARY KEY NOT NULL REFERENCES groups (id) ON DELETE CASCADE,"
+    "  max_bps INTEGER NOT NULL DEFAULT 0 CHECK (max_bps >= 0),"
+    "  min_bps INTEGER NOT NULL DEFAULT 0 CHECK (min_bps >= 0),"
+    "  adaptive INTEGER NOT NULL DEFAULT 0 CHECK (adaptive IN (0, 1)),"
+    "  updated_at INTEGER NOT NULL DEFAULT 0"
     ");"};
 
 int store_schema_latest(void)

@@ -132,6 +132,15 @@ static const char *const migrations[] = {
     "  roles_generation bigint NOT NULL DEFAULT 0,"
     "  started_at bigint NOT NULL,"
     "  updated_at bigint NOT NULL DEFAULT 0"
+    ");",
+    /* 6 (resync throttle): a group's throttle setting in bytes per second
+     * (0: none); no row: unthrottled. Deleting the group deletes it. */
+    "CREATE TABLE group_throttles ("
+    "  group_id text COLLATE \"C\" PRIMARY KEY REFERENCES groups (id) ON DELETE CASCADE,"
+    "  max_bps bigint NOT NULL DEFAULT 0 CHECK (max_bps >= 0),"
+    "  min_bps bigint NOT NULL DEFAULT 0 CHECK (min_bps >= 0),"
+    "  adaptive integer NOT NULL DEFAULT 0 CHECK (adaptive IN (0, 1)),"
+    "  updated_at bigint NOT NULL DEFAULT 0"
     ");"};
 
 int store_schema_pg_latest(void)

@@ -249,3 +249,14 @@ int store_node_delete(struct store *s, const char *name)
 {
         return s->ops->node_delete(s, name);
 }
+
+int store_group_throttle_get(struct store *s, const char *group_id,
+                             struct store_group_throttle *out)
+{
+        return s->ops->group_throttle_get(s, group_id, out);
+}
+
+int store_group_throttle_set(struct store *s, const struct store_group_throttle *t)
+{
+        return s->ops->group_throttle_set(s, t);
+}

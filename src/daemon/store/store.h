@@ -192,6 +192,20 @@ int store_group_list(struct store *s, const struct store_list_query *q, struct s
                      size_t *n);
 int store_group_list_all(struct store *s, struct store_group **out, size_t *n);
 
+/* A group's resync throttle setting (docs/design/replication.md "Resync
+ * throttle"); rates in bytes per second, 0: none. get: -ENOENT when the
+ * group has none (unthrottled). set: insert or replace; -ENOENT when the
+ * group does not exist. The row goes with its group. */
+struct store_group_throttle {
+        char group_id[STORE_ID_LEN];
+        int64_t max_bps, min_bps;
+        bool adaptive;
+        int64_t updated_at;
+};
+int store_group_throttle_get(struct store *s, const char *group_id,
+                             struct store_group_throttle *out);
+int store_group_throttle_set(struct store *s, const struct store_group_throttle *t);
+
 /* Attachments. Insert: -ENOENT when the volume does not exist, -EEXIST on a
  * duplicate id or export name. Lists are ordered by created_at then id and
  * freed with free(). */

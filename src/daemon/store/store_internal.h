@@ -68,6 +68,10 @@ struct store_ops {
         int (*node_take_roles)(struct store *s, const char *name, int64_t *remaining_usec);
         int (*node_list)(struct store *s, struct store_node **out, size_t *n);
         int (*node_delete)(struct store *s, const char *name);
+
+        int (*group_throttle_get)(struct store *s, const char *group_id,
+                                  struct store_group_throttle *out);
+        int (*group_throttle_set)(struct store *s, const struct store_group_throttle *t);
 };
 
 /* First member of every backend's handle. */

@@ -1467,4 +1467,6 @@ static const struct store_ops pg_ops = {
     .node_take_roles = store_pg_node_take_roles,
     .node_list = store_pg_node_list,
     .node_delete = store_pg_node_delete,
+    .group_throttle_get = store_pg_group_throttle_get,
+    .group_throttle_set = store_pg_group_throttle_set,
 };

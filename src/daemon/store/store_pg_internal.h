@@ -51,5 +51,9 @@ int store_pg_node_get(struct store *base, const char *name, struct store_node *o
 int store_pg_node_take_roles(struct store *base, const char *name, int64_t *remaining_usec);
 int store_pg_node_list(struct store *base, struct store_node **out, size_t *n);
 int store_pg_node_delete(struct store *base, const char *name);
+/* store_pg_throttle.c */
+int store_pg_group_throttle_get(struct store *base, const char *group_id,
+                                struct store_group_throttle *out);
+int store_pg_group_throttle_set(struct store *base, const struct store_group_throttle *t);
 
 #endif

@@ -1407,4 +1407,6 @@ static const struct store_ops sqlite_ops = {
     .node_take_roles = store_sqlite_node_take_roles,
     .node_list = store_sqlite_node_list,
     .node_delete = store_sqlite_node_delete,
+    .group_throttle_get = store_sqlite_group_throttle_get,
+    .group_throttle_set = store_sqlite_group_throttle_set,
 };

@@ -52,5 +52,9 @@ int store_sqlite_node_get(struct store *base, const char *name, struct store_nod
 int store_sqlite_node_take_roles(struct store *base, const char *name, int64_t *remaining_usec);
 int store_sqlite_node_list(struct store *base, struct store_node **out, size_t *n);
 int store_sqlite_node_delete(struct store *base, const char *name);
+/* store_sqlite_throttle.c */
+int store_sqlite_group_throttle_get(struct store *base, const char *group_id,
+                                    struct store_group_throttle *out);
+int store_sqlite_group_throttle_set(struct store *base, const struct store_group_throttle *t);
 
 #endif

@@ -1,0 +1,107 @@
+/* A group's resync throttle (group_ext.h; docs/design/replication.md
+ * "Resync throttle"): the setting is stored (group_throttles) and applied
+ * to the group's engine binding, whose token bucket the members' resync
+ * workers consult after every batch, so a change reaches a running resync
+ * within one batch, without a restart.
+ *
+ * Lock order: members_mu (the bindings) -> store; the engine's throttle has
+ * its own mutex. */
+#include "service/group_ext.h"
+#include "service/internal.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "engine/fence.h"
+#include "engine/throttle.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static void apply(struct mirror_group *mg, const struct group_throttle_setting *set)
+{
+        struct throttle_cfg cfg = {
+            .max_bps = set->max_bps, .min_bps = set->min_bps, .adaptive = set->adaptive};
+
+        if (mg)
+                throttle_set(mirror_group_throttle(mg), &cfg);
+}
+
+void group_throttle_restore(struct service *svc, struct mirror_group *mg, const char *group_id)
+{
+        struct store_group_throttle row;
+        struct group_throttle_setting set;
+
+        if (store_group_throttle_get(svc->store, group_id, &row) < 0)
+                return; /* none set (or unreadable: unthrottled, as before) */
+        set.max_bps = (uint64_t)row.max_bps;
+        set.min_bps = (uint64_t)row.min_bps;
+        set.adaptive = row.adaptive;
+        apply(mg, &set);
+}
+
+int service_group_throttle_set(struct service *svc, const char *project, const char *id,
+                               const struct group_throttle_setting *set, char *msg, size_t msglen)
+{
+        struct store_group_throttle row = {0};
+        struct store_group g;
+        int rc;
+
+        if (set->max_bps && set->min_bps > set->max_bps) {
+                snprintf(msg, msglen,
+                         "the floor (min_mib_per_sec) must not be above the ceiling "
+                         "(max_mib_per_sec)");
+                return -EINVAL;
+        }
+        pthread_mutex_lock(&svc->members_mu);
+        rc = store_group_get(svc->store, project, id, &g);
+        if (rc == -ENOENT)
+                snprintf(msg, msglen, "replication consistency group %s does not exist", id);
+        if (rc == 0) {
+                snprintf(row.group_id, sizeof(row.group_id), "%s", id);
+                row.max_bps = (int64_t)set->max_bps;
+                row.min_bps = (int64_t)set->min_bps;
+                row.adaptive = set->adaptive;
+                row.updated_at = util_now_usec();
+                rc = store_group_throttle_set(svc->store, &row);
+        }
+        if (rc == 0) {
+                apply(group_engine_locked(svc, id), set);
+                log_info("group %s: resync throttle: ceiling %llu B/s, floor %llu B/s%s", id,
+                         (unsigned long long)set->max_bps, (unsigned long long)set->min_bps,
+                         set->adaptive ? ", adaptive" : "");
+        }
+        pthread_mutex_unlock(&svc->members_mu);
+        return rc;
+}
+
+int service_group_throttle_view(struct service *svc, const char *group_id,
+                                struct group_throttle_view *v)
+{
+        struct store_group_throttle row;
+        struct mirror_group *mg;
+        int rc;
+
+        memset(v, 0, sizeof(*v));
+        rc = store_group_throttle_get(svc->store, group_id, &row);
+        if (rc == 0) {
+                v->set.max_bps = (uint64_t)row.max_bps;
+                v->set.min_bps = (uint64_t)row.min_bps;
+                v->set.adaptive = row.adaptive;
+        } else if (rc != -ENOENT) {
+                return rc;
+        }
+        /* A GET never waits behind a group step holding members_mu. */
+        if (pthread_mutex_trylock(&svc->members_mu) != 0)
+                return 0;
+        if ((mg = group_engine_locked(svc, group_id))) {
+                struct throttle_state st;
+
+                throttle_get(mirror_group_throttle(mg), &st);
+                v->live = true;
+                v->limit_bps = st.limit_bps;
+                v->rate_bps = st.rate_bps;
+                v->sync_rate_bps = st.sync_rate_bps;
+        }
+        pthread_mutex_unlock(&svc->members_mu);
+        return 0;
+}
