@@ -430,7 +430,10 @@ int pair_rt_startable(struct service *svc, const struct store_pair *p, char *msg
                 side = "production";
         } else {
                 volume_put(v);
-                if (!(v = volreg_lookup(dv.availability_zone, dv.id))) {
+                v = NULL;
+                /* A DR volume on another node: its link says (rt_start). */
+                if (config_site(svc->cfg, dv.availability_zone) &&
+                    !(v = volreg_lookup(dv.availability_zone, dv.id))) {
                         missing = dv.id;
                         side = "DR";
                 } else {
