@@ -12,7 +12,9 @@
 #     with the link PSK of a node that does not serve production; granted
 #     (and writable) with node A's link PSK derived from the cluster key
 #  4. pause freezes DR (more writes on production, DR unchanged); sync
-#     catches up (DR == production)
+#     catches up (DR == production); extend (B grows the DR volume first,
+#     over the internal channel), a write past the old size reaches B;
+#     reverse across nodes is refused with a 409 that says why
 #  5. B stalled (kill -STOP) mid-load: the writer's writes keep being
 #     acknowledged, the pairs drop to TRACK with fault_level 5 / frozen with
 #     the group, both DR disks hold ONE instant (seqcheck on copies of B's
@@ -216,6 +218,23 @@ group_action "$GID" os-sync-replication-consistency-group
 expect_status 200 "sync"
 wait_group active 30
 same_files "after pause + sync" "$P1" "$D1"
+
+# --- 4b. extend across nodes: B grows the DR volume first; reverse: 409 -------------
+on b POST "$RCGS/$GID/action" "{\"os-extend-replication-volumes\": {\"replications\": [{\"id\": \"$R1\", \"new_size\": 2}]}}"
+[ "$STATUS" = 200 ] || [ "$STATUS" = 202 ] || fail "extend across nodes: HTTP $STATUS $BODY"
+wait_group active 30
+expect_eq "$(stat -c %s "$(prod_file "$P1")")/$(stat -c %s "$(dr_file "$D1")")" "$((2 << 30))/$((2 << 30))" "file sizes after the extend"
+grep -q "pair $R1: DR volume $D1 grown to $((2 << 30)) bytes" "$TMP/b.log" || fail "B's log does not show the DR grow"
+qemu-io -f raw -c "write -P 0x55 $(((3 << 30) / 2)) 1M" -c flush "$PU1" >"$TMP/qio" 2>&1 ||
+  fail "write past the old size: $(cat "$TMP/qio")"
+same_files "after the extend" "$P1" "$D1"
+cmp -n 1M -i $(((3 << 30) / 2)) "$(prod_file "$P1")" "$(dr_file "$D1")" >/dev/null || fail "new space differs"
+on a GET "$PAIRS/$R1"
+expect_eq "$(jget .replication.replication_status)/$(jget .replication.fault_level)" active/0 "r1 after the extend"
+group_action "$GID" os-reverse-replication-consistency-group
+expect_status 409 "reverse of a group whose DR is on another node"
+case "$BODY" in *"another node"*) ;; *) fail "the reverse 409 does not say why: $BODY" ;; esac
+wait_group active 10
 
 # --- 5. B stalled mid-load ---------------------------------------------------------
 # load RUNID: seqwriter on both production disks in the background (WP)

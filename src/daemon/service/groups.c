@@ -1191,13 +1191,7 @@ static int do_extend(struct service *svc, struct store_group *g, struct members 
                                  items[k].pair_id, mb->ps[i].status);
                         return -EBUSY;
                 }
-                if (!pair_rt_dr(mb->rt[i])) { /* multi-site.md "Remote DR links" */
-                        snprintf(msg, msglen,
-                                 "replication pair %s has its DR volume on another node; this "
-                                 "version cannot extend it",
-                                 items[k].pair_id);
-                        return -EBUSY;
-                }
+
                 idx[k] = i;
         }
         for (size_t k = 0; k < nitems; k++)

@@ -121,6 +121,9 @@ int service_link_open(struct service *svc, const char *pair_id, const char *dr_a
 int service_link_broken(struct link *l);
 int service_link_reconnect(struct service *svc, const char *pair_id, struct volume *prod,
                            struct link *l);
+/* Ask the DR node (internal channel) to grow pair_id's DR volume to
+ * size_bytes (an extend grows DR first). 0 or -errno. */
+int service_link_grow_remote(struct service *svc, const char *pair_id, uint64_t size_bytes);
 /* Start / stop the NBD link hooks (the DR side) and the link monitor (the
  * production side: reconnect with backoff, auto_resync). */
 int service_links_start(struct service *svc);

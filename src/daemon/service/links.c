@@ -149,6 +149,75 @@ int service_link_reconnect(struct service *svc, const char *pair_id, struct volu
         return 0;
 }
 
+/* ---------------------------------------------------------------- extend */
+
+int service_link_dr_grow(struct service *svc, const char *project, const char *pair_id,
+                         uint64_t size_bytes, char *msg, size_t msglen)
+{
+        struct store_pair p;
+        struct store_volume dv = {0};
+        struct volume *v = NULL;
+        int rc;
+
+        if ((rc = store_pair_get(svc->store, project, pair_id, &p)) < 0) {
+                snprintf(msg, msglen, "replication pair %s does not exist", pair_id);
+                return rc;
+        }
+        if ((rc = dr_volume_of(svc, &p, &dv)) < 0)
+                return rc;
+        if (!config_site(svc->cfg, dv.availability_zone) ||
+            !(v = volreg_lookup(dv.availability_zone, dv.id))) {
+                snprintf(msg, msglen, "the DR volume %s of pair %s is not served by this node",
+                         dv.id, pair_id);
+                rc = -ENOENT;
+        } else if (volume_size(v) < size_bytes) {
+                rc = fence_resize(v, size_bytes);
+                if (rc < 0)
+                        snprintf(msg, msglen, "cannot grow DR volume %s: %s", dv.id, strerror(-rc));
+                else
+                        log_info("pair %s: DR volume %s grown to %llu bytes for its production "
+                                 "node",
+                                 pair_id, dv.id, (unsigned long long)size_bytes);
+        }
+        volume_put(v);
+        store_volume_clear(&dv);
+        return rc;
+}
+
+int service_link_grow_remote(struct service *svc, const char *pair_id, uint64_t size_bytes)
+{
+        struct store_pair p;
+        struct store_volume dv = {0};
+        struct store_node owner;
+        struct cluster_reply rep = {0};
+        char path[256], body[64], msg[256] = "";
+        int rc;
+
+        if ((rc = store_pair_get(svc->store, NULL, pair_id, &p)) < 0 ||
+            (rc = dr_volume_of(svc, &p, &dv)) < 0)
+                return rc;
+        rc = cluster_az_owner(dv.availability_zone, &owner, NULL);
+        store_volume_clear(&dv);
+        if (rc < 0)
+                return rc == -EHOSTDOWN ? -EHOSTUNREACH : rc;
+        snprintf(path, sizeof(path), "/v2/%s/os-evsrep-links/%s/grow", p.project_id, pair_id);
+        snprintf(body, sizeof(body), "{\"size_bytes\":%llu}", (unsigned long long)size_bytes);
+        rc = cluster_forward_send(&owner, "POST", path, p.project_id, false, body, strlen(body),
+                                  &rep, msg, sizeof(msg));
+        if (rc < 0) {
+                log_error("pair %s: cannot ask node %s to grow the DR volume: %s", pair_id,
+                          owner.name, msg);
+                return rc;
+        }
+        if (rep.status != 200) {
+                log_error("pair %s: node %s did not grow the DR volume: HTTP %ld %s", pair_id,
+                          owner.name, rep.status, rep.body ? rep.body : "");
+                rc = -EIO;
+        }
+        cluster_reply_free(&rep);
+        return rc;
+}
+
 /* One pass of the monitor over every remote link. */
 static void links_pass(struct service *svc)
 {

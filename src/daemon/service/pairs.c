@@ -503,12 +503,14 @@ struct pair_rt *pair_rt_lock_new(struct service *svc, const char *id)
 
 int pair_rt_grow(struct pair_rt *rt, uint64_t size_bytes)
 {
-        struct fence_member fm = {.m = rt->m, .prod = rt->prod, .dr = rt->dr};
+        struct fence_member fm = {.m = rt->m, .prod = rt->prod, .dr = rt->dr, .link = rt->link};
+        int rc;
 
         if (!rt->m)
                 return -ENOENT;
-        if (!rt->dr)
-                return -EXDEV; /* DR on another node */
+        /* DR on another node: that node grows it first (internal channel). */
+        if (!rt->dr && (rc = service_link_grow_remote(rt->svc, rt->id, size_bytes)) < 0)
+                return rc;
         return fence_grow(&fm, volume_size(rt->prod), size_bytes);
 }
 
