@@ -560,7 +560,7 @@ static void task_pair_delete(struct service *svc, const char *id, int64_t unused
         if (rt->m && !rt->dr) {
                 /* DR on another node: closing the mirror closes its link;
                  * the DR node makes its volume writable again once the row
-                 * is gone (links.c, service_link_closed). */
+                 * is gone (links.c, hook_closed). */
                 rt_stop(rt, true);
         } else if (rt->m) {
                 struct volume *dr = rt->dr;
