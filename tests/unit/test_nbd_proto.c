@@ -229,6 +229,50 @@ static void test_errmap(void **state)
         assert_int_equal(nbd_errmap(-ENOTSUP), NBD_ENOTSUP);
 }
 
+/* "link/<pair id>": the pair id exactly (a lowercase UUID); any other name
+ * is not a link name (0); "link/" with anything else is malformed. The
+ * identity "evsrep-link:<node>" with a valid node name. */
+static void test_link_names(void **state)
+{
+        char pair[NBD_LINK_PAIR_ID_LEN], node[NBD_LINK_NODE_LEN];
+        const char *ok = "link/0f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b";
+        const char *bad[] = {"link/",
+                             "link/0F1E2D3C-4B5A-4978-8A6B-5C4D3E2F1A0B",
+                             "link/0f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0",
+                             "link/0f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0bb",
+                             "link/0f1e2d3c4b5a-4978-8a6b-5c4d3e2f1a0b-",
+                             "link/../0f1e2d3c-4b5a-4978-8a6b-5c4d3e2f",
+                             "link/0f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0g"};
+
+        (void)state;
+        assert_int_equal(nbd_link_export_parse(ok, strlen(ok), pair), 1);
+        assert_string_equal(pair, "0f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b");
+        /* Length-delimited: bytes after len do not count. */
+        assert_int_equal(nbd_link_export_parse(ok, strlen(ok) - 1, pair), -EINVAL);
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+                assert_int_equal(nbd_link_export_parse(bad[i], strlen(bad[i]), pair), -EINVAL);
+        assert_int_equal(nbd_link_export_parse("3f9a0c", 6, pair), 0);
+        assert_int_equal(nbd_link_export_parse("lin", 3, pair), 0);
+        assert_int_equal(nbd_link_export_parse("", 0, pair), 0);
+        assert_int_equal(nbd_link_export_parse("Link/x", 6, pair), 0);
+
+        assert_int_equal(nbd_link_identity_parse("evsrep-link:node-a", node), 1);
+        assert_string_equal(node, "node-a");
+        assert_int_equal(nbd_link_identity_parse("evsrep-link:a.b_c-9", node), 1);
+        assert_int_equal(nbd_link_identity_parse("", node), 0);
+        assert_int_equal(nbd_link_identity_parse("6f1c2a7e-attachment", node), 0);
+        assert_int_equal(nbd_link_identity_parse("evsrep-link", node), 0);
+        assert_int_equal(nbd_link_identity_parse("evsrep-link:", node), -EINVAL);
+        assert_int_equal(nbd_link_identity_parse("evsrep-link:-a", node), -EINVAL);
+        assert_int_equal(nbd_link_identity_parse("evsrep-link:a:b", node), -EINVAL);
+        assert_int_equal(nbd_link_identity_parse("evsrep-link:a b", node), -EINVAL);
+        assert_int_equal(nbd_link_identity_parse("evsrep-link:"
+                                                 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                                                 "aaaaaaaaaaaaaaaaa",
+                                                 node),
+                         -EINVAL); /* 64 characters */
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -243,6 +287,7 @@ int main(void)
             cmocka_unit_test(test_opt_go_parse),
             cmocka_unit_test(test_export_name_check),
             cmocka_unit_test(test_errmap),
+            cmocka_unit_test(test_link_names),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -84,6 +84,8 @@ int api_group_throttle_parse(const char *body, size_t len, json_t **root, bool *
 int api_forward_route(struct api_call *c, const char *pattern);
 /* GET os-evsrep-nodes: the nodes table (operator only). */
 int api_nodes_list(struct api_call *c);
+/* links.c: the DR node's side of a cross-node extend (internal only). */
+int api_links_grow(struct api_call *c);
 
 /* Quota sets (quotas.c). */
 int api_quotas_get(struct api_call *c);

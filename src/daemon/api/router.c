@@ -53,6 +53,8 @@ static const struct route g_routes[] = {
     {"GET", "os-quota-sets/{project}/defaults", api_quotas_defaults},
     /* evsrep extension (docs/api.md): the cluster's nodes, operator only */
     {"GET", "os-evsrep-nodes", api_nodes_list},
+    /* node to node only (api/links.c): 404 unless forwarded */
+    {"POST", "os-evsrep-links/{id}/grow", api_links_grow},
 };
 
 /* Requests from another node (cluster/forward.c): "/internal" + the path. */

@@ -90,5 +90,29 @@ int cluster_forward_sign(const char *method, const char *path, const char *times
 
 /* Used by node.c to hand the key to forward.c. */
 void cluster_forward_set_key(const uint8_t key[CLUSTER_KEY_BYTES], const char *self);
+/* A copy of the cluster key (-ENOENT before cluster_node_start). */
+int cluster_key_copy(uint8_t key[CLUSTER_KEY_BYTES]);
+
+/* ---- mirror links between nodes (link.c; multi-site.md "Remote DR links") ---- */
+
+#define CLUSTER_LINK_PSK_BYTES 32
+/* The TLS-PSK key of node's link identity "evsrep-link:<node>":
+ * HMAC-SHA256(cluster key, "nbd-link:" + node). Pure (tests). */
+int cluster_link_psk_derive(const uint8_t key[CLUSTER_KEY_BYTES], const char *node,
+                            uint8_t out[CLUSTER_LINK_PSK_BYTES]);
+/* The same with this process's cluster key, into key (at most cap bytes):
+ * its length, or -errno (no key yet, cap too small). */
+int cluster_link_psk(const char *node, unsigned char *key, size_t cap);
+/* Split an NBD endpoint "host:port" or "[v6]:port" of the nodes table:
+ * 0, or -EINVAL. Pure (tests). */
+int cluster_endpoint_split(const char *hp, char *host, size_t hostcap, char *port, size_t portcap);
+/* Where the link of a DR volume in az goes: the node serving az (another
+ * node, with a valid lease) and its NBD endpoint for az. 0, -ENOENT (no
+ * node serves az, or its row has no endpoint for az), -EHOSTDOWN (its
+ * lease lapsed), -EAGAIN (store unreachable). */
+int cluster_link_peer(const char *az, char *node, size_t nodecap, char *host, size_t hostcap,
+                      char *port, size_t portcap);
+/* Is az served by node, by the nodes table (a valid lease)? */
+bool cluster_az_served_by(const char *az, const char *node);
 
 #endif

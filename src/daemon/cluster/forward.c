@@ -68,6 +68,19 @@ void cluster_forward_set_key(const uint8_t key[CLUSTER_KEY_BYTES], const char *s
         pthread_mutex_unlock(&f.mu);
 }
 
+int cluster_key_copy(uint8_t key[CLUSTER_KEY_BYTES])
+{
+        int rc = 0;
+
+        pthread_mutex_lock(&f.mu);
+        if (f.have_key)
+                memcpy(key, f.key, CLUSTER_KEY_BYTES);
+        else
+                rc = -ENOENT;
+        pthread_mutex_unlock(&f.mu);
+        return rc;
+}
+
 int cluster_forward_sign(const char *method, const char *path, const char *timestamp,
                          const char *nonce, const char *body, size_t len, const char *project,
                          const char *role, const char *sender, char out[65])

@@ -453,6 +453,8 @@ enum default_key {
         K_CLUSTER_KEY_FILE,
         K_INTERNAL_URL,
         K_LEASE_MS,
+        K_LINK_TIMEOUT,
+        K_AUTO_RESYNC,
         K__COUNT
 };
 
@@ -495,6 +497,8 @@ static const char *const default_keys[K__COUNT] = {
     [K_CLUSTER_KEY_FILE] = "cluster_key_file",
     [K_INTERNAL_URL] = "internal_url",
     [K_LEASE_MS] = "lease_ms",
+    [K_LINK_TIMEOUT] = "link_timeout",
+    [K_AUTO_RESYNC] = "auto_resync",
 };
 
 enum site_key { SK_NBD_LISTEN, SK_DIR, SK__COUNT };
@@ -589,6 +593,10 @@ static int apply_default(struct evsrep_config *c, enum default_key k, const char
                 return parse_internal_url(v, c->internal_url, sizeof(c->internal_url), msg, msglen);
         case K_LEASE_MS:
                 return parse_int_range(v, LEASE_MS_MIN, LEASE_MS_MAX, &c->lease_ms, msg, msglen);
+        case K_LINK_TIMEOUT:
+                return parse_int_range(v, 1, 600, &c->link_timeout_sec, msg, msglen);
+        case K_AUTO_RESYNC:
+                return parse_bool(v, &c->auto_resync, msg, msglen);
         case K__COUNT:
                 break;
         }
@@ -654,6 +662,8 @@ void config_defaults(struct evsrep_config *c)
         c->nbd_max_conns_per_addr = 128;
         snprintf(c->node_name, sizeof(c->node_name), "local");
         c->lease_ms = 12000;
+        c->link_timeout_sec = 5;
+        c->auto_resync = true;
 }
 
 static bool is_space(char ch)

@@ -46,6 +46,10 @@
  *   internal_url = <url>              ; how other nodes reach this one (default
  *                                     ; http://<listen host>:<listen port>)
  *   lease_ms = 12000                  ; node lease, renewed every lease_ms / 4 (3000..600000)
+ *   link_timeout = 5                  ; seconds (1..600): a mirror link op without a reply
+ *                                     ; within it breaks the link (DR fault, fault_level 5)
+ *   auto_resync = true                ; a broken link that connects again resumes the pairs
+ *                                     ; that were replicating (resync, then SYNC)
  *   [az:az1]
  *   nbd_listen = 127.0.0.1:10809
  *   dir = <path>                      ; default data_dir/az1
@@ -130,6 +134,9 @@ struct evsrep_config {
         char internal_url[512];                 /* "" until finalize: http://listen */
         bool internal_url_auto;                 /* derived by finalize (port 0: fixed at start) */
         int lease_ms;
+        /* Mirror links between nodes (multi-site.md "Link faults"). */
+        int link_timeout_sec;
+        bool auto_resync;
 };
 
 /* Embedded defaults: data_dir ./data, listen 127.0.0.1:8776, sites az1

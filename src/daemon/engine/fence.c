@@ -204,7 +204,7 @@ static void raise_all(const struct fence_member *fm, size_t n, bool dr)
                 if (!fm[i].m)
                         continue;
                 volume_fence_raise(fm[i].prod);
-                if (dr)
+                if (dr && fm[i].dr) /* NULL: DR on another node */
                         volume_fence_raise(fm[i].dr);
         }
 }
@@ -214,7 +214,7 @@ static void lower_all(const struct fence_member *fm, size_t n, bool dr)
         for (size_t i = 0; i < n; i++) {
                 if (!fm[i].m)
                         continue;
-                if (dr)
+                if (dr && fm[i].dr)
                         volume_fence_lower(fm[i].dr);
                 volume_fence_lower(fm[i].prod);
         }
@@ -337,11 +337,13 @@ int fence_swap(const struct fence_member *fm, size_t n, const struct fence_swap_
 
 int fence_grow(const struct fence_member *fm, uint64_t old_size, uint64_t new_size)
 {
-        int rc;
+        int rc = 0;
 
         volume_fence_raise(fm->prod);
-        volume_fence_raise(fm->dr);
-        rc = volume_resize(fm->dr, new_size);
+        if (fm->dr) {
+                volume_fence_raise(fm->dr);
+                rc = volume_resize(fm->dr, new_size);
+        }
         if (rc == 0 && (rc = volume_resize(fm->prod, new_size)) == 0)
                 rc = mirror_grow(fm->m, new_size);
         if (rc < 0) {
@@ -349,11 +351,23 @@ int fence_grow(const struct fence_member *fm, uint64_t old_size, uint64_t new_si
                  * off again loses nothing, and keeps the NBD size equal to
                  * the recorded one. */
                 if (volume_shrink_unused(fm->prod, old_size) < 0 ||
-                    volume_shrink_unused(fm->dr, old_size) < 0)
+                    (fm->dr && volume_shrink_unused(fm->dr, old_size) < 0))
                         log_error("extend: cannot shrink the disks back to %llu bytes",
                                   (unsigned long long)old_size);
+        } else if (!fm->dr && fm->link && fm->link->ops->reconnect) {
+                /* A remote DR (grown by its node first): NBD cannot resize
+                 * an export, a new connection sees the new size. One that
+                 * fails is a DR fault at the next write, as any other. */
+                int lr = fm->link->ops->reconnect(fm->link);
+
+                if (lr == 0 && fm->link->ops->size(fm->link) != new_size)
+                        lr = -EINVAL;
+                if (lr < 0)
+                        log_warn("extend: the DR link did not come back with the new size: %s",
+                                 strerror(-lr));
         }
-        volume_fence_lower(fm->dr);
+        if (fm->dr)
+                volume_fence_lower(fm->dr);
         volume_fence_lower(fm->prod);
         return rc;
 }

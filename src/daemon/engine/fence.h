@@ -24,7 +24,8 @@ struct mirror_group;
 struct fence_member {
         struct mirror *m;    /* NULL: no running mirror, skipped */
         struct volume *prod; /* production disk */
-        struct volume *dr;   /* DR disk (swap, grow) */
+        struct volume *dr;   /* DR disk (swap, grow); NULL: on another node */
+        struct link *link;   /* that node's link (grow reconnects it), else NULL */
 };
 
 struct fence_result {
@@ -75,7 +76,9 @@ int fence_swap(const struct fence_member *fm, size_t n, const struct fence_swap_
                struct fence_result *res);
 
 /* Grow both disks of one member and its bitmap (DR first, then production,
- * then the bitmap). On failure the disks are shrunk back to old_size. */
+ * then the bitmap). On failure the disks are shrunk back to old_size. A DR
+ * on another node (dr NULL) was grown by that node first; the link is
+ * reconnected under the fence to see the new size. */
 int fence_grow(const struct fence_member *fm, uint64_t old_size, uint64_t new_size);
 
 /* Attach a mirror in mode / detach and close it, under prod's fence. */

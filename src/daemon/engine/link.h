@@ -75,6 +75,11 @@ struct link_nbd_cfg {
         unsigned timeout_ms;
         /* Connect + handshake (TLS included). 0: 10 s. */
         unsigned connect_timeout_ms;
+        /* Non-zero: when the first connect fails, open anyway, broken
+         * (ops fail fast with the connect error), with this size, so a
+         * mirror can start tracking while its DR node is down and connect
+         * later (link_nbd_reconnect). 0: a failed connect fails the open. */
+        uint64_t down_size_bytes;
 };
 
 /* Connect. On success *out is a link whose size() is the export's size.
@@ -83,6 +88,8 @@ struct link_nbd_cfg {
  * -ETIMEDOUT until link_nbd_reconnect (= ops->reconnect) succeeds. */
 int link_nbd_open(const struct link_nbd_cfg *cfg, struct link **out);
 int link_nbd_reconnect(struct link *l);
+/* Point the next reconnect at host:port (the peer moved). 0 or -ENOMEM. */
+int link_nbd_retarget(struct link *l, const char *host, const char *port);
 /* 0 when healthy, else the error that broke it. */
 int link_nbd_broken(struct link *l);
 /* Most NBD requests this link ever had in flight at once (tests, metrics). */

@@ -713,13 +713,35 @@ int link_nbd_reconnect(struct link *lk)
         pthread_rwlock_wrlock(&l->conn_lk);
         conn_close(l);
         rc = conn_open(l);
-        if (rc == 0) {
-                pthread_mutex_lock(&l->mu);
+        pthread_mutex_lock(&l->mu);
+        if (rc == 0)
                 l->broken = 0;
-                pthread_mutex_unlock(&l->mu);
-        }
+        else if (!l->broken)
+                l->broken = rc; /* no handle now: ops must fail fast */
+        pthread_mutex_unlock(&l->mu);
         pthread_rwlock_unlock(&l->conn_lk);
         return rc;
+}
+
+int link_nbd_retarget(struct link *lk, const char *host, const char *port)
+{
+        struct link_nbd *l = ln_of(lk);
+        char *h = strdup(host), *p = strdup(port);
+
+        if (!h || !p) {
+                free(h);
+                free(p);
+                return -ENOMEM;
+        }
+        pthread_rwlock_wrlock(&l->conn_lk);
+        free(l->host);
+        free(l->port);
+        free(l->uri);
+        l->uri = NULL;
+        l->host = h;
+        l->port = p;
+        pthread_rwlock_unlock(&l->conn_lk);
+        return 0;
 }
 
 int link_nbd_broken(struct link *lk)
@@ -791,7 +813,7 @@ int link_nbd_open(const struct link_nbd_cfg *cfg, struct link **out)
         pthread_rwlockattr_destroy(&ra);
         pthread_mutex_init(&l->mu, NULL);
         if ((!cfg->uri && (!cfg->host || !cfg->port)) ||
-            (cfg->psk_identity && (!cfg->psk_key_hex || strchr(cfg->psk_identity, ':')))) {
+            (cfg->psk_identity && (!cfg->psk_key_hex || strchr(cfg->psk_identity, '\n')))) {
                 rc = -EINVAL;
                 goto fail;
         }
@@ -809,8 +831,14 @@ int link_nbd_open(const struct link_nbd_cfg *cfg, struct link **out)
                 rc = -errno;
                 goto fail;
         }
-        if ((rc = conn_open(l)) < 0)
-                goto fail;
+        if ((rc = conn_open(l)) < 0) {
+                if (!cfg->down_size_bytes)
+                        goto fail;
+                log_warn("link nbd: %s:%s unreachable (%s): the link starts broken",
+                         l->host ? l->host : l->uri, l->port ? l->port : "", strerror(-rc));
+                l->broken = rc;
+                atomic_store(&l->size_bytes, cfg->down_size_bytes);
+        }
         *out = &l->base;
         return 0;
 fail:

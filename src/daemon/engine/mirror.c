@@ -189,6 +189,11 @@ void mirror_prod_fault(struct mirror *m, uint64_t c0, uint64_t c1, int err)
         leg_fault(m, c0, c1, err, false);
 }
 
+void mirror_link_down(struct mirror *m, int err)
+{
+        leg_fault(m, 1, 0, err ? err : -ENOTCONN, true); /* no chunk: nothing was written */
+}
+
 /* ---- activity log ---- */
 
 static void al_extents(const struct mirror *m, uint64_t off, uint64_t len, uint64_t *e0,

@@ -106,6 +106,11 @@ int mirror_settle(struct mirror *m);
  * remove_meta the meta file is unlinked too (pair deleted). */
 void mirror_close(struct mirror *m, bool remove_meta);
 
+/* The DR link is down before any write went to it (a remote link that
+ * could not connect at start): a DR fault without dirty chunks (TRACK,
+ * fault level 5; the group freezes as for any DR fault). */
+void mirror_link_down(struct mirror *m, int err);
+
 const char *mirror_mode_name(enum mirror_mode mode);
 
 #endif

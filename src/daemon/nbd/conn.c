@@ -465,6 +465,11 @@ static int do_request(struct worker *w, const struct nbd_request *req)
         rc = nbd_request_check(req, volume_size(c->vol), c->tflags);
         if (rc < 0)
                 return rc;
+        if (attach_is_link(c->att)) {
+                if (req->type == NBD_CMD_READ && req->len_bytes > w->cap)
+                        return -ENOMEM;
+                return nbd_link_request(c->vol, req, w->buf, vflags);
+        }
         /* A3: a read-only attachment never writes, whatever the client does
          * with the READ_ONLY flag (the volume's own role is checked in
          * volume_write/volume_zero). */

@@ -41,7 +41,8 @@ uint16_t nbd_export_tflags(struct volume *v, const struct attachment *att)
         uint16_t f = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA |
                      NBD_FLAG_SEND_TRIM | NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_CAN_MULTI_CONN;
 
-        if (volume_read_only(v) || attach_read_only(att))
+        /* A link export writes the DR volume, read-only for clients. */
+        if ((volume_read_only(v) && !attach_is_link(att)) || attach_read_only(att))
                 f |= NBD_FLAG_READ_ONLY;
         return f;
 }
@@ -53,14 +54,28 @@ uint16_t nbd_export_tflags(struct volume *v, const struct attachment *att)
 static struct volume *lookup(struct nbd_conn *c, const char *name, size_t len,
                              struct attachment **att)
 {
-        char buf[NBD_MAX_STRING + 1];
+        char buf[NBD_MAX_STRING + 1], pair[NBD_LINK_PAIR_ID_LEN], node[NBD_LINK_NODE_LEN];
         struct volume *v;
+        int lk, li;
 
         *att = NULL;
         if (len == 0 || len > NBD_MAX_STRING)
                 return NULL; /* no default export */
         memcpy(buf, name, len);
         buf[len] = '\0';
+        /* A mirror link: a link name on a link session, both or neither
+         * (multi-site.md "Remote DR links"). */
+        lk = nbd_link_export_parse(name, len, pair);
+        li = nbd_link_identity_parse(c->tls_psk_id, node);
+        if (lk != 0 || li != 0) {
+                if (lk == 1 && li == 1 && c->tls)
+                        return nbd_link_lookup(c, pair, node, att);
+                log_info("nbd %s: %s: %s, refused", c->srv->site, c->peer,
+                         lk == 0   ? "a link session asked for a client export"
+                         : li == 0 ? "a link export asked for without a link session"
+                                   : "malformed link export name or identity");
+                return NULL;
+        }
         if (!(*att = attach_lookup(c->srv->site, buf)))
                 return NULL;
         /* A PSK session opens the export of its own attachment only. */

@@ -119,6 +119,17 @@ int nbd_handshake_run(struct nbd_conn *c);
  * when either is, as of now). */
 uint16_t nbd_export_tflags(struct volume *v, const struct attachment *att);
 
+/* Mirror link exports (link_export.c). psk: the key of a link identity
+ * (0: not a link identity; -ENOENT: a link identity with no key). lookup:
+ * the DR volume of pair_id for node's link session (a reference) with the
+ * link attachment in *att, or NULL (refused, logged). closed: the
+ * connection of a link attachment ended. request: one request on a link. */
+int nbd_link_psk(const char *identity, unsigned char *key, size_t cap);
+struct volume *nbd_link_lookup(struct nbd_conn *c, const char *pair_id, const char *node,
+                               struct attachment **att);
+void nbd_link_closed(struct nbd_conn *c);
+int nbd_link_request(struct volume *v, const struct nbd_request *req, void *buf, unsigned vflags);
+
 /* Transmission phase: run threads_per_conn workers (this thread is one of
  * them) until the client disconnects or the socket is shut down. */
 void nbd_conn_serve(struct nbd_conn *c, int nthreads);

@@ -4,6 +4,7 @@
 #ifndef EVSREP_NBD_H
 #define EVSREP_NBD_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct nbd_server;
@@ -28,6 +29,22 @@ struct nbd_limits {
          * shared by the listeners and outliving them; NULL: no TLS. */
         struct nbd_tls *tls;
 };
+
+/* Mirror link exports (docs/design/multi-site.md "Remote DR links"): what
+ * the service tells the NBD server. Set once before the listeners start
+ * (NULL: no link is accepted).
+ *   psk      the TLS-PSK key of node's link identity into key (at most cap
+ *            bytes): its length, or -errno (unknown: the handshake fails)
+ *   resolve  may node open the link export of pair_id on site? 0 with the
+ *            DR volume's id in volume_id, or -errno with a sentence in why
+ *   closed   a link connection of pair_id (DR volume volume_id) ended */
+struct nbd_link_hooks {
+        int (*psk)(const char *node, unsigned char *key, size_t cap);
+        int (*resolve)(const char *site, const char *pair_id, const char *node, char *volume_id,
+                       size_t idcap, char *why, size_t whylen);
+        void (*closed)(const char *site, const char *pair_id, const char *volume_id);
+};
+void nbd_link_hooks_set(const struct nbd_link_hooks *h);
 
 /* The defaults: 64 MiB per connection, 512 MiB in total, handshake 30 s,
  * idle off, send 60 s, 1024 connections, 128 per address. */

@@ -115,6 +115,51 @@ int nbd_export_name_check(const char *name, size_t len)
         return 0;
 }
 
+int nbd_link_export_parse(const char *name, size_t len, char pair_id[NBD_LINK_PAIR_ID_LEN])
+{
+        size_t plen = strlen(NBD_LINK_EXPORT_PREFIX);
+
+        if (len < plen || memcmp(name, NBD_LINK_EXPORT_PREFIX, plen) != 0)
+                return 0;
+        name += plen;
+        len -= plen;
+        if (len != NBD_LINK_PAIR_ID_LEN - 1)
+                return -EINVAL;
+        for (size_t i = 0; i < len; i++) {
+                char ch = name[i];
+                bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+
+                if (dash ? ch != '-' : !((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')))
+                        return -EINVAL;
+        }
+        memcpy(pair_id, name, len);
+        pair_id[len] = '\0';
+        return 1;
+}
+
+int nbd_link_identity_parse(const char *identity, char node[NBD_LINK_NODE_LEN])
+{
+        size_t plen = strlen(NBD_LINK_IDENTITY_PREFIX), n;
+        const char *p;
+
+        if (strncmp(identity, NBD_LINK_IDENTITY_PREFIX, plen) != 0)
+                return 0;
+        p = identity + plen;
+        n = strlen(p);
+        if (n == 0 || n >= NBD_LINK_NODE_LEN)
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++) {
+                char ch = p[i];
+                bool alnum = (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
+                             (ch >= 'A' && ch <= 'Z');
+
+                if (!alnum && (i == 0 || (ch != '.' && ch != '_' && ch != '-')))
+                        return -EINVAL;
+        }
+        memcpy(node, p, n + 1);
+        return 1;
+}
+
 int nbd_opt_go_parse(const uint8_t *data, size_t len, struct nbd_opt_go *out)
 {
         uint32_t name_len;

@@ -160,6 +160,22 @@ int nbd_opt_go_parse(const uint8_t *data, size_t len, struct nbd_opt_go *out);
  * -EINVAL (too long, not UTF-8, embedded NUL). */
 int nbd_export_name_check(const char *name, size_t len);
 
+/* Mirror links between nodes (docs/design/multi-site.md "Remote DR links").
+ * An export name "link/<pair id>" (a lowercase UUID, exactly): 1 with the
+ * pair id copied into pair_id (37 bytes), 0 when the name is not a link
+ * name at all (no "link/" prefix: an attachment's export name), -EINVAL
+ * when it starts with "link/" but the rest is not a pair id. */
+#define NBD_LINK_EXPORT_PREFIX "link/"
+#define NBD_LINK_PAIR_ID_LEN   37
+int nbd_link_export_parse(const char *name, size_t len, char pair_id[NBD_LINK_PAIR_ID_LEN]);
+/* A PSK identity "evsrep-link:<node name>" (node name: 1..63 of
+ * [A-Za-z0-9._-], starting with a letter or digit): 1 with the node name
+ * copied into node (64 bytes), 0 when it does not start with the prefix,
+ * -EINVAL when the node name is not valid. */
+#define NBD_LINK_IDENTITY_PREFIX "evsrep-link:"
+#define NBD_LINK_NODE_LEN        64
+int nbd_link_identity_parse(const char *identity, char node[NBD_LINK_NODE_LEN]);
+
 /* Map a negative errno from the volume layer to an NBD error value. */
 uint32_t nbd_errmap(int neg_errno);
 

@@ -194,6 +194,8 @@ static void *conn_main(void *arg)
                 log_debug("nbd %s: %s: serving %s", srv->site, c->peer, volume_id(c->vol));
                 nbd_conn_serve(c, srv->threads_per_conn);
                 attach_unwatch(c->att, c->fd);
+                if (attach_is_link(c->att))
+                        nbd_link_closed(c);
                 volume_put(c->vol);
                 c->vol = NULL;
                 if (atomic_load(&c->expired) == NBD_EXP_IDLE)

@@ -3,6 +3,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "nbd/internal.h"
 #include "volume/attach.h"
 
 #include <errno.h>
@@ -32,7 +33,11 @@ struct nbd_tls_session {
 static int psk_key(gnutls_session_t session, const char *username, gnutls_datum_t *key)
 {
         unsigned char k[64];
-        int n = attach_psk_key(username, k, sizeof(k));
+        /* A node's link identity (multi-site.md), else an attachment's. */
+        int n = nbd_link_psk(username, k, sizeof(k));
+
+        if (n == 0)
+                n = attach_psk_key(username, k, sizeof(k));
 
         (void)session;
         if (n <= 0)

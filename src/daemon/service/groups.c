@@ -869,6 +869,15 @@ static int swap_preflight(void *arg, size_t i)
                          c->failover ? "fail over" : "reverse");
                 return -EBUSY;
         }
+        if (!pair_rt_dr(c->mb->rt[i])) {
+                /* Multi-site: the mirror would have to move to the DR node
+                 * (multi-site.md, "Remote DR links": not built yet). */
+                snprintf(c->msg, c->msglen,
+                         "replication pair %s has its DR volume on another node; this version "
+                         "cannot %s a group whose pairs span nodes (pause, sync and delete work)",
+                         c->mb->ps[i].id, c->failover ? "fail over" : "reverse");
+                return -EBUSY;
+        }
         rc = pair_rt_swap_preflight(c->mb->rt[i], c->failover);
         if (rc < 0)
                 log_error("group %s: pair %s cannot %s: %s", c->g->id, c->mb->ps[i].id,
@@ -1191,6 +1200,7 @@ static int do_extend(struct service *svc, struct store_group *g, struct members 
                                  items[k].pair_id, mb->ps[i].status);
                         return -EBUSY;
                 }
+
                 idx[k] = i;
         }
         for (size_t k = 0; k < nitems; k++)

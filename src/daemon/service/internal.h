@@ -42,6 +42,11 @@ struct service {
         pthread_mutex_t members_mu;
         /* Engine bindings of groups (fault freeze), under members_mu. */
         struct group_rt *groups;
+
+        /* The link monitor (links.c). */
+        pthread_t links_thread;
+        bool links_running, links_stopping; /* under lock */
+        pthread_cond_t links_cond;
 };
 
 /* Queue fn(svc, id, arg) on the single task thread (FIFO). */
@@ -100,6 +105,42 @@ int pair_rt_grow(struct pair_rt *rt, uint64_t size_bytes);
  * replication_status (TRACK: paused_status unless REPL__COUNT, else kept
  * when already a paused status), fault_level and failure_detail. */
 void pair_fill_state(struct pair_rt *rt, struct store_pair *p, enum repl_status paused_status);
+
+/* links.c: mirror links to DR volumes on other nodes (multi-site.md
+ * "Remote DR links", "Link faults").
+ *   open        an NBD link to pair_id's DR volume in dr_az (the node serving
+ *               it, from the nodes table); size_bytes: production's size,
+ *               which the DR export must have. allow_down: when the DR node
+ *               cannot be reached, a broken link that connects later (a
+ *               running pair); else the error (a new pair needs it now).
+ *   broken      0 when healthy, else the error that broke it
+ *   reconnect   look the DR node up again (its endpoint may have moved)
+ *               and connect; 0 or -errno */
+int service_link_open(struct service *svc, const char *pair_id, const char *dr_az,
+                      uint64_t size_bytes, bool allow_down, struct link **out);
+int service_link_broken(struct link *l);
+int service_link_reconnect(struct service *svc, const char *pair_id, struct volume *prod,
+                           struct link *l);
+/* Ask the DR node (internal channel) to grow pair_id's DR volume to
+ * size_bytes (an extend grows DR first). 0 or -errno. */
+int service_link_grow_remote(struct service *svc, const char *pair_id, uint64_t size_bytes);
+/* Start / stop the NBD link hooks (the DR side) and the link monitor (the
+ * production side: reconnect with backoff, auto_resync). */
+int service_links_start(struct service *svc);
+void service_links_stop(struct service *svc);
+
+/* pairs.c, for links.c's monitor. remote_ids: the pairs with a remote
+ * link (malloc'd). link_tick: one look at pair id's link at now_usec:
+ * reconnect when broken and due (2 s, doubling to 30 s); returns 1 when
+ * the link works and the pair should resume (a DR fault stopped it,
+ * auto_resync), with its group in group_id ("" when none). resume: a pair
+ * in no group, under its own fence. */
+#define LINK_RETRY_MS       2000u
+#define LINK_BACKOFF_MAX_MS 30000u
+int pair_rt_remote_ids(struct service *svc, char (**ids)[STORE_ID_LEN], size_t *n);
+int pair_rt_link_tick(struct service *svc, const char *id, int64_t now_usec, char *group_id,
+                      size_t glen);
+int pair_rt_resume(struct service *svc, const char *id);
 
 /* service.c: the status of a row as an enum (the store keeps the name).
  * An unknown name is logged and reads as *__COUNT, which every action

@@ -49,7 +49,12 @@ struct pair_rt {
         pthread_mutex_t lock;
         struct mirror *m;    /* NULL when not running */
         struct volume *prod; /* referenced while m != NULL */
-        struct volume *dr;
+        struct volume *dr;   /* NULL when DR is on another node (link below) */
+        /* A remote DR link (multi-site.md "Remote DR links"), owned by m;
+         * the link monitor (links.c) reconnects it. NULL for a local DR. */
+        struct link *link;
+        int64_t link_retry_usec; /* monotonic: next reconnect attempt */
+        unsigned link_backoff_ms;
         struct pair_rt *next;
 };
 
@@ -171,24 +176,37 @@ static int rt_start(struct service *svc, struct pair_rt *rt, const struct store_
                     bool create, enum mirror_mode mode, uint64_t *dirty)
 {
         struct store_volume pv = {0}, dv = {0};
-        char path[CONFIG_PATH_LEN + 64];
+        char path[CONFIG_PATH_LEN + 64], dr_az[STORE_NAME_LEN];
         struct mirror_cfg mc = {0};
         struct link *link = NULL;
-        int rc;
+        bool remote;
+        int link_err = 0, rc;
 
         if ((rc = pair_roles(svc, p, &pv, &dv)) < 0)
                 return rc;
+        /* DR on another node: its leg is an NBD link (links.c). */
+        remote = !config_site(svc->cfg, dv.availability_zone);
+        snprintf(dr_az, sizeof(dr_az), "%s", dv.availability_zone);
         rt->prod = volreg_lookup(pv.availability_zone, pv.id);
-        rt->dr = volreg_lookup(dv.availability_zone, dv.id);
+        rt->dr = remote ? NULL : volreg_lookup(dv.availability_zone, dv.id);
         store_volume_clear(&pv);
         store_volume_clear(&dv);
-        if (!rt->prod || !rt->dr) {
+        if (!rt->prod || (!remote && !rt->dr)) {
                 rc = -ENOENT;
                 goto fail;
         }
-        dr_set_read_only(rt->dr, true);
-        if ((rc = link_local_open(rt->dr, &link)) < 0)
-                goto fail;
+        if (remote) {
+                /* A new pair needs its DR node now (the initial copy); a
+                 * running one starts broken and tracks until it connects. */
+                if ((rc = service_link_open(svc, p->id, dr_az, volume_size(rt->prod), !create,
+                                            &link)) < 0)
+                        goto fail;
+                link_err = service_link_broken(link);
+        } else {
+                dr_set_read_only(rt->dr, true);
+                if ((rc = link_local_open(rt->dr, &link)) < 0)
+                        goto fail;
+        }
         meta_path(svc, p, path, sizeof(path));
         mc.pair_id = p->id;
         mc.meta_path = path;
@@ -202,10 +220,19 @@ static int rt_start(struct service *svc, struct pair_rt *rt, const struct store_
                 goto fail;
         if (mode == MIRROR_SYNC && *dirty)
                 mode = MIRROR_RESYNC; /* M1: never SYNC over dirty chunks */
+        if (link_err)
+                mode = MIRROR_TRACK; /* the link monitor resumes it */
         if ((rc = fence_mirror_start(rt->m, rt->prod, mode)) < 0) {
                 fence_mirror_close(rt->m, rt->prod, false);
                 rt->m = NULL;
                 goto fail;
+        }
+        if (remote) {
+                rt->link = link;
+                rt->link_backoff_ms = 0;
+                rt->link_retry_usec = 0;
+                if (link_err)
+                        mirror_link_down(rt->m, link_err);
         }
         return 0;
 fail:
@@ -224,6 +251,7 @@ static void rt_stop(struct pair_rt *rt, bool remove)
                 fence_mirror_close(rt->m, rt->prod, remove);
                 rt->m = NULL;
         }
+        rt->link = NULL; /* closed with the mirror */
         if (rt->prod)
                 volume_put(rt->prod);
         if (rt->dr)
@@ -355,6 +383,8 @@ int pair_rt_swap_preflight(struct pair_rt *rt, bool failover)
 
         if (!rt->m)
                 return -ENOENT;
+        if (!rt->dr)
+                return -EXDEV; /* DR on another node: the mirror would move */
         /* Failover makes the DR disk production: it must be there. */
         if (failover && (rc = volume_probe(rt->dr)) < 0)
                 return rc;
@@ -369,6 +399,8 @@ int pair_rt_swap(struct pair_rt *rt, bool fold_al, enum mirror_mode mode)
 
         if (!rt->m)
                 return -ENOENT;
+        if (!rt->dr)
+                return -EXDEV; /* DR on another node (preflight refuses it first) */
         if ((rc = link_local_open(old_prod, &l)) < 0)
                 return rc;
         rc = mirror_swap(rt->m, rt->dr, l, fold_al, mode);
@@ -398,7 +430,10 @@ int pair_rt_startable(struct service *svc, const struct store_pair *p, char *msg
                 side = "production";
         } else {
                 volume_put(v);
-                if (!(v = volreg_lookup(dv.availability_zone, dv.id))) {
+                v = NULL;
+                /* A DR volume on another node: its link says (rt_start). */
+                if (config_site(svc->cfg, dv.availability_zone) &&
+                    !(v = volreg_lookup(dv.availability_zone, dv.id))) {
                         missing = dv.id;
                         side = "DR";
                 } else {
@@ -468,10 +503,14 @@ struct pair_rt *pair_rt_lock_new(struct service *svc, const char *id)
 
 int pair_rt_grow(struct pair_rt *rt, uint64_t size_bytes)
 {
-        struct fence_member fm = {.m = rt->m, .prod = rt->prod, .dr = rt->dr};
+        struct fence_member fm = {.m = rt->m, .prod = rt->prod, .dr = rt->dr, .link = rt->link};
+        int rc;
 
         if (!rt->m)
                 return -ENOENT;
+        /* DR on another node: that node grows it first (internal channel). */
+        if (!rt->dr && (rc = service_link_grow_remote(rt->svc, rt->id, size_bytes)) < 0)
+                return rc;
         return fence_grow(&fm, volume_size(rt->prod), size_bytes);
 }
 
@@ -518,7 +557,12 @@ static void task_pair_delete(struct service *svc, const char *id, int64_t unused
         if (!rt || store_pair_get(svc->store, NULL, id, &p) < 0)
                 return;
         pthread_mutex_lock(&rt->lock);
-        if (rt->m) {
+        if (rt->m && !rt->dr) {
+                /* DR on another node: closing the mirror closes its link;
+                 * the DR node makes its volume writable again once the row
+                 * is gone (links.c, hook_closed). */
+                rt_stop(rt, true);
+        } else if (rt->m) {
                 struct volume *dr = rt->dr;
 
                 volume_get(dr);
@@ -714,16 +758,6 @@ int service_pair_create(struct service *svc, const struct pair_create_req *rq,
                          "replication.priority_station (%s) must be the zone of the production "
                          "(first) volume, %s",
                          rq->priority_station, pv.availability_zone);
-        } else if (!config_site(svc->cfg, dv.availability_zone)) {
-                /* Multi-site: the DR volume is on another node. Its mirror
-                 * needs a remote DR link (docs/design/multi-site.md, step
-                 * 3), not built yet. */
-                snprintf(msg, msglen,
-                         "DR volume %s is in %s, which another node serves; replication "
-                         "across nodes needs remote DR links, which this version does not "
-                         "have yet: put both volumes in AZs of one node",
-                         dv.id, dv.availability_zone);
-                rc = -EBUSY;
         } else if (pv.size_gib != dv.size_gib) {
                 snprintf(failure_detail, 16, FD_SIZE_MISMATCH);
                 snprintf(msg, msglen,
@@ -842,7 +876,7 @@ bool service_pair_live(struct service *svc, const char *id, struct pair_live *ou
                     volume_last_error(rt->prod) < 0) {
                         out->fault_level = 2;
                         out->failure_detail = FD_PROD_MISSING;
-                } else if (st.dr_error || volume_probe(rt->dr) < 0) {
+                } else if (st.dr_error || (rt->dr && volume_probe(rt->dr) < 0)) {
                         out->fault_level = 5;
                         out->failure_detail = FD_PEER_DOWN;
                 }
@@ -850,4 +884,92 @@ bool service_pair_live(struct service *svc, const char *id, struct pair_live *ou
         }
         pthread_mutex_unlock(&rt->lock);
         return ok;
+}
+
+/* ---- remote links (links.c's monitor) ---- */
+
+int pair_rt_remote_ids(struct service *svc, char (**ids)[STORE_ID_LEN], size_t *n)
+{
+        size_t cap = 0, k = 0;
+
+        pthread_mutex_lock(&svc->pairs_mu);
+        for (struct pair_rt *p = svc->pairs; p; p = p->next)
+                cap++;
+        *ids = calloc(cap ? cap : 1, STORE_ID_LEN);
+        if (*ids)
+                for (struct pair_rt *p = svc->pairs; p && k < cap; p = p->next)
+                        if (p->link) /* read without p->lock: a hint, checked under it */
+                                snprintf((*ids)[k++], STORE_ID_LEN, "%s", p->id);
+        pthread_mutex_unlock(&svc->pairs_mu);
+        *n = k;
+        return *ids ? 0 : -ENOMEM;
+}
+
+static void link_backoff(struct pair_rt *rt, int64_t now_usec)
+{
+        rt->link_backoff_ms =
+            rt->link_backoff_ms ? MIN(rt->link_backoff_ms * 2, LINK_BACKOFF_MAX_MS) : LINK_RETRY_MS;
+        rt->link_retry_usec = now_usec + (int64_t)rt->link_backoff_ms * 1000;
+}
+
+int pair_rt_link_tick(struct service *svc, const char *id, int64_t now_usec, char *group_id,
+                      size_t glen)
+{
+        struct pair_rt *rt = pair_rt_lock(svc, id);
+        struct mirror_stats st;
+        struct store_pair p;
+        int err, rc = 0;
+
+        group_id[0] = '\0';
+        if (!rt)
+                return 0;
+        if (!rt->m || !rt->link || now_usec < rt->link_retry_usec)
+                goto out;
+        mirror_stats(rt->m, &st);
+        err = service_link_broken(rt->link);
+        if (err && st.mode != MIRROR_TRACK)
+                goto out; /* the fault is being handled: TRACK comes first */
+        if (!err && st.mode != MIRROR_TRACK) {
+                rt->link_backoff_ms = 0; /* healthy and replicating */
+                goto out;
+        }
+        if (err) {
+                int r = service_link_reconnect(svc, id, mirror_prod(rt->m), rt->link);
+
+                if (r < 0) {
+                        if (!rt->link_backoff_ms)
+                                log_warn("pair %s: DR link down (%s); retrying every %u..%u s", id,
+                                         strerror(-r), LINK_RETRY_MS / 1000,
+                                         LINK_BACKOFF_MAX_MS / 1000);
+                        link_backoff(rt, now_usec);
+                        goto out;
+                }
+                log_info("pair %s: DR link connected again", id);
+        }
+        /* Connected. Resume what a DR fault stopped (a pause leaves no
+         * dr_error: paused pairs stay paused). */
+        if (!st.dr_error || !svc->cfg->auto_resync ||
+            store_pair_get(svc->store, NULL, id, &p) < 0 || pair_row_status(&p) != PAIR_AVAILABLE)
+                goto out;
+        snprintf(group_id, glen, "%s", p.group_id);
+        rc = 1;
+        link_backoff(rt, now_usec); /* a resume that fails is not retried at once */
+out:
+        pair_rt_unlock(rt);
+        return rc;
+}
+
+int pair_rt_resume(struct service *svc, const char *id)
+{
+        struct pair_rt *rt = pair_rt_lock(svc, id);
+        struct fence_member fm;
+        int rc;
+
+        if (!rt)
+                return -ENOENT;
+        fm = (struct fence_member){.m = rt->m, .prod = rt->prod, .dr = rt->dr};
+        rc = fence_sync(&fm, 1);
+        record_mode(svc, rt, PAIR__COUNT);
+        pair_rt_unlock(rt);
+        return rc;
 }

@@ -371,6 +371,8 @@ int service_start(const struct evsrep_config *cfg, struct store *st, struct serv
                 free(svc);
                 return -rc;
         }
+        if ((rc = service_links_start(svc)) < 0)
+                log_error("cannot start the link monitor: %s", strerror(-rc));
         *out = svc;
         return 0;
 }
@@ -405,6 +407,7 @@ void service_stop(struct service *svc)
         pthread_cond_signal(&svc->cond);
         pthread_mutex_unlock(&svc->lock);
         pthread_join(svc->thread, NULL);
+        service_links_stop(svc);
         attach_revoke_all(); /* the NBD listeners are stopped: nothing watches */
         /* Mirrors first: they flush both legs and close their meta files
          * cleanly (empty activity log) while the volumes are still open. */

@@ -83,6 +83,13 @@ struct pair_live {
 };
 bool service_pair_live(struct service *svc, const char *id, struct pair_live *out);
 
+/* Mirror links (links.c; multi-site.md "Remote DR links"): grow the DR
+ * volume this node serves of pair_id (project's) to size_bytes, for its
+ * production node's extend (never shrinks; growing to the current size is
+ * a no-op). -ENOENT when the pair's DR volume is not served here. */
+int service_link_dr_grow(struct service *svc, const char *project, const char *pair_id,
+                         uint64_t size_bytes, char *msg, size_t msglen);
+
 /* Replication consistency groups (groups.c). Every function validates
  * against current state and answers -EINVAL (400), -ENOENT (404) or -EBUSY
  * (409) with a sentence in msg that names the state and what to do first. */

@@ -22,6 +22,7 @@ struct attachment {
         unsigned char psk[32];
         size_t psk_len;
         bool read_only;
+        bool link; /* a mirror link's export (attach_add_link) */
         atomic_bool revoked;
         atomic_uint refs;
         struct attachment *next; /* under g_lock, while in the table */
@@ -67,8 +68,8 @@ static int unhex(const char *hex, unsigned char *out, size_t cap, size_t *len)
         return 0;
 }
 
-int attach_add(const char *id, const char *export_name, const char *volume_id, const char *site,
-               bool read_only, const char *psk_hex)
+static int add(const char *id, const char *export_name, const char *volume_id, const char *site,
+               bool read_only, const char *psk_hex, bool link)
 {
         struct attachment *a;
 
@@ -86,6 +87,7 @@ int attach_add(const char *id, const char *export_name, const char *volume_id, c
         copy(a->volume_id, sizeof(a->volume_id), volume_id);
         copy(a->site, sizeof(a->site), site);
         a->read_only = read_only;
+        a->link = link;
         atomic_init(&a->revoked, false);
         atomic_init(&a->refs, 1); /* the table's */
         pthread_mutex_init(&a->mu, NULL);
@@ -95,6 +97,17 @@ int attach_add(const char *id, const char *export_name, const char *volume_id, c
         g_count++;
         pthread_mutex_unlock(&g_lock);
         return 0;
+}
+
+int attach_add(const char *id, const char *export_name, const char *volume_id, const char *site,
+               bool read_only, const char *psk_hex)
+{
+        return add(id, export_name, volume_id, site, read_only, psk_hex, false);
+}
+
+int attach_add_link(const char *id, const char *volume_id, const char *site)
+{
+        return add(id, id, volume_id, site, false, "", true);
 }
 
 void attach_put(struct attachment *a)
@@ -213,6 +226,11 @@ const char *attach_volume_id(const struct attachment *a)
 bool attach_read_only(const struct attachment *a)
 {
         return a->read_only;
+}
+
+bool attach_is_link(const struct attachment *a)
+{
+        return a && a->link;
 }
 
 bool attach_revoked(const struct attachment *a)

@@ -25,6 +25,12 @@ struct attachment;
  * its TLS pre-shared key as hex (or "" for none). */
 int attach_add(const char *id, const char *export_name, const char *volume_id, const char *site,
                bool read_only, const char *psk_hex);
+/* The writable export of a mirror link on the DR node (docs/design/
+ * multi-site.md "Remote DR links"): id is also its export name
+ * ("link/<pair id>"); no PSK of its own (the link's is the node's). The NBD
+ * server opens it only for a link session; it writes the volume's file
+ * directly (a DR volume stays read-only for every client attachment). */
+int attach_add_link(const char *id, const char *volume_id, const char *site);
 /* Revoke one attachment by id (no-op when unknown). */
 void attach_revoke(const char *id);
 /* Revoke every attachment of a volume. */
@@ -44,6 +50,7 @@ int attach_psk_key(const char *id, unsigned char *key, size_t cap);
 const char *attach_id(const struct attachment *a);
 const char *attach_volume_id(const struct attachment *a);
 bool attach_read_only(const struct attachment *a);
+bool attach_is_link(const struct attachment *a);
 bool attach_revoked(const struct attachment *a);
 
 /* Watch fd: a revocation shuts it down. -ESHUTDOWN when a is already
