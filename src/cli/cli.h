@@ -70,6 +70,8 @@ struct cli {
         size_t n_add;
         const char *remove[CLI_MAX_IDS];
         size_t n_remove;
+        bool repair;            /* --repair (group verify) */
+        long long max_rate_mib; /* --max-rate (group verify), 0: unlimited */
 
         /* Positional arguments after noun and verb. */
         char **args;
@@ -192,6 +194,7 @@ int cmd_group_sync(struct cli *c);
 int cmd_group_reverse(struct cli *c);
 int cmd_group_failover(struct cli *c);
 int cmd_group_reprotect(struct cli *c);
+int cmd_group_verify(struct cli *c); /* cmd_verify.c */
 int cmd_group_extend(struct cli *c);
 
 /* Shared by the verbs (cmd_common.c). */

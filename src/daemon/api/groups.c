@@ -2,6 +2,7 @@
 #include "api/internal.h"
 #include "common/util.h"
 #include "json/jcheck.h"
+#include "service/verify.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -220,6 +221,9 @@ static json_t *group_json(struct api_call *c, const struct store_group *g)
                 json_object_set_new(j, "fault_message",
                                     v.fault_message[0] ? json_string(v.fault_message)
                                                        : json_null());
+        /* evsrep extension: the last online verify (api/verify.c). */
+        if (j)
+                json_object_set_new(j, "verify", api_group_verify_json(c, g->id));
         return j;
 }
 
@@ -322,11 +326,18 @@ int api_groups_action(struct api_call *c)
 {
         struct group_extend_item items[MAX_IDS];
         enum group_action a;
+        struct verify_req vrq;
         size_t n = 0;
         json_t *root = NULL;
         char msg[512] = "";
-        int rc = api_group_action_parse(c->r->body, c->r->body_len, &root, &a, items, &n, msg,
-                                        sizeof(msg));
+        int rc = api_group_verify_parse(c->r->body, c->r->body_len, &root, &vrq, msg, sizeof(msg));
+
+        json_decref(root);
+        root = NULL;
+        if (rc <= 0) /* os-evsrep-verify (evsrep extension): api/verify.c */
+                return rc < 0 ? api_reply_errno(c, rc, msg) : api_groups_verify(c, &vrq);
+        rc = api_group_action_parse(c->r->body, c->r->body_len, &root, &a, items, &n, msg,
+                                    sizeof(msg));
 
         if (rc == 0)
                 rc = service_group_action(c->ctx->svc, c->project, c->id, a, items, n, msg,

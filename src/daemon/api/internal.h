@@ -67,6 +67,15 @@ int api_group_action_parse(const char *body, size_t len, json_t **root, enum gro
                            struct group_extend_item *items, size_t *nitems, char *msg,
                            size_t msglen);
 
+/* Online verify (verify.c, evsrep extension). parse: 1 when the body is
+ * not an os-evsrep-verify action (fuzzed); verify_json: the group's
+ * `verify` member (null when it never had one). */
+struct verify_req;
+int api_group_verify_parse(const char *body, size_t len, json_t **root, struct verify_req *rq,
+                           char *msg, size_t msglen);
+int api_groups_verify(struct api_call *c, const struct verify_req *rq);
+json_t *api_group_verify_json(struct api_call *c, const char *group_id);
+
 /* Multi-site (forward.c): forward a request whose data plane belongs to
  * another node's AZ. 0: carry it out here; 1: replied (forwarded, or 503);
  * -1: the reply failed. pattern is the matched route's. */
