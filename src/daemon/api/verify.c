@@ -18,6 +18,7 @@ int api_group_verify_parse(const char *body, size_t len, json_t **root, struct v
             {"repair", JT_BOOL, false, 0, 0},
             {"max_rate_mib_per_sec", JT_INT, false, 0, VERIFY_MAX_RATE_MIB_SEC},
         };
+        const char *key;
         json_t *val, *j;
 
         memset(rq, 0, sizeof(*rq));
@@ -33,6 +34,15 @@ int api_group_verify_parse(const char *body, size_t len, json_t **root, struct v
                          "\"max_rate_mib_per_sec\": 0..%d}",
                          VERIFY_KEY, VERIFY_MAX_RATE_MIB_SEC);
                 return -EINVAL;
+        }
+        json_object_foreach(val, key, j)
+        {
+                if (strcmp(key, "repair") != 0 && strcmp(key, "max_rate_mib_per_sec") != 0) {
+                        snprintf(msg, msglen,
+                                 "%s.%.80s is not a verify option (repair, max_rate_mib_per_sec)",
+                                 VERIFY_KEY, key);
+                        return -EINVAL;
+                }
         }
         if (jcheck_object(val, VERIFY_KEY, f, ARRAY_SIZE(f), msg, msglen) < 0)
                 return -EINVAL;

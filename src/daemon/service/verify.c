@@ -350,7 +350,7 @@ int service_group_verify(struct service *svc, const char *project, const char *i
                          size_t msglen)
 {
         pthread_mutex_t *gl = service_group_stripe(svc, id);
-        struct verify_run *v = NULL, *old = NULL;
+        struct verify_run *v = NULL, *old = NULL, *unlinked = NULL;
         struct store_group g;
         enum group_status st;
         int rc;
@@ -403,24 +403,20 @@ int service_group_verify(struct service *svc, const char *project, const char *i
                 goto out;
         /* Replace the previous report (its thread has finished). */
         pthread_mutex_lock(&svc->verify_mu);
-        for (struct verify_run **pp = &svc->verifies; *pp; pp = &(*pp)->next) {
-                if (*pp == old) {
-                        *pp = old->next;
-                        break;
-                }
-        }
         if ((rc = pthread_create(&v->thread, NULL, verify_main, v)) != 0) {
-                pthread_mutex_unlock(&svc->verify_mu);
-                if (old) { /* keep the old report */
-                        old->next = svc->verifies;
-                        svc->verifies = old;
-                        old = NULL;
-                }
+                pthread_mutex_unlock(&svc->verify_mu); /* the old report stays */
                 rc = -rc;
                 verify_report_free(out);
                 goto out;
         }
         v->joined = false;
+        for (struct verify_run **pp = &svc->verifies; *pp; pp = &(*pp)->next) {
+                if (*pp == old) { /* replaced: its thread has finished */
+                        *pp = old->next;
+                        unlinked = old;
+                        break;
+                }
+        }
         v->next = svc->verifies;
         svc->verifies = v;
         pthread_mutex_unlock(&svc->verify_mu);
@@ -431,8 +427,8 @@ int service_group_verify(struct service *svc, const char *project, const char *i
         rc = 0;
 out:
         pthread_mutex_unlock(gl);
-        if (old)
-                run_free(old);
+        if (unlinked)
+                run_free(unlinked);
         if (v)
                 run_free(v);
         return rc;
