@@ -26,7 +26,7 @@ PAUSE=os-stop-replication-consistency-group
 REVERSE=os-reverse-replication-consistency-group
 VERIFY=os-evsrep-verify
 CHUNK=65536
-LOAD_SECS=${EVSREP_VERIFY_LOAD_SECONDS:-20}
+LOAD_SECS=${EVSREP_VERIFY_LOAD_SECONDS:-90} # an upper bound: the writers are stopped when the verify is done
 
 # verify_done GID: wait until the group's verify is no longer running.
 verify_done() {
