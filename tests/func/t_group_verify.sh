@@ -30,7 +30,7 @@ LOAD_SECS=${EVSREP_VERIFY_LOAD_SECONDS:-90} # an upper bound: the writers are st
 
 # verify_done GID: wait until the group's verify is no longer running.
 verify_done() {
-  wait_through "$RCGS/$1" "$V.status" "${2:-done}" running 120 || true
+  wait_through "$RCGS/$1" "$V.status" "${2:-done}" running "${3:-120}" || true
 }
 # flip FILE OFFSET: write one 0xde byte at OFFSET of FILE (not through the daemon).
 flip() {
@@ -102,7 +102,7 @@ expect_status 400 "unknown member" || true
 group_action "$GID" "$REVERSE"
 expect_status 200 "reverse during a verify" || true
 api GET "$RCGS/$GID"
-verify_done "$GID" cancelled
+verify_done "$GID" cancelled 30 # a cancel is seen within one throttle slice
 expect_eq "$(jget "$V.message")" "cancelled by reverse" "cancel message" || true
 [ "$(jget "$V.chunks_done")" -lt "$TOTAL" ] || fail "a cancelled verify went to the end"
 group_action "$GID" "$REVERSE"
