@@ -76,6 +76,8 @@ struct cli {
         /* group throttle: MiB/s, 0 when not given */
         long long max_mib, min_mib;
         bool adaptive;
+        bool repair;            /* --repair (group verify) */
+        long long max_rate_mib; /* --max-rate (group verify), 0: unlimited */
 
         /* Positional arguments after noun and verb. */
         char **args;
@@ -198,6 +200,7 @@ int cmd_group_sync(struct cli *c);
 int cmd_group_reverse(struct cli *c);
 int cmd_group_failover(struct cli *c);
 int cmd_group_reprotect(struct cli *c);
+int cmd_group_verify(struct cli *c); /* cmd_verify.c */
 int cmd_group_extend(struct cli *c);
 /* cmd_group_ext.c (evsrep extensions): estimate, throttle, and the
  * estimate-and-confirm step of sync, reprotect and reverse (0: go on;

@@ -39,6 +39,8 @@ enum opt_bit {
         O_WAIT = 1u << 14,     /* --wait, --timeout, --interval */
         O_CONFIRM = 1u << 15,  /* --yes, --confirm-above (cmd_group_ext.c) */
         O_THROTTLE = 1u << 16, /* --max-mib, --min-mib, --adaptive */
+        O_REPAIR = 1u << 17,
+        O_MAX_RATE = 1u << 18,
 };
 
 enum opt_id {
@@ -68,6 +70,8 @@ enum opt_id {
         OPT_MAX_MIB,
         OPT_MIN_MIB,
         OPT_ADAPTIVE,
+        OPT_REPAIR,
+        OPT_MAX_RATE,
 };
 
 static const struct option long_opts[] = {
@@ -99,6 +103,8 @@ static const struct option long_opts[] = {
     {"max-mib", required_argument, NULL, OPT_MAX_MIB},
     {"min-mib", required_argument, NULL, OPT_MIN_MIB},
     {"adaptive", no_argument, NULL, OPT_ADAPTIVE},
+    {"repair", no_argument, NULL, OPT_REPAIR},
+    {"max-rate", required_argument, NULL, OPT_MAX_RATE},
     {NULL, 0, NULL, 0},
 };
 
@@ -126,6 +132,8 @@ static const struct {
     {O_THROTTLE, "--adaptive", "yield to client writes: back off when their latency rises"},
     {O_CONFIRM, "--yes", "do not ask, even above --confirm-above"},
     {O_CONFIRM, "--confirm-above SIZE", "ask first when the estimate copies more (default 10G)"},
+    {O_REPAIR, "--repair", "verify: mark mismatching chunks dirty so a sync copies them"},
+    {O_MAX_RATE, "--max-rate MIB", "verify: at most MIB MiB/s (default 0: unlimited)"},
     {O_WAIT, "--wait", "wait until the action has reached its end state"},
     {O_WAIT, "--timeout SECONDS", "give up waiting after SECONDS (default 600): exit 6"},
     {O_WAIT, "--interval SECONDS", "poll interval while waiting (default 0.2)"},
@@ -208,6 +216,12 @@ static const struct verb verb_table[] = {
      "After a failover: resync the old production as the new DR side. With --wait, show\n"
      "progress until the group is available and replication is active. Shows the estimate\n"
      "first, as sync does."},
+    {"group", "verify", cmd_group_verify, O_REPAIR | O_MAX_RATE | O_WAIT,
+     "GROUP_ID [--repair] [--max-rate MIB] [--wait]",
+     "Online verify (evsrep extension): compare every clean chunk of every pair on both\n"
+     "sides while replication runs; report mismatching chunks. With --repair they are\n"
+     "marked dirty (copied at once when active, by the next sync when paused). With\n"
+     "--wait, show progress until it is done; exit 8 when chunks differed."},
     {"group", "extend", cmd_group_extend, O_SIZE | O_PAIR | O_WAIT,
      "GROUP_ID --size GIB [--pair PAIR_ID...]",
      "Grow both disks of the listed pairs (default: every member pair) to --size GiB.\n"
@@ -580,6 +594,23 @@ static int parse_opts(struct cli *c, int argc, char **argv, unsigned *used)
                         c->adaptive = true;
                         *used |= O_THROTTLE;
                         break;
+                case OPT_REPAIR:
+                        c->repair = true;
+                        *used |= O_REPAIR;
+                        break;
+                case OPT_MAX_RATE: {
+                        char *end;
+
+                        errno = 0;
+                        c->max_rate_mib = strtoll(optarg, &end, 10);
+                        if (errno || end == optarg || *end || c->max_rate_mib < 0 ||
+                            c->max_rate_mib > 100000)
+                                rc = cli_usage_error("--max-rate wants MiB/s from 0 to 100000, "
+                                                     "not '%s'",
+                                                     optarg);
+                        *used |= O_MAX_RATE;
+                        break;
+                }
                 case ':':
                         rc = cli_usage_error("option %s needs a value", argv[optind - 1]);
                         break;

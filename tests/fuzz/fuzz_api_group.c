@@ -1,7 +1,9 @@
 /* libFuzzer: arbitrary bytes as a group create body, update body and action
- * body, each through the handler's parse and validation path. The first
+ * body (os-evsrep-verify included), each through the handler's parse and
+ * validation path. The first
  * byte picks the parser. */
 #include "api/internal.h"
+#include "service/verify.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -40,7 +42,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         default: {
                 enum group_action a;
+                struct verify_req vrq;
                 size_t n = 0;
+                /* os-evsrep-verify first, as the handler does (api/verify.c). */
+                rc = api_group_verify_parse(body, size, &root, &vrq, msg, sizeof(msg));
+                json_decref(root);
+                root = NULL;
+                if (rc == 0 && vrq.max_rate_mib_per_sec > VERIFY_MAX_RATE_MIB_SEC)
+                        __builtin_trap();
+                if (rc <= 0)
+                        break;
                 rc = api_group_action_parse(body, size, &root, &a, items, &n, msg, sizeof(msg));
                 if (rc == 0 && a == GROUP_EXTEND && (n == 0 || n > 256))
                         __builtin_trap();

@@ -274,6 +274,13 @@ static void test_write_read_back(void **state)
         assert_int_equal(f->link->ops->flush(f->link), 0);
         read_back(f, r, sizeof(r), 4096 + 17);
         assert_memory_equal(w, r, sizeof(w));
+        /* The link's own read (online verify): the same bytes; past the
+         * end the server's error, and the link stays usable. */
+        memset(r, 0, sizeof(r));
+        assert_int_equal(f->link->ops->read(f->link, r, sizeof(r), 4096 + 17), 0);
+        assert_memory_equal(w, r, sizeof(w));
+        assert_true(f->link->ops->read(f->link, r, 4096, VOL_BYTES) < 0);
+        assert_int_equal(link_nbd_broken(f->link), 0);
         /* NBD cannot resize: only the size it already has is accepted. */
         assert_int_equal(f->link->ops->resize(f->link, VOL_BYTES), 0);
         assert_int_equal(f->link->ops->resize(f->link, 2 * VOL_BYTES), -EOPNOTSUPP);

@@ -2,6 +2,7 @@
 #include "api/internal.h"
 #include "common/util.h"
 #include "json/jcheck.h"
+#include "service/verify.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -223,6 +224,9 @@ static json_t *group_json(struct api_call *c, const struct store_group *g)
         /* evsrep extension: the resync throttle (group_ext.c). */
         if (j)
                 json_object_set_new(j, "resync_throttle", api_group_throttle_json(c, g->id));
+        /* evsrep extension: the last online verify (api/verify.c). */
+        if (j)
+                json_object_set_new(j, "verify", api_group_verify_json(c, g->id));
         return j;
 }
 
@@ -325,6 +329,7 @@ int api_groups_action(struct api_call *c)
 {
         struct group_extend_item items[MAX_IDS];
         enum group_action a;
+        struct verify_req vrq;
         size_t n = 0;
         json_t *root = NULL;
         char msg[512] = "";
@@ -332,6 +337,12 @@ int api_groups_action(struct api_call *c)
 
         if (rc != 1)
                 return rc;
+        rc = api_group_verify_parse(c->r->body, c->r->body_len, &root, &vrq, msg, sizeof(msg));
+
+        json_decref(root);
+        root = NULL;
+        if (rc <= 0) /* os-evsrep-verify (evsrep extension): api/verify.c */
+                return rc < 0 ? api_reply_errno(c, rc, msg) : api_groups_verify(c, &vrq);
         rc = api_group_action_parse(c->r->body, c->r->body_len, &root, &a, items, &n, msg,
                                     sizeof(msg));
 

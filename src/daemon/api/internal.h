@@ -77,6 +77,14 @@ json_t *api_group_throttle_json(struct api_call *c, const char *group_id);
  * throttle action. */
 int api_group_throttle_parse(const char *body, size_t len, json_t **root, bool *mine,
                              struct group_throttle_setting *out, char *msg, size_t msglen);
+/* Online verify (verify.c, evsrep extension). parse: 1 when the body is
+ * not an os-evsrep-verify action (fuzzed); verify_json: the group's
+ * `verify` member (null when it never had one). */
+struct verify_req;
+int api_group_verify_parse(const char *body, size_t len, json_t **root, struct verify_req *rq,
+                           char *msg, size_t msglen);
+int api_groups_verify(struct api_call *c, const struct verify_req *rq);
+json_t *api_group_verify_json(struct api_call *c, const char *group_id);
 
 /* Multi-site (forward.c): forward a request whose data plane belongs to
  * another node's AZ. 0: carry it out here; 1: replied (forwarded, or 503);

@@ -293,7 +293,7 @@ static void conn_close(struct link_nbd *l)
 
 /* ---- commands ---- */
 
-enum cmd { CMD_WRITE, CMD_ZERO, CMD_TRIM, CMD_FLUSH };
+enum cmd { CMD_WRITE, CMD_ZERO, CMD_TRIM, CMD_FLUSH, CMD_READ };
 
 static int64_t submit(struct link_nbd *l, struct piece *p, enum cmd c, const void *buf,
                       uint64_t len, uint64_t off, uint32_t fl)
@@ -310,6 +310,8 @@ static int64_t submit(struct link_nbd *l, struct piece *p, enum cmd c, const voi
                 return nbd_aio_trim(l->h, len, off, cb, fl);
         case CMD_FLUSH:
                 return nbd_aio_flush(l->h, cb, fl);
+        case CMD_READ: /* buf is the caller's, writable (ln_read) */
+                return nbd_aio_pread(l->h, (void *)buf, len, off, cb, fl);
         }
         return -1;
 }
@@ -549,6 +551,20 @@ static int ln_write(struct link *lk, const void *buf, size_t len, uint64_t off, 
 /* The write in two halves (link.h): submit issues the first MAX_PIECES
  * pieces and keeps conn_lk read-locked until wait, which waits for them,
  * writes the rest (if any) and emulates FUA. */
+/* Online verify: NBD_CMD_READ in pieces of at most max_write bytes. */
+static int ln_read(struct link *lk, void *buf, size_t len, uint64_t off)
+{
+        struct link_nbd *l = ln_of(lk);
+        int rc;
+
+        if (len == 0)
+                return 0;
+        pthread_rwlock_rdlock(&l->conn_lk);
+        rc = run(l, CMD_READ, buf, len, off, 0, l->max_write);
+        pthread_rwlock_unlock(&l->conn_lk);
+        return rc;
+}
+
 static int ln_submit(struct link *lk, const void *buf, size_t len, uint64_t off, unsigned flags,
                      struct link_op *op)
 {
@@ -786,6 +802,7 @@ static const struct link_ops g_nbd_ops = {
     .reconnect = link_nbd_reconnect,
     .submit = ln_submit,
     .wait = ln_wait,
+    .read = ln_read,
 };
 
 static int dup_opt(char **dst, const char *src)

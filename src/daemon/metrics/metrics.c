@@ -14,6 +14,7 @@
 #include "service/group_ext.h"
 #include "service/service.h"
 #include "service/states.h"
+#include "service/verify.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -140,6 +141,44 @@ static void render_groups(FILE *f, struct service *svc, const struct metrics_vie
         free(gs);
 }
 
+/* The last online verify of each group (evsrep extension, api.md §6). */
+static void render_verify(FILE *f, struct service *svc, const struct metrics_view *view)
+{
+        struct store_group *gs = NULL;
+        size_t n = 0;
+
+        if (store_group_list_all(service_store(svc), &gs, &n) < 0)
+                return;
+        stats_header(f, "evsrep_group_verify_running", "gauge",
+                     "1 while an online verify of the group runs.");
+        stats_header(f, "evsrep_group_verify_progress_percent", "gauge",
+                     "Progress of the group's last online verify.");
+        stats_header(f, "evsrep_group_verify_rate_bytes_per_second", "gauge",
+                     "Volume bytes verified per second by the group's last verify.");
+        stats_header(f, "evsrep_group_verify_bytes", "gauge",
+                     "Volume bytes verified so far by the group's last verify.");
+        stats_header(f, "evsrep_group_verify_mismatched_chunks", "gauge",
+                     "Chunks where production and DR differed in the group's last verify.");
+        for (size_t i = 0; i < n; i++) {
+                struct verify_report r;
+                const char *id = gs[i].id;
+
+                if (!visible(view, gs[i].project_id) || !service_verify_report(svc, id, &r))
+                        continue;
+                fprintf(f,
+                        "evsrep_group_verify_running{group=\"%s\"} %d\n"
+                        "evsrep_group_verify_progress_percent{group=\"%s\"} %d\n"
+                        "evsrep_group_verify_rate_bytes_per_second{group=\"%s\"} %llu\n"
+                        "evsrep_group_verify_bytes{group=\"%s\"} %llu\n"
+                        "evsrep_group_verify_mismatched_chunks{group=\"%s\"} %llu\n",
+                        id, r.state == VERIFY_RUNNING, id, r.progress, id,
+                        (unsigned long long)r.rate_bps, id, (unsigned long long)r.bytes_done, id,
+                        (unsigned long long)r.mismatched);
+                verify_report_free(&r);
+        }
+        free(gs);
+}
+
 int metrics_render(struct service *svc, const struct metrics_view *view, char **out, size_t *len)
 {
         FILE *f = open_memstream(out, len);
@@ -150,6 +189,7 @@ int metrics_render(struct service *svc, const struct metrics_view *view, char **
         if (view->scope != METRICS_SERVICE) {
                 render_pairs(f, svc, view);
                 render_groups(f, svc, view);
+                render_verify(f, svc, view);
         }
         stats_render(f);
         cluster_metrics_render(f);

@@ -56,13 +56,18 @@ const char *service_group_derive(const char *const *st, size_t n)
         return repl_status_name(repl_derive(rs, n));
 }
 
-static pthread_mutex_t *stripe(struct service *svc, const char *id)
+pthread_mutex_t *service_group_stripe(struct service *svc, const char *id)
 {
         uint32_t h = 2166136261u;
 
         for (const char *p = id; *p; p++)
                 h = (h ^ (unsigned char)*p) * 16777619u;
         return &svc->group_stripes[h % ARRAY_SIZE(svc->group_stripes)];
+}
+
+static pthread_mutex_t *stripe(struct service *svc, const char *id)
+{
+        return service_group_stripe(svc, id);
 }
 
 /* A member with a fault counts as error; paused members hold one DR image
@@ -599,6 +604,8 @@ int service_group_update(struct service *svc, const char *project, const char *i
                                    msglen);
         if (rc < 0)
                 goto out;
+        if (rq->nadd || rq->nremove)
+                service_verify_cancel(svc, id, "an update of the group's pairs");
 
         /* tx1: fields and status updating. */
         now = util_now_usec();
@@ -691,8 +698,10 @@ int service_group_delete(struct service *svc, const char *project, const char *i
                 rc = set_group_status(svc, &g, GS_DELETING, util_now_usec());
                 if (rc == 0 && (rc = store_group_delete(svc->store, id)) < 0)
                         set_group_status(svc, &g, GS_ERROR_DELETING, 0);
-                if (rc == 0)
+                if (rc == 0) {
                         group_unbind(svc, id);
+                        service_verify_forget(svc, id);
+                }
         }
 out:
         free(cur);
@@ -1257,6 +1266,8 @@ int service_group_action(struct service *svc, const char *project, const char *i
         /* The one check: the group state table (states.c) and its 409. */
         rc = group_check(group_row_status(&g), derive_pairs(mb.ps, mb.n), mb.n, op, id, &rule, msg,
                          msglen);
+        if (rc == 0 && op != GOP_PAUSE && op != GOP_SYNC) /* roles or sizes change */
+                service_verify_cancel(svc, id, group_op_name(op));
         switch (rc < 0 ? GOP__COUNT : op) {
         case GOP_PAUSE:
                 rc = mb.n ? do_pause(svc, &g, &mb, rule->to) : 0;

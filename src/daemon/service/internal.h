@@ -20,8 +20,9 @@ struct task {
         struct task *next;
 };
 
-struct pair_rt;  /* pairs.c */
-struct group_rt; /* groups.c */
+struct pair_rt;    /* pairs.c */
+struct group_rt;   /* groups.c */
+struct verify_run; /* verify.c */
 
 struct service {
         const struct evsrep_config *cfg;
@@ -47,6 +48,9 @@ struct service {
         pthread_t links_thread;
         bool links_running, links_stopping; /* under lock */
         pthread_cond_t links_cond;
+        /* Online verify runs, one per group, and their reports (verify.c). */
+        pthread_mutex_t verify_mu;
+        struct verify_run *verifies;
 };
 
 /* Queue fn(svc, id, arg) on the single task thread (FIFO). */
@@ -163,6 +167,18 @@ void group_row_set_repl(struct store_group *g, enum repl_status to);
 /* attachments.c: publish every stored attachment (start-up, before any NBD
  * listener accepts). */
 int service_attachments_load(struct service *svc);
+
+/* verify.c. cancel: a group action that changes roles, members or sizes
+ * stops the group's running verify (it never waits for it; group stripe
+ * held). stop_all: at shutdown, before service_pairs_stop (joins). */
+void service_verify_cancel(struct service *svc, const char *group_id, const char *why);
+void service_verify_stop_all(struct service *svc);
+/* The group is deleted: cancel its verify, wait for it, drop the report. */
+void service_verify_forget(struct service *svc, const char *group_id);
+/* groups.c: the lock that serialises actions on one group. */
+pthread_mutex_t *service_group_stripe(struct service *svc, const char *id);
+/* pairs.c: record the engine's mode in the pair's row (rt locked). */
+void pair_rt_record_mode(struct pair_rt *rt);
 
 /* pairs.c: start-up (after volumes are exported) and shutdown (before). */
 void service_pairs_reconcile(struct service *svc);

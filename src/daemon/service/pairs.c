@@ -334,6 +334,11 @@ static void record_mode(struct service *svc, struct pair_rt *rt, enum pair_statu
                 log_error("pair %s: cannot record replication state", rt->id);
 }
 
+void pair_rt_record_mode(struct pair_rt *rt)
+{
+        record_mode(rt->svc, rt, PAIR__COUNT);
+}
+
 struct pair_rt *pair_rt_lock(struct service *svc, const char *id)
 {
         struct pair_rt *rt;

@@ -355,6 +355,7 @@ int service_start(const struct evsrep_config *cfg, struct store *st, struct serv
         }
         pthread_mutex_init(&svc->pairs_mu, NULL);
         pthread_mutex_init(&svc->members_mu, NULL);
+        pthread_mutex_init(&svc->verify_mu, NULL);
         for (size_t i = 0; i < ARRAY_SIZE(svc->group_stripes); i++)
                 pthread_mutex_init(&svc->group_stripes[i], NULL);
         /* Attachments first (only the store is needed): nothing can connect
@@ -410,7 +411,9 @@ void service_stop(struct service *svc)
         service_links_stop(svc);
         attach_revoke_all(); /* the NBD listeners are stopped: nothing watches */
         /* Mirrors first: they flush both legs and close their meta files
-         * cleanly (empty activity log) while the volumes are still open. */
+         * cleanly (empty activity log) while the volumes are still open;
+         * before them, the verify runs that read through them. */
+        service_verify_stop_all(svc);
         service_pairs_stop(svc);
         service_groups_stop(svc);
 
