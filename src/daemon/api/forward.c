@@ -107,6 +107,10 @@ int api_forward_route(struct api_call *c, const char *pattern)
         rc = cluster_az_owner(az, &owner, &remaining);
         if (rc == -ENOENT)
                 return 0; /* no node serves it: the handler says it is unknown */
+        /* A failover that reached a node other than production's was
+         * forwarded because production did not answer (handoff.c). */
+        if (c->forwarded && api_handoff_is_failover(c, pattern))
+                return api_handoff_route(c, az);
         if (c->forwarded)
                 return http_reply_error(c->r, HTTP_ERR_UNAVAILABLE, "Retry-After: 1",
                                         "this request for %s was forwarded to node %s, which "
@@ -116,6 +120,8 @@ int api_forward_route(struct api_call *c, const char *pattern)
                            : 1;
         if (rc == -EAGAIN)
                 return api_reply_errno(c, rc, NULL) < 0 ? -1 : 1;
+        if (rc == -EHOSTDOWN && api_handoff_is_failover(c, pattern))
+                return api_handoff_route(c, az); /* failover from the survivor */
         if (rc == -EHOSTDOWN) {
                 snprintf(retry, sizeof(retry), "Retry-After: %d", remaining > -5 ? 5 : 30);
                 return http_reply_error(c->r, HTTP_ERR_UNAVAILABLE, retry,
@@ -133,6 +139,8 @@ int api_forward_route(struct api_call *c, const char *pattern)
                         cluster_reply_free(&rep);
                 log_warn("%s: node %s (%s) unreachable at %s: %s", c->r->req_id, owner.name, az,
                          owner.api_url, msg);
+                if (api_handoff_is_failover(c, pattern))
+                        return api_handoff_route(c, az); /* failover from the survivor */
                 return http_reply_error(c->r, HTTP_ERR_UNAVAILABLE, "Retry-After: 5",
                                         "node %s, which serves %s, cannot be reached (%s); "
                                         "retry later",

@@ -94,6 +94,14 @@ int api_forward_route(struct api_call *c, const char *pattern);
 int api_nodes_list(struct api_call *c);
 /* links.c: the DR node's side of a cross-node extend (internal only). */
 int api_links_grow(struct api_call *c);
+/* handoff.c: failover from the survivor (multi-site.md). is_failover: a
+ * group failover request. route: its production node (prod_az) does not
+ * answer: carry it out here (this node serves the DR AZ) or forward it to
+ * the node that does; 1 when answered, -1 on a send error, 0 to run the
+ * handler. divergence: GET os-evsrep-divergence/{pair id}, internal only. */
+bool api_handoff_is_failover(const struct api_call *c, const char *pattern);
+int api_handoff_route(struct api_call *c, const char *prod_az);
+int api_handoff_divergence(struct api_call *c);
 
 /* Quota sets (quotas.c). */
 int api_quotas_get(struct api_call *c);

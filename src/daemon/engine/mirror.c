@@ -535,7 +535,7 @@ int mirror_open(const struct mirror_cfg *cfg, struct mirror **out, uint64_t *dir
         if (cfg->create) {
                 unlink(cfg->meta_path); /* a crashed earlier create */
                 rc = meta_create(cfg->meta_path, cfg->pair_id, cfg->chunk_bytes,
-                                 volume_size(cfg->prod), true, &m->meta, &m->bm);
+                                 volume_size(cfg->prod), !cfg->clean, &m->meta, &m->bm);
         } else {
                 rc = meta_open(cfg->meta_path, &m->meta, &m->bm, ext, &n);
         }

@@ -39,6 +39,8 @@ struct mirror_cfg {
         struct link *link;
         uint64_t chunk_bytes; /* for a new meta file */
         bool create;          /* new pair: fresh meta file, every chunk dirty */
+        bool clean;           /* with create: every chunk clean (a takeover after a failover
+                               * from the survivor: only writes from now on are tracked) */
         mirror_event_fn on_event;
         void *event_ctx;
 };

@@ -23,6 +23,7 @@
  * (member order) -> store tx. The engine is called with pair locks held and
  * never calls back into the service except through the task queue. */
 #include "service/internal.h"
+#include "service/handoff.h"
 #include "common/log.h"
 #include "common/stats.h"
 #include "common/util.h"
@@ -376,6 +377,11 @@ static int group_rebind(struct service *svc, const char *group_id)
                 members_unlock(&mb);
         }
         return rc;
+}
+
+int service_group_rebind(struct service *svc, const char *group_id)
+{
+        return group_rebind(svc, group_id);
 }
 
 void service_groups_stop(struct service *svc)
@@ -1029,7 +1035,9 @@ static int unfence_extra(struct service *svc, struct members *mb, void *unused)
 
         (void)unused;
         for (size_t i = 0; i < mb->n && rc == 0; i++)
-                rc = set_volume_fenced(svc, pair_rt_dr(mb->rt[i]), false);
+                rc = pair_rt_mirror(mb->rt[i]) && !pair_rt_dr(mb->rt[i])
+                         ? service_handoff_unfence_remote(svc, &mb->ps[i]) /* handoff.c */
+                         : set_volume_fenced(svc, pair_rt_dr(mb->rt[i]), false);
         return rc;
 }
 
@@ -1282,7 +1290,10 @@ int service_group_action(struct service *svc, const char *project, const char *i
                 rc = do_swap(svc, &g, &mb, true, rule, msg, msglen);
                 break;
         case GOP_REPROTECT:
-                rc = do_reprotect(svc, &g, &mb, rule->to);
+                /* Across nodes: the old production's divergence first. */
+                rc = service_handoff_union(svc, mb.ps, mb.rt, mb.n, msg, msglen);
+                if (rc == 0)
+                        rc = do_reprotect(svc, &g, &mb, rule->to);
                 break;
         case GOP_EXTEND:
                 rc = do_extend(svc, &g, &mb, items, nitems, msg, msglen);

@@ -99,6 +99,17 @@ void pair_rt_lockdown(struct pair_rt *rt);
 int pair_rt_startable(struct service *svc, const struct store_pair *p, char *msg, size_t msglen);
 int pair_rt_restart(struct service *svc, struct pair_rt *rt, const struct store_pair *p);
 struct pair_rt *pair_rt_lock_new(struct service *svc, const char *id);
+/* Failover from the survivor (handoff.c): open p's mirror with production
+ * here, a fresh clean bitmap, in TRACK, the remote link allowed to start
+ * broken; production writable. rt->lock held, no mirror running. */
+int pair_rt_takeover(struct service *svc, struct pair_rt *rt, const struct store_pair *p);
+/* A broken remote link connected now (a reprotect does not wait for the
+ * monitor's backoff). 0 (also: no remote link, or healthy), or -errno.
+ * rt->lock held. */
+int pair_rt_link_connect(struct service *svc, struct pair_rt *rt);
+/* groups.c: bind group_id's current members in the engine (members_mu
+ * held). */
+int service_group_rebind(struct service *svc, const char *group_id);
 /* After a role swap that could not be undone (every disk locked down):
  * close the mirror and open it again in TRACK with the recorded roles (its
  * bitmap still holds every difference); production writable again. */

@@ -170,11 +170,30 @@ static void dr_set_read_only(struct volume *dr, bool ro)
         fence_set_read_only(dr, ro);
 }
 
+/* How rt_start opens the meta file and the link. */
+struct rt_start_opts {
+        bool create;     /* fresh meta file */
+        bool clean;      /* with create: no chunk dirty (takeover) */
+        bool allow_down; /* a remote link may start broken */
+};
+
+static int rt_start_ex(struct service *svc, struct pair_rt *rt, const struct store_pair *p,
+                       const struct rt_start_opts *o, enum mirror_mode mode, uint64_t *dirty);
+
 /* Open the mirror of p and attach it in mode (the fence is raised around
  * the attach). rt->lock held. */
 static int rt_start(struct service *svc, struct pair_rt *rt, const struct store_pair *p,
                     bool create, enum mirror_mode mode, uint64_t *dirty)
 {
+        struct rt_start_opts o = {.create = create, .allow_down = !create};
+
+        return rt_start_ex(svc, rt, p, &o, mode, dirty);
+}
+
+static int rt_start_ex(struct service *svc, struct pair_rt *rt, const struct store_pair *p,
+                       const struct rt_start_opts *o, enum mirror_mode mode, uint64_t *dirty)
+{
+        bool create = o->create;
         struct store_volume pv = {0}, dv = {0};
         char path[CONFIG_PATH_LEN + 64], dr_az[STORE_NAME_LEN];
         struct mirror_cfg mc = {0};
@@ -198,7 +217,7 @@ static int rt_start(struct service *svc, struct pair_rt *rt, const struct store_
         if (remote) {
                 /* A new pair needs its DR node now (the initial copy); a
                  * running one starts broken and tracks until it connects. */
-                if ((rc = service_link_open(svc, p->id, dr_az, volume_size(rt->prod), !create,
+                if ((rc = service_link_open(svc, p->id, dr_az, volume_size(rt->prod), o->allow_down,
                                             &link)) < 0)
                         goto fail;
                 link_err = service_link_broken(link);
@@ -214,6 +233,7 @@ static int rt_start(struct service *svc, struct pair_rt *rt, const struct store_
         mc.link = link;
         mc.chunk_bytes = svc->cfg->chunk_bytes;
         mc.create = create;
+        mc.clean = o->clean;
         mc.on_event = on_event;
         mc.event_ctx = svc;
         if ((rc = mirror_open(&mc, &rt->m, dirty)) < 0)
@@ -494,6 +514,29 @@ int pair_rt_reopen(struct service *svc, struct pair_rt *rt, const struct store_p
         fence_set_read_only(rt->prod, false);
         log_info("pair %s: mirror reopened with production in %s (%llu dirty chunks)", p->id,
                  p->priority_station, (unsigned long long)dirty);
+        return 0;
+}
+
+int pair_rt_takeover(struct service *svc, struct pair_rt *rt, const struct store_pair *p)
+{
+        struct rt_start_opts o = {.create = true, .clean = true, .allow_down = true};
+        uint64_t dirty = 0;
+        int rc;
+
+        /* Failover from the survivor (multi-site.md): the old production
+         * node is down; its divergence stays in its own meta file. Here a
+         * fresh, clean bitmap tracks every write from now on (TRACK); the
+         * link to the old node starts broken. */
+        if (rt->m)
+                return -EEXIST;
+        rc = rt_start_ex(svc, rt, p, &o, MIRROR_TRACK, &dirty);
+        if (rc < 0) {
+                log_error("pair %s: cannot take over its mirror: %s", p->id, strerror(-rc));
+                return rc;
+        }
+        fence_set_read_only(rt->prod, false);
+        log_info("pair %s: mirror taken over with production in %s (tracking)", p->id,
+                 p->priority_station);
         return 0;
 }
 
@@ -961,6 +1004,21 @@ int pair_rt_link_tick(struct service *svc, const char *id, int64_t now_usec, cha
         link_backoff(rt, now_usec); /* a resume that fails is not retried at once */
 out:
         pair_rt_unlock(rt);
+        return rc;
+}
+
+int pair_rt_link_connect(struct service *svc, struct pair_rt *rt)
+{
+        int rc;
+
+        if (!rt || !rt->m || !rt->link || !service_link_broken(rt->link))
+                return 0;
+        rc = service_link_reconnect(svc, rt->id, mirror_prod(rt->m), rt->link);
+        if (rc == 0) {
+                rt->link_backoff_ms = 0;
+                rt->link_retry_usec = 0;
+                log_info("pair %s: DR link connected again", rt->id);
+        }
         return rc;
 }
 

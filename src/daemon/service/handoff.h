@@ -1,0 +1,40 @@
+/* Moving a mirror between nodes (handoff.c; docs/design/multi-site.md
+ * "Failover from the survivor", "Moving a mirror between nodes"). */
+#ifndef EVSREP_SERVICE_HANDOFF_H
+#define EVSREP_SERVICE_HANDOFF_H
+
+#include "service/service.h"
+
+#include <jansson.h>
+#include <stddef.h>
+
+struct pair_rt;
+struct store_pair;
+
+/* The DR AZ of group_id (of its first member): 0, or -ENOENT (no group, no
+ * member). */
+int service_handoff_dr_az(struct service *svc, const char *project, const char *group_id, char *az,
+                          size_t cap);
+/* Failover of group_id carried out on this node, which serves its DR AZ,
+ * while its production node is down. 0; -EBUSY with msg (the 409: the old
+ * node's lease is still valid, *retry_sec set; or the state table);
+ * -EALREADY when production is on this node (the ordinary failover runs);
+ * -EIO with msg when the roles moved but a mirror could not be opened. */
+int service_handoff_failover(struct service *svc, const char *project, const char *group_id,
+                             int *retry_sec, char *msg, size_t msglen);
+/* On the old production node: the dirty set of pair_id's kept meta file,
+ * activity log folded in, as {"whole": false, "chunk_bytes", "size_bytes",
+ * "dirty_chunks", "extents": [[offset, length], ...]} (bytes), or
+ * {"whole": true} when the file is missing or damaged. */
+int service_handoff_divergence(struct service *svc, const char *project, const char *pair_id,
+                               json_t **out, char *msg, size_t msglen);
+/* Reprotect on the new production node: for every member whose DR volume
+ * is on another node, OR that node's divergence into the local bitmap.
+ * -EBUSY with msg while that node is unreachable. Member runtimes locked. */
+int service_handoff_union(struct service *svc, const struct store_pair *ps, struct pair_rt **rt,
+                          size_t n, char *msg, size_t msglen);
+/* The fenced flag of p's DR volume cleared in the store (inside the
+ * caller's transaction; the volume is on another node). */
+int service_handoff_unfence_remote(struct service *svc, const struct store_pair *p);
+
+#endif

@@ -1,0 +1,228 @@
+#!/usr/bin/env bash
+# Multi-site step 5 (docs/design/multi-site.md "Failover from the survivor",
+# "The old node's return", "Moving a mirror between nodes"): node A serves
+# az1 on 127.0.0.21, node B az2 on 127.0.0.22, one PostgreSQL store,
+# lease_ms 3000. Two groups across the nodes:
+#   G1 (r1, r2): replicating (SYNC) while seqwriter writes on A's production
+#   G2 (r3):     paused, with a write on A's production that only A's bitmap
+#                knows (A's divergence, for the reprotect's union)
+#  1. kill -9 A mid-load; failover of G1 sent to B: 409 with Retry-After
+#     while A's lease is valid, naming node-a; once it lapsed: 200, G1
+#     failovered with production in az2, A's old volumes fenced in the store
+#  2. B's new production disks (read over NBD attachments on B) hold one
+#     prefix of the writer's sequence with every acknowledged write (seqcheck)
+#     and are writable for clients; a write there (tracked by B)
+#  3. G2 fails over too (no lease wait now)
+#  4. A restarts: its old production disks are read-only for clients; it
+#     opened no mirror for the moved pairs and kept their meta files
+#  5. reprotect of both groups through A (carried out by B): A's
+#     divergence unioned (B's log), resync, every old production file on A
+#     equals its new production on B (qemu-img compare), groups active
+# Needs PostgreSQL (EVSREP_TEST_PG_URL or EVSREP_TEST_PG_URL_FILE, the
+# pg_cluster ctest fixture) and the seqwriter/seqcheck tools.
+. "$(dirname "$0")/lib.sh"
+require_fault_injection
+
+if [ -z "${EVSREP_TEST_PG_URL:-}" ] && [ -n "${EVSREP_TEST_PG_URL_FILE:-}" ]; then
+  EVSREP_TEST_PG_URL=$(cat "$EVSREP_TEST_PG_URL_FILE")
+fi
+[ -n "${EVSREP_TEST_PG_URL:-}" ] || die "needs EVSREP_TEST_PG_URL or EVSREP_TEST_PG_URL_FILE (PostgreSQL)"
+DBNAME="evsrep_t_fo_$$"
+ADMIN=$EVSREP_TEST_PG_URL
+DBURL="${ADMIN%/*}/$DBNAME"
+psql -q "$ADMIN" -c "CREATE DATABASE $DBNAME" >/dev/null || die "cannot create database $DBNAME"
+REGION=8M
+
+declare -A NPID=() IP=([a]=127.0.0.21 [b]=127.0.0.22)
+kill_nodes() {
+  for n in "${!NPID[@]}"; do
+    kill -KILL "${NPID[$n]}" 2>/dev/null || true
+    wait "${NPID[$n]}" 2>/dev/null || true
+  done
+  psql -q "$ADMIN" -c "DROP DATABASE IF EXISTS $DBNAME WITH (FORCE)" >/dev/null 2>&1 || true
+}
+trap 'rc=$?; kill_nodes; (exit $rc); cleanup' EXIT
+
+KEY="$TMP/cluster.key"
+TOKEN=$(openssl rand -hex 32)
+PROJECT=p$(openssl rand -hex 8)
+umask 077
+printf '%s %s\n' "$TOKEN" "$PROJECT" >"$TMP/tokens"
+umask 022
+export TOKEN PROJECT
+
+write_conf() { # NAME AZ
+  mkdir -p "$TMP/n$1"
+  cat >"$TMP/$1.conf" <<EOF
+[DEFAULT]
+data_dir = $TMP/n$1
+db = $DBURL
+tokens = $TMP/tokens
+listen = ${IP[$1]}:0
+availability_zones = $2
+node_name = node-$1
+cluster_key_file = $KEY
+lease_ms = 3000
+link_timeout = 2
+[az:$2]
+nbd_listen = ${IP[$1]}:0
+EOF
+}
+start_node() { # NAME: sets URL_<NAME>
+  local n=$1 port
+  rm -f "$TMP/n$n/evsrepd.ports"
+  "$EVSREPD" --config "$TMP/$n.conf" >>"$TMP/$n.log" 2>&1 &
+  NPID[$n]=$!
+  for _ in $(seq 1 300); do
+    [ -s "$TMP/n$n/evsrepd.ports" ] && break
+    kill -0 "${NPID[$n]}" 2>/dev/null || { tail -n 20 "$TMP/$n.log" >&2; die "node $n exited during start"; }
+    sleep 0.05
+  done
+  [ -s "$TMP/n$n/evsrepd.ports" ] || die "node $n wrote no ports file"
+  port=$(awk -F= '$1=="http"{print $2}' "$TMP/n$n/evsrepd.ports")
+  printf -v "URL_$n" 'http://%s:%s' "${IP[$n]}" "$port"
+}
+on() {
+  local n=$1
+  shift
+  local var="URL_$n"
+  URL=${!var} api "$@"
+}
+attach() { # NODE VOLUME: prints the export's URI; the answer in $TMP/att.VOLUME
+  on "$1" POST "volumes/$2/action" '{"os-initialize_connection":{"connector":{"host":"t-fo"}}}'
+  expect_status 200 "attach $2 on $1" || return 1
+  printf '%s' "$BODY" >"$TMP/att.$2"
+  jget .connection_info.data.uri
+}
+a_file() { printf '%s/na/az1/%s' "$TMP" "$1"; }
+b_file() { printf '%s/nb/az2/%s' "$TMP" "$1"; }
+same_files() { # WHAT A_ID B_ID
+  qemu-img compare -q -f raw -F raw "$(a_file "$2")" "$(b_file "$3")" >/dev/null 2>&1 ||
+    fail "$1: A's file differs from B's: $(qemu-img compare -f raw -F raw "$(a_file "$2")" "$(b_file "$3")" 2>&1)"
+}
+G=.replication_consistency_group
+wait_group() { # NODE GID FIELD WANT SECS
+  local end=$((SECONDS + $5)) got=""
+  while [ $SECONDS -lt $end ]; do
+    on "$1" GET "$RCGS/$2"
+    got=$(jget "$G.$3")
+    [ "$got" = "$4" ] && return 0
+    sleep 0.2
+  done
+  fail "group $2: want $3 $4, last $got ($BODY)"
+  return 1
+}
+
+write_conf a az1
+write_conf b az2
+start_node a
+start_node b
+T0=$SECONDS
+
+# --- setup: G1 replicating, G2 paused with a write only A knows -------------------
+URL=$URL_a
+P1=$(create_volume az1 1 p1)
+P2=$(create_volume az1 1 p2)
+P3=$(create_volume az1 1 p3)
+D1=$(create_volume az2 1 d1)
+D2=$(create_volume az2 1 d2)
+D3=$(create_volume az2 1 d3)
+PU1=$(attach a "$P1")
+PU2=$(attach a "$P2")
+PU3=$(attach a "$P3")
+R1=$(create_pair "$P1" "$D1" r1)
+R2=$(create_pair "$P2" "$D2" r2)
+R3=$(create_pair "$P3" "$D3" r3)
+for r in "$R1" "$R2" "$R3"; do wait_pair_active "$r" 60; done
+G1=$(create_group g1 "$R1" "$R2")
+G2=$(create_group g2 "$R3")
+group_action "$G1" os-sync-replication-consistency-group # a new group starts paused
+expect_status 200 "first sync of g1"
+wait_group a "$G1" replication_status active 30
+wait_group a "$G2" replication_status active-stopped 10
+qemu-io -f raw -c 'write -P 0x5a 300M 1M' -c flush "$PU3" >"$TMP/qio" 2>&1 ||
+  fail "write on p3 while g2 is paused: $(cat "$TMP/qio")"
+qemu-img compare -q -f raw -F raw "$(a_file "$P3")" "$(b_file "$D3")" && fail "p3 equals d3 after a paused write"
+
+# --- 1. A killed mid-load; failover via B: 409 while A's lease is valid -----------------
+RUNID=$((RANDOM + 1000))
+rm -f "$TMP/prog"
+"$SW" -q -R "$RUNID" -r "$REGION" -t 60 -p "$TMP/prog" -P 1 "$PU1" "$PU2" >"$TMP/sw.out" 2>"$TMP/sw.err" &
+WP=$!
+for _ in $(seq 1 200); do [ -s "$TMP/prog" ] && [ "$(cat "$TMP/prog")" -gt 300 ] 2>/dev/null && break; sleep 0.05; done
+kill -KILL "${NPID[a]}"
+wait "${NPID[a]}" 2>/dev/null || true
+unset 'NPID[a]'
+on b POST "$RCGS/$G1/action" '{"os-failover-replication-consistency-group": null}'
+expect_status 409 "failover while A's lease is valid"
+RETRY=$(printf '%s' "$HDRS" | tr -d '\r' | awk -F': ' 'tolower($1)=="retry-after"{print $2}')
+[[ "$RETRY" =~ ^[1-9][0-9]*$ ]] && [ "$RETRY" -le 3 ] || fail "the 409 has no Retry-After of 1..3 s: '$RETRY' ($HDRS)"
+case "$BODY" in *"node node-a (az1) holds its lease for"*"stop node node-a"*) ;;
+*) fail "the 409 does not name the node and its lease: $BODY" ;; esac
+F=0
+wait "$WP" || true
+F=$(cat "$TMP/sw.out")
+[[ "$F" =~ ^[0-9]+$ ]] && [ "$F" -gt 300 ] || fail "writer acknowledged too little before the kill: '$F' ($(cat "$TMP/sw.err"))"
+for _ in $(seq 1 40); do
+  on b POST "$RCGS/$G1/action" '{"os-failover-replication-consistency-group": null}'
+  [ "$STATUS" = 409 ] || break
+  sleep "${RETRY:-1}"
+done
+expect_status 200 "failover after A's lease lapsed"
+on b GET "$RCGS/$G1"
+expect_eq "$(jget "$G.status")/$(jget "$G.priority_station")" failovered/az2 "g1 after the failover"
+for r in "$R1" "$R2"; do
+  on b GET "$PAIRS/$r"
+  expect_eq "$(jget .replication.priority_station)/$(jget .replication.replication_status)" az2/active-stopped "pair $r after the failover"
+done
+FENCED=$(psql -qtA "$DBURL" -c "SELECT count(*) FROM volumes WHERE id IN ('$P1','$P2') AND fenced = 1" 2>/dev/null || echo "?")
+expect_eq "$FENCED" 2 "A's old production volumes fenced in the store"
+grep -q "roles of node node-a taken over; production now in az2" "$TMP/b.log" || fail "B's log does not show the takeover"
+
+# --- 2. B's new production: every acknowledged write, writable ----------------------------
+NU1=$(attach b "$D1")
+NU2=$(attach b "$D2")
+expect_eq "$(jq -r .connection_info.data.read_only "$TMP/att.$D1")" false "new production attachment read_only"
+"$SC" -q -t -R "$RUNID" -r "$REGION" -a "$F" -b "$((F + 1))" "$NU1" "$NU2" >"$TMP/sc.out" 2>"$TMP/sc.err" ||
+  fail "B's disks do not hold one prefix with every acknowledged write: $(cat "$TMP/sc.err") (acknowledged $F)"
+log "failover: B holds seq $("$SC" -m -R "$RUNID" -r "$REGION" "$NU1" "$NU2" 2>/dev/null) of $F acknowledged"
+qemu-io -f raw -c 'write -P 0x6b 200M 1M' -c flush "$NU1" >"$TMP/qio" 2>&1 ||
+  fail "write on B's new production: $(cat "$TMP/qio")"
+
+# --- 3. G2 fails over too ------------------------------------------------------------------
+on b POST "$RCGS/$G2/action" '{"os-failover-replication-consistency-group": null}'
+expect_status 200 "failover of g2"
+NU3=$(attach b "$D3")
+
+# --- 4. A's return ------------------------------------------------------------------------
+start_node a
+OU1=$(attach a "$P1")
+expect_eq "$(jq -r .connection_info.data.read_only "$TMP/att.$P1")" true "A's old production attachment read_only"
+if qemu-io -f raw -c 'write -P 0x66 0 4k' "$OU1" >"$TMP/qio" 2>&1; then
+  fail "a client wrote A's old production disk after A came back"
+fi
+grep -q "pair $R1: resumed" <(sed -n '/evsrepd.*start/,$p' "$TMP/a.log" | tail -n +1) && fail "A opened a mirror for r1 after its production moved"
+for r in "$R1" "$R2" "$R3"; do
+  [ -e "$TMP/na/az1/pair-$r.meta" ] || fail "A did not keep the meta file of $r"
+done
+
+# --- 5. reprotect through A (carried out by B): the union, resync ---------------------------
+for g in "$G1" "$G2"; do
+  on a POST "$RCGS/$g/action" '{"os-reprotect-replication-consistency-group": null}'
+  expect_status 200 "reprotect of $g"
+done
+wait_group b "$G1" replication_status active 60
+wait_group b "$G2" replication_status active 60
+grep -q "pair $R3: divergence of node node-a unioned" "$TMP/b.log" || fail "B's log does not show A's divergence of r3 unioned"
+same_files "r1 after the reprotect" "$P1" "$D1"
+same_files "r2 after the reprotect" "$P2" "$D2"
+same_files "r3 after the reprotect (A's paused write undone)" "$P3" "$D3"
+"$SC" -q -t -R "$RUNID" -r "$REGION" -a "$F" "$NU1" "$NU2" >/dev/null 2>"$TMP/sc.err" ||
+  fail "B's production lost acknowledged writes: $(cat "$TMP/sc.err")"
+log "0 of $F acknowledged writes lost; sections took $((SECONDS - T0)) s"
+for n in b a; do
+  kill -TERM "${NPID[$n]}"
+  wait "${NPID[$n]}" || fail "node $n exited non-zero after SIGTERM"
+  unset "NPID[$n]"
+done
+finish
