@@ -18,6 +18,11 @@
 #  5. reprotect of both groups through A (carried out by B): A's
 #     divergence unioned (B's log), resync, every old production file on A
 #     equals its new production on B (qemu-img compare), groups active
+#  6. reverse of G1 back home (B hands the mirrors to A in SYNC): A's disks
+#     writable and hold every acknowledged write, B's old attachment refuses
+#     writes, a write on A reaches B
+#  7. failover of G2 with B alive (B hands the mirror to A in TRACK), a write
+#     on A, reprotect (through B, carried out by A): equal again
 # Needs PostgreSQL (EVSREP_TEST_PG_URL or EVSREP_TEST_PG_URL_FILE, the
 # pg_cluster ctest fixture) and the seqwriter/seqcheck tools.
 . "$(dirname "$0")/lib.sh"
@@ -219,6 +224,38 @@ same_files "r2 after the reprotect" "$P2" "$D2"
 same_files "r3 after the reprotect (A's paused write undone)" "$P3" "$D3"
 "$SC" -q -t -R "$RUNID" -r "$REGION" -a "$F" "$NU1" "$NU2" >/dev/null 2>"$TMP/sc.err" ||
   fail "B's production lost acknowledged writes: $(cat "$TMP/sc.err")"
+
+# --- 6. reverse back home (B hands the mirrors to A, SYNC) -----------------------------------
+on a POST "$RCGS/$G1/action" '{"os-reverse-replication-consistency-group": null}'
+expect_status 200 "reverse of g1 back to az1"
+on a GET "$RCGS/$G1"
+expect_eq "$(jget "$G.status")/$(jget "$G.priority_station")/$(jget "$G.replication_status")" available/az1/active "g1 after the reverse"
+grep -q "group $G1: reverse across nodes done; node node-a took over" "$TMP/b.log" || fail "B's log does not show the handoff to A"
+HU1=$(attach a "$P1")
+HU2=$(attach a "$P2")
+expect_eq "$(jq -r .connection_info.data.read_only "$TMP/att.$P1")" false "A's production attachment after the reverse"
+if qemu-io -f raw -c 'write -P 0x67 0 4k' "$NU1" >"$TMP/qio" 2>&1; then
+  fail "a client wrote B's disk through its old attachment after the reverse"
+fi
+"$SC" -q -t -R "$RUNID" -r "$REGION" -a "$F" "$HU1" "$HU2" >/dev/null 2>"$TMP/sc.err" ||
+  fail "A's production lost acknowledged writes after the reverse: $(cat "$TMP/sc.err")"
+qemu-io -f raw -c 'write -P 0x78 400M 1M' -c flush "$HU1" >"$TMP/qio" 2>&1 || fail "write on A after the reverse: $(cat "$TMP/qio")"
+same_files "r1 after the reverse and a write (SYNC over the link)" "$P1" "$D1"
+same_files "r2 after the reverse" "$P2" "$D2"
+
+# --- 7. failover with the owner alive (B hands g2's mirror to A, TRACK) ---------------------
+on a POST "$RCGS/$G2/action" '{"os-failover-replication-consistency-group": null}'
+expect_status 200 "failover of g2 with B alive"
+on a GET "$RCGS/$G2"
+expect_eq "$(jget "$G.status")/$(jget "$G.priority_station")" failovered/az1 "g2 after the failover"
+HU3=$(attach a "$P3")
+expect_eq "$(jq -r .connection_info.data.read_only "$TMP/att.$P3")" false "A's production attachment of p3 after the failover"
+qemu-io -f raw -c 'write -P 0x79 500M 1M' -c flush "$HU3" >"$TMP/qio" 2>&1 || fail "write on A after the failover: $(cat "$TMP/qio")"
+qemu-img compare -q -f raw -F raw "$(a_file "$P3")" "$(b_file "$D3")" && fail "p3 equals d3 after a write on A while failovered"
+on b POST "$RCGS/$G2/action" '{"os-reprotect-replication-consistency-group": null}'
+expect_status 200 "reprotect of g2"
+wait_group a "$G2" replication_status active 60
+same_files "r3 after failover, write, reprotect" "$P3" "$D3"
 log "0 of $F acknowledged writes lost; sections took $((SECONDS - T0)) s"
 for n in b a; do
   kill -TERM "${NPID[$n]}"

@@ -117,3 +117,29 @@ int api_handoff_route(struct api_call *c, const char *prod_az)
         cluster_reply_free(&rep);
         return rc < 0 ? -1 : 1;
 }
+
+int api_handoff_takeover(struct api_call *c)
+{
+        char msg[512] = "";
+        json_t *root;
+        const char *mode;
+        enum mirror_mode mm;
+        int rc;
+
+        if (!c->forwarded)
+                return http_reply_error(c->r, HTTP_ERR_NOT_FOUND, NULL, "no resource at %s",
+                                        c->r->url);
+        root = json_loadb(c->r->body ? c->r->body : "", c->r->body_len, 0, NULL);
+        mode = json_string_value(json_object_get(root, "mode"));
+        if (!mode || (strcmp(mode, "sync") != 0 && strcmp(mode, "track") != 0)) {
+                json_decref(root);
+                return http_reply_error(c->r, HTTP_ERR_BAD_REQUEST, NULL,
+                                        "mode must be \"sync\" or \"track\"");
+        }
+        mm = strcmp(mode, "sync") == 0 ? MIRROR_SYNC : MIRROR_TRACK;
+        json_decref(root);
+        rc = service_handoff_takeover(c->ctx->svc, c->project, c->id, mm, msg, sizeof(msg));
+        if (rc < 0)
+                return api_reply_errno(c, rc, msg[0] ? msg : NULL);
+        return http_reply_json(c->r, 200, NULL);
+}

@@ -102,6 +102,9 @@ int api_links_grow(struct api_call *c);
 bool api_handoff_is_failover(const struct api_call *c, const char *pattern);
 int api_handoff_route(struct api_call *c, const char *prod_az);
 int api_handoff_divergence(struct api_call *c);
+/* POST os-evsrep-takeover/{group id} {"mode": "sync"|"track"}: internal,
+ * the new production node opens the group's mirrors (a handoff). */
+int api_handoff_takeover(struct api_call *c);
 
 /* Quota sets (quotas.c). */
 int api_quotas_get(struct api_call *c);

@@ -56,6 +56,7 @@ static const struct route g_routes[] = {
     /* node to node only (api/links.c): 404 unless forwarded */
     {"POST", "os-evsrep-links/{id}/grow", api_links_grow},
     {"GET", "os-evsrep-divergence/{id}", api_handoff_divergence},
+    {"POST", "os-evsrep-takeover/{id}", api_handoff_takeover},
 };
 
 /* Requests from another node (cluster/forward.c): "/internal" + the path. */
@@ -350,6 +351,9 @@ int api_reply_errno(struct api_call *c, int rc, const char *msg)
         case -ENOSPC: /* the site's free space times capacity_overcommit */
                 return http_reply_error(c->r, HTTP_ERR_CONFLICT, NULL, "%s",
                                         msg && *msg ? msg : "not enough capacity at the site");
+        case -EHOSTUNREACH: /* another node did not answer (multi-site) */
+                return http_reply_error(c->r, HTTP_ERR_UNAVAILABLE, "Retry-After: 5", "%s",
+                                        msg && *msg ? msg : "another node cannot be reached");
         case -EAGAIN: /* store busy or unreachable (store.h) */
                 return http_reply_error(c->r, HTTP_ERR_UNAVAILABLE, "Retry-After: 1",
                                         "the metadata store is busy or unreachable; retry the "

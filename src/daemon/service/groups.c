@@ -1284,10 +1284,12 @@ int service_group_action(struct service *svc, const char *project, const char *i
                 rc = do_sync(svc, &g, &mb, rule->to, msg, msglen);
                 break;
         case GOP_REVERSE:
-                rc = do_swap(svc, &g, &mb, false, rule, msg, msglen);
-                break;
         case GOP_FAILOVER:
-                rc = do_swap(svc, &g, &mb, true, rule, msg, msglen);
+                /* Across nodes the mirrors move (handoff.c). */
+                rc = service_handoff_spans(mb.rt, mb.n)
+                         ? service_handoff_swap(svc, &g, mb.ps, mb.rt, mb.n, op == GOP_FAILOVER,
+                                                rule->via, rule->to, msg, msglen)
+                         : do_swap(svc, &g, &mb, op == GOP_FAILOVER, rule, msg, msglen);
                 break;
         case GOP_REPROTECT:
                 /* Across nodes: the old production's divergence first. */
@@ -1303,7 +1305,8 @@ int service_group_action(struct service *svc, const char *project, const char *i
         case GOP__COUNT:
                 break;
         }
-        if (rc < 0 && rc != -EBUSY && rc != -EINVAL && rc != -ENOENT && !msg[0])
+        if (rc < 0 && rc != -EBUSY && rc != -EINVAL && rc != -ENOENT && rc != -EHOSTUNREACH &&
+            !msg[0])
                 snprintf(msg, msglen, "%s failed: %s", group_op_name(op), strerror(-rc));
         members_unlock(&mb);
 out:

@@ -264,7 +264,7 @@ int service_handoff_failover(struct service *svc, const char *project, const cha
         for (size_t i = 0; i < n; i++) {
                 struct pair_rt *rt = pair_rt_lock_new(svc, ps[i].id);
 
-                if (!rt || pair_rt_takeover(svc, rt, &ps[i]) < 0)
+                if (!rt || pair_rt_takeover(svc, rt, &ps[i], MIRROR_TRACK) < 0)
                         failed++;
                 pair_rt_unlock(rt);
         }
@@ -493,4 +493,246 @@ int service_handoff_unfence_remote(struct service *svc, const struct store_pair 
                         return rc;
         }
         return 0;
+}
+
+/* ---- reverse and failover with both nodes alive: the handoff table ---- */
+
+bool service_handoff_spans(struct pair_rt **rt, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                if (pair_rt_mirror(rt[i]) && !pair_rt_dr(rt[i]))
+                        return true;
+        return false;
+}
+
+/* Step 5 of the table: ask the new production node to open its mirrors. */
+static int ask_takeover(struct service *svc, const struct store_group *g, const char *dr_az,
+                        bool failover, char *msg, size_t msglen)
+{
+        struct store_node node;
+        struct cluster_reply rep = {0};
+        char path[256], why[256] = "";
+        const char *body = failover ? "{\"mode\":\"track\"}" : "{\"mode\":\"sync\"}";
+        int rc = cluster_az_owner(dr_az, &node, NULL);
+
+        (void)svc;
+        if (rc < 0) {
+                snprintf(msg, msglen,
+                         "the roles moved to %s, but no live node serves it to open the mirrors; "
+                         "they open when it starts",
+                         dr_az);
+                return -EHOSTUNREACH;
+        }
+        snprintf(path, sizeof(path), "/v2/%s/os-evsrep-takeover/%s", g->project_id, g->id);
+        rc = cluster_forward_send(&node, "POST", path, g->project_id, false, body, strlen(body),
+                                  &rep, why, sizeof(why));
+        if (rc == 0 && rep.status != 200) {
+                snprintf(msg, msglen,
+                         "the roles moved to %s, but node %s did not open the mirrors: HTTP %ld "
+                         "%.200s",
+                         dr_az, node.name, rep.status, rep.body ? rep.body : "");
+                rc = -EHOSTUNREACH;
+        } else if (rc < 0) {
+                snprintf(msg, msglen,
+                         "the roles moved to %s, but node %s cannot be reached (%s) to open the "
+                         "mirrors; they open when it starts",
+                         dr_az, node.name, why);
+                rc = -EHOSTUNREACH;
+        }
+        if (rc == 0 || rep.body)
+                cluster_reply_free(&rep);
+        return rc;
+}
+
+/* Steps 3: the new roles, in one transaction. */
+static int record_move(struct service *svc, struct store_group *g, struct store_pair *ps, size_t n,
+                       const char *dr_az, bool failover, enum group_status via,
+                       enum group_status to)
+{
+        const char *st[MAX_MEMBERS];
+        struct store_group next = *g;
+        int64_t now = util_now_usec();
+        enum repl_status rs = failover ? REPL_ACTIVE_STOPPED : REPL_ACTIVE;
+        int rc;
+
+        if ((rc = store_tx_begin(svc->store)) < 0)
+                return rc;
+        for (size_t i = 0; i < n && rc == 0; i++) {
+                struct store_pair *p = &ps[i];
+
+                if (failover && (rc = fence_old_prod(svc, p)) < 0)
+                        break;
+                snprintf(p->priority_station, sizeof(p->priority_station), "%s", dr_az);
+                snprintf(p->mirror_mode, sizeof(p->mirror_mode), "%s",
+                         mirror_mode_name(failover ? MIRROR_TRACK : MIRROR_SYNC));
+                pair_row_set_repl(p, rs);
+                p->updated_at = now;
+                rc = store_pair_update(svc->store, p);
+                st[i] = p->replication_status;
+        }
+        if (rc == 0) {
+                snprintf(next.priority_station, sizeof(next.priority_station), "%s", dr_az);
+                if (group_row_status(&next) != via)
+                        group_row_set_status(&next, via);
+                group_row_set_status(&next, to);
+                if (repl_status_parse(service_group_derive(st, n), &rs) == 0)
+                        group_row_set_repl(&next, rs);
+                next.updated_at = now;
+                rc = store_group_update(svc->store, &next);
+        }
+        if (rc < 0 || (rc = store_tx_commit(svc->store)) < 0) {
+                store_tx_rollback(svc->store);
+                return rc;
+        }
+        *g = next;
+        return 0;
+}
+
+int service_handoff_swap(struct service *svc, struct store_group *g, struct store_pair *ps,
+                         struct pair_rt **rt, size_t n, bool failover, enum group_status via,
+                         enum group_status to, char *msg, size_t msglen)
+{
+        const char *verb = failover ? "failover" : "reverse";
+        struct volume *prod[MAX_MEMBERS];
+        char dr_az[STORE_AZ_LEN] = "", old_az[STORE_AZ_LEN];
+        struct store_node node;
+        size_t k = 0;
+        int rc = 0;
+
+        if (n > MAX_MEMBERS)
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++) {
+                char az[STORE_AZ_LEN];
+
+                if (!pair_rt_mirror(rt[i]) || pair_rt_dr(rt[i])) {
+                        snprintf(msg, msglen,
+                                 "replication pair %s %s; a group whose pairs span nodes can %s "
+                                 "only when every member is mirrored to the same other node",
+                                 ps[i].id,
+                                 pair_rt_mirror(rt[i]) ? "has its DR volume on this node"
+                                                       : "has no running mirror",
+                                 failover ? "fail over" : "reverse");
+                        return -EBUSY;
+                }
+                if ((rc = pair_dr_az(svc, &ps[i], az, sizeof(az))) < 0)
+                        return rc;
+                if (i == 0)
+                        snprintf(dr_az, sizeof(dr_az), "%s", az);
+                if (strcmp(az, dr_az) != 0) {
+                        snprintf(msg, msglen,
+                                 "the group's pairs have their DR volumes in %s and %s; a "
+                                 "group can move only to one zone",
+                                 dr_az, az);
+                        return -EBUSY;
+                }
+        }
+        if ((rc = cluster_az_owner(dr_az, &node, NULL)) < 0) {
+                snprintf(msg, msglen,
+                         "no live node serves %s, where the group's DR volumes are; the group "
+                         "cannot %s to it now%s",
+                         dr_az, failover ? "fail over" : "reverse",
+                         failover ? ""
+                                  : " (a failover from there is the way out when this site "
+                                    "is lost)");
+                return rc == -EAGAIN ? rc : -EBUSY;
+        }
+        snprintf(old_az, sizeof(old_az), "%s", g->priority_station);
+        /* 1: one fence over every member's production disk. */
+        for (k = 0; k < n; k++) {
+                prod[k] = pair_rt_prod(rt[k]);
+                volume_get(prod[k]);
+                volume_fence_raise(prod[k]);
+        }
+        for (size_t i = 0; i < n && rc == 0; i++) {
+                rc = mirror_swap_preflight(pair_rt_mirror(rt[i]), failover);
+                if (rc == -EBUSY)
+                        snprintf(msg, msglen,
+                                 "replication pair %s is not in sync with nothing dirty; a "
+                                 "reverse needs every member active; sync the group and wait "
+                                 "for active",
+                                 ps[i].id);
+                else if (rc < 0)
+                        snprintf(msg, msglen, "replication pair %s cannot %s: %s", ps[i].id, verb,
+                                 strerror(-rc));
+        }
+        if (rc < 0)
+                goto lower;
+        /* 2: the mirrors close, their meta files kept (the divergence). */
+        for (size_t i = 0; i < n; i++)
+                pair_rt_release(rt[i]);
+        /* 3: the new roles. */
+        rc = record_move(svc, g, ps, n, dr_az, failover, via, to);
+        if (rc < 0) {
+                /* Old roles stand: reopen the mirrors from their kept meta
+                 * files (TRACK: a group sync resumes them). */
+                log_error("group %s: %s across nodes not recorded (%s); mirrors reopened", g->id,
+                          verb, strerror(-rc));
+                for (size_t i = 0; i < n; i++)
+                        if (pair_rt_reopen(svc, rt[i], &ps[i]) < 0)
+                                log_error("pair %s: cannot reopen its mirror", ps[i].id);
+                goto lower;
+        }
+        /* 4: this node's disks are DR now: read-only for clients. */
+        for (size_t i = 0; i < k; i++)
+                volume_set_read_only(prod[i], true);
+        log_info("group %s: %s across nodes: roles committed, production now in %s (was %s)", g->id,
+                 verb, dr_az, old_az);
+lower:
+        for (size_t i = 0; i < k; i++) {
+                volume_fence_lower(prod[i]);
+                volume_put(prod[i]);
+        }
+        if (rc < 0)
+                return rc;
+        /* (The closed mirrors left the group's engine binding.) 5: the new production node opens its mirrors. */
+        rc = ask_takeover(svc, g, dr_az, failover, msg, msglen);
+        if (rc < 0)
+                log_error("group %s: %s", g->id, msg);
+        else
+                log_info("group %s: %s across nodes done; node %s took over", g->id, verb,
+                         node.name);
+        return rc;
+}
+
+int service_handoff_takeover(struct service *svc, const char *project, const char *group_id,
+                             enum mirror_mode mode, char *msg, size_t msglen)
+{
+        pthread_mutex_t *gl = service_group_stripe(svc, group_id);
+        struct store_pair *ps = NULL;
+        struct store_group g;
+        size_t n = 0;
+        int rc, failed = 0;
+
+        pthread_mutex_lock(gl);
+        pthread_mutex_lock(&svc->members_mu);
+        if ((rc = store_group_get(svc->store, project, group_id, &g)) < 0 ||
+            (rc = store_pair_list_by_group(svc->store, group_id, &ps, &n)) < 0)
+                goto out;
+        if (!config_site(svc->cfg, g.priority_station)) {
+                snprintf(msg, msglen,
+                         "group %s has its production in %s, which node %s does not serve",
+                         group_id, g.priority_station, cluster_node_name());
+                rc = -EBUSY;
+                goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+                struct pair_rt *rt = pair_rt_lock_new(svc, ps[i].id);
+
+                if (!rt ||
+                    (pair_rt_mirror(rt) == NULL && pair_rt_takeover(svc, rt, &ps[i], mode) < 0))
+                        failed++;
+                pair_rt_unlock(rt);
+        }
+        if (service_group_rebind(svc, group_id) < 0)
+                log_error("group %s: cannot bind its members in the engine", group_id);
+        if (failed) {
+                snprintf(msg, msglen, "%d mirror(s) could not be opened on node %s; see its log",
+                         failed, cluster_node_name());
+                rc = -EIO;
+        }
+out:
+        free(ps);
+        pthread_mutex_unlock(&svc->members_mu);
+        pthread_mutex_unlock(gl);
+        return rc;
 }

@@ -4,8 +4,13 @@
 #define EVSREP_SERVICE_HANDOFF_H
 
 #include "service/service.h"
+#include "service/states.h"
+
+#include "engine/mirror.h"
+#include "store/store.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 struct pair_rt;
@@ -36,5 +41,22 @@ int service_handoff_union(struct service *svc, const struct store_pair *ps, stru
 /* The fenced flag of p's DR volume cleared in the store (inside the
  * caller's transaction; the volume is on another node). */
 int service_handoff_unfence_remote(struct service *svc, const struct store_pair *p);
+
+/* Reverse and failover of a group whose members are mirrored to another
+ * node, on the production node (the handoff table): spans says whether any
+ * member is; swap fences, closes the mirrors keeping their meta files,
+ * commits the roles (group via -> to), makes this node's disks read-only,
+ * lowers the fences, then asks the new production node to take over.
+ * -EBUSY with msg (409); -EHOSTUNREACH with msg when the roles moved but
+ * the other node did not open its mirrors. Member runtimes locked, group
+ * stripe held. */
+bool service_handoff_spans(struct pair_rt **rt, size_t n);
+int service_handoff_swap(struct service *svc, struct store_group *g, struct store_pair *ps,
+                         struct pair_rt **rt, size_t n, bool failover, enum group_status via,
+                         enum group_status to, char *msg, size_t msglen);
+/* On the new production node: open the mirrors of group_id's members in
+ * mode (internal route os-evsrep-takeover). */
+int service_handoff_takeover(struct service *svc, const char *project, const char *group_id,
+                             enum mirror_mode mode, char *msg, size_t msglen);
 
 #endif

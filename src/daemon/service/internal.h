@@ -99,10 +99,15 @@ void pair_rt_lockdown(struct pair_rt *rt);
 int pair_rt_startable(struct service *svc, const struct store_pair *p, char *msg, size_t msglen);
 int pair_rt_restart(struct service *svc, struct pair_rt *rt, const struct store_pair *p);
 struct pair_rt *pair_rt_lock_new(struct service *svc, const char *id);
-/* Failover from the survivor (handoff.c): open p's mirror with production
- * here, a fresh clean bitmap, in TRACK, the remote link allowed to start
- * broken; production writable. rt->lock held, no mirror running. */
-int pair_rt_takeover(struct service *svc, struct pair_rt *rt, const struct store_pair *p);
+/* A mirror moving to this node (handoff.c): open p's mirror with
+ * production here, a fresh clean bitmap, in mode (TRACK after a failover,
+ * SYNC after a reverse), the remote link allowed to start broken;
+ * production writable. rt->lock held, no mirror running. release: the
+ * mirror moving away: closed, its meta file kept (the caller holds the
+ * production fence and its own volume reference). */
+int pair_rt_takeover(struct service *svc, struct pair_rt *rt, const struct store_pair *p,
+                     enum mirror_mode mode);
+void pair_rt_release(struct pair_rt *rt);
 /* A broken remote link connected now (a reprotect does not wait for the
  * monitor's backoff). 0 (also: no remote link, or healthy), or -errno.
  * rt->lock held. */

@@ -517,27 +517,37 @@ int pair_rt_reopen(struct service *svc, struct pair_rt *rt, const struct store_p
         return 0;
 }
 
-int pair_rt_takeover(struct service *svc, struct pair_rt *rt, const struct store_pair *p)
+int pair_rt_takeover(struct service *svc, struct pair_rt *rt, const struct store_pair *p,
+                     enum mirror_mode mode)
 {
         struct rt_start_opts o = {.create = true, .clean = true, .allow_down = true};
         uint64_t dirty = 0;
         int rc;
 
-        /* Failover from the survivor (multi-site.md): the old production
-         * node is down; its divergence stays in its own meta file. Here a
-         * fresh, clean bitmap tracks every write from now on (TRACK); the
-         * link to the old node starts broken. */
+        /* The mirror moves to this node (multi-site.md "Moving a mirror
+         * between nodes"): the old production's divergence stays in its
+         * own meta file there. Here a fresh, clean bitmap tracks every
+         * write from now on; a link that cannot connect starts broken
+         * (TRACK, the monitor retries). */
         if (rt->m)
                 return -EEXIST;
-        rc = rt_start_ex(svc, rt, p, &o, MIRROR_TRACK, &dirty);
+        rc = rt_start_ex(svc, rt, p, &o, mode, &dirty);
         if (rc < 0) {
                 log_error("pair %s: cannot take over its mirror: %s", p->id, strerror(-rc));
                 return rc;
         }
         fence_set_read_only(rt->prod, false);
-        log_info("pair %s: mirror taken over with production in %s (tracking)", p->id,
-                 p->priority_station);
+        log_info("pair %s: mirror taken over with production in %s (%s)", p->id,
+                 p->priority_station, mirror_mode_name(mirror_mode(rt->m)));
         return 0;
+}
+
+void pair_rt_release(struct pair_rt *rt)
+{
+        /* Hooks off, both legs flushed, the AL emptied when both flushes
+         * worked (else it stays hot: the divergence folds it), the meta
+         * file kept. */
+        rt_stop(rt, false);
 }
 
 struct pair_rt *pair_rt_lock_new(struct service *svc, const char *id)
