@@ -684,7 +684,8 @@ lower:
         }
         if (rc < 0)
                 return rc;
-        /* (The closed mirrors left the group's engine binding.) 5: the new production node opens its mirrors. */
+        /* The closed mirrors left the group's engine binding. 5: the new
+         * production node opens its mirrors. */
         rc = ask_takeover(svc, g, dr_az, failover, msg, msglen);
         if (rc < 0)
                 log_error("group %s: %s", g->id, msg);
