@@ -15,6 +15,7 @@
 #  3. G2 fails over too (no lease wait now)
 #  4. A restarts: its old production disks are read-only for clients; it
 #     opened no mirror for the moved pairs and kept their meta files
+#     the internal divergence and takeover routes answer clients 404
 #  5. reprotect of both groups through A (carried out by B): A's
 #     divergence unioned (B's log), resync, every old production file on A
 #     equals its new production on B (qemu-img compare), groups active
@@ -210,6 +211,14 @@ grep -q "pair $R1: resumed" <(sed -n '/evsrepd.*start/,$p' "$TMP/a.log" | tail -
 for r in "$R1" "$R2" "$R3"; do
   [ -e "$TMP/na/az1/pair-$r.meta" ] || fail "A did not keep the meta file of $r"
 done
+# The divergence route is internal: a client (even with a valid token) and
+# an unsigned /internal/ request both get 404.
+on a GET "os-evsrep-divergence/$R3"
+expect_status 404 "client GET of the internal divergence route"
+on a GET "/internal/v2/$PROJECT/os-evsrep-divergence/$R3"
+expect_status 404 "unsigned GET of /internal/.../os-evsrep-divergence"
+on a POST "os-evsrep-takeover/$G1" '{"mode":"sync"}'
+expect_status 404 "client POST of the internal takeover route"
 
 # --- 5. reprotect through A (carried out by B): the union, resync ---------------------------
 for g in "$G1" "$G2"; do

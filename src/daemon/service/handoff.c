@@ -431,15 +431,19 @@ static int union_one(struct service *svc, const struct store_pair *p, struct mir
                 log_warn("pair %s: node %s has no divergence record: whole disk resynced", p->id,
                          node.name);
         } else {
-                uint64_t total = 0;
+                uint64_t total = 0, size = volume_size(mirror_prod(m));
 
                 json_array_foreach(arr, k, it)
                 {
                         json_int_t off = json_integer_value(json_array_get(it, 0));
                         json_int_t len = json_integer_value(json_array_get(it, 1));
 
-                        if (off < 0 || len <= 0)
+                        /* Another node's answer: only extents inside the
+                         * disk count. */
+                        if (off < 0 || len <= 0 || (uint64_t)off >= size)
                                 continue;
+                        if ((uint64_t)len > size - (uint64_t)off)
+                                len = (json_int_t)(size - (uint64_t)off);
                         if ((rc = mirror_mark_dirty(m, (uint64_t)off, (uint64_t)len)) < 0)
                                 break;
                         total += (uint64_t)len;
