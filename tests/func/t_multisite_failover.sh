@@ -24,6 +24,8 @@
 #     writes, a write on A reaches B
 #  7. failover of G2 with B alive (B hands the mirror to A in TRACK), a write
 #     on A, reprotect (through B, carried out by A): equal again
+#  8. A restarted without r3's meta file (a takeover that never ran): r3 in
+#     error, a group sync restarts it with a full copy, equal again
 # Needs PostgreSQL (EVSREP_TEST_PG_URL or EVSREP_TEST_PG_URL_FILE, the
 # pg_cluster ctest fixture) and the seqwriter/seqcheck tools.
 . "$(dirname "$0")/lib.sh"
@@ -265,6 +267,21 @@ on b POST "$RCGS/$G2/action" '{"os-reprotect-replication-consistency-group": nul
 expect_status 200 "reprotect of g2"
 wait_group a "$G2" replication_status active 60
 same_files "r3 after failover, write, reprotect" "$P3" "$D3"
+
+# --- 8. a production node without the moved mirror's meta file (what a takeover
+# that never ran leaves): after a restart the pair is in error, a group sync
+# restarts it with a full copy -------------------------------------------------------------
+kill -TERM "${NPID[a]}"
+wait "${NPID[a]}" || fail "node a exited non-zero after SIGTERM"
+unset 'NPID[a]'
+rm -f "$TMP/na/az1/pair-$R3.meta"
+start_node a
+on a GET "$PAIRS/$R3"
+expect_eq "$(jget .replication.status)" error "r3 without its meta file after A's restart"
+on a POST "$RCGS/$G2/action" '{"os-sync-replication-consistency-group": null}'
+expect_status 200 "sync of g2 restarts r3"
+wait_group a "$G2" replication_status active 60
+same_files "r3 after the full copy" "$P3" "$D3"
 log "0 of $F acknowledged writes lost; sections took $((SECONDS - T0)) s"
 for n in b a; do
   kill -TERM "${NPID[$n]}"
