@@ -62,6 +62,7 @@ struct cli {
         /* Verb options (NULL / false when not given). */
         const char *name, *description, *az, *volume_type, *status;
         const char *group, *volume, *production, *dr;
+        const char *prefix; /* group clone --prefix */
         long long size_gib;
         bool has_size, multiattach;
         const char *pairs[CLI_MAX_IDS];
@@ -193,6 +194,7 @@ int cmd_group_reverse(struct cli *c);
 int cmd_group_failover(struct cli *c);
 int cmd_group_reprotect(struct cli *c);
 int cmd_group_extend(struct cli *c);
+int cmd_group_clone(struct cli *c); /* cmd_clone.c */
 
 /* Shared by the verbs (cmd_common.c). */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -37,6 +37,7 @@ enum opt_bit {
         O_ADD = 1u << 12,
         O_REMOVE = 1u << 13,
         O_WAIT = 1u << 14, /* --wait, --timeout, --interval */
+        O_PREFIX = 1u << 15,
 };
 
 enum opt_id {
@@ -61,6 +62,7 @@ enum opt_id {
         OPT_PAIR,
         OPT_ADD,
         OPT_REMOVE,
+        OPT_PREFIX,
 };
 
 static const struct option long_opts[] = {
@@ -87,6 +89,7 @@ static const struct option long_opts[] = {
     {"pair", required_argument, NULL, OPT_PAIR},
     {"add", required_argument, NULL, OPT_ADD},
     {"remove", required_argument, NULL, OPT_REMOVE},
+    {"prefix", required_argument, NULL, OPT_PREFIX},
     {NULL, 0, NULL, 0},
 };
 
@@ -109,6 +112,7 @@ static const struct {
     {O_PAIR, "--pair PAIR_ID", "a pair (repeat for several)"},
     {O_ADD, "--add PAIR_ID", "pair to add to the group (repeatable)"},
     {O_REMOVE, "--remove PAIR_ID", "pair to remove from the group (repeatable)"},
+    {O_PREFIX, "--prefix NAME", "names of the clone volumes: NAME-<DR volume name>"},
     {O_WAIT, "--wait", "wait until the action has reached its end state"},
     {O_WAIT, "--timeout SECONDS", "give up waiting after SECONDS (default 600): exit 6"},
     {O_WAIT, "--interval SECONDS", "poll interval while waiting (default 0.2)"},
@@ -185,6 +189,11 @@ static const struct verb verb_table[] = {
      "GROUP_ID --size GIB [--pair PAIR_ID...]",
      "Grow both disks of the listed pairs (default: every member pair) to --size GiB.\n"
      "Done when the command returns."},
+    {"group", "clone", cmd_group_clone, O_PREFIX | O_WAIT, "GROUP_ID [--prefix NAME] [--wait]",
+     "DR drill (evsrep extension): new writable volumes in the DR zone, one per member,\n"
+     "holding the group's consistent DR instant (taken now while active, without stopping\n"
+     "replication; the frozen image while paused). With --wait, show the copy's progress\n"
+     "until every clone is available."},
 };
 
 static const char *const nouns[][2] = {
@@ -531,6 +540,10 @@ static int parse_opts(struct cli *c, int argc, char **argv, unsigned *used)
                 case OPT_REMOVE:
                         rc = push_id(c->remove, &c->n_remove, "--remove", optarg);
                         *used |= O_REMOVE;
+                        break;
+                case OPT_PREFIX:
+                        c->prefix = optarg;
+                        *used |= O_PREFIX;
                         break;
                 case ':':
                         rc = cli_usage_error("option %s needs a value", argv[optind - 1]);

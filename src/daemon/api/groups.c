@@ -324,9 +324,14 @@ int api_groups_action(struct api_call *c)
         enum group_action a;
         size_t n = 0;
         json_t *root = NULL;
-        char msg[512] = "";
-        int rc = api_group_action_parse(c->r->body, c->r->body_len, &root, &a, items, &n, msg,
-                                        sizeof(msg));
+        char msg[512] = "", prefix[128];
+        int rc = api_group_clone_parse(c->r->body, c->r->body_len, prefix, sizeof(prefix), msg,
+                                       sizeof(msg));
+
+        if (rc != 0) /* evsrep extension: the drill clone answers 202 (clone.c) */
+                return rc < 0 ? api_reply_errno(c, rc, msg) : api_group_clone(c, prefix);
+        rc = api_group_action_parse(c->r->body, c->r->body_len, &root, &a, items, &n, msg,
+                                    sizeof(msg));
 
         if (rc == 0)
                 rc = service_group_action(c->ctx->svc, c->project, c->id, a, items, n, msg,
