@@ -25,20 +25,20 @@
 #include <stdint.h>
 
 enum fault_point {
-        FP_VOL_READ,      /* volume_local_read: a volume's file (production, or DR via link) */
-        FP_VOL_WRITE,     /* volume_local_write */
-        FP_VOL_ZERO,      /* volume_local_zero */
-        FP_VOL_FLUSH,     /* volume_local_flush */
-        FP_VOL_GROW,      /* volume_resize, volume_file_grow */
-        FP_META_HDR,      /* meta file: header block write (id: pair id) */
-        FP_META_AL,       /* meta file: activity-log block write */
-        FP_META_BITS,     /* meta file: bitmap page write */
-        FP_META_SYNC,     /* meta file: fdatasync */
-        FP_STORE_COMMIT,  /* store_tx_commit: the commit fails with an I/O error */
-        FP_STORE_BUSY,    /* store_tx_begin: SQLITE_BUSY (the store stays busy) */
-        FP_STORE_WRITE,   /* one row write outside a transaction (id: the row's id) */
-        FP_CLONE_REFLINK, /* drill clone: the FICLONE attempt (id: DR volume id) */
-        FP_CLONE_COPY,    /* drill clone: one chunk copy to the clone (id: DR volume id) */
+        FP_VOL_READ,     /* volume_local_read: a volume's file (production, or DR via link) */
+        FP_VOL_WRITE,    /* volume_local_write */
+        FP_VOL_ZERO,     /* volume_local_zero */
+        FP_VOL_FLUSH,    /* volume_local_flush */
+        FP_VOL_GROW,     /* volume_resize, volume_file_grow */
+        FP_META_HDR,     /* meta file: header block write (id: pair id) */
+        FP_META_AL,      /* meta file: activity-log block write */
+        FP_META_BITS,    /* meta file: bitmap page write */
+        FP_META_SYNC,    /* meta file: fdatasync */
+        FP_STORE_COMMIT, /* store_tx_commit: the commit fails with an I/O error */
+        FP_STORE_BUSY,   /* store_tx_begin: SQLITE_BUSY (the store stays busy) */
+        FP_STORE_WRITE,  /* one row write outside a transaction (id: the row's id) */
+        FP_CLONE_LINK,   /* drill clone: the FICLONE attempt (id: DR volume id) */
+        FP_CLONE_COPY,   /* drill clone: one chunk copy to the clone (id: DR volume id) */
         FP__COUNT
 };
 

@@ -16,7 +16,7 @@
 #  4. a daemon killed during a copy: the clone is error after the restart,
 #     DR and production intact.
 # The copy is slowed (fault rule clone_copy~USEC per chunk) so that writes
-# land while it runs; the reflink attempt is forced to fail (clone_reflink)
+# land while it runs; the reflink attempt is forced to fail (clone_link)
 # so the copy path is what is tested on every file system. When the test
 # directory can reflink, the reflink path is checked too (section 5).
 . "$(dirname "$0")/lib.sh"
@@ -32,7 +32,7 @@ FAILOVER=os-failover-replication-consistency-group
 CLONE=os-evsrep-clone-replication-consistency-group
 T0=$SECONDS
 step() { log "=== $* (t=$((SECONDS - T0))s)"; }
-FAULTS="clone_reflink=1+;clone_copy~${CLONE_COPY_DELAY_USEC:-400000}"
+FAULTS="clone_link=1+;clone_copy~${CLONE_COPY_DELAY_USEC:-400000}"
 
 # Tokens before the first start: the tenant and an operator (quota changes).
 mkdir -p "$DATA"

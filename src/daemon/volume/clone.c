@@ -147,7 +147,7 @@ static void preserve(void *ctx, struct volume *v, uint64_t off, uint64_t len)
 
 enum clone_method clone_job_capture(struct clone_job *j, bool try_reflink)
 {
-        if (try_reflink && fault_check(FP_CLONE_REFLINK, volume_id(j->src)) == 0 &&
+        if (try_reflink && fault_check(FP_CLONE_LINK, volume_id(j->src)) == 0 &&
             volume_local_reflink_to(j->src, j->dst_fd) == 0) {
                 for (uint64_t c = 0; c < j->nchunks; c++)
                         chunk_set_done(j, c);
