@@ -171,6 +171,7 @@ static void *clone_run_main(void *arg)
 
         for (size_t i = 0; i < r->n; i++) {
                 struct clone_member *cm = &r->mem[i];
+                struct clone_job *job;
                 char why[STORE_NAME_LEN];
                 int rc;
 
@@ -189,9 +190,14 @@ static void *clone_run_main(void *arg)
                                  strerror(-rc));
                         clone_row_finish(r->svc, cm, VOL_ERROR, why);
                 }
+                /* Done: the source's reference and the clone's fd go now
+                 * (a deleted clone's space is freed at its delete). */
                 pthread_mutex_lock(&g_runs_mu);
                 cm->done = true;
+                job = cm->job;
+                cm->job = NULL;
                 pthread_mutex_unlock(&g_runs_mu);
+                clone_job_free(job);
         }
         atomic_store(&r->finished, true);
         return NULL;
@@ -345,18 +351,31 @@ static int clone_rows_insert(struct service *svc, const char *project, struct cl
         int64_t gib = 0;
         int rc;
 
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
                 gib += mem[i].row.size_gib;
-        if ((rc = capacity_probe(svc, mem[0].row.availability_zone, mem[0].row.size_gib, msg,
-                                 msglen)) < 0)
-                return rc;
+                if ((rc = capacity_probe(svc, mem[i].row.availability_zone, mem[i].row.size_gib,
+                                         msg, msglen)) < 0)
+                        return rc;
+        }
         if ((rc = store_tx_begin(svc->store)) < 0) {
                 snprintf(msg, msglen, "cannot record the clone volumes");
                 return rc;
         }
         rc = quota_check_tx(svc, project, (int64_t)n, gib, msg, msglen);
-        if (rc == 0)
-                rc = capacity_check_tx(svc, mem[0].row.availability_zone, gib, msg, msglen);
+        for (size_t i = 0; i < n && rc == 0; i++) {
+                const char *az = mem[i].row.availability_zone;
+                int64_t az_gib = 0;
+                bool seen = false;
+
+                for (size_t k = 0; k < i; k++)
+                        seen = seen || strcmp(mem[k].row.availability_zone, az) == 0;
+                if (seen)
+                        continue; /* that zone was checked with all its clones */
+                for (size_t k = i; k < n; k++)
+                        if (strcmp(mem[k].row.availability_zone, az) == 0)
+                                az_gib += mem[k].row.size_gib;
+                rc = capacity_check_tx(svc, az, az_gib, msg, msglen);
+        }
         for (size_t i = 0; i < n && rc == 0; i++)
                 if ((rc = store_volume_insert(svc->store, &mem[i].row)) < 0)
                         snprintf(msg, msglen, "cannot record the clone volumes");
@@ -515,6 +534,8 @@ static int clone_locked(struct service *svc, struct store_group *g, struct store
                         else
                                 volume_row_set_status(&cm->row, VOL_ERROR);
                         cm->done = true;
+                        clone_job_free(cm->job); /* complete: nothing to copy */
+                        cm->job = NULL;
                 }
                 if (store_volume_update(svc->store, &cm->row) < 0)
                         log_error("clone volume %s: cannot record its origin", cm->row.id);
