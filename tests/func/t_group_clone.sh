@@ -41,7 +41,16 @@ FAULTS="clone_link=1+;clone_copy~${CLONE_COPY_DELAY_USEC:-400000}"
 # reflink, to test that path too; /tmp is usually ext4 or tmpfs).
 if [ -n "${CLONE_TEST_DIR:-}" ]; then
   DATA=$(mktemp -d "$CLONE_TEST_DIR/evsrep-clone-data.XXXXXX")
-  trap 'rc=$?; [ -n "$DAEMON_PID" ] && kill -KILL "$DAEMON_PID" 2>/dev/null; [ $rc -eq 0 ] && rm -rf "$DATA"; cleanup' EXIT
+  clone_cleanup() { # lib.sh's cleanup, then the data dir when the test passed
+    local rc=$?
+    if [ $rc -eq 0 ]; then
+      cleanup
+      rm -rf "$DATA"
+    else
+      (exit $rc) || cleanup # cleanup reads the status from $?
+    fi
+  }
+  trap clone_cleanup EXIT
 fi
 # Tokens before the first start: the tenant and an operator (quota changes).
 mkdir -p "$DATA"
