@@ -15,9 +15,10 @@
 #     quota (413, nothing left behind), a failed-over group (409);
 #  4. a daemon killed during a copy: the clone is error after the restart,
 #     DR and production intact.
-# The copy is slowed (fault rule clone_copy~USEC per chunk) so that writes
-# land while it runs; the reflink attempt is forced to fail (clone_link)
-# so the copy path is what is tested on every file system. When the test
+# The copy of the first member is slowed (fault rule clone_work@<DR 1>~USEC
+# per chunk) so that writes land while it runs; the reflink attempt is
+# forced to fail (clone_link) so the copy path is what is tested on every
+# file system. When the test
 # directory can reflink, the reflink path is checked too (section 5).
 . "$(dirname "$0")/lib.sh"
 
@@ -35,7 +36,7 @@ step() { log "=== $* (t=$((SECONDS - T0))s)"; }
 # Checks that record a failure and go on (lib.sh's return 1 under set -e).
 chk_eq() { expect_eq "$@" || true; }
 chk_st() { expect_status "$@" || true; }
-FAULTS="clone_link=1+;clone_copy~${CLONE_COPY_DELAY_USEC:-400000}"
+FAULTS="clone_link=1+"
 
 # CLONE_TEST_DIR: keep the daemon's data there (e.g. a file system with
 # reflink, to test that path too; /tmp is usually ext4 or tmpfs).
@@ -61,7 +62,6 @@ printf "%s %s\n%s %s operator\n" "$TT" "$PJ" "$OT" "operators" >"$DATA/tokens"
 chmod 600 "$DATA/tokens"
 EVSREP_FAULT=$FAULTS start_daemon
 asop() { TOKEN=$OT PROJECT=operators api "$@"; }
-export EVS_URL=$URL EVS_TOKEN=$TOKEN EVS_PROJECT=$PROJECT
 
 declare -a P D U1 U2 PR PB FZ KB RX
 for i in 1 2; do
@@ -70,6 +70,14 @@ for i in 1 2; do
   PR[i]=$(create_pair "${P[i]}" "${D[i]}" "pair$i")
 done
 for i in 1 2; do wait_pair_active "${PR[i]}"; done
+# The worker copies the members in order (pair 1 first): hold it back on
+# DR 1 (every chunk it copies there waits), so that writes to pair 2 made
+# after a clone's answer reach DR 2 before the worker does, which makes the
+# copy-before-write path certain (evsrep_clone_preserved_chunks_total).
+FAULTS="clone_link=1+;clone_work@${D[1]}~${CLONE_WORK_DELAY_USEC:-1200000}"
+stop_daemon
+EVSREP_FAULT=$FAULTS start_daemon
+export EVS_URL=$URL EVS_TOKEN=$TOKEN EVS_PROJECT=$PROJECT # the CLI's settings
 GID=$(create_group drill "${PR[1]}" "${PR[2]}")
 group_action "$GID" "$SYNC"
 expect_status 200 "sync" || die "sync failed"
@@ -154,8 +162,8 @@ INSTANT=$(jget .clone.instant)
 mapfile -t C < <(clone_vols)
 declare -A SRC
 for k in 0 1; do SRC[${C[k]}]=$(jget ".clone.volumes[$k].source_volume_id"); done
-# The worker copies volume 1, then volume 2 (each chunk slowed): volume 2
-# is still creating, with a progress figure.
+# The worker copies volume 1 (slowed), then volume 2: volume 2 is still
+# creating, with a progress figure.
 C2ID=${C[1]}
 api GET "volumes/$C2ID"
 chk_eq "$(jget .volume.status)" creating "second clone right after the answer"
@@ -177,6 +185,17 @@ qemu-io -f raw -c "write -P 0xc1 0 1M" -c "write -P 0xc2 $((300 * M)) 4k" "${U1[
   fail "writes to production 1 after the clone"
 
 poll_clones "active clone" active "${C[@]}"
+# Metrics: the writes above reached DR while the copy ran, so chunks were
+# preserved by copy-before-write (not merely copied by the worker).
+api GET /metrics
+/usr/bin/python3 "$(dirname "$0")/metrics_check.py" "$TMP/b" || fail "metrics: not valid Prometheus text"
+m() { awk -v n="$1" '$1 == n {print $2}' <<<"$BODY"; }
+chk_eq "$(m evsrep_clones_total)" 2 "evsrep_clones_total"
+chk_eq "$(m evsrep_clones_copying)" 0 "evsrep_clones_copying after the copy"
+[ "$(m evsrep_clone_preserved_chunks_total)" -ge 1 ] 2>/dev/null ||
+  fail "no chunk preserved by copy-before-write: $(m evsrep_clone_preserved_chunks_total)"
+[ "$(m evsrep_clone_copied_bytes_total)" -ge $((6 * M)) ] 2>/dev/null ||
+  fail "evsrep_clone_copied_bytes_total $(m evsrep_clone_copied_bytes_total) < the 6 MiB of data"
 chk_eq "$(gstat)" active "replication after the clone"
 
 for k in 0 1; do

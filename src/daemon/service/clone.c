@@ -16,6 +16,7 @@
  * worker takes no service lock; it only writes its own rows. */
 #include "service/internal.h"
 #include "common/log.h"
+#include "common/stats.h"
 #include "common/util.h"
 #include "engine/fence.h"
 #include "volume/clone.h"
@@ -53,6 +54,8 @@ struct clone_run {
 
 static pthread_mutex_t g_runs_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct clone_run *g_runs;
+/* Metrics of finished jobs (running ones are added when rendering). */
+static atomic_uint_least64_t g_bytes_total, g_preserved_total, g_clones_total;
 
 static void clone_run_free(struct clone_run *r)
 {
@@ -109,6 +112,33 @@ bool service_clone_progress(const char *volume_id, int *percent)
                 }
         pthread_mutex_unlock(&g_runs_mu);
         return found;
+}
+
+void service_clones_metrics_render(FILE *f)
+{
+        uint64_t bytes = atomic_load(&g_bytes_total), kept = atomic_load(&g_preserved_total);
+        unsigned copying = 0;
+
+        pthread_mutex_lock(&g_runs_mu);
+        for (struct clone_run *r = g_runs; r; r = r->next)
+                for (size_t i = 0; i < r->n; i++)
+                        if (!r->mem[i].done && r->mem[i].job) {
+                                copying++;
+                                bytes += clone_job_data_bytes(r->mem[i].job);
+                                kept += clone_job_preserved_chunks(r->mem[i].job);
+                        }
+        pthread_mutex_unlock(&g_runs_mu);
+        stats_header(f, "evsrep_clones_total", "counter",
+                     "drill clone volumes created (os-evsrep-clone-replication-consistency-group)");
+        fprintf(f, "evsrep_clones_total %llu\n", (unsigned long long)atomic_load(&g_clones_total));
+        stats_header(f, "evsrep_clones_copying", "gauge", "drill clones being copied now");
+        fprintf(f, "evsrep_clones_copying %u\n", copying);
+        stats_header(f, "evsrep_clone_copied_bytes_total", "counter",
+                     "data bytes copied into drill clones (copy path)");
+        fprintf(f, "evsrep_clone_copied_bytes_total %llu\n", (unsigned long long)bytes);
+        stats_header(f, "evsrep_clone_preserved_chunks_total", "counter",
+                     "1 MiB chunks a DR write copied into a clone first (copy-before-write)");
+        fprintf(f, "evsrep_clone_preserved_chunks_total %llu\n", (unsigned long long)kept);
 }
 
 /* ---- rows ---- */
@@ -196,6 +226,8 @@ static void *clone_run_main(void *arg)
                 cm->done = true;
                 job = cm->job;
                 cm->job = NULL;
+                atomic_fetch_add(&g_bytes_total, clone_job_data_bytes(job));
+                atomic_fetch_add(&g_preserved_total, clone_job_preserved_chunks(job));
                 pthread_mutex_unlock(&g_runs_mu);
                 clone_job_free(job);
         }
@@ -508,6 +540,7 @@ static int clone_locked(struct service *svc, struct store_group *g, struct store
         out->instant = instant;
         out->source = want == MIRROR_SYNC ? "active" : "frozen";
         out->fence_usec = fr.fence_usec;
+        atomic_fetch_add(&g_clones_total, n);
         out->items = calloc(n, sizeof(*out->items));
         out->n = out->items ? n : 0;
         {

@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 struct service;
 
@@ -153,6 +154,8 @@ int service_group_clone(struct service *svc, const char *project, const char *id
                         size_t msglen);
 /* A clone volume being copied: true and its progress (0..99). */
 bool service_clone_progress(const char *volume_id, int *percent);
+/* Prometheus text of the drill clones (service-wide counters). */
+void service_clones_metrics_render(FILE *f);
 
 /* Quotas (quotas.c). -1 is unlimited. */
 struct quota_set {

@@ -29,6 +29,7 @@ struct clone_job {
         _Atomic uint64_t *done; /* one bit per chunk */
         atomic_uint_least64_t ndone;
         atomic_uint_least64_t data_bytes;
+        atomic_uint_least64_t preserved; /* chunks copied by preserve() */
         atomic_int error;
         bool bound;
         pthread_mutex_t mu; /* chunk copies; buf */
@@ -137,10 +138,13 @@ static void preserve(void *ctx, struct volume *v, uint64_t off, uint64_t len)
                 return;
         pthread_mutex_lock(&j->mu);
         for (c = c0; c <= c1 && !atomic_load(&j->error); c++) {
+                bool was = chunk_done(j, c);
                 int rc = chunk_copy(j, c);
 
                 if (rc < 0)
                         job_fail(j, rc);
+                else if (!was)
+                        atomic_fetch_add(&j->preserved, 1);
         }
         pthread_mutex_unlock(&j->mu);
 }
@@ -190,7 +194,8 @@ int clone_job_run(struct clone_job *j, const atomic_bool *stop)
                         for (; rc == 0 && c < j->nchunks && c < d / CLONE_CHUNK_BYTES; c++)
                                 if (!chunk_done(j, c))
                                         chunk_set_done(j, c);
-                        if (rc == 0 && c < j->nchunks)
+                        if (rc == 0 && c < j->nchunks &&
+                            (rc = fault_check(FP_CLONE_WORK, volume_id(j->src))) == 0)
                                 rc = chunk_copy(j, c);
                         if (rc < 0)
                                 job_fail(j, rc);
@@ -215,6 +220,11 @@ void clone_job_progress(const struct clone_job *j, uint64_t *done, uint64_t *tot
 uint64_t clone_job_data_bytes(const struct clone_job *j)
 {
         return atomic_load(&j->data_bytes);
+}
+
+uint64_t clone_job_preserved_chunks(const struct clone_job *j)
+{
+        return atomic_load(&j->preserved);
 }
 
 int clone_job_error(const struct clone_job *j)

@@ -42,6 +42,9 @@ int clone_job_run(struct clone_job *j, const atomic_bool *stop);
 void clone_job_progress(const struct clone_job *j, uint64_t *done, uint64_t *total);
 /* Data bytes copied so far (reflink: 0). */
 uint64_t clone_job_data_bytes(const struct clone_job *j);
+/* Chunks copied by copy-before-write (a write on the source came first):
+ * the cost the clone put on the source's writers. */
+uint64_t clone_job_preserved_chunks(const struct clone_job *j);
 /* 0, or the first error that failed the job. */
 int clone_job_error(const struct clone_job *j);
 /* Unbind (if still bound), close, put the source. */
