@@ -37,6 +37,9 @@ enum fault_point {
         FP_STORE_COMMIT, /* store_tx_commit: the commit fails with an I/O error */
         FP_STORE_BUSY,   /* store_tx_begin: SQLITE_BUSY (the store stays busy) */
         FP_STORE_WRITE,  /* one row write outside a transaction (id: the row's id) */
+        FP_CLONE_LINK,   /* drill clone: the FICLONE attempt (id: DR volume id) */
+        FP_CLONE_COPY,   /* drill clone: one chunk copy to the clone (id: DR volume id) */
+        FP_CLONE_WORK,   /* drill clone: the worker, before each chunk it copies (id: same) */
         FP__COUNT
 };
 

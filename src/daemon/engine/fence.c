@@ -269,6 +269,32 @@ int fence_pause(const struct fence_member *fm, size_t n, int *was, struct fence_
         return rc;
 }
 
+int fence_capture(const struct fence_member *fm, size_t n, enum mirror_mode want,
+                  void (*capture)(void *ctx, size_t i), void *ctx, struct fence_result *res)
+{
+        int64_t t0;
+        int rc = 0;
+
+        memset(res, 0, sizeof(*res));
+        for (size_t i = 0; i < n; i++)
+                if (!fm[i].m)
+                        return -EAGAIN;
+        t0 = util_mono_usec();
+        raise_all(fm, n, false);
+        res->frozen_at = util_now_usec();
+        for (size_t i = 0; i < n && rc == 0; i++)
+                if (mirror_mode(fm[i].m) != want)
+                        rc = -EAGAIN; /* a fault froze the group meanwhile */
+        for (size_t i = 0; i < n && rc == 0; i++) {
+                fence_assert_all_raised(fm, n);
+                capture(ctx, i);
+        }
+        lower_all(fm, n, false);
+        res->fence_usec = util_mono_usec() - t0;
+        stats_hist_observe_ns(&g_stats.fence, (uint64_t)res->fence_usec * 1000);
+        return rc;
+}
+
 int fence_sync(const struct fence_member *fm, size_t n)
 {
         int rc = 0;

@@ -192,6 +192,7 @@ int metrics_render(struct service *svc, const struct metrics_view *view, char **
                 render_verify(f, svc, view);
         }
         stats_render(f);
+        service_clones_metrics_render(f); /* service/clone.c */
         cluster_metrics_render(f);
         if (fclose(f) != 0)
                 return -EIO;

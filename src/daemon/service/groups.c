@@ -1302,6 +1302,25 @@ out:
         return rc;
 }
 
+/* clone.c: fn with the group's actions serialised and its members locked. */
+int group_run_locked(struct service *svc, const char *project, const char *id, group_locked_fn fn,
+                     void *ctx, char *msg, size_t msglen)
+{
+        pthread_mutex_t *gl = stripe(svc, id);
+        struct members mb = {0};
+        struct store_group g;
+        int rc;
+
+        pthread_mutex_lock(gl);
+        if ((rc = get_group(svc, project, id, &g, msg, msglen)) == 0 &&
+            (rc = members_of(svc, id, &mb)) == 0) {
+                rc = fn(svc, &g, mb.ps, mb.fm, mb.n, ctx, msg, msglen);
+                members_unlock(&mb);
+        }
+        pthread_mutex_unlock(gl);
+        return rc;
+}
+
 /* ---- start-up ---- */
 
 void service_groups_reconcile(struct service *svc)
