@@ -366,3 +366,23 @@ void fence_set_read_only(struct volume *v, bool ro)
         volume_set_read_only(v, ro);
         volume_fence_lower(v);
 }
+
+/* ---- sidecars ---- */
+
+void fence_group_cow_release(struct mirror_group *g)
+{
+        bool all = true;
+
+        /* Under g->mu so no fault freeze interleaves: a freeze after this
+         * finds every member in SYNC, a new consistent instant. The
+         * deletes are the only I/O done under g->mu (once per resync). */
+        pthread_mutex_lock(&g->mu);
+        for (size_t i = 0; i < g->n && all; i++) {
+                pthread_mutex_lock(&g->members[i]->mu);
+                all = g->members[i]->mode == MIRROR_SYNC;
+                pthread_mutex_unlock(&g->members[i]->mu);
+        }
+        for (size_t i = 0; i < g->n && all; i++)
+                sidecar_discard(g->members[i]->sc);
+        pthread_mutex_unlock(&g->mu);
+}

@@ -9,6 +9,7 @@
 #include "engine/meta.h"
 #include "engine/mirror.h"
 #include "engine/rangelock.h"
+#include "engine/sidecar.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -63,6 +64,12 @@ struct mirror {
         bool fault_frozen;
         int64_t frozen_at; /* wall-clock usec of the fence/freeze that froze DR; 0: none */
 
+        /* Copy-on-write sidecar (mirror_cow.c). cow_at (under mu): the
+         * instant the DR disk holds after a failover made it the DR side;
+         * consumed by the next switch out of TRACK. */
+        struct sidecar *sc;
+        int64_t cow_at;
+
         /* Resync worker. */
         pthread_t worker;
         bool worker_running;
@@ -86,6 +93,24 @@ void mirror_prod_fault(struct mirror *m, uint64_t c0, uint64_t c1, int err);
 
 /* fence.c */
 void fence_group_leave(struct mirror *m);
+/* Every member of g in SYNC: discard every member's sidecar (under g->mu). */
+void fence_group_cow_release(struct mirror_group *g);
+
+/* mirror_cow.c: the sidecar hooks (docs/design/replication.md, "A
+ * consistent DR image during resync"). */
+int mirror_cow_open(struct mirror *m);
+void mirror_cow_close(struct mirror *m, bool remove);
+/* Leaving TRACK (fence raised): open a sidecar for the instant DR holds. */
+int mirror_cow_resume(struct mirror *m);
+/* S1 for chunks [c0, c1], under the caller's range lock. */
+int mirror_cow(struct mirror *m, uint64_t c0, uint64_t c1);
+/* The mirror reached SYNC: discard the sidecars when its group is in SYNC. */
+void mirror_cow_synced(struct mirror *m);
+/* Failover (fences raised, worker stopped): roll DR back to the frozen
+ * instant (S3) and discard the sidecar. */
+int mirror_cow_rollback(struct mirror *m);
+/* Resync batch limit (chunks) while a sidecar is open. */
+uint64_t mirror_cow_batch_chunks(struct mirror *m);
 
 /* resync.c */
 int resync_start(struct mirror *m);

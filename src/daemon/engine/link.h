@@ -45,6 +45,9 @@ struct link_ops {
         int (*submit)(struct link *l, const void *buf, size_t len, uint64_t off, unsigned flags,
                       struct link_op *op);
         int (*wait)(struct link *l, struct link_op *op);
+        /* Read DR (the copy-on-write sidecar, sidecar.h; NULL: the link
+         * cannot, and the pair gets no sidecar). */
+        int (*read)(struct link *l, void *buf, size_t len, uint64_t off);
 };
 
 struct link {

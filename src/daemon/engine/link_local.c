@@ -22,6 +22,11 @@ static int ll_write(struct link *l, const void *buf, size_t len, uint64_t off, u
         return volume_local_write(dr_of(l), buf, len, off, flags);
 }
 
+static int ll_read(struct link *l, void *buf, size_t len, uint64_t off)
+{
+        return volume_local_read(dr_of(l), buf, len, off);
+}
+
 static int ll_zero(struct link *l, uint64_t off, uint64_t len, bool punch, unsigned flags)
 {
         return volume_local_zero(dr_of(l), off, len, punch, flags);
@@ -61,6 +66,7 @@ static const struct link_ops g_local_ops = {
     .resize = ll_resize,
     .size = ll_size,
     .close = ll_close,
+    .read = ll_read,
 };
 
 int link_local_open(struct volume *dr, struct link **out)
