@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define COW_BATCH_BYTES (16u << 20)
+#define COW_BATCH_BYTES (4u << 20)
 
 /* pair-<id>.meta -> pair-<id>.cow */
 static void cow_path(const char *meta_path, char *buf, size_t len)

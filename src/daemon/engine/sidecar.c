@@ -256,9 +256,10 @@ int sidecar_create(struct sidecar *s, uint64_t nchunks, int64_t frozen_at)
         s->data_off = SC_INDEX_OFF + index_bytes(nchunks);
         if ((rc = bitmap_init(&s->idx, nchunks)) < 0)
                 goto fail;
-        /* Header and an all-clear index (a hole), durable, then renamed
-         * into place: the file exists whole or not at all. */
-        if (ftruncate(fd, (off_t)s->data_off) < 0)
+        /* Header, an all-clear index and the data area (holes: the file
+         * is as long as the disk, so every chunk reads back), durable,
+         * then renamed into place: the file exists whole or not at all. */
+        if (ftruncate(fd, (off_t)(s->data_off + nchunks * s->chunk_bytes)) < 0)
                 rc = -errno;
         if (rc == 0 && (rc = write_header(s, fd)) == 0 && (rc = fault_fdatasync(fd)) == 0 &&
             rename(tmp, s->path) < 0)
