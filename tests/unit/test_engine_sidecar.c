@@ -470,6 +470,34 @@ static void test_discard(void **state)
         sidecar_free(s);
 }
 
+static void test_preserve_some(void **state)
+{
+        struct fx *f = *state;
+        struct sidecar *s = open_new(f, 3);
+        struct sidecar_stats st;
+        struct bitmap sel;
+
+        /* Every 3rd chunk of [16, 47]: one call, one read pass. */
+        assert_int_equal(bitmap_init(&sel, 32), 0);
+        for (uint64_t i = 0; i < 32; i += 3)
+                bitmap_set_range(&sel, i, 1);
+        f->dr->reads = 0;
+        assert_int_equal(sidecar_preserve_some(s, &f->dr->base, 16, 47, &sel, f->dr->size), 0);
+        sidecar_stats(s, &st);
+        assert_int_equal(st.chunks, 11);
+        assert_int_equal(f->dr->reads, 11); /* runs of one chunk each */
+        for (uint64_t i = 0; i < 32; i += 3)
+                memset(f->dr->mem + (16 + i) * CB, 0x71, CB);
+        /* Again: nothing left to read. */
+        f->dr->reads = 0;
+        assert_int_equal(sidecar_preserve_some(s, &f->dr->base, 16, 47, &sel, f->dr->size), 0);
+        assert_int_equal(f->dr->reads, 0);
+        assert_int_equal(sidecar_rollback(s, &f->dr->base, f->dr->size), 0);
+        assert_memory_equal(f->dr->mem, f->frozen, NCHUNKS * CB);
+        bitmap_free(&sel);
+        sidecar_free(s);
+}
+
 struct worker_arg {
         struct sidecar *s;
         struct fx *f;
@@ -531,6 +559,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_mark, setup, teardown),
             cmocka_unit_test_setup_teardown(test_grown_disk, setup, teardown),
             cmocka_unit_test_setup_teardown(test_discard, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_preserve_some, setup, teardown),
             cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
         };
 

@@ -109,6 +109,9 @@ void mirror_cow_synced(struct mirror *m);
 /* Failover (fences raised, worker stopped): roll DR back to the frozen
  * instant (S3) and discard the sidecar. */
 int mirror_cow_rollback(struct mirror *m);
+/* S1 for the resync batch [c, e) (under its range lock), and ahead of it
+ * for the next dirty chunks. */
+int mirror_cow_ahead(struct mirror *m, uint64_t c, uint64_t e);
 /* Resync batch limit (chunks) while a sidecar is open. */
 uint64_t mirror_cow_batch_chunks(struct mirror *m);
 

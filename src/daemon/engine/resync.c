@@ -149,7 +149,7 @@ static void *resync_main(void *arg)
                 pthread_mutex_unlock(&m->mu);
                 /* S1: the batch's DR chunks are preserved before the copy. */
                 e = c + MIN(e - c, mirror_cow_batch_chunks(m));
-                if ((err = mirror_cow(m, c, e - 1)) < 0) {
+                if ((err = mirror_cow_ahead(m, c, e)) < 0) {
                         rangelock_release(&m->rl, c, lk_last);
                         mirror_dr_fault(m, c, c, err);
                         break;

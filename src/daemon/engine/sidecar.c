@@ -331,6 +331,12 @@ static int write_index_locked(struct sidecar *s, uint64_t c0, uint64_t c1)
 int sidecar_preserve(struct sidecar *s, struct link *l, uint64_t c0, uint64_t c1,
                      uint64_t size_bytes)
 {
+        return sidecar_preserve_some(s, l, c0, c1, NULL, size_bytes);
+}
+
+int sidecar_preserve_some(struct sidecar *s, struct link *l, uint64_t c0, uint64_t c1,
+                          const struct bitmap *sel, uint64_t size_bytes)
+{
         uint64_t cb = s->chunk_bytes, n, end_b, piece_chunks = MAX(SC_PIECE_BYTES / cb, 1);
         unsigned char *buf = NULL;
         struct bitmap want = {0};
@@ -346,19 +352,25 @@ int sidecar_preserve(struct sidecar *s, struct link *l, uint64_t c0, uint64_t c1
         }
         c1 = MIN(c1, s->nchunks - 1);
         n = c1 - c0 + 1;
-        if (bitmap_count_range(&s->idx, c0, n) == n) {
+        if (!sel && bitmap_count_range(&s->idx, c0, n) == n) {
                 pthread_mutex_unlock(&s->mu);
                 return 0;
         }
-        /* The chunks to preserve, snapshotted: only we (range lock) can
-         * set bits in [c0, c1] from now on. */
+        /* The chunks to preserve, snapshotted: only we (the caller's range
+         * lock, or dirty chunks only the resync writes) can set these bits
+         * from now on. */
         if ((rc = bitmap_init(&want, n)) < 0) {
                 pthread_mutex_unlock(&s->mu);
                 return rc;
         }
         for (uint64_t c = c0; c <= c1; c++)
-                if (!bitmap_test(&s->idx, c))
+                if (!bitmap_test(&s->idx, c) && (!sel || bitmap_test(sel, c - c0)))
                         bitmap_set_range(&want, c - c0, 1);
+        if (want.nset == 0) {
+                pthread_mutex_unlock(&s->mu);
+                bitmap_free(&want);
+                return 0;
+        }
         s->inflight++;
         fd = s->fd;
         pthread_mutex_unlock(&s->mu);
@@ -430,6 +442,21 @@ out:
         free(buf);
         bitmap_free(&want);
         return rc;
+}
+
+bool sidecar_covers(struct sidecar *s, uint64_t c0, uint64_t c1)
+{
+        bool all;
+
+        pthread_mutex_lock(&s->mu);
+        if (s->state != SC_OPEN || c0 >= s->nchunks) {
+                pthread_mutex_unlock(&s->mu);
+                return true;
+        }
+        c1 = MIN(c1, s->nchunks - 1);
+        all = bitmap_count_range(&s->idx, c0, c1 - c0 + 1) == c1 - c0 + 1;
+        pthread_mutex_unlock(&s->mu);
+        return all;
 }
 
 void sidecar_mark(struct sidecar *s, struct bitmap *bm)

@@ -47,6 +47,14 @@ int64_t sidecar_frozen_at(struct sidecar *s);
  * frozen size are not part of the frozen image and are skipped. */
 int sidecar_preserve(struct sidecar *s, struct link *l, uint64_t c0, uint64_t c1,
                      uint64_t size_bytes);
+/* The same for the chunks c0 + i of [c0, c1] whose bit i is set in sel
+ * (sel->nbits >= c1 - c0 + 1): one read pass and two fdatasyncs for chunks
+ * that are not contiguous (the resync preserves ahead of its copy). */
+int sidecar_preserve_some(struct sidecar *s, struct link *l, uint64_t c0, uint64_t c1,
+                          const struct bitmap *sel, uint64_t size_bytes);
+/* Nothing to preserve in [c0, c1] (closed, past the frozen size, or every
+ * chunk preserved already)? */
+bool sidecar_covers(struct sidecar *s, uint64_t c0, uint64_t c1);
 /* Set in bm the bit of every preserved chunk, and of every chunk of a disk
  * of nbits chunks past the frozen size (S3, first step; caller persists). */
 void sidecar_mark(struct sidecar *s, struct bitmap *bm);
