@@ -16,7 +16,9 @@
 #   - no sidecar left (the resync had finished on every member): a prefix
 #     holding at least everything acknowledged before the pause returned.
 # Then reprotect + reverse bring the roles back for the next seed.
-# EVSREP_RESYNC_FAILOVER_RUNS seeds (default 20) from
+# EVSREP_RESYNC_FAILOVER_RUNS seeds (default 8, about 60-90 s on 2 shared
+# cores; the longer sweep of the issue is EVSREP_RESYNC_FAILOVER_RUNS=20,
+# scripts/test.sh runs 3 under ASan) from
 # EVSREP_RESYNC_FAILOVER_SEED (default 1). Reads of the az1 disks are slowed
 # (a fault-injection delay per read call: the resync reads production in
 # 1 MiB pieces; client writes and the rollback do not read them) so the
