@@ -498,6 +498,23 @@ static void test_preserve_some(void **state)
         sidecar_free(s);
 }
 
+static void test_discard_intent(void **state)
+{
+        struct fx *f = *state;
+        struct sidecar *s = open_new(f, 3);
+
+        overwrite(s, f, 8, 9, 0x81);
+        assert_false(sidecar_discard_pending(s));
+        assert_int_equal(sidecar_discard_intent(s), 0);
+        assert_true(sidecar_discard_pending(s));
+        sidecar_free(s); /* a crash before the delete */
+        s = reopen(f, 1);
+        assert_true(sidecar_discard_pending(s)); /* S5: the record survives */
+        assert_int_equal(sidecar_discard(s), 0);
+        assert_false(file_exists(f->path));
+        sidecar_free(s);
+}
+
 struct worker_arg {
         struct sidecar *s;
         struct fx *f;
@@ -560,6 +577,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_grown_disk, setup, teardown),
             cmocka_unit_test_setup_teardown(test_discard, setup, teardown),
             cmocka_unit_test_setup_teardown(test_preserve_some, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_discard_intent, setup, teardown),
             cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
         };
 

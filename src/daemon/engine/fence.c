@@ -90,6 +90,15 @@ int mirror_group_set_members(struct mirror_group *g, struct mirror *const *m, si
         free(g->members);
         g->members = nm;
         g->n = n;
+        /* S5 after a crash: one member's sidecar records the group's
+         * discard, so every member's goes (some may be gone already). */
+        for (size_t i = 0; i < n; i++) {
+                if (!sidecar_discard_pending(nm[i]->sc))
+                        continue;
+                for (size_t j = 0; j < n; j++)
+                        sidecar_discard(nm[j]->sc);
+                break;
+        }
         pthread_mutex_unlock(&g->mu);
         return 0;
 }
@@ -382,6 +391,11 @@ void fence_group_cow_release(struct mirror_group *g)
                 all = g->members[i]->mode == MIRROR_SYNC;
                 pthread_mutex_unlock(&g->members[i]->mu);
         }
+        /* S5: every member's intent durable before the first delete, so a
+         * crash half way cannot leave some members' sidecars behind. */
+        for (size_t i = 0; i < g->n && all; i++)
+                if (sidecar_discard_intent(g->members[i]->sc) < 0)
+                        all = false; /* kept; the next SYNC tries again */
         for (size_t i = 0; i < g->n && all; i++)
                 sidecar_discard(g->members[i]->sc);
         pthread_mutex_unlock(&g->mu);

@@ -67,6 +67,8 @@ int mirror_cow_resume(struct mirror *m)
         bool from_track;
         int rc;
 
+        if (sidecar_discard_pending(m->sc))
+                sidecar_discard(m->sc); /* S5: no group bound it since the restart */
         pthread_mutex_lock(&m->mu);
         from_track = m->mode == MIRROR_TRACK;
         inst = m->cow_at ? m->cow_at : m->frozen_at;
@@ -183,6 +185,11 @@ int mirror_cow_rollback(struct mirror *m)
         pthread_mutex_unlock(&m->mu);
         if (!m->sc || !(inst = sidecar_frozen_at(m->sc)))
                 return 0;
+        if (sidecar_discard_pending(m->sc)) {
+                /* S5: the group had reached SYNC; DR is newer and whole. */
+                sidecar_discard(m->sc);
+                return 0;
+        }
         /* S3: every preserved chunk dirty, durably, before DR changes. */
         pthread_mutex_lock(&m->mu);
         sidecar_mark(m->sc, &m->bm);

@@ -25,6 +25,7 @@
 #define SC_BLOCK       4096u
 #define SC_INDEX_OFF   4096u
 #define SC_F_ROLLBACK  1u
+#define SC_F_DISCARD   2u         /* the group reached SYNC: to be deleted (S5) */
 #define SC_PIECE_BYTES (1u << 20) /* DR reads and rollback writes, at most */
 
 struct sc_hdr {
@@ -203,7 +204,9 @@ int sidecar_load(struct sidecar *s)
         pthread_mutex_unlock(&s->mu);
         log_info("pair %s: sidecar reopened: %llu chunk(s) preserved%s", s->pair_id,
                  (unsigned long long)s->idx.nset,
-                 s->flags & SC_F_ROLLBACK ? " (a rollback was interrupted)" : "");
+                 s->flags & SC_F_DISCARD    ? " (its group had reached sync: to be deleted)"
+                 : s->flags & SC_F_ROLLBACK ? " (a rollback was interrupted)"
+                                            : "");
         return 1;
 }
 
@@ -532,6 +535,30 @@ int sidecar_rollback(struct sidecar *s, struct link *l, uint64_t size_bytes)
                 log_info("pair %s: DR rolled back to its frozen instant (%llu chunk(s) restored)",
                          s->pair_id, (unsigned long long)n);
         return rc;
+}
+
+int sidecar_discard_intent(struct sidecar *s)
+{
+        int rc = 0;
+
+        pthread_mutex_lock(&s->mu);
+        if (s->state == SC_OPEN && !(s->flags & SC_F_DISCARD)) {
+                s->flags |= SC_F_DISCARD;
+                if ((rc = write_header(s, s->fd)) == 0)
+                        rc = fault_fdatasync(s->fd);
+        }
+        pthread_mutex_unlock(&s->mu);
+        return rc;
+}
+
+bool sidecar_discard_pending(struct sidecar *s)
+{
+        bool p;
+
+        pthread_mutex_lock(&s->mu);
+        p = s->state == SC_OPEN && (s->flags & SC_F_DISCARD);
+        pthread_mutex_unlock(&s->mu);
+        return p;
 }
 
 void sidecar_close_begin(struct sidecar *s)

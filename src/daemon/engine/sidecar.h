@@ -65,6 +65,11 @@ int sidecar_rollback(struct sidecar *s, struct link *l, uint64_t size_bytes);
  * then finish (waits for preserves in flight, deletes the file). discard
  * does both. A create after a begin finishes the close first. */
 void sidecar_close_begin(struct sidecar *s);
+/* S5: record durably that this sidecar is to be discarded (its group
+ * reached SYNC), before any member's is deleted; pending: a reopened file
+ * carries that record. */
+int sidecar_discard_intent(struct sidecar *s);
+bool sidecar_discard_pending(struct sidecar *s);
 int sidecar_close_finish(struct sidecar *s);
 int sidecar_discard(struct sidecar *s);
 void sidecar_stats(struct sidecar *s, struct sidecar_stats *st);
