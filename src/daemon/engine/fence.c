@@ -12,7 +12,9 @@
  * member passes g->mu before it is acknowledged.
  *
  * Lock order: volume fence -> range lock -> g->mu -> m->io -> m->mu. g->mu is
- * never held while waiting for a fence, a range lock or I/O. */
+ * never held while waiting for a fence, a range lock or I/O, except by the
+ * sidecar discard (fence_group_cow_release, and the bind after a restart):
+ * header writes and deletes, once per resync (replication.md, S5). */
 #include "engine/fence.h"
 #include "engine/internal.h"
 #include "common/log.h"
