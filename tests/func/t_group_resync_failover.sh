@@ -144,15 +144,69 @@ log "failovers that landed in the resync and rolled back: $hit of $RUNS"
 [ $((hit * 2)) -ge "$RUNS" ] ||
   fail "only $hit of $RUNS failovers landed during the resync: the test did not exercise the rollback (raise EVSREP_RESYNC_FAILOVER_DELAY_US)"
 
-# After the last reverse the pairs are active again: the disks agree
-# (restarted without the slow reads first).
-stop_daemon
-start_daemon
-wait_active
+# --- kill -9 in the middle of a resync: the sidecars are reopened at start
+# and the failover still lands on the frozen instant.
+tag="crash run (seed $SEED)"
+runid=$((SEED * 100000 + 99999))
+rm -f "$TMP/stop" "$TMP/prog"
+"$SW" -q -R "$runid" -o "$OFFSET" -r "$REGION" -s "$TMP/stop" -t 120 -p "$TMP/prog" -P 1 \
+  "${PU[@]:1}" >"$TMP/sw.out" 2>"$TMP/sw.err" &
+WP=$!
+for _ in $(seq 1 200); do
+  [ -s "$TMP/prog" ] && [ "$(cat "$TMP/prog")" -gt 0 ] && break
+  sleep 0.05
+done
+sleep 0.1
+A=$(cat "$TMP/prog")
+act "$PAUSE" "$tag: pause"
+sleep 0.05
+B=$(cat "$TMP/prog")
+frozen=$(gget frozen_at)
+sleep 0.3
+for i in $(seq 1 $N); do
+  qemu-io -f raw -c "write -P 0x5c 0 16M" "${PU[i]}" >/dev/null || fail "$tag: write P$i"
+done
+act "$SYNC" "$tag: sync"
+sleep 0.15
+expect_eq "$(gget replication_status)" copying "$tag: copying when killed"
+crash_daemon
+touch "$TMP/stop"
+wait "$WP" || true # its connections died with the daemon
+WP=""
+reopened0=$(grep -c 'sidecar reopened' "$TMP/daemon.log" || true)
+# Slower reads now, so the resumed resync is surely still running when the
+# failover comes.
+rules_slow=""
+for i in $(seq 1 $N); do rules_slow="$rules_slow${rules_slow:+;}vol_read@${P[i]}~400000"; done
+EVSREP_FAULT="$rules_slow" start_daemon
 for i in $(seq 1 $N); do
   PU[i]=$(nbd_uri az1 "${P[i]}")
   DU[i]=$(nbd_uri az2 "${D[i]}")
 done
+wait_through "$RCGS/$GID" "$G.status" available 'available|failovering|reversing' 30 || die "$tag: group not available after the restart"
+expect_eq "$(($(grep -c 'sidecar reopened' "$TMP/daemon.log" || true) - reopened0))" "$N" "$tag: sidecars reopened at start"
+expect_eq "$(gget frozen_at)" "$frozen" "$tag: frozen_at after the restart (the sidecars' instant)"
+rolled0=$(grep -c 'rolled back to its frozen instant\|NOT rolled back' "$TMP/daemon.log" || true)
+act "$FAILOVER" "$tag: failover after the restart"
+rolled=$(($(grep -c 'rolled back to its frozen instant\|NOT rolled back' "$TMP/daemon.log" || true) - rolled0))
+expect_eq "$rolled" "$N" "$tag: members rolled back by the failover after the restart"
+expect_eq "$(gget frozen_at)" "$frozen" "$tag: frozen_at after the failover"
+if ! "$SC" -q -R "$runid" -o "$OFFSET" -r "$REGION" -a "$A" -b "$B" "${DU[@]:1}" >"$TMP/sc.out" 2>"$TMP/sc.err"; then
+  fail "$tag: failover after a restart: the new production disks are not the frozen prefix: $(cat "$TMP/sc.err") (acknowledged before the pause: $A, by its return: $B)"
+fi
+log "$tag: rolled back after the restart; DR at seq $(cat "$TMP/sc.out" 2>/dev/null) (before pause $A, at return $B)"
+
+# Without the slow reads: reprotect, reverse; the pairs are active again and
+# the disks agree.
+stop_daemon
+start_daemon
+for i in $(seq 1 $N); do
+  PU[i]=$(nbd_uri az1 "${P[i]}")
+  DU[i]=$(nbd_uri az2 "${D[i]}")
+done
+act "$REPROTECT" "$tag: reprotect"
+wait_active || die "$tag: reprotect did not finish"
+act "$REVERSE" "$tag: reverse back"
 for i in $(seq 1 $N); do nbd_cmp "${PU[i]}" "${DU[i]}" "P$i vs D$i at the end"; done
 [ -z "$WP" ] || kill "$WP" 2>/dev/null || true
 finish
