@@ -106,9 +106,11 @@ int mirror_cow_resume(struct mirror *m);
 int mirror_cow(struct mirror *m, uint64_t c0, uint64_t c1);
 /* The mirror reached SYNC: discard the sidecars when its group is in SYNC. */
 void mirror_cow_synced(struct mirror *m);
-/* Failover (fences raised, worker stopped): roll DR back to the frozen
- * instant (S3) and discard the sidecar. */
-int mirror_cow_rollback(struct mirror *m);
+/* Role swap (fences raised, worker stopped). Failover (fold_al): roll DR
+ * back to the frozen instant (S3) and discard the sidecar. Reverse (from
+ * SYNC, DR == production): a sidecar left by a failed discard is dropped,
+ * it must never follow the roles to the other disk. */
+int mirror_cow_rollback(struct mirror *m, bool fold_al);
 /* S1 for the resync batch [c, e) (under its range lock), and ahead of it
  * for the next dirty chunks. */
 int mirror_cow_ahead(struct mirror *m, uint64_t c, uint64_t e);

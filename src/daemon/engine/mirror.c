@@ -729,7 +729,7 @@ int mirror_swap(struct mirror *m, struct volume *new_prod, struct link *new_link
                 return rc;
         }
         resync_stop(m);
-        if (fold_al && (rc = mirror_cow_rollback(m)) < 0) {
+        if ((rc = mirror_cow_rollback(m, fold_al)) < 0) {
                 new_link->ops->close(new_link);
                 return rc; /* nothing swapped; the sidecar stays for a retry */
         }

@@ -174,7 +174,7 @@ static bool rollback_disabled(void)
 #endif
 }
 
-int mirror_cow_rollback(struct mirror *m)
+int mirror_cow_rollback(struct mirror *m, bool fold_al)
 {
         int64_t inst;
         uint64_t nbits;
@@ -185,8 +185,9 @@ int mirror_cow_rollback(struct mirror *m)
         pthread_mutex_unlock(&m->mu);
         if (!m->sc || !(inst = sidecar_frozen_at(m->sc)))
                 return 0;
-        if (sidecar_discard_pending(m->sc)) {
-                /* S5: the group had reached SYNC; DR is newer and whole. */
+        if (!fold_al || sidecar_discard_pending(m->sc)) {
+                /* Reverse: DR == production. S5: the group had reached
+                 * SYNC; DR is newer and whole. Nothing to roll back. */
                 sidecar_discard(m->sc);
                 return 0;
         }
