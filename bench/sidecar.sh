@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2119
 # Cost of the copy-on-write sidecars (issue 14 item 1; docs/operations.md
 # "Consistent DR during resync"): the extra DR-side bytes a resync writes
 # into the sidecar, as a fraction of the bytes it resynced, and the resync
