@@ -12,7 +12,9 @@
  * member passes g->mu before it is acknowledged.
  *
  * Lock order: volume fence -> range lock -> g->mu -> m->io -> m->mu. g->mu is
- * never held while waiting for a fence, a range lock or I/O. */
+ * never held while waiting for a fence, a range lock or I/O, except by the
+ * sidecar discard (fence_group_cow_release, and the bind after a restart):
+ * header writes and deletes, once per resync (replication.md, S5). */
 #include "engine/fence.h"
 #include "engine/internal.h"
 #include "engine/throttle.h"
@@ -97,6 +99,15 @@ int mirror_group_set_members(struct mirror_group *g, struct mirror *const *m, si
         free(g->members);
         g->members = nm;
         g->n = n;
+        /* S5 after a crash: one member's sidecar records the group's
+         * discard, so every member's goes (some may be gone already). */
+        for (size_t i = 0; i < n; i++) {
+                if (!sidecar_discard_pending(nm[i]->sc))
+                        continue;
+                for (size_t j = 0; j < n; j++)
+                        sidecar_discard(nm[j]->sc);
+                break;
+        }
         pthread_mutex_unlock(&g->mu);
         return 0;
 }
@@ -430,4 +441,29 @@ void fence_set_read_only(struct volume *v, bool ro)
         volume_fence_raise(v);
         volume_set_read_only(v, ro);
         volume_fence_lower(v);
+}
+
+/* ---- sidecars ---- */
+
+void fence_group_cow_release(struct mirror_group *g)
+{
+        bool all = true;
+
+        /* Under g->mu so no fault freeze interleaves: a freeze after this
+         * finds every member in SYNC, a new consistent instant. The
+         * deletes are the only I/O done under g->mu (once per resync). */
+        pthread_mutex_lock(&g->mu);
+        for (size_t i = 0; i < g->n && all; i++) {
+                pthread_mutex_lock(&g->members[i]->mu);
+                all = g->members[i]->mode == MIRROR_SYNC;
+                pthread_mutex_unlock(&g->members[i]->mu);
+        }
+        /* S5: every member's intent durable before the first delete, so a
+         * crash half way cannot leave some members' sidecars behind. */
+        for (size_t i = 0; i < g->n && all; i++)
+                if (sidecar_discard_intent(g->members[i]->sc) < 0)
+                        all = false; /* kept; the next SYNC tries again */
+        for (size_t i = 0; i < g->n && all; i++)
+                sidecar_discard(g->members[i]->sc);
+        pthread_mutex_unlock(&g->mu);
 }

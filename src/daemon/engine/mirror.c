@@ -370,6 +370,14 @@ static int mirror_io(struct mirror *m, const struct io *io)
                  * freeze has switched every member of the group. */
                 if (hold)
                         fence_hold_wait(hold);
+        } else if ((rc = mirror_cow(m, c0, c1)) < 0) {
+                /* S1: DR is not written unless the chunks are preserved. */
+                mirror_dr_fault(m, c0, c1, rc);
+                pthread_mutex_lock(&m->io);
+                rc = m->bits_pending ? -EIO : 0; /* B3 */
+                pthread_mutex_unlock(&m->io);
+                if (rc == 0)
+                        rc = leg_prod(m, io);
         } else if ((rc = al_begin(m, io->off, io->len)) < 0) {
                 log_error("pair %s: cannot write the activity log: %s", m->pair_id, strerror(-rc));
                 rc = -EIO;
@@ -473,6 +481,7 @@ static int al_unsettle(struct mirror *m);
 
 static void mirror_free(struct mirror *m)
 {
+        sidecar_free(m->sc);
         if (m->meta.fd >= 0)
                 meta_close(&m->meta);
         bitmap_free(&m->bm);
@@ -550,6 +559,8 @@ int mirror_open(const struct mirror_cfg *cfg, struct mirror **out, uint64_t *dir
         if (volume_size(m->prod) > m->meta.size_bytes &&
             (rc = meta_grow(&m->meta, &m->bm, volume_size(m->prod))) == 0)
                 rc = bitmap_grow(&m->unflushed, m->bm.nbits);
+        if (rc == 0)
+                rc = mirror_cow_open(m);
         if (rc < 0)
                 goto fail;
         *dirty_out = m->bm.nset;
@@ -568,7 +579,7 @@ int mirror_set_mode(struct mirror *m, enum mirror_mode mode)
         resync_stop(m);
         if (mode != MIRROR_TRACK) {
                 int rc = al_unsettle(m);
-                if (rc < 0)
+                if (rc < 0 || (rc = mirror_cow_resume(m)) < 0)
                         return rc;
         }
         pthread_mutex_lock(&m->mu);
@@ -593,6 +604,8 @@ int mirror_set_mode(struct mirror *m, enum mirror_mode mode)
         pthread_mutex_unlock(&m->mu);
         if (mode == MIRROR_RESYNC)
                 return resync_start(m);
+        if (mode == MIRROR_SYNC)
+                mirror_cow_synced(m);
         if (synced)
                 mirror_emit(m, MIRROR_EV_SYNCED);
         return 0;
@@ -642,6 +655,17 @@ void mirror_stats(struct mirror *m, struct mirror_stats *st)
         st->al_writes = m->al_writes;
         st->bits_pending = m->bits_pending;
         pthread_mutex_unlock(&m->io);
+        if (m->sc) {
+                struct sidecar_stats ss;
+
+                sidecar_stats(m->sc, &ss);
+                st->sidecar_open = ss.open;
+                st->sidecar_chunks = ss.chunks;
+                st->sidecar_bytes = ss.total_bytes;
+                /* The group's consistent DR instant is the sidecar's. */
+                if (ss.open && st->mode == MIRROR_TRACK)
+                        st->frozen_at = ss.frozen_at;
+        }
 }
 
 int mirror_mark_dirty(struct mirror *m, uint64_t off, uint64_t len)
@@ -716,6 +740,10 @@ int mirror_swap(struct mirror *m, struct volume *new_prod, struct link *new_link
                 return rc;
         }
         resync_stop(m);
+        if ((rc = mirror_cow_rollback(m, fold_al)) < 0) {
+                new_link->ops->close(new_link);
+                return rc; /* nothing swapped; the sidecar stays for a retry */
+        }
         if (m->attached) {
                 volume_set_hook(m->prod, NULL, NULL);
                 m->attached = false;
@@ -863,6 +891,7 @@ void mirror_close(struct mirror *m, bool remove_meta)
         } else {
                 log_warn("pair %s: flush failed at close; the activity log stays hot", m->pair_id);
         }
+        mirror_cow_close(m, remove_meta);
         if (remove_meta && unlink(m->meta_path) < 0)
                 log_warn("pair %s: unlink %s: %s", m->pair_id, m->meta_path, strerror(errno));
         mirror_free(m);

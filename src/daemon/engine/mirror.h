@@ -59,6 +59,11 @@ struct mirror_stats {
         bool bits_pending;     /* dirty bits not yet durable (a persist failed) */
         int64_t frozen_at;     /* instant (usec) DR was frozen at in TRACK; 0: unknown */
         uint64_t al_writes;    /* AL transactions since open */
+        /* Copy-on-write sidecar (docs/design/replication.md, "A consistent
+         * DR image during resync"). */
+        bool sidecar_open;
+        uint64_t sidecar_chunks; /* chunks preserved in the open sidecar */
+        uint64_t sidecar_bytes;  /* data bytes written into sidecars since open */
 };
 
 /* Open (or create) the pair's meta file, fold the activity log into the
@@ -112,5 +117,9 @@ void mirror_close(struct mirror *m, bool remove_meta);
 void mirror_link_down(struct mirror *m, int err);
 
 const char *mirror_mode_name(enum mirror_mode mode);
+
+/* After a failover: the instant the new DR disk (the old production) holds,
+ * kept by the sidecar of a later reprotect. */
+void mirror_cow_set_instant(struct mirror *m, int64_t usec);
 
 #endif

@@ -910,6 +910,8 @@ static int swap_one(void *arg, size_t i)
 
         c->was[i] = mirror_mode(pair_rt_mirror(rt));
         rc = pair_rt_swap(rt, c->failover, c->failover ? MIRROR_TRACK : MIRROR_SYNC);
+        if (rc == 0 && c->failover) /* the old production's image, for a reprotect's sidecar */
+                mirror_cow_set_instant(pair_rt_mirror(rt), c->now);
         if (rc < 0)
                 log_error("group %s: %s of pair %s failed: %s", c->g->id,
                           c->failover ? "failover" : "reverse", c->mb->ps[i].id, strerror(-rc));

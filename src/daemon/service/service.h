@@ -79,6 +79,7 @@ struct pair_live {
         int progress;     /* 0..100 */
         const char *mode; /* sync, track, resync */
         uint64_t dirty_bytes, bytes_copied, rate_bps;
+        uint64_t sidecar_bytes;     /* copy-on-write bytes since start (extension) */
         int fault_level;            /* 0, 2 (production file), 5 (DR side): probed now */
         const char *failure_detail; /* api.md number for the fault, or "" */
 };
