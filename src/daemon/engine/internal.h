@@ -63,6 +63,19 @@ struct mirror {
         bool fault_frozen;
         int64_t frozen_at; /* wall-clock usec of the fence/freeze that froze DR; 0: none */
 
+        /* mode_gen: bumped (under io and mu) by every planned mode or role
+         * change, so a settle can tell that the TRACK period it flushed for
+         * is over (settle.c; replication.md "What a pause answer waits
+         * for"). */
+        uint64_t mode_gen;
+        /* Settle thread (settle.c), under settle_mu: rounds asked and done;
+         * settle_thread joinable while settle_joinable, looping while
+         * settle_active. */
+        pthread_mutex_t settle_mu;
+        pthread_t settle_thread;
+        bool settle_joinable, settle_active;
+        uint64_t settle_req, settle_done;
+
         /* Resync worker. */
         pthread_t worker;
         bool worker_running;
@@ -86,6 +99,9 @@ void mirror_prod_fault(struct mirror *m, uint64_t c0, uint64_t c1, int err);
 
 /* fence.c */
 void fence_group_leave(struct mirror *m);
+
+/* settle.c: wait for m's settle thread (no-op without one). */
+void settle_join(struct mirror *m);
 
 /* resync.c */
 int resync_start(struct mirror *m);
