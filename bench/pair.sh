@@ -50,9 +50,12 @@ if [ -z "${ONLY:-}" ] || [ "$ONLY" = mirror ]; then
     read -r name rw bs qd unit <<<"$job"
     declare -A vals=([mirrored]="" [unmirrored]="" [nbdkit]="")
     for r in $(seq 1 "$ROUNDS"); do
-      order="mirrored unmirrored nbdkit"
-      [ $((r % 2)) -eq 0 ] && order="nbdkit unmirrored mirrored"
-      for s in $order; do vals[$s]+="$(fio_figure "${URI[$s]}" "$rw" "$bs" "$qd" "$RUNTIME") "; done
+      # round r starts with side (r-1) mod 3: each goes first in turn
+      sides=(mirrored unmirrored nbdkit)
+      for k in 0 1 2; do
+        s=${sides[$(((r - 1 + k) % 3))]}
+        vals[$s]+="$(fio_figure "${URI[$s]}" "$rw" "$bs" "$qd" "$RUNTIME") "
+      done
     done
     m=$(mean ${vals[mirrored]}) u=$(mean ${vals[unmirrored]}) k=$(mean ${vals[nbdkit]})
     printf '%-15s %11s %11s %11s %9s %9s  %s\n' "$name" "$m" "$u" "$k" "$(ratio "$m" "$u" "$name mirrored/unmirrored")" \
