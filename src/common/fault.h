@@ -12,6 +12,8 @@
  *   rules := rule { (';' | ',') rule }
  *   rule  := point ['@' id-prefix] '=' N ['+'] ['/' ERRNO]   fail call N (N.. with '+')
  *          | point ['@' id-prefix] '~' USEC                   sleep USEC on every call
+ *          | point ['@' id-prefix] '^' /PATH                  every call waits while PATH exists
+ *                                                            (a held call counts in fault_hits)
  * point is a name from fault_point_name(); id-prefix restricts the rule to
  * calls whose object id (volume id, pair id) starts with it. ERRNO is one
  * of EIO (default), ENOSPC, EBUSY, ENOENT, EROFS. Calls are counted per

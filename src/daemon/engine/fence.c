@@ -17,6 +17,7 @@
  * header writes and deletes, once per resync (replication.md, S5). */
 #include "engine/fence.h"
 #include "engine/internal.h"
+#include "engine/settle.h"
 #include "engine/throttle.h"
 #include "common/log.h"
 #include "common/stats.h"
@@ -275,8 +276,8 @@ int fence_pause(const struct fence_member *fm, size_t n, int *was, struct fence_
         lower_all(sel, k, false);
         res->fence_usec = util_mono_usec() - t0;
         stats_hist_observe_ns(&g_stats.fence, (uint64_t)res->fence_usec * 1000);
-        for (size_t j = 0; j < k; j++) /* after the fence: flushes */
-                mirror_settle(sel[j].m);
+        for (size_t j = 0; j < k; j++) /* after the answer: flushes (settle.h) */
+                mirror_settle_start(sel[j].m);
         return rc;
 }
 
@@ -329,6 +330,9 @@ int fence_swap(const struct fence_member *fm, size_t n, const struct fence_swap_
         int rc = 0;
 
         memset(res, 0, sizeof(*res));
+        /* The bulk of the flushes before the fence (reverse: both legs;
+         * failover: the old production), so the fenced ones are short. */
+        settle_preflush(fm, n, ops->flush_dr_first);
         for (size_t i = 0; i < n; i++)
                 if (fm[i].m)
                         mirror_quiesce(fm[i].m);
@@ -376,6 +380,8 @@ int fence_grow(const struct fence_member *fm, uint64_t old_size, uint64_t new_si
 {
         int rc = 0;
 
+        if (fm->m)
+                settle_join(fm->m); /* not under the fence: it may be flushing */
         volume_fence_raise(fm->prod);
         if (fm->dr) {
                 volume_fence_raise(fm->dr);

@@ -71,6 +71,9 @@ struct fence_swap_ops {
         int (*unswap)(void *ctx, size_t i);
         int (*commit)(void *ctx);
         void (*lockdown)(void *ctx, size_t i);
+        /* Flush DR too before raising the fences (reverse; a failover
+         * flushes the old production only, DR may be unreachable). */
+        bool flush_dr_first;
 };
 int fence_swap(const struct fence_member *fm, size_t n, const struct fence_swap_ops *ops, void *ctx,
                struct fence_result *res);

@@ -69,6 +69,18 @@ struct mirror {
          * consumed by the next switch out of TRACK. */
         struct sidecar *sc;
         int64_t cow_at;
+        /* mode_gen: bumped (under io and mu) by every planned mode or role
+         * change, so a settle can tell that the TRACK period it flushed for
+         * is over (settle.c; replication.md "What a pause answer waits
+         * for"). */
+        uint64_t mode_gen;
+        /* Settle thread (settle.c), under settle_mu: rounds asked and done;
+         * settle_thread joinable while settle_joinable, looping while
+         * settle_active. */
+        pthread_mutex_t settle_mu;
+        pthread_t settle_thread;
+        bool settle_joinable, settle_active;
+        uint64_t settle_req, settle_done;
 
         /* Resync worker. */
         pthread_t worker;
@@ -127,6 +139,9 @@ int mirror_cow_rollback(struct mirror *m, bool fold_al);
 int mirror_cow_ahead(struct mirror *m, uint64_t c, uint64_t e);
 /* Resync batch limit (chunks) while a sidecar is open. */
 uint64_t mirror_cow_batch_chunks(struct mirror *m);
+
+/* settle.c: wait for m's settle thread (no-op without one). */
+void settle_join(struct mirror *m);
 
 /* resync.c */
 int resync_start(struct mirror *m);

@@ -103,8 +103,16 @@ int mirror_grow(struct mirror *m, uint64_t size_bytes);
 struct volume *mirror_prod(struct mirror *m);
 /* In TRACK (after a pause, outside the fence): flush both legs and empty the
  * activity log, so a later failover/reprotect does not resync extents that
- * were merely hot before the pause. No-op in other modes. */
+ * were merely hot before the pause. No-op in other modes, and when the mode
+ * changed while it flushed. A failed DR flush marks the hot extents dirty.
+ * Runs on the caller's thread; a pause uses mirror_settle_start. */
 int mirror_settle(struct mirror *m);
+/* mirror_settle on m's own settle thread (engine/settle.c): returns at once.
+ * While a settle runs, a new call asks it for one more round. Joined by
+ * every step that replaces what it uses (swap, grow, close). */
+void mirror_settle_start(struct mirror *m);
+/* Settles started and not finished, process-wide (tests, metrics). */
+int mirror_settles_running(void);
 
 /* Detach the hook (fence raised on prod), stop the worker, flush both legs,
  * persist the bitmap and write an empty AL. The mirror is freed; with

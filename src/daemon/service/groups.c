@@ -981,12 +981,13 @@ static int swap_commit(void *arg)
 static int do_swap(struct service *svc, struct store_group *g, struct members *mb, bool failover,
                    const struct group_rule *rule, char *msg, size_t msglen)
 {
-        static const struct fence_swap_ops ops = {
+        const struct fence_swap_ops ops = {
             .preflight = swap_preflight,
             .swap = swap_one,
             .unswap = unswap_one,
             .commit = swap_commit,
             .lockdown = lockdown_one,
+            .flush_dr_first = !failover, /* a failover's DR may be unreachable */
         };
         const char *verb = failover ? "failover" : "reverse";
         struct swap_ctx c = {.svc = svc,
