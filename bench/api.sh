@@ -2,7 +2,8 @@
 # API throughput (issue 4): requests per second of GET on a consistency
 # group and of a pause on an already-paused group, with wrk on loopback,
 # side by side with nginx serving a static JSON file of the same size as
-# the GET reply. Target: evsrepd >= 0.5 x nginx.
+# the GET reply. Target: evsrepd >= 0.8 x nginx. A wrk run with non-2xx
+# replies, socket errors (connect, read, write) or timeouts fails the run.
 #
 #   bench/api.sh                     # DURATION=10 CONNS=32 THREADS=2
 . "$(dirname "$0")/lib.sh"
@@ -58,17 +59,20 @@ wrk.headers["Content-Type"] = "application/json"
 LUA
 api POST "$RCGS/$G/action" '{"os-stop-replication-consistency-group": null}' >/dev/null
 
-rps() { # rps URL [wrk args]: requests/s, and non-2xx count must be 0
+rps() { # rps URL [wrk args]: requests/s; no non-2xx reply, socket error or timeout
   local url=$1 out
   shift
-  out=$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" "$@" "$url")
+  out=$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --timeout 5s "$@" "$url") ||
+    { echo "bench: wrk failed on $url: $out" >&2; exit 1; }
   if grep -q 'Non-2xx' <<<"$out"; then echo "bench: non-2xx replies from $url: $out" >&2; exit 1; fi
-  awk '/^Requests\/sec:/ {print $2}' <<<"$out"
+  # "Socket errors: connect 0, read 3, write 0, timeout 12" (only when any)
+  if grep -q 'Socket errors' <<<"$out"; then echo "bench: socket errors or timeouts on $url: $out" >&2; exit 1; fi
+  awk '/^Requests\/sec:/ {print $2}' <<<"$out" | grep . || { echo "bench: no figure from wrk: $out" >&2; exit 1; }
 }
 get_ev=$(rps "$URL/$RCGS/$G" -H "X-Auth-Token: $TOKEN")
 get_ngx=$(rps "http://127.0.0.1:$NGX_PORT/group.json")
 pause_ev=$(rps "$URL/$RCGS/$G/action" -H "X-Auth-Token: $TOKEN" -s "$TMP/pause.lua")
 printf '%-34s %10s %10s %7s  (wrk -t%s -c%s -d%ss, %s-byte reply)\n' request evsrepd nginx ratio \
   "$THREADS" "$CONNS" "$DURATION" "$(stat -c %s "$TMP/www/group.json")"
-printf '%-34s %10s %10s %7s\n' "GET group" "$get_ev" "$get_ngx" "$(ratio "$get_ev" "$get_ngx")"
-printf '%-34s %10s %10s %7s\n' "pause (already paused)" "$pause_ev" "$get_ngx" "$(ratio "$pause_ev" "$get_ngx")"
+printf '%-34s %10s %10s %7s\n' "GET group" "$get_ev" "$get_ngx" "$(ratio "$get_ev" "$get_ngx" "GET group")"
+printf '%-34s %10s %10s %7s\n' "pause (already paused)" "$pause_ev" "$get_ngx" "$(ratio "$pause_ev" "$get_ngx" "pause")"

@@ -10,11 +10,22 @@ TMP=$(mktemp -d /tmp/evsrep-bench.XXXXXX)
 DATA=$TMP/data
 EV_PID=""
 BENCH_CLEANUP=()
+# A figure that could not be measured (ratio of a missing or zero value, too
+# few samples) is printed as n/a and recorded here: the run then exits 1.
+BENCH_FAILED=$TMP/failed
+: >"$BENCH_FAILED"
+bench_fail() { echo "bench: $*" >&2; echo "$*" >>"$BENCH_FAILED"; }
 bench_cleanup() {
-  local c
+  local rc=$? c
   for c in "${BENCH_CLEANUP[@]}"; do eval "$c" || true; done
   [ -n "$EV_PID" ] && kill -TERM "$EV_PID" 2>/dev/null && wait "$EV_PID" 2>/dev/null
+  if [ $rc -eq 0 ] && [ -s "$BENCH_FAILED" ]; then
+    echo "bench: FAILED: $(wc -l <"$BENCH_FAILED") figure(s) missing:" >&2
+    sed 's/^/  /' "$BENCH_FAILED" >&2
+    rc=1
+  fi
   rm -rf "$TMP"
+  exit $rc
 }
 trap bench_cleanup EXIT
 
@@ -117,6 +128,18 @@ PY
 
 # mean X...: arithmetic mean
 mean() { python3 -c 'import sys; v=[float(x) for x in sys.argv[1:]]; print("%.1f" % (sum(v)/len(v)))' "$@"; }
-ratio() { python3 -c 'import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print("%.2f" % (a/b if b else 0))' "$1" "$2"; }
+# ratio A B: A/B, or n/a (and the run fails) when either is missing or zero.
+ratio() {
+  local r
+  r=$(python3 -c '
+import sys
+try:
+    a, b = float(sys.argv[1]), float(sys.argv[2])
+except ValueError:
+    a, b = 0, 0
+print("%.2f" % (a / b) if a > 0 and b > 0 else "n/a")' "${1:-}" "${2:-}")
+  [ "$r" = n/a ] && bench_fail "ratio of '${1:-}' to '${2:-}' (${3:-a figure}) is missing"
+  echo "$r"
+}
 # median X...: the middle value (robust to the odd stall of a shared machine)
 median() { python3 -c 'import sys, statistics; print("%.3f" % statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }

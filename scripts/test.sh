@@ -6,7 +6,8 @@
 # Environment: EVSREP_FUZZ_SECONDS (default 20), EVSREP_SKIP_ASAN=1,
 # EVSREP_SKIP_FUZZ=1, EVSREP_CRASH_SEEDS (crash-test seeds, default 10),
 # EVSREP_FAULT_SWEEP=full (every fault point at every call count; CI stops
-# each point at a bounded count), EVSREP_FREEZE_RUNS, EVSREP_POWERCUT_RUNS.
+# each point at a bounded count), EVSREP_FREEZE_RUNS, EVSREP_POWERCUT_RUNS,
+# EVSREP_RESYNC_FAILOVER_RUNS.
 # The long sweeps: scripts/crash-seeds.sh N.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +36,7 @@ if [ "${EVSREP_SKIP_ASAN:-0}" != 1 ]; then
      EVSREP_CONSISTENCY_RUNS=${EVSREP_CONSISTENCY_RUNS:-6} EVSREP_CRASH_SEEDS=${EVSREP_CRASH_SEEDS:-4} \
      EVSREP_LOAD_SECONDS=${EVSREP_LOAD_SECONDS:-15} \
      EVSREP_FREEZE_RUNS=${EVSREP_FREEZE_RUNS:-6} EVSREP_POWERCUT_RUNS=${EVSREP_POWERCUT_RUNS:-3} \
+     EVSREP_RESYNC_FAILOVER_RUNS=${EVSREP_RESYNC_FAILOVER_RUNS:-3} \
      EVSREP_FAULT_MAXN=${EVSREP_FAULT_MAXN:-1} \
      UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
      ctest --output-on-failure -j"$jobs" --timeout 900)

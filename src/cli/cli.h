@@ -62,6 +62,7 @@ struct cli {
         /* Verb options (NULL / false when not given). */
         const char *name, *description, *az, *volume_type, *status;
         const char *group, *volume, *production, *dr;
+        const char *prefix; /* group clone --prefix */
         long long size_gib;
         bool has_size, multiattach;
         const char *pairs[CLI_MAX_IDS];
@@ -212,6 +213,7 @@ int cli_group_confirm(struct cli *c, const char *id, const char *action);
 /* "10G", "512M", "4096" (bytes; K M G T binary) and a whole MiB/s. */
 int cli_parse_size(const char *s, const char *flag, uint64_t *out);
 int cli_parse_mib(const char *s, const char *flag, long long *out);
+int cmd_group_clone(struct cli *c); /* cmd_clone.c */
 
 /* Shared by the verbs (cmd_common.c). */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -41,6 +41,7 @@ enum opt_bit {
         O_THROTTLE = 1u << 16, /* --max-mib, --min-mib, --adaptive */
         O_REPAIR = 1u << 17,
         O_MAX_RATE = 1u << 18,
+        O_PREFIX = 1u << 19,
 };
 
 enum opt_id {
@@ -72,6 +73,7 @@ enum opt_id {
         OPT_ADAPTIVE,
         OPT_REPAIR,
         OPT_MAX_RATE,
+        OPT_PREFIX,
 };
 
 static const struct option long_opts[] = {
@@ -105,6 +107,7 @@ static const struct option long_opts[] = {
     {"adaptive", no_argument, NULL, OPT_ADAPTIVE},
     {"repair", no_argument, NULL, OPT_REPAIR},
     {"max-rate", required_argument, NULL, OPT_MAX_RATE},
+    {"prefix", required_argument, NULL, OPT_PREFIX},
     {NULL, 0, NULL, 0},
 };
 
@@ -134,6 +137,7 @@ static const struct {
     {O_CONFIRM, "--confirm-above SIZE", "ask first when the estimate copies more (default 10G)"},
     {O_REPAIR, "--repair", "verify: mark mismatching chunks dirty so a sync copies them"},
     {O_MAX_RATE, "--max-rate MIB", "verify: at most MIB MiB/s (default 0: unlimited)"},
+    {O_PREFIX, "--prefix NAME", "names of the clone volumes: NAME-<DR volume name>"},
     {O_WAIT, "--wait", "wait until the action has reached its end state"},
     {O_WAIT, "--timeout SECONDS", "give up waiting after SECONDS (default 600): exit 6"},
     {O_WAIT, "--interval SECONDS", "poll interval while waiting (default 0.2)"},
@@ -226,6 +230,11 @@ static const struct verb verb_table[] = {
      "GROUP_ID --size GIB [--pair PAIR_ID...]",
      "Grow both disks of the listed pairs (default: every member pair) to --size GiB.\n"
      "Done when the command returns."},
+    {"group", "clone", cmd_group_clone, O_PREFIX | O_WAIT, "GROUP_ID [--prefix NAME] [--wait]",
+     "DR drill (evsrep extension): new writable volumes in the DR zone, one per member,\n"
+     "holding the group's consistent DR instant (taken now while active, without stopping\n"
+     "replication; the frozen image while paused). With --wait, show the copy's progress\n"
+     "until every clone is available."},
 };
 
 static const char *const nouns[][2] = {
@@ -611,6 +620,10 @@ static int parse_opts(struct cli *c, int argc, char **argv, unsigned *used)
                         *used |= O_MAX_RATE;
                         break;
                 }
+                case OPT_PREFIX:
+                        c->prefix = optarg;
+                        *used |= O_PREFIX;
+                        break;
                 case ':':
                         rc = cli_usage_error("option %s needs a value", argv[optind - 1]);
                         break;

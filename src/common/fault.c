@@ -24,6 +24,8 @@ static const char *const g_names[FP__COUNT] = {
     [FP_META_AL] = "meta_al",       [FP_META_BITS] = "meta_bits",
     [FP_META_SYNC] = "meta_sync",   [FP_STORE_COMMIT] = "store_commit",
     [FP_STORE_BUSY] = "store_busy", [FP_STORE_WRITE] = "store_write",
+    [FP_CLONE_LINK] = "clone_link", [FP_CLONE_COPY] = "clone_copy",
+    [FP_CLONE_WORK] = "clone_work",
 };
 
 const char *fault_point_name(enum fault_point p)
@@ -224,6 +226,7 @@ struct rule {
         bool sticky;  /* every call from nth on */
         int err;      /* positive errno */
         uint64_t delay_usec;
+        char hold[256]; /* hold rule: block every call while this file exists */
         atomic_uint_least64_t calls;
 };
 
@@ -255,14 +258,15 @@ static int parse_errno(const char *s, int *err)
 
 static int parse_rule(char *s, struct rule *r)
 {
-        char *op = strpbrk(s, "=~"), *at, *end;
+        char *op = strpbrk(s, "=~^"), *at, *end;
         unsigned long long v;
-        bool delay;
+        bool delay, hold;
         int p;
 
         if (!op)
                 return -EINVAL;
         delay = *op == '~';
+        hold = *op == '^';
         *op++ = '\0';
         if ((at = strchr(s, '@'))) {
                 *at++ = '\0';
@@ -276,6 +280,12 @@ static int parse_rule(char *s, struct rule *r)
         if (p == FP__COUNT)
                 return -EINVAL;
         r->point = (enum fault_point)p;
+        if (hold) {
+                if (*op != '/' || strlen(op) >= sizeof(r->hold))
+                        return -EINVAL; /* an absolute path */
+                snprintf(r->hold, sizeof(r->hold), "%s", op);
+                return 0;
+        }
         errno = 0;
         v = strtoull(op, &end, 10);
         if (errno || end == op)
@@ -328,6 +338,7 @@ int fault_configure(const char *spec)
                 g_rules[i].sticky = tmp[i].sticky;
                 g_rules[i].err = tmp[i].err;
                 g_rules[i].delay_usec = tmp[i].delay_usec;
+                memcpy(g_rules[i].hold, tmp[i].hold, sizeof(tmp[i].hold));
                 atomic_store(&g_rules[i].calls, 0);
         }
         atomic_store(&g_nrules, n);
@@ -350,6 +361,24 @@ static void env_once(void)
         }
 }
 
+/* A hold rule: the call waits while the rule's file exists, so a test can
+ * keep a step (a flush, say) half way for as long as it needs and then let
+ * it go, with no timing in the test. */
+static void fault_hold_wait(const struct rule *r, enum fault_point p, const char *id, uint64_t c)
+{
+        const struct timespec tick = {.tv_sec = 0, .tv_nsec = 5 * 1000 * 1000};
+
+        if (access(r->hold, F_OK) < 0)
+                return;
+        atomic_fetch_add(&g_hits, 1); /* a held call counts: tests wait for it */
+        log_warn("fault hold: %s%s%s call %llu waits while %s exists", g_names[p], id ? " of " : "",
+                 id ? id : "", (unsigned long long)c, r->hold);
+        while (access(r->hold, F_OK) == 0)
+                nanosleep(&tick, NULL);
+        log_warn("fault hold: %s%s%s call %llu released", g_names[p], id ? " of " : "",
+                 id ? id : "", (unsigned long long)c);
+}
+
 int fault_check(enum fault_point p, const char *id)
 {
         unsigned n;
@@ -364,6 +393,10 @@ int fault_check(enum fault_point p, const char *id)
                 if (r->point != p || (r->id[0] && (!id || strncmp(id, r->id, strlen(r->id)))))
                         continue;
                 c = atomic_fetch_add(&r->calls, 1) + 1;
+                if (r->hold[0]) {
+                        fault_hold_wait(r, p, id, c);
+                        continue;
+                }
                 if (r->delay_usec) {
                         struct timespec ts = {.tv_sec = (time_t)(r->delay_usec / 1000000),
                                               .tv_nsec = (long)(r->delay_usec % 1000000) * 1000};

@@ -12,6 +12,8 @@
  *   rules := rule { (';' | ',') rule }
  *   rule  := point ['@' id-prefix] '=' N ['+'] ['/' ERRNO]   fail call N (N.. with '+')
  *          | point ['@' id-prefix] '~' USEC                   sleep USEC on every call
+ *          | point ['@' id-prefix] '^' /PATH                  every call waits while PATH exists
+ *                                                            (a held call counts in fault_hits)
  * point is a name from fault_point_name(); id-prefix restricts the rule to
  * calls whose object id (volume id, pair id) starts with it. ERRNO is one
  * of EIO (default), ENOSPC, EBUSY, ENOENT, EROFS. Calls are counted per
@@ -37,6 +39,9 @@ enum fault_point {
         FP_STORE_COMMIT, /* store_tx_commit: the commit fails with an I/O error */
         FP_STORE_BUSY,   /* store_tx_begin: SQLITE_BUSY (the store stays busy) */
         FP_STORE_WRITE,  /* one row write outside a transaction (id: the row's id) */
+        FP_CLONE_LINK,   /* drill clone: the FICLONE attempt (id: DR volume id) */
+        FP_CLONE_COPY,   /* drill clone: one chunk copy to the clone (id: DR volume id) */
+        FP_CLONE_WORK,   /* drill clone: the worker, before each chunk it copies (id: same) */
         FP__COUNT
 };
 

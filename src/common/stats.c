@@ -164,6 +164,12 @@ void stats_render(FILE *f)
         stats_header(f, "evsrep_mirrored_write_seconds", "histogram",
                      "Latency of client writes applied to production and DR.");
         stats_hist_render(f, "evsrep_mirrored_write_seconds", "", &g_stats.mirrored_write);
+        stats_header(f, "evsrep_settle_seconds", "histogram",
+                     "Flushes of both legs after a pause, run behind its answer.");
+        stats_hist_render(f, "evsrep_settle_seconds", "", &g_stats.settle);
+        stats_header(f, "evsrep_settles_running", "gauge",
+                     "Pairs whose post-pause flush has not finished yet.");
+        fprintf(f, "evsrep_settles_running %d\n", atomic_load(&g_stats.settles_running));
         stats_header(f, "evsrep_dr_write_errors_total", "counter",
                      "DR writes that failed (the pair dropped to tracking).");
         fprintf(f, "evsrep_dr_write_errors_total %llu\n",

@@ -36,6 +36,8 @@ struct stats_site {
 struct stats {
         struct stats_hist fence;          /* pause/reverse/failover fence duration */
         struct stats_hist mirrored_write; /* client writes applied to both legs */
+        struct stats_hist settle;         /* flushes after a pause, behind its answer */
+        atomic_int settles_running;
         atomic_uint_least64_t dr_write_errors;
         struct stats_site sites[8];
         atomic_int nsites;

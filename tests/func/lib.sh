@@ -265,6 +265,20 @@ require_fault_injection() {
   if [ ! -x "$SW" ] || [ ! -x "$SC" ]; then die "seqwriter/seqcheck not built in $TOOLS"; fi
 }
 
+# wait_settled [seconds]: wait until no pair is still flushing after a pause
+# (the pause answers before its flushes; until they are done a kill -9 leaves
+# the activity log's extents dirty too: docs/semantics.md, crash rule).
+wait_settled() {
+  local end=$((SECONDS + ${1:-120})) n=""
+  while [ $SECONDS -lt $end ]; do
+    n=$(curl -s -H "X-Auth-Token: $TOKEN" "$URL/metrics" | awk '$1=="evsrep_settles_running" {print $2}')
+    [ "$n" = 0 ] && return 0
+    sleep 0.05
+  done
+  fail "pairs still settling after a pause (evsrep_settles_running=$n)"
+  return 1
+}
+
 # group_action GROUP_ID KEY [JSON_VALUE]: POST the action (value null by default).
 group_action() {
   api POST "$RCGS/$1/action" "{\"$2\": ${3:-null}}"

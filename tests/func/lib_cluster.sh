@@ -47,6 +47,19 @@ cluster_wait_ports() {
   die "$3 did not write its ports file"
 }
 
+cluster_start_a() {
+  "$EVSREPD" --config "$TMP/node-a.conf" --data-dir "$DATA" --listen 127.0.0.1:0 \
+    --nbd-listen az1=127.0.0.1:0 "$@" >>"$TMP/daemon.log" 2>&1 &
+  DAEMON_PID=$!
+  cluster_wait_ports "$DATA" "$DAEMON_PID" "node a"
+}
+cluster_start_b() {
+  "$EVSREPD" --config "$TMP/node-b.conf" --data-dir "$DATA/node-b" --listen 127.0.0.1:0 \
+    --nbd-listen az2=127.0.0.1:0 "$@" >>"$TMP/daemon-b.log" 2>&1 &
+  NODE_B_PID=$!
+  cluster_wait_ports "$DATA/node-b" "$NODE_B_PID" "node b"
+}
+
 start_daemon() {
   if [ -n "${EVSREP_FAULT:-}" ] && ! grep -qa 'fault injection armed' "$EVSREPD"; then
     die "EVSREP_FAULT='$EVSREP_FAULT' needs an evsrepd built with -DEVSREP_FAULT_INJECTION=ON ($EVSREPD is not)"
@@ -70,15 +83,17 @@ EOF
   sed -e 's/^node_name = node-a$/node_name = node-b/' -e 's/^availability_zones = az1$/availability_zones = az2/' \
     "$TMP/node-a.conf" >"$TMP/node-b.conf"
   rm -f "$DATA/evsrepd.ports" "$b/evsrepd.ports"
-  "$EVSREPD" --config "$TMP/node-a.conf" --data-dir "$DATA" --listen 127.0.0.1:0 \
-    --nbd-listen az1=127.0.0.1:0 "$@" >>"$TMP/daemon.log" 2>&1 &
-  DAEMON_PID=$!
-  cluster_wait_ports "$DATA" "$DAEMON_PID" "node a"
-  # node a created the tokens file and the cluster key; node b shares them.
-  "$EVSREPD" --config "$TMP/node-b.conf" --data-dir "$b" --listen 127.0.0.1:0 \
-    --nbd-listen az2=127.0.0.1:0 "$@" >>"$TMP/daemon-b.log" 2>&1 &
-  NODE_B_PID=$!
-  cluster_wait_ports "$b" "$NODE_B_PID" "node b"
+  # The first start: node a creates the tokens file and the cluster key, so
+  # it goes first. A restart starts the DR side (node b) first, so node a's
+  # mirrors find their links up, as the all-in-one daemon finds its DR
+  # disks at start.
+  if [ -s "$DATA/tokens" ] && [ -s "$DATA/cluster.key" ]; then
+    cluster_start_b "$@"
+    cluster_start_a "$@"
+  else
+    cluster_start_a "$@"
+    cluster_start_b "$@"
+  fi
   [ -e "$DATA/az2" ] || ln -s node-b/az2 "$DATA/az2"
   local http az1 az2
   http=$(awk -F= '$1=="http"{print $2}' "$DATA/evsrepd.ports")

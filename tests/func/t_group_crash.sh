@@ -96,6 +96,7 @@ for seed in $(seq "$BASE" $((BASE + NSEEDS - 1))); do
     qemu-io -f raw "${cmds[@]}" -c flush "${PU[i]}" >/dev/null || fail "$tag: dirty P$i"
     WANT[i]=$((k * CHUNK))
   done
+  wait_settled # exact bits below: the pause's flushes must be done (crash rule)
   crash_daemon
   start_daemon
   uris

@@ -15,6 +15,9 @@ event, list exports. Fixed newstyle handshake, NBD_OPT_GO, simple replies.
            4 KiB of BYTE at OFF as fast as it can (through restarts of the
            server): "hammer: ok N
            refused N eperm N down N" (ok = writes the server acknowledged)
+  nbd_raw.py HOST:PORT EXPORT sha256 OFF LEN [OFF LEN...]
+        -> "sha256: <hex>" of the bytes of the ranges, concatenated (cheap
+           byte checks of the regions a test wrote on a large sparse disk)
 Exit status 0 whenever it could print one of these lines, 2 otherwise.
 """
 import os
@@ -104,6 +107,20 @@ def request(s, cmd, handle, off, length, payload=b""):
     return err
 
 
+def read_range(s, off, length):
+    """READ [off, off+length) in 1 MiB requests; raises on an error reply."""
+    out = bytearray()
+    while length > 0:
+        n = min(length, 1 << 20)
+        s.sendall(struct.pack(">IHHQQI", REQ_MAGIC, 0, CMD_READ, 7, off, n))
+        magic, err, h = struct.unpack(">IIQ", recv_full(s, 16))
+        if magic != SIMPLE_REPLY or h != 7 or err != 0:
+            raise RuntimeError("read at %d: errno %d" % (off, err))
+        out += recv_full(s, n)
+        off, length = off + n, length - n
+    return bytes(out)
+
+
 def hammer(hostport, export, secs, off, byte, stopfile=None):
     counts = {"ok": 0, "refused": 0, "eperm": 0, "down": 0}
     end = time.monotonic() + secs
@@ -151,6 +168,13 @@ def main(argv):
         off, length, byte = int(argv[4]), int(argv[5]), int(argv[6], 0)
         err = request(s, CMD_WRITE, 1, off, length, bytes([byte]) * length)
         print("write: ok" if err == 0 else "write: errno %d" % err)
+    elif what == "sha256":
+        import hashlib
+        h = hashlib.sha256()
+        nums = [int(x, 0) for x in argv[4:]]
+        for i in range(0, len(nums) - 1, 2):
+            h.update(read_range(s, nums[i], nums[i + 1]))
+        print("sha256: " + h.hexdigest())
     elif what == "hold":
         trigger, secs = argv[4], float(argv[5]) if len(argv) > 5 else 30.0
         print("read-before: %s" % ("ok" if request(s, CMD_READ, 1, 0, 4096) == 0 else "error"))

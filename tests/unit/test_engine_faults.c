@@ -694,6 +694,88 @@ static void test_group_freeze_prefix(void **state)
         }
 }
 
+/* The durable AL extents of mirror i (a copy of its meta file, as a crash
+ * would leave it). */
+static unsigned durable_al(struct fx *f, unsigned i)
+{
+        char copy[160], cmd[400];
+        struct meta mt;
+        struct bitmap bm;
+        uint64_t ext[AL_MAX_SLOTS];
+        unsigned n = 0;
+
+        snprintf(copy, sizeof(copy), "%s.al", f->meta_path[i]);
+        snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", f->meta_path[i], copy);
+        assert_int_equal(system(cmd), 0);
+        assert_int_equal(meta_open(copy, &mt, &bm, ext, &n), 0);
+        meta_close(&mt);
+        bitmap_free(&bm);
+        unlink(copy);
+        return n;
+}
+
+static void wait_settled(void)
+{
+        for (int t = 0; t < 20000 && mirror_settles_running() > 0; t++)
+                usleep(500);
+        assert_int_equal(mirror_settles_running(), 0);
+}
+
+/* A pause's settle runs after fence_pause returned (replication.md, "What
+ * a pause answer waits for"). Held in its DR flush (hold rule), it must
+ * leave the AL alone when mirroring resumed meanwhile: the mirrored writes
+ * of the new SYNC period need their AL extents. Without the hold it
+ * empties the durable AL. */
+static void test_settle_after_resume(void **state)
+{
+        struct fx f;
+        struct fence_member fm;
+        struct fence_result res;
+        char gate[128], rule[200], buf[4096];
+        uint64_t hits;
+        int was = -1;
+
+        (void)state;
+#if !FAULT_INJECTION_BUILT
+        fail_msg("built without fault injection: configure with -DEVSREP_FAULT_INJECTION=ON");
+#endif
+        fx_init(&f, 1);
+        open_mirror(&f, 0, true);
+        wait_sync(&f, 0);
+        fm = (struct fence_member){.m = f.m[0], .prod = f.prod[0], .dr = f.dr[0]};
+        memset(buf, 0x5a, sizeof(buf));
+        assert_int_equal(volume_write(f.prod[0], buf, sizeof(buf), 0, 0), 0);
+        assert_true(durable_al(&f, 0) > 0);
+
+        /* 1. held settle, mirroring resumes, then the flush goes on */
+        snprintf(gate, sizeof(gate), "%s/gate", f.dir);
+        assert_int_equal(close(open(gate, O_CREAT | O_WRONLY, 0600)), 0);
+        snprintf(rule, sizeof(rule), "vol_flush@dr0^%s", gate);
+        assert_int_equal(fault_configure(rule), 0);
+        hits = fault_hits();
+        assert_int_equal(fence_pause(&fm, 1, &was, &res), 0);
+        assert_int_equal(was, MIRROR_SYNC);
+        assert_int_equal(mirror_mode(f.m[0]), MIRROR_TRACK);
+        for (int t = 0; t < 20000 && fault_hits() == hits; t++) /* the settle waits on the gate */
+                usleep(500);
+        assert_true(fault_hits() > hits);
+        assert_int_equal(mirror_settles_running(), 1);
+        volume_fence_raise(f.prod[0]);
+        assert_int_equal(mirror_set_mode(f.m[0], MIRROR_RESYNC), 0); /* nothing dirty: SYNC */
+        volume_fence_lower(f.prod[0]);
+        assert_int_equal(mirror_mode(f.m[0]), MIRROR_SYNC);
+        assert_int_equal(unlink(gate), 0);
+        wait_settled();
+        assert_int_equal(fault_configure(NULL), 0);
+        assert_true(durable_al(&f, 0) > 0);
+
+        /* 2. an undisturbed settle empties the durable AL */
+        assert_int_equal(fence_pause(&fm, 1, &was, &res), 0);
+        wait_settled();
+        assert_int_equal(durable_al(&f, 0), 0);
+        fx_fini(&f);
+}
+
 static int report(void **state)
 {
         (void)state;
@@ -711,6 +793,7 @@ int main(void)
             cmocka_unit_test(test_parallel_prod_fails),
             cmocka_unit_test(test_parallel_both_fail),
             cmocka_unit_test(test_group_freeze_prefix),
+            cmocka_unit_test(test_settle_after_resume),
         };
 
         return cmocka_run_group_tests(tests, NULL, report);

@@ -332,11 +332,15 @@ int api_groups_action(struct api_call *c)
         struct verify_req vrq;
         size_t n = 0;
         json_t *root = NULL;
-        char msg[512] = "";
+        char msg[512] = "", prefix[128];
         int rc = api_groups_throttle_try(c); /* evsrep extension (group_ext.c) */
 
         if (rc != 1)
                 return rc;
+        rc = api_group_clone_parse(c->r->body, c->r->body_len, prefix, sizeof(prefix), msg,
+                                   sizeof(msg));
+        if (rc != 0) /* evsrep extension: the drill clone answers 202 (clone.c) */
+                return rc < 0 ? api_reply_errno(c, rc, msg) : api_group_clone(c, prefix);
         rc = api_group_verify_parse(c->r->body, c->r->body_len, &root, &vrq, msg, sizeof(msg));
 
         json_decref(root);

@@ -63,6 +63,11 @@ int api_group_create_parse(const char *body, size_t len, json_t **root, struct g
                            const char **ids, char *msg, size_t msglen);
 int api_group_update_parse(const char *body, size_t len, json_t **root, struct group_update_req *rq,
                            const char **add, const char **rem, char *msg, size_t msglen);
+/* The drill clone action (clone.c): 1 when body is that action (prefix
+ * filled, "" when not given), 0 when it is another action, -EINVAL (400). */
+int api_group_clone_parse(const char *body, size_t len, char *prefix, size_t cap, char *msg,
+                          size_t msglen);
+int api_group_clone(struct api_call *c, const char *prefix);
 int api_group_action_parse(const char *body, size_t len, json_t **root, enum group_action *action,
                            struct group_extend_item *items, size_t *nitems, char *msg,
                            size_t msglen);

@@ -94,6 +94,8 @@ static json_t *pair_json(struct api_call *c, const struct store_pair *p)
                 json_object_set_new(j, "copy_rate_bytes_per_sec",
                                     json_integer((json_int_t)live.rate_bps));
                 json_object_set_new(j, "dirty_bytes", json_integer((json_int_t)live.dirty_bytes));
+                json_object_set_new(j, "sidecar_bytes",
+                                    json_integer((json_int_t)live.sidecar_bytes));
         }
         return j;
 }

@@ -55,6 +55,7 @@ static json_t *volume_json(const struct store_volume *v, bool full)
 {
         char self[256];
         json_t *links, *md, *j;
+        int pct;
 
         snprintf(self, sizeof(self), "/v2/%s/volumes/%s", v->project_id, v->id);
         links = json_pack("[{s:s,s:s}]", "rel", "self", "href", self);
@@ -71,6 +72,13 @@ static json_t *volume_json(const struct store_volume *v, bool full)
                       links);
         if (j && v->error_message[0])
                 json_object_set_new(j, "error_message", json_string(v->error_message));
+        /* evsrep extension: a drill clone being copied (api.md §4.7). */
+        if (j && strcmp(v->status, "creating") == 0 && service_clone_progress(v->id, &pct)) {
+                char p[8];
+
+                snprintf(p, sizeof(p), "%d", pct);
+                json_object_set_new(j, "progress", json_string(p));
+        }
         return j;
 }
 

@@ -12,9 +12,12 @@
  * member passes g->mu before it is acknowledged.
  *
  * Lock order: volume fence -> range lock -> g->mu -> m->io -> m->mu. g->mu is
- * never held while waiting for a fence, a range lock or I/O. */
+ * never held while waiting for a fence, a range lock or I/O, except by the
+ * sidecar discard (fence_group_cow_release, and the bind after a restart):
+ * header writes and deletes, once per resync (replication.md, S5). */
 #include "engine/fence.h"
 #include "engine/internal.h"
+#include "engine/settle.h"
 #include "engine/throttle.h"
 #include "common/log.h"
 #include "common/stats.h"
@@ -97,6 +100,15 @@ int mirror_group_set_members(struct mirror_group *g, struct mirror *const *m, si
         free(g->members);
         g->members = nm;
         g->n = n;
+        /* S5 after a crash: one member's sidecar records the group's
+         * discard, so every member's goes (some may be gone already). */
+        for (size_t i = 0; i < n; i++) {
+                if (!sidecar_discard_pending(nm[i]->sc))
+                        continue;
+                for (size_t j = 0; j < n; j++)
+                        sidecar_discard(nm[j]->sc);
+                break;
+        }
         pthread_mutex_unlock(&g->mu);
         return 0;
 }
@@ -264,8 +276,34 @@ int fence_pause(const struct fence_member *fm, size_t n, int *was, struct fence_
         lower_all(sel, k, false);
         res->fence_usec = util_mono_usec() - t0;
         stats_hist_observe_ns(&g_stats.fence, (uint64_t)res->fence_usec * 1000);
-        for (size_t j = 0; j < k; j++) /* after the fence: flushes */
-                mirror_settle(sel[j].m);
+        for (size_t j = 0; j < k; j++) /* after the answer: flushes (settle.h) */
+                mirror_settle_start(sel[j].m);
+        return rc;
+}
+
+int fence_capture(const struct fence_member *fm, size_t n, enum mirror_mode want,
+                  void (*capture)(void *ctx, size_t i), void *ctx, struct fence_result *res)
+{
+        int64_t t0;
+        int rc = 0;
+
+        memset(res, 0, sizeof(*res));
+        for (size_t i = 0; i < n; i++)
+                if (!fm[i].m)
+                        return -EAGAIN;
+        t0 = util_mono_usec();
+        raise_all(fm, n, false);
+        res->frozen_at = util_now_usec();
+        for (size_t i = 0; i < n && rc == 0; i++)
+                if (mirror_mode(fm[i].m) != want)
+                        rc = -EAGAIN; /* a fault froze the group meanwhile */
+        for (size_t i = 0; i < n && rc == 0; i++) {
+                fence_assert_all_raised(fm, n);
+                capture(ctx, i);
+        }
+        lower_all(fm, n, false);
+        res->fence_usec = util_mono_usec() - t0;
+        stats_hist_observe_ns(&g_stats.fence, (uint64_t)res->fence_usec * 1000);
         return rc;
 }
 
@@ -292,6 +330,9 @@ int fence_swap(const struct fence_member *fm, size_t n, const struct fence_swap_
         int rc = 0;
 
         memset(res, 0, sizeof(*res));
+        /* The bulk of the flushes before the fence (reverse: both legs;
+         * failover: the old production), so the fenced ones are short. */
+        settle_preflush(fm, n, ops->flush_dr_first);
         for (size_t i = 0; i < n; i++)
                 if (fm[i].m)
                         mirror_quiesce(fm[i].m);
@@ -339,6 +380,8 @@ int fence_grow(const struct fence_member *fm, uint64_t old_size, uint64_t new_si
 {
         int rc = 0;
 
+        if (fm->m)
+                settle_join(fm->m); /* not under the fence: it may be flushing */
         volume_fence_raise(fm->prod);
         if (fm->dr) {
                 volume_fence_raise(fm->dr);
@@ -404,4 +447,29 @@ void fence_set_read_only(struct volume *v, bool ro)
         volume_fence_raise(v);
         volume_set_read_only(v, ro);
         volume_fence_lower(v);
+}
+
+/* ---- sidecars ---- */
+
+void fence_group_cow_release(struct mirror_group *g)
+{
+        bool all = true;
+
+        /* Under g->mu so no fault freeze interleaves: a freeze after this
+         * finds every member in SYNC, a new consistent instant. The
+         * deletes are the only I/O done under g->mu (once per resync). */
+        pthread_mutex_lock(&g->mu);
+        for (size_t i = 0; i < g->n && all; i++) {
+                pthread_mutex_lock(&g->members[i]->mu);
+                all = g->members[i]->mode == MIRROR_SYNC;
+                pthread_mutex_unlock(&g->members[i]->mu);
+        }
+        /* S5: every member's intent durable before the first delete, so a
+         * crash half way cannot leave some members' sidecars behind. */
+        for (size_t i = 0; i < g->n && all; i++)
+                if (sidecar_discard_intent(g->members[i]->sc) < 0)
+                        all = false; /* kept; the next SYNC tries again */
+        for (size_t i = 0; i < g->n && all; i++)
+                sidecar_discard(g->members[i]->sc);
+        pthread_mutex_unlock(&g->mu);
 }

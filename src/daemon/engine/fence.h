@@ -71,6 +71,9 @@ struct fence_swap_ops {
         int (*unswap)(void *ctx, size_t i);
         int (*commit)(void *ctx);
         void (*lockdown)(void *ctx, size_t i);
+        /* Flush DR too before raising the fences (reverse; a failover
+         * flushes the old production only, DR may be unreachable). */
+        bool flush_dr_first;
 };
 int fence_swap(const struct fence_member *fm, size_t n, const struct fence_swap_ops *ops, void *ctx,
                struct fence_result *res);
@@ -80,6 +83,15 @@ int fence_swap(const struct fence_member *fm, size_t n, const struct fence_swap_
  * on another node (dr NULL) was grown by that node first; the link is
  * reconnected under the fence to see the new size. */
 int fence_grow(const struct fence_member *fm, uint64_t old_size, uint64_t new_size);
+
+/* Drill clone capture (service/clone.c): one fence over every production
+ * disk of the members; under it, every member must be in mode `want`
+ * (otherwise -EAGAIN and nothing is captured); then capture(ctx, i) for
+ * each member, in one fenced period, so the DR disks are captured at one
+ * instant (no mirrored write in flight, no mode change). res->frozen_at:
+ * the instant (wall clock, usec). */
+int fence_capture(const struct fence_member *fm, size_t n, enum mirror_mode want,
+                  void (*capture)(void *ctx, size_t i), void *ctx, struct fence_result *res);
 
 /* Attach a mirror in mode / detach and close it, under prod's fence. */
 int fence_mirror_start(struct mirror *m, struct volume *prod, enum mirror_mode mode);

@@ -9,6 +9,7 @@
 #include "engine/meta.h"
 #include "engine/mirror.h"
 #include "engine/rangelock.h"
+#include "engine/sidecar.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -63,6 +64,24 @@ struct mirror {
         bool fault_frozen;
         int64_t frozen_at; /* wall-clock usec of the fence/freeze that froze DR; 0: none */
 
+        /* Copy-on-write sidecar (mirror_cow.c). cow_at (under mu): the
+         * instant the DR disk holds after a failover made it the DR side;
+         * consumed by the next switch out of TRACK. */
+        struct sidecar *sc;
+        int64_t cow_at;
+        /* mode_gen: bumped (under io and mu) by every planned mode or role
+         * change, so a settle can tell that the TRACK period it flushed for
+         * is over (settle.c; replication.md "What a pause answer waits
+         * for"). */
+        uint64_t mode_gen;
+        /* Settle thread (settle.c), under settle_mu: rounds asked and done;
+         * settle_thread joinable while settle_joinable, looping while
+         * settle_active. */
+        pthread_mutex_t settle_mu;
+        pthread_t settle_thread;
+        bool settle_joinable, settle_active;
+        uint64_t settle_req, settle_done;
+
         /* Resync worker. */
         pthread_t worker;
         bool worker_running;
@@ -96,6 +115,33 @@ struct throttle *fence_group_throttle(struct mirror *m);
 /* throttle_mirror.c: after a batch of data_bytes copied and sync_bytes
  * brought in sync, wait as the group's throttle says (worker thread). */
 void resync_pace(struct mirror *m, uint64_t data_bytes, uint64_t sync_bytes);
+
+/* Every member of g in SYNC: discard every member's sidecar (under g->mu). */
+void fence_group_cow_release(struct mirror_group *g);
+
+/* mirror_cow.c: the sidecar hooks (docs/design/replication.md, "A
+ * consistent DR image during resync"). */
+int mirror_cow_open(struct mirror *m);
+void mirror_cow_close(struct mirror *m, bool remove);
+/* Leaving TRACK (fence raised): open a sidecar for the instant DR holds. */
+int mirror_cow_resume(struct mirror *m);
+/* S1 for chunks [c0, c1], under the caller's range lock. */
+int mirror_cow(struct mirror *m, uint64_t c0, uint64_t c1);
+/* The mirror reached SYNC: discard the sidecars when its group is in SYNC. */
+void mirror_cow_synced(struct mirror *m);
+/* Role swap (fences raised, worker stopped). Failover (fold_al): roll DR
+ * back to the frozen instant (S3) and discard the sidecar. Reverse (from
+ * SYNC, DR == production): a sidecar left by a failed discard is dropped,
+ * it must never follow the roles to the other disk. */
+int mirror_cow_rollback(struct mirror *m, bool fold_al);
+/* S1 for the resync batch [c, e) (under its range lock), and ahead of it
+ * for the next dirty chunks. */
+int mirror_cow_ahead(struct mirror *m, uint64_t c, uint64_t e);
+/* Resync batch limit (chunks) while a sidecar is open. */
+uint64_t mirror_cow_batch_chunks(struct mirror *m);
+
+/* settle.c: wait for m's settle thread (no-op without one). */
+void settle_join(struct mirror *m);
 
 /* resync.c */
 int resync_start(struct mirror *m);

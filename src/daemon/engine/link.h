@@ -45,8 +45,9 @@ struct link_ops {
         int (*submit)(struct link *l, const void *buf, size_t len, uint64_t off, unsigned flags,
                       struct link_op *op);
         int (*wait)(struct link *l, struct link_op *op);
-        /* Read [off, off+len) of the DR disk (online verify; NULL: the
-         * link cannot read, the verify reports -EOPNOTSUPP). */
+        /* Read [off, off+len) of the DR disk (online verify; the
+         * copy-on-write sidecar, sidecar.h). NULL: the link cannot read;
+         * a verify reports -EOPNOTSUPP. */
         int (*read)(struct link *l, void *buf, size_t len, uint64_t off);
 };
 
@@ -55,6 +56,9 @@ struct link {
 };
 
 struct volume;
+/* Is l a local link (link_local_open)? The sidecar is kept only for local
+ * DR disks (replication.md, sidecars: remote links). */
+bool link_is_local(const struct link *l);
 /* A link to a DR volume in this process (takes a reference on dr). */
 int link_local_open(struct volume *dr, struct link **out);
 

@@ -81,3 +81,8 @@ int link_local_open(struct volume *dr, struct link **out)
         *out = &l->base;
         return 0;
 }
+
+bool link_is_local(const struct link *l)
+{
+        return l && l->ops == &g_local_ops;
+}

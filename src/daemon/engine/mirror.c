@@ -370,6 +370,14 @@ static int mirror_io(struct mirror *m, const struct io *io)
                  * freeze has switched every member of the group. */
                 if (hold)
                         fence_hold_wait(hold);
+        } else if ((rc = mirror_cow(m, c0, c1)) < 0) {
+                /* S1: DR is not written unless the chunks are preserved. */
+                mirror_dr_fault(m, c0, c1, rc);
+                pthread_mutex_lock(&m->io);
+                rc = m->bits_pending ? -EIO : 0; /* B3 */
+                pthread_mutex_unlock(&m->io);
+                if (rc == 0)
+                        rc = leg_prod(m, io);
         } else if ((rc = al_begin(m, io->off, io->len)) < 0) {
                 log_error("pair %s: cannot write the activity log: %s", m->pair_id, strerror(-rc));
                 rc = -EIO;
@@ -467,12 +475,15 @@ static const struct volume_hook_ops g_hook = {
     .flush = hook_flush,
 };
 
-static int al_unsettle(struct mirror *m);
+static int al_unsettle_locked(struct mirror *m);
 
 /* ---- lifecycle ---- */
 
 static void mirror_free(struct mirror *m)
 {
+        settle_join(m);
+        pthread_mutex_destroy(&m->settle_mu);
+        sidecar_free(m->sc);
         if (m->meta.fd >= 0)
                 meta_close(&m->meta);
         bitmap_free(&m->bm);
@@ -530,6 +541,7 @@ int mirror_open(const struct mirror_cfg *cfg, struct mirror **out, uint64_t *dir
         pthread_mutex_init(&m->io, NULL);
         pthread_mutex_init(&m->mu, NULL);
         pthread_cond_init(&m->al_cv, NULL);
+        pthread_mutex_init(&m->settle_mu, NULL);
         actlog_init(&m->al, AL_MAX_SLOTS);
 
         if (cfg->create) {
@@ -550,6 +562,8 @@ int mirror_open(const struct mirror_cfg *cfg, struct mirror **out, uint64_t *dir
         if (volume_size(m->prod) > m->meta.size_bytes &&
             (rc = meta_grow(&m->meta, &m->bm, volume_size(m->prod))) == 0)
                 rc = bitmap_grow(&m->unflushed, m->bm.nbits);
+        if (rc == 0)
+                rc = mirror_cow_open(m);
         if (rc < 0)
                 goto fail;
         *dirty_out = m->bm.nset;
@@ -566,14 +580,21 @@ int mirror_set_mode(struct mirror *m, enum mirror_mode mode)
 
         assert(volume_fenced(m->prod));
         resync_stop(m);
+        /* The AL write-back and the switch in one io section: a settle
+         * (settle.c) either empties the AL before it (and the AL is written
+         * back here) or sees the new mode_gen and leaves the AL alone. */
+        pthread_mutex_lock(&m->io);
         if (mode != MIRROR_TRACK) {
-                int rc = al_unsettle(m);
-                if (rc < 0)
+                int rc = al_unsettle_locked(m);
+                if (rc < 0 || (rc = mirror_cow_resume(m)) < 0) {
+                        pthread_mutex_unlock(&m->io);
                         return rc;
+                }
         }
         pthread_mutex_lock(&m->mu);
         if (mode == MIRROR_SYNC && m->bm.nset > 0) {
                 pthread_mutex_unlock(&m->mu);
+                pthread_mutex_unlock(&m->io);
                 return -EINVAL; /* M1: SYNC only with nothing dirty; use RESYNC */
         }
         if (mode == MIRROR_RESYNC && m->bm.nset == 0) {
@@ -590,9 +611,13 @@ int mirror_set_mode(struct mirror *m, enum mirror_mode mode)
         }
         if (mode == MIRROR_RESYNC)
                 m->dirty_at_start = m->bm.nset;
+        m->mode_gen++;
         pthread_mutex_unlock(&m->mu);
+        pthread_mutex_unlock(&m->io);
         if (mode == MIRROR_RESYNC)
                 return resync_start(m);
+        if (mode == MIRROR_SYNC)
+                mirror_cow_synced(m);
         if (synced)
                 mirror_emit(m, MIRROR_EV_SYNCED);
         return 0;
@@ -642,6 +667,17 @@ void mirror_stats(struct mirror *m, struct mirror_stats *st)
         st->al_writes = m->al_writes;
         st->bits_pending = m->bits_pending;
         pthread_mutex_unlock(&m->io);
+        if (m->sc) {
+                struct sidecar_stats ss;
+
+                sidecar_stats(m->sc, &ss);
+                st->sidecar_open = ss.open;
+                st->sidecar_chunks = ss.chunks;
+                st->sidecar_bytes = ss.total_bytes;
+                /* The group's consistent DR instant is the sidecar's. */
+                if (ss.open && st->mode == MIRROR_TRACK)
+                        st->frozen_at = ss.frozen_at;
+        }
 }
 
 int mirror_mark_dirty(struct mirror *m, uint64_t off, uint64_t len)
@@ -709,6 +745,7 @@ int mirror_swap(struct mirror *m, struct volume *new_prod, struct link *new_link
         int rc;
 
         assert(volume_fenced(m->prod) && volume_fenced(new_prod));
+        settle_join(m); /* it uses the link and production being replaced */
         /* Every check first: a swap that fails leaves the mirror as it was
          * (hook attached, AL untouched). */
         if ((rc = swap_recheck(m, fold_al)) < 0) {
@@ -716,6 +753,10 @@ int mirror_swap(struct mirror *m, struct volume *new_prod, struct link *new_link
                 return rc;
         }
         resync_stop(m);
+        if ((rc = mirror_cow_rollback(m, fold_al)) < 0) {
+                new_link->ops->close(new_link);
+                return rc; /* nothing swapped; the sidecar stays for a retry */
+        }
         if (m->attached) {
                 volume_set_hook(m->prod, NULL, NULL);
                 m->attached = false;
@@ -733,6 +774,7 @@ int mirror_swap(struct mirror *m, struct volume *new_prod, struct link *new_link
         }
         pthread_mutex_lock(&m->mu);
         m->mode = MIRROR_TRACK;
+        m->mode_gen++;
         pthread_mutex_unlock(&m->mu);
         /* The bitmap (with the worker's not yet flushed clears, B2) must be
          * durable before the AL that protected those extents is emptied. */
@@ -760,32 +802,72 @@ int mirror_swap(struct mirror *m, struct volume *new_prod, struct link *new_link
         return mirror_set_mode(m, mode);
 }
 
+/* Still the TRACK period a settle began in? Caller holds io. */
+static bool settle_current(struct mirror *m, uint64_t gen)
+{
+        bool cur;
+
+        pthread_mutex_lock(&m->mu);
+        cur = m->mode == MIRROR_TRACK && m->mode_gen == gen;
+        pthread_mutex_unlock(&m->mu);
+        return cur;
+}
+
 int mirror_settle(struct mirror *m)
 {
-        uint64_t ext[AL_MAX_SLOTS];
+        uint64_t ext[AL_MAX_SLOTS], gen, per;
         bool busy = false;
+        unsigned n;
         int rc;
 
-        if (mirror_mode(m) != MIRROR_TRACK)
-                return 0;
         pthread_mutex_lock(&m->io);
-        if (m->al_settled || actlog_extents(&m->al, ext) == 0) {
+        pthread_mutex_lock(&m->mu);
+        gen = m->mode_gen;
+        busy = m->mode != MIRROR_TRACK;
+        pthread_mutex_unlock(&m->mu);
+        if (busy || m->al_settled || actlog_extents(&m->al, ext) == 0) {
                 pthread_mutex_unlock(&m->io);
                 return 0;
         }
         pthread_mutex_unlock(&m->io);
         /* TRACK writes never use the AL, so once both legs are durable every
          * extent in it is settled (A1). */
-        if ((rc = volume_local_flush(m->prod)) < 0 || (rc = m->link->ops->flush(m->link)) < 0)
+        if ((rc = volume_local_flush(m->prod)) < 0)
+                return rc; /* the AL stays hot: folded at the next start */
+        if ((rc = m->link->ops->flush(m->link)) < 0) {
+                /* DR may have lost writes it had acknowledged: every hot
+                 * extent is suspect (as for a failed client FLUSH). Only
+                 * in the same TRACK period: bits may not appear in SYNC (M1),
+                 * and a later period settles (or faults) on its own. */
+                pthread_mutex_lock(&m->io);
+                if (!settle_current(m, gen)) {
+                        pthread_mutex_unlock(&m->io);
+                        return rc;
+                }
+                n = actlog_extents(&m->al, ext);
+                per = m->meta.al_extent_bytes / m->chunk_bytes;
+                pthread_mutex_lock(&m->mu);
+                for (unsigned i = 0; i < n; i++)
+                        bitmap_set_range(&m->bm, ext[i] * per, per ? per : 1);
+                pthread_mutex_unlock(&m->mu);
+                if (persist_all_locked(m) < 0)
+                        log_error("pair %s: cannot persist dirty bits after a failed DR flush",
+                                  m->pair_id);
+                pthread_mutex_unlock(&m->io);
+                log_warn("pair %s: DR flush failed after the pause (%s): %u hot extent(s) of "
+                         "the activity log marked dirty",
+                         m->pair_id, strerror(-rc), n);
                 return rc;
+        }
         pthread_mutex_lock(&m->io);
         for (unsigned i = 0; i < m->al.nslots; i++)
                 busy |= m->al.slots[i].refs > 0;
-        if (!busy && m->bits_pending && (rc = persist_all_locked(m)) < 0) {
+        if (!busy && settle_current(m, gen) && m->bits_pending &&
+            (rc = persist_all_locked(m)) < 0) {
                 pthread_mutex_unlock(&m->io);
                 return rc; /* the AL keeps protecting what the bitmap may lack */
         }
-        if (!busy && mirror_mode(m) == MIRROR_TRACK) {
+        if (!busy && settle_current(m, gen)) {
                 rc = meta_write_al(&m->meta, NULL, 0);
                 m->al_settled = rc == 0;
         }
@@ -793,13 +875,13 @@ int mirror_settle(struct mirror *m)
         return rc;
 }
 
-/* Mirroring resumes: make the warm in-memory AL durable again (A1). */
-static int al_unsettle(struct mirror *m)
+/* Mirroring resumes: make the warm in-memory AL durable again (A1).
+ * Caller holds io. */
+static int al_unsettle_locked(struct mirror *m)
 {
         uint64_t ext[AL_MAX_SLOTS];
         int rc = 0;
 
-        pthread_mutex_lock(&m->io);
         if (m->al_settled) {
                 rc = meta_write_al(&m->meta, ext, actlog_extents(&m->al, ext));
                 if (rc == 0) {
@@ -807,7 +889,6 @@ static int al_unsettle(struct mirror *m)
                         m->al_writes++;
                 }
         }
-        pthread_mutex_unlock(&m->io);
         return rc;
 }
 
@@ -817,6 +898,7 @@ int mirror_grow(struct mirror *m, uint64_t size_bytes)
         int rc;
 
         assert(volume_fenced(m->prod));
+        settle_join(m);
         resync_stop(m);
         /* meta_grow rewrites the last bitmap page from bm alone: bring the
          * worker's cleared bits to DR durably first (B2). */
@@ -841,6 +923,7 @@ void mirror_close(struct mirror *m, bool remove_meta)
 {
         int rc;
 
+        settle_join(m);
         fence_group_leave(m);
         if (m->attached) {
                 assert(volume_fenced(m->prod));
@@ -863,6 +946,7 @@ void mirror_close(struct mirror *m, bool remove_meta)
         } else {
                 log_warn("pair %s: flush failed at close; the activity log stays hot", m->pair_id);
         }
+        mirror_cow_close(m, remove_meta);
         if (remove_meta && unlink(m->meta_path) < 0)
                 log_warn("pair %s: unlink %s: %s", m->pair_id, m->meta_path, strerror(errno));
         mirror_free(m);

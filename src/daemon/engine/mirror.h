@@ -61,6 +61,11 @@ struct mirror_stats {
         bool bits_pending;     /* dirty bits not yet durable (a persist failed) */
         int64_t frozen_at;     /* instant (usec) DR was frozen at in TRACK; 0: unknown */
         uint64_t al_writes;    /* AL transactions since open */
+        /* Copy-on-write sidecar (docs/design/replication.md, "A consistent
+         * DR image during resync"). */
+        bool sidecar_open;
+        uint64_t sidecar_chunks; /* chunks preserved in the open sidecar */
+        uint64_t sidecar_bytes;  /* data bytes written into sidecars since open */
 };
 
 /* Open (or create) the pair's meta file, fold the activity log into the
@@ -100,8 +105,16 @@ int mirror_grow(struct mirror *m, uint64_t size_bytes);
 struct volume *mirror_prod(struct mirror *m);
 /* In TRACK (after a pause, outside the fence): flush both legs and empty the
  * activity log, so a later failover/reprotect does not resync extents that
- * were merely hot before the pause. No-op in other modes. */
+ * were merely hot before the pause. No-op in other modes, and when the mode
+ * changed while it flushed. A failed DR flush marks the hot extents dirty.
+ * Runs on the caller's thread; a pause uses mirror_settle_start. */
 int mirror_settle(struct mirror *m);
+/* mirror_settle on m's own settle thread (engine/settle.c): returns at once.
+ * While a settle runs, a new call asks it for one more round. Joined by
+ * every step that replaces what it uses (swap, grow, close). */
+void mirror_settle_start(struct mirror *m);
+/* Settles started and not finished, process-wide (tests, metrics). */
+int mirror_settles_running(void);
 
 /* Detach the hook (fence raised on prod), stop the worker, flush both legs,
  * persist the bitmap and write an empty AL. The mirror is freed; with
@@ -114,5 +127,9 @@ void mirror_close(struct mirror *m, bool remove_meta);
 void mirror_link_down(struct mirror *m, int err);
 
 const char *mirror_mode_name(enum mirror_mode mode);
+
+/* After a failover: the instant the new DR disk (the old production) holds,
+ * kept by the sidecar of a later reprotect. */
+void mirror_cow_set_instant(struct mirror *m, int64_t usec);
 
 #endif

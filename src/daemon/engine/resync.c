@@ -129,6 +129,7 @@ static void *resync_main(void *arg)
                                          m->pair_id,
                                          (unsigned long long)atomic_load(&m->bytes_copied),
                                          (unsigned long long)atomic_load(&m->data_bytes));
+                                mirror_cow_synced(m);
                                 mirror_emit(m, MIRROR_EV_SYNCED);
                                 break;
                         }
@@ -146,6 +147,13 @@ static void *resync_main(void *arg)
                  * only copier), so c..e-1 is still dirty. */
                 e = MIN(e, bitmap_next_clear(&m->bm, c));
                 pthread_mutex_unlock(&m->mu);
+                /* S1: the batch's DR chunks are preserved before the copy. */
+                e = c + MIN(e - c, mirror_cow_batch_chunks(m));
+                if ((err = mirror_cow_ahead(m, c, e)) < 0) {
+                        rangelock_release(&m->rl, c, lk_last);
+                        mirror_dr_fault(m, c, c, err);
+                        break;
+                }
                 d0 = atomic_load(&m->data_bytes);
                 s0 = atomic_load(&m->bytes_copied);
                 f = copy_range(m, buf, c * m->chunk_bytes, MIN(e * m->chunk_bytes, size), &done_b,

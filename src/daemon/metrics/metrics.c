@@ -75,6 +75,8 @@ static void render_pairs(FILE *f, struct service *svc, const struct metrics_view
                      "Resync copy rate over the last second.");
         stats_header(f, "evsrep_pair_fault_level", "gauge",
                      "0 no fault, 2 production disk unusable, 5 DR side unreachable.");
+        stats_header(f, "evsrep_pair_sidecar_bytes_total", "counter",
+                     "DR bytes preserved in copy-on-write sidecars since the daemon started.");
         for (size_t i = 0; i < n; i++) {
                 struct pair_live live;
                 const char *id = ps[i].id;
@@ -93,6 +95,8 @@ static void render_pairs(FILE *f, struct service *svc, const struct metrics_view
                         id, live.progress, id, (unsigned long long)live.dirty_bytes, id,
                         (unsigned long long)live.bytes_copied, id,
                         (unsigned long long)live.rate_bps, id, fault);
+                fprintf(f, "evsrep_pair_sidecar_bytes_total{pair=\"%s\"} %llu\n", id,
+                        (unsigned long long)live.sidecar_bytes);
         }
         free(ps);
 }
@@ -192,6 +196,7 @@ int metrics_render(struct service *svc, const struct metrics_view *view, char **
                 render_verify(f, svc, view);
         }
         stats_render(f);
+        service_clones_metrics_render(f); /* service/clone.c */
         cluster_metrics_render(f);
         if (fclose(f) != 0)
                 return -EIO;

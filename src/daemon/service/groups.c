@@ -916,6 +916,8 @@ static int swap_one(void *arg, size_t i)
 
         c->was[i] = mirror_mode(pair_rt_mirror(rt));
         rc = pair_rt_swap(rt, c->failover, c->failover ? MIRROR_TRACK : MIRROR_SYNC);
+        if (rc == 0 && c->failover) /* the old production's image, for a reprotect's sidecar */
+                mirror_cow_set_instant(pair_rt_mirror(rt), c->now);
         if (rc < 0)
                 log_error("group %s: %s of pair %s failed: %s", c->g->id,
                           c->failover ? "failover" : "reverse", c->mb->ps[i].id, strerror(-rc));
@@ -985,12 +987,13 @@ static int swap_commit(void *arg)
 static int do_swap(struct service *svc, struct store_group *g, struct members *mb, bool failover,
                    const struct group_rule *rule, char *msg, size_t msglen)
 {
-        static const struct fence_swap_ops ops = {
+        const struct fence_swap_ops ops = {
             .preflight = swap_preflight,
             .swap = swap_one,
             .unswap = unswap_one,
             .commit = swap_commit,
             .lockdown = lockdown_one,
+            .flush_dr_first = !failover, /* a failover's DR may be unreachable */
         };
         const char *verb = failover ? "failover" : "reverse";
         struct swap_ctx c = {.svc = svc,
@@ -1312,6 +1315,25 @@ int service_group_action(struct service *svc, const char *project, const char *i
 out:
         if (op == GOP_SYNC)
                 pthread_mutex_unlock(&svc->members_mu);
+        pthread_mutex_unlock(gl);
+        return rc;
+}
+
+/* clone.c: fn with the group's actions serialised and its members locked. */
+int group_run_locked(struct service *svc, const char *project, const char *id, group_locked_fn fn,
+                     void *ctx, char *msg, size_t msglen)
+{
+        pthread_mutex_t *gl = stripe(svc, id);
+        struct members mb = {0};
+        struct store_group g;
+        int rc;
+
+        pthread_mutex_lock(gl);
+        if ((rc = get_group(svc, project, id, &g, msg, msglen)) == 0 &&
+            (rc = members_of(svc, id, &mb)) == 0) {
+                rc = fn(svc, &g, mb.ps, mb.fm, mb.n, ctx, msg, msglen);
+                members_unlock(&mb);
+        }
         pthread_mutex_unlock(gl);
         return rc;
 }

@@ -180,6 +180,20 @@ void group_row_set_status(struct store_group *g, enum group_status to);
 void pair_row_set_repl(struct store_pair *p, enum repl_status to);
 void group_row_set_repl(struct store_group *g, enum repl_status to);
 
+/* groups.c, for clone.c: run fn with the group's actions serialised (its
+ * stripe) and its member pairs locked (rows ps, engine view fm, member
+ * order). -ENOENT (404) when the group is not the project's. */
+struct fence_member;
+typedef int (*group_locked_fn)(struct service *svc, struct store_group *g, struct store_pair *ps,
+                               struct fence_member *fm, size_t n, void *ctx, char *msg,
+                               size_t msglen);
+int group_run_locked(struct service *svc, const char *project, const char *id, group_locked_fn fn,
+                     void *ctx, char *msg, size_t msglen);
+/* clone.c: start-up (a clone still creating was interrupted: true, the row
+ * is now error) and shutdown (stop the copies). */
+bool clone_row_interrupted(struct service *svc, const struct store_volume *v);
+void service_clones_stop(struct service *svc);
+
 /* attachments.c: publish every stored attachment (start-up, before any NBD
  * listener accepts). */
 int service_attachments_load(struct service *svc);

@@ -927,6 +927,7 @@ bool service_pair_live(struct service *svc, const char *id, struct pair_live *ou
                 out->mode = mirror_mode_name(st.mode);
                 out->dirty_bytes = st.dirty_chunks * st.chunk_bytes;
                 out->bytes_copied = st.bytes_copied;
+                out->sidecar_bytes = st.sidecar_bytes;
                 out->rate_bps = st.rate_bps;
                 out->fault_level = 0;
                 out->failure_detail = "";

@@ -316,6 +316,8 @@ static void reconcile(struct service *svc)
                         service_enqueue(svc, task_delete, v->id, 0);
                         continue;
                 }
+                if (clone_row_interrupted(svc, v))
+                        continue; /* a drill clone lost its instant (clone.c) */
                 if (st == VOL_CREATING && access(path, F_OK) != 0) {
                         service_enqueue(svc, task_create, v->id, v->size_gib);
                         continue;
@@ -409,7 +411,8 @@ void service_stop(struct service *svc)
         pthread_mutex_unlock(&svc->lock);
         pthread_join(svc->thread, NULL);
         service_links_stop(svc);
-        attach_revoke_all(); /* the NBD listeners are stopped: nothing watches */
+        attach_revoke_all();      /* the NBD listeners are stopped: nothing watches */
+        service_clones_stop(svc); /* before the mirrors: the copies read DR disks */
         /* Mirrors first: they flush both legs and close their meta files
          * cleanly (empty activity log) while the volumes are still open;
          * before them, the verify runs that read through them. */

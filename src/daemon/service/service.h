@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 struct service;
 
@@ -78,6 +79,7 @@ struct pair_live {
         int progress;     /* 0..100 */
         const char *mode; /* sync, track, resync */
         uint64_t dirty_bytes, bytes_copied, rate_bps;
+        uint64_t sidecar_bytes;     /* copy-on-write bytes since start (extension) */
         int fault_level;            /* 0, 2 (production file), 5 (DR side): probed now */
         const char *failure_detail; /* api.md number for the fault, or "" */
 };
@@ -130,6 +132,38 @@ struct group_extend_item {
 int service_group_action(struct service *svc, const char *project, const char *id,
                          enum group_action action, const struct group_extend_item *items,
                          size_t nitems, char *msg, size_t msglen);
+
+/* DR drill on a clone (clone.c; docs/design/replication.md "DR drill on a
+ * clone"): one new writable volume per member, in the DR zone, holding the
+ * group's consistent DR instant (the frozen image while paused or frozen by
+ * a fault, else an instant taken now without stopping replication). The
+ * volumes count against the project's quotas (-EDQUOT, 413). A group with
+ * no consistent instant, or not available, is -EBUSY (409). */
+struct group_clone_item {
+        char volume_id[STORE_ID_LEN];
+        char name[STORE_NAME_LEN];
+        char pair_id[STORE_ID_LEN];
+        char source_volume_id[STORE_ID_LEN];
+        char availability_zone[STORE_AZ_LEN];
+        char status[STORE_STATUS_LEN]; /* available (reflinked) or creating (copying) */
+        const char *method;            /* "reflink" or "copy" */
+        int64_t size_gib;
+};
+struct group_clone_result {
+        int64_t instant;                /* wall clock usec */
+        const char *source;             /* "active" (taken now) or "frozen" */
+        int64_t fence_usec;             /* how long the production fences were up */
+        struct group_clone_item *items; /* malloc'd, n items (free it) */
+        size_t n;
+};
+/* prefix: names are "<prefix>-<DR volume name or id>"; NULL or "": "drill". */
+int service_group_clone(struct service *svc, const char *project, const char *id,
+                        const char *prefix, struct group_clone_result *out, char *msg,
+                        size_t msglen);
+/* A clone volume being copied: true and its progress (0..99). */
+bool service_clone_progress(const char *volume_id, int *percent);
+/* Prometheus text of the drill clones (service-wide counters). */
+void service_clones_metrics_render(FILE *f);
 
 /* Quotas (quotas.c). -1 is unlimited. */
 struct quota_set {

@@ -8,11 +8,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <linux/fs.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -37,6 +39,14 @@ struct volume {
 
         const struct volume_hook_ops *hook;
         void *hook_ctx;
+
+        /* Preserver (copy-before-write of a drill clone, service/clone.c):
+         * called before a local write-type I/O changes the file. prew_on is
+         * the fast-path check; prew_lock keeps fn alive while it runs. */
+        atomic_bool prew_on;
+        pthread_rwlock_t prew_lock;
+        volume_prewrite_fn prew_fn;
+        void *prew_ctx;
 };
 
 int volume_file_create(const char *path, uint64_t size_bytes)
@@ -122,6 +132,7 @@ int volume_open(const char *id, const char *site, const char *path, struct volum
         atomic_store(&v->refs, 1);
         pthread_mutex_init(&v->lock, NULL);
         pthread_cond_init(&v->cond, NULL);
+        pthread_rwlock_init(&v->prew_lock, NULL);
         *out = v;
         return 0;
 }
@@ -139,6 +150,7 @@ void volume_put(struct volume *v)
         close(v->fd);
         pthread_mutex_destroy(&v->lock);
         pthread_cond_destroy(&v->cond);
+        pthread_rwlock_destroy(&v->prew_lock);
         free(v);
 }
 
@@ -214,9 +226,40 @@ int volume_local_read(struct volume *v, void *buf, size_t len, uint64_t off)
         return note_error(v, util_pread_full(v->fd, buf, len, off));
 }
 
+/* ---- preserver ---- */
+
+void volume_set_prewrite(struct volume *v, volume_prewrite_fn fn, void *ctx)
+{
+        pthread_rwlock_wrlock(&v->prew_lock);
+        v->prew_fn = fn;
+        v->prew_ctx = ctx;
+        atomic_store(&v->prew_on, fn != NULL);
+        pthread_rwlock_unlock(&v->prew_lock);
+}
+
+static void prewrite(struct volume *v, uint64_t off, uint64_t len)
+{
+        if (!atomic_load(&v->prew_on) || len == 0)
+                return;
+        pthread_rwlock_rdlock(&v->prew_lock);
+        if (v->prew_fn)
+                v->prew_fn(v->prew_ctx, v, off, len);
+        pthread_rwlock_unlock(&v->prew_lock);
+}
+
+int volume_local_reflink_to(struct volume *v, int dst_fd)
+{
+        if (ioctl(dst_fd, FICLONE, v->fd) < 0)
+                return -errno;
+        return 0;
+}
+
 int volume_local_write(struct volume *v, const void *buf, size_t len, uint64_t off, unsigned flags)
 {
-        int rc = fault_check(FP_VOL_WRITE, v->id);
+        int rc;
+
+        prewrite(v, off, len);
+        rc = fault_check(FP_VOL_WRITE, v->id);
 
         if (rc < 0 && len >= 1024)
                 /* An injected failure tears the write: the first half lands,
@@ -236,6 +279,7 @@ int volume_local_zero(struct volume *v, uint64_t off, uint64_t len, bool punch, 
 
         if (len == 0)
                 return 0;
+        prewrite(v, off, len);
         if ((rc = fault_check(FP_VOL_ZERO, v->id)) < 0)
                 return note_error(v, rc);
         rc = fault_fallocate(v->fd, mode, off, len);

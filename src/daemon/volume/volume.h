@@ -97,6 +97,19 @@ int volume_local_flush(struct volume *v);
  * -ENXIO when there is no data at or after off (SEEK_DATA semantics). */
 int volume_local_next_data(struct volume *v, uint64_t off, uint64_t *data_off, uint64_t *data_len);
 
+/* Preserver (service/clone.c, docs/design/replication.md "DR drill on a
+ * clone"): fn runs before every volume_local_write / volume_local_zero on
+ * v changes [off, off+len), on the writer's thread; it must not fail the
+ * write (it has no way to). Binding (fn != NULL) must happen while no
+ * write-type I/O is in flight on v's file; unbinding (fn NULL) waits for
+ * calls of fn in progress. One preserver per volume. */
+typedef void (*volume_prewrite_fn)(void *ctx, struct volume *v, uint64_t off, uint64_t len);
+void volume_set_prewrite(struct volume *v, volume_prewrite_fn fn, void *ctx);
+/* Share v's file blocks with the file dst_fd (FICLONE: dst becomes a copy
+ * of v's file at this instant). -EOPNOTSUPP, -EXDEV, -EINVAL when the file
+ * system cannot. */
+int volume_local_reflink_to(struct volume *v, int dst_fd);
+
 /* Fence / gate. */
 void volume_fence_raise(struct volume *v);
 void volume_fence_lower(struct volume *v);
