@@ -266,6 +266,8 @@ int service_handoff_failover(struct service *svc, const char *project, const cha
 
                 if (!rt || pair_rt_takeover(svc, rt, &ps[i], MIRROR_TRACK) < 0)
                         failed++;
+                else /* the old production's image, for a reprotect's sidecar */
+                        mirror_cow_set_instant(pair_rt_mirror(rt), g.updated_at);
                 pair_rt_unlock(rt);
         }
         if (service_group_rebind(svc, group_id) < 0)
@@ -726,6 +728,8 @@ int service_handoff_takeover(struct service *svc, const char *project, const cha
                 if (!rt ||
                     (pair_rt_mirror(rt) == NULL && pair_rt_takeover(svc, rt, &ps[i], mode) < 0))
                         failed++;
+                else if (mode == MIRROR_TRACK) /* a failover: as swap_one does */
+                        mirror_cow_set_instant(pair_rt_mirror(rt), g.updated_at);
                 pair_rt_unlock(rt);
         }
         if (service_group_rebind(svc, group_id) < 0)
