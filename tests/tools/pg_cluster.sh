@@ -3,6 +3,10 @@
 #
 #   pg_cluster.sh start STATE_DIR   initdb + start; writes STATE_DIR/url
 #   pg_cluster.sh stop STATE_DIR    stop the server, remove its files
+#   pg_cluster.sh restart STATE_DIR [DOWN_SECONDS]
+#                                   stop the server (fast), stay down that
+#                                   long (default 0), start it on the same
+#                                   port with the same data (store outage tests)
 #
 # The cluster lives in a fresh temporary directory owned by an unprivileged
 # user (PostgreSQL refuses to run as root): `nobody` when run as root, else the
@@ -12,7 +16,7 @@
 # cleanup fixture never runs. A missing PostgreSQL is an error, not a skip.
 set -euo pipefail
 
-cmd=${1:?usage: pg_cluster.sh start|stop STATE_DIR}
+cmd=${1:?usage: pg_cluster.sh start|stop|restart STATE_DIR}
 state=${2:?usage: pg_cluster.sh start|stop STATE_DIR}
 max_seconds=${EVSREP_PG_MAX_SECONDS:-1800}
 
@@ -90,8 +94,18 @@ case "$cmd" in
   stop)
     stop_cluster
     ;;
+  restart)
+    [ -f "$state/dir" ] && [ -f "$state/url" ] || { echo "pg_cluster.sh: no cluster in $state" >&2; exit 1; }
+    dir=$(cat "$state/dir")
+    port=$(sed -E 's|.*:([0-9]+)/.*|\1|' "$state/url")
+    as_owner "$bindir/pg_ctl" -D "$dir/data" -m fast -w -t 30 stop >/dev/null
+    sleep "${3:-0}"
+    as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
+      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=on -c max_connections=100" \
+      start >/dev/null
+    ;;
   *)
-    echo "usage: pg_cluster.sh start|stop STATE_DIR" >&2
+    echo "usage: pg_cluster.sh start|stop|restart STATE_DIR" >&2
     exit 2
     ;;
 esac
