@@ -571,7 +571,8 @@ static void *lease_main(void *arg)
                         if (g.half_reported)
                                 log_info("node %s: lease renewed again", g.name);
                         g.half_reported = false;
-                        pthread_cond_broadcast(&g.wcond);
+                        if (g.watchdog_running)
+                                pthread_cond_broadcast(&g.wcond);
                         wait_usec = period_usec;
                         pthread_mutex_unlock(&g.mu);
                         fence_after_renewal(false);
