@@ -48,6 +48,62 @@ static bool visible(const struct metrics_view *view, const char *project)
         return false;
 }
 
+/* One family's HELP and TYPE lines; the tables below keep each family's
+ * description next to its name. */
+struct series {
+        const char *name;
+        const char *type;
+        const char *help;
+};
+
+static void headers(FILE *f, const struct series *s, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                stats_header(f, s[i].name, s[i].type, s[i].help);
+}
+
+/* One sample of a series labelled by one id (pair="…" or group="…"). */
+static void sample(FILE *f, const char *metric, const char *label, const char *id,
+                   unsigned long long v)
+{
+        fprintf(f, "%s{%s=\"%s\"} %llu\n", metric, label, id, v);
+}
+
+static const struct series pair_series[] = {
+    {"evsrep_pair_progress_percent", "gauge", "Resync progress of each pair (100 when active)."},
+    {"evsrep_pair_dirty_bytes", "gauge", "Bytes of chunks where DR may differ from production."},
+    {"evsrep_pair_resync_bytes_total", "counter",
+     "Bytes of dirty chunks brought in sync since the daemon started."},
+    {"evsrep_pair_resync_rate_bytes_per_second", "gauge", "Resync copy rate over the last second."},
+    {"evsrep_pair_fault_level", "gauge",
+     "0 no fault, 2 production disk unusable, 5 DR side unreachable."},
+    {"evsrep_pair_sidecar_bytes_total", "counter",
+     "DR bytes preserved in copy-on-write sidecars since the daemon started."},
+};
+
+static const struct series group_series[] = {
+    {"evsrep_group_pairs", "gauge", "Member pairs of each group."},
+    {"evsrep_group_fault_level", "gauge", "Highest fault level of the members."},
+    {"evsrep_group_seconds_since_freeze", "gauge",
+     "Seconds since the group's DR image was last frozen by a pause."},
+    {"evsrep_group_resync_limit_bytes_per_second", "gauge",
+     "Resync throttle limit in force (0: none; adaptive: the current one)."},
+    {"evsrep_group_resync_rate_bytes_per_second", "gauge",
+     "Data bytes the group's resync copies per second (0 when idle)."},
+};
+
+static const struct series verify_series[] = {
+    {"evsrep_group_verify_running", "gauge", "1 while an online verify of the group runs."},
+    {"evsrep_group_verify_progress_percent", "gauge",
+     "Progress of the group's last online verify."},
+    {"evsrep_group_verify_rate_bytes_per_second", "gauge",
+     "Volume bytes verified per second by the group's last verify."},
+    {"evsrep_group_verify_bytes", "gauge",
+     "Volume bytes verified so far by the group's last verify."},
+    {"evsrep_group_verify_mismatched_chunks", "gauge",
+     "Chunks where production and DR differed in the group's last verify."},
+};
+
 static void render_pairs(FILE *f, struct service *svc, const struct metrics_view *view)
 {
         struct store_pair *ps = NULL;
@@ -65,18 +121,7 @@ static void render_pairs(FILE *f, struct service *svc, const struct metrics_view
                          ps[i].id, ps[i].group_id, ps[i].project_id);
                 state_set(f, "evsrep_pair_replication_status", labels, ps[i].replication_status);
         }
-        stats_header(f, "evsrep_pair_progress_percent", "gauge",
-                     "Resync progress of each pair (100 when active).");
-        stats_header(f, "evsrep_pair_dirty_bytes", "gauge",
-                     "Bytes of chunks where DR may differ from production.");
-        stats_header(f, "evsrep_pair_resync_bytes_total", "counter",
-                     "Bytes of dirty chunks brought in sync since the daemon started.");
-        stats_header(f, "evsrep_pair_resync_rate_bytes_per_second", "gauge",
-                     "Resync copy rate over the last second.");
-        stats_header(f, "evsrep_pair_fault_level", "gauge",
-                     "0 no fault, 2 production disk unusable, 5 DR side unreachable.");
-        stats_header(f, "evsrep_pair_sidecar_bytes_total", "counter",
-                     "DR bytes preserved in copy-on-write sidecars since the daemon started.");
+        headers(f, pair_series, sizeof(pair_series) / sizeof(pair_series[0]));
         for (size_t i = 0; i < n; i++) {
                 struct pair_live live;
                 const char *id = ps[i].id;
@@ -86,17 +131,12 @@ static void render_pairs(FILE *f, struct service *svc, const struct metrics_view
                         continue;
                 if (live.fault_level > fault)
                         fault = live.fault_level;
-                fprintf(f,
-                        "evsrep_pair_progress_percent{pair=\"%s\"} %d\n"
-                        "evsrep_pair_dirty_bytes{pair=\"%s\"} %llu\n"
-                        "evsrep_pair_resync_bytes_total{pair=\"%s\"} %llu\n"
-                        "evsrep_pair_resync_rate_bytes_per_second{pair=\"%s\"} %llu\n"
-                        "evsrep_pair_fault_level{pair=\"%s\"} %d\n",
-                        id, live.progress, id, (unsigned long long)live.dirty_bytes, id,
-                        (unsigned long long)live.bytes_copied, id,
-                        (unsigned long long)live.rate_bps, id, fault);
-                fprintf(f, "evsrep_pair_sidecar_bytes_total{pair=\"%s\"} %llu\n", id,
-                        (unsigned long long)live.sidecar_bytes);
+                sample(f, "evsrep_pair_progress_percent", "pair", id, (unsigned)live.progress);
+                sample(f, "evsrep_pair_dirty_bytes", "pair", id, live.dirty_bytes);
+                sample(f, "evsrep_pair_resync_bytes_total", "pair", id, live.bytes_copied);
+                sample(f, "evsrep_pair_resync_rate_bytes_per_second", "pair", id, live.rate_bps);
+                sample(f, "evsrep_pair_fault_level", "pair", id, (unsigned)fault);
+                sample(f, "evsrep_pair_sidecar_bytes_total", "pair", id, live.sidecar_bytes);
         }
         free(ps);
 }
@@ -111,35 +151,29 @@ static void render_groups(FILE *f, struct service *svc, const struct metrics_vie
                 return;
         stats_header(f, "evsrep_group_replication_status", "gauge",
                      "Replication status of each consistency group (1 for the current one).");
-        stats_header(f, "evsrep_group_pairs", "gauge", "Member pairs of each group.");
-        stats_header(f, "evsrep_group_fault_level", "gauge", "Highest fault level of the members.");
-        stats_header(f, "evsrep_group_seconds_since_freeze", "gauge",
-                     "Seconds since the group's DR image was last frozen by a pause.");
-        stats_header(f, "evsrep_group_resync_limit_bytes_per_second", "gauge",
-                     "Resync throttle limit in force (0: none; adaptive: the current one).");
-        stats_header(f, "evsrep_group_resync_rate_bytes_per_second", "gauge",
-                     "Data bytes the group's resync copies per second (0 when idle).");
+        headers(f, group_series, sizeof(group_series) / sizeof(group_series[0]));
         for (size_t i = 0; i < n; i++) {
                 struct group_view v;
                 struct group_throttle_view tv;
+                const char *id = gs[i].id;
                 char labels[256];
 
                 if (!visible(view, gs[i].project_id) || service_group_view(svc, &gs[i], &v) < 0)
                         continue;
-                snprintf(labels, sizeof(labels), "group=\"%s\",project=\"%s\"", gs[i].id,
+                snprintf(labels, sizeof(labels), "group=\"%s\",project=\"%s\"", id,
                          gs[i].project_id);
                 state_set(f, "evsrep_group_replication_status", labels, v.replication_status);
-                fprintf(f, "evsrep_group_pairs{group=\"%s\"} %zu\n", gs[i].id, v.n);
-                fprintf(f, "evsrep_group_fault_level{group=\"%s\"} %d\n", gs[i].id, v.fault_level);
-                if (service_group_throttle_view(svc, gs[i].id, &tv) == 0 && tv.live)
-                        fprintf(f,
-                                "evsrep_group_resync_limit_bytes_per_second{group=\"%s\"} %llu\n"
-                                "evsrep_group_resync_rate_bytes_per_second{group=\"%s\"} %llu\n",
-                                gs[i].id, (unsigned long long)tv.limit_bps, gs[i].id,
-                                (unsigned long long)tv.rate_bps);
+                sample(f, "evsrep_group_pairs", "group", id, v.n);
+                sample(f, "evsrep_group_fault_level", "group", id, (unsigned)v.fault_level);
+                if (service_group_throttle_view(svc, id, &tv) == 0 && tv.live) {
+                        sample(f, "evsrep_group_resync_limit_bytes_per_second", "group", id,
+                               tv.limit_bps);
+                        sample(f, "evsrep_group_resync_rate_bytes_per_second", "group", id,
+                               tv.rate_bps);
+                }
                 if (gs[i].frozen_at)
-                        fprintf(f, "evsrep_group_seconds_since_freeze{group=\"%s\"} %.3f\n",
-                                gs[i].id, (double)(now - gs[i].frozen_at) / 1e6);
+                        fprintf(f, "evsrep_group_seconds_since_freeze{group=\"%s\"} %.3f\n", id,
+                                (double)(now - gs[i].frozen_at) / 1e6);
                 free(v.ids);
         }
         free(gs);
@@ -153,31 +187,19 @@ static void render_verify(FILE *f, struct service *svc, const struct metrics_vie
 
         if (store_group_list_all(service_store(svc), &gs, &n) < 0)
                 return;
-        stats_header(f, "evsrep_group_verify_running", "gauge",
-                     "1 while an online verify of the group runs.");
-        stats_header(f, "evsrep_group_verify_progress_percent", "gauge",
-                     "Progress of the group's last online verify.");
-        stats_header(f, "evsrep_group_verify_rate_bytes_per_second", "gauge",
-                     "Volume bytes verified per second by the group's last verify.");
-        stats_header(f, "evsrep_group_verify_bytes", "gauge",
-                     "Volume bytes verified so far by the group's last verify.");
-        stats_header(f, "evsrep_group_verify_mismatched_chunks", "gauge",
-                     "Chunks where production and DR differed in the group's last verify.");
+        headers(f, verify_series, sizeof(verify_series) / sizeof(verify_series[0]));
         for (size_t i = 0; i < n; i++) {
                 struct verify_report r;
                 const char *id = gs[i].id;
 
                 if (!visible(view, gs[i].project_id) || !service_verify_report(svc, id, &r))
                         continue;
-                fprintf(f,
-                        "evsrep_group_verify_running{group=\"%s\"} %d\n"
-                        "evsrep_group_verify_progress_percent{group=\"%s\"} %d\n"
-                        "evsrep_group_verify_rate_bytes_per_second{group=\"%s\"} %llu\n"
-                        "evsrep_group_verify_bytes{group=\"%s\"} %llu\n"
-                        "evsrep_group_verify_mismatched_chunks{group=\"%s\"} %llu\n",
-                        id, r.state == VERIFY_RUNNING, id, r.progress, id,
-                        (unsigned long long)r.rate_bps, id, (unsigned long long)r.bytes_done, id,
-                        (unsigned long long)r.mismatched);
+                sample(f, "evsrep_group_verify_running", "group", id, r.state == VERIFY_RUNNING);
+                sample(f, "evsrep_group_verify_progress_percent", "group", id,
+                       (unsigned)r.progress);
+                sample(f, "evsrep_group_verify_rate_bytes_per_second", "group", id, r.rate_bps);
+                sample(f, "evsrep_group_verify_bytes", "group", id, r.bytes_done);
+                sample(f, "evsrep_group_verify_mismatched_chunks", "group", id, r.mismatched);
                 verify_report_free(&r);
         }
         free(gs);
