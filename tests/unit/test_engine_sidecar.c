@@ -208,6 +208,13 @@ static void overwrite(struct sidecar *s, struct fx *f, uint64_t c0, uint64_t c1,
         memset(f->dr->mem + c0 * CB, v, (c1 - c0 + 1) * CB);
 }
 
+/* Rolling back succeeds and leaves DR exactly as it was frozen. */
+static void rolled_back(struct sidecar *s, struct fx *f)
+{
+        assert_int_equal(sidecar_rollback(s, &f->dr->base, f->dr->size), 0);
+        assert_memory_equal(f->dr->mem, f->frozen, NCHUNKS * CB);
+}
+
 static bool file_exists(const char *path)
 {
         struct stat st;
@@ -257,8 +264,7 @@ static void test_preserve_rollback(void **state)
         assert_int_equal(st.data_bytes, (15 - 4) * CB);
         assert_int_equal(st.total_bytes, st.data_bytes);
         assert_memory_not_equal(f->dr->mem, f->frozen, NCHUNKS * CB);
-        assert_int_equal(sidecar_rollback(s, &f->dr->base, f->dr->size), 0);
-        assert_memory_equal(f->dr->mem, f->frozen, NCHUNKS * CB);
+        rolled_back(s, f);
         sidecar_stats(s, &st);
         assert_int_equal(st.rollbacks, 1);
         assert_int_equal(sidecar_discard(s), 0);
@@ -288,8 +294,7 @@ static void test_reopen_after_crash(void **state)
         overwrite(s, f, 1, 3, 0xd1);
         assert_int_equal(f->dr->reads, 0);
         overwrite(s, f, 40, 41, 0xd2);
-        assert_int_equal(sidecar_rollback(s, &f->dr->base, f->dr->size), 0);
-        assert_memory_equal(f->dr->mem, f->frozen, NCHUNKS * CB);
+        rolled_back(s, f);
         sidecar_free(s);
 }
 
@@ -372,8 +377,7 @@ static void test_read_fails(void **state)
         assert_int_equal(st.chunks, 0); /* nothing claimed preserved on disk */
         f->dr->fail_read = false;
         overwrite(s, f, 7, 9, 0x11);
-        assert_int_equal(sidecar_rollback(s, &f->dr->base, f->dr->size), 0);
-        assert_memory_equal(f->dr->mem, f->frozen, NCHUNKS * CB);
+        rolled_back(s, f);
         sidecar_free(s);
 }
 
@@ -396,11 +400,9 @@ static void test_rollback_interrupted(void **state)
 
         s = reopen(f, 1);
         f->dr->fail_write_after = -1;
-        assert_int_equal(sidecar_rollback(s, &f->dr->base, f->dr->size), 0);
-        assert_memory_equal(f->dr->mem, f->frozen, NCHUNKS * CB);
+        rolled_back(s, f);
         /* Idempotent. */
-        assert_int_equal(sidecar_rollback(s, &f->dr->base, f->dr->size), 0);
-        assert_memory_equal(f->dr->mem, f->frozen, NCHUNKS * CB);
+        rolled_back(s, f);
         sidecar_free(s);
 }
 
@@ -492,8 +494,7 @@ static void test_preserve_some(void **state)
         f->dr->reads = 0;
         assert_int_equal(sidecar_preserve_some(s, &f->dr->base, 16, 47, &sel, f->dr->size), 0);
         assert_int_equal(f->dr->reads, 0);
-        assert_int_equal(sidecar_rollback(s, &f->dr->base, f->dr->size), 0);
-        assert_memory_equal(f->dr->mem, f->frozen, NCHUNKS * CB);
+        rolled_back(s, f);
         bitmap_free(&sel);
         sidecar_free(s);
 }
@@ -558,8 +559,7 @@ static void test_concurrent(void **state)
         s = reopen(f, 1); /* every index page durable */
         sidecar_stats(s, &st);
         assert_int_equal(st.chunks, NCHUNKS);
-        assert_int_equal(sidecar_rollback(s, &f->dr->base, f->dr->size), 0);
-        assert_memory_equal(f->dr->mem, f->frozen, NCHUNKS * CB);
+        rolled_back(s, f);
         sidecar_free(s);
 }
 
