@@ -19,9 +19,14 @@
 #   nodes_stop NAME                  SIGTERM, expects exit 0
 #   nodes_kill NAME                  kill -9
 #   on NAME METHOD PATH [BODY]...    api() against that node
-#   node_attach NODE VOLUME          attach; prints the URI, the answer in
+#   attach NODE VOLUME               attach; prints the URI, the answer in
 #                                    $TMP/att.VOLUME
-#   node_file NODE AZ ID             the volume file on that node
+#   node_file NODE AZ ID             the volume file on that node; a_file ID
+#                                    and b_file ID: node a's az1, node b's az2
+#   nodes_two_sites LEASE_MS         node a (az1) on 127.0.0.21 and node b
+#                                    (az2) on 127.0.0.22, link_timeout 2,
+#                                    both started
+#   nodes_group_volumes              P1 P2 in az1, D1 D2 in az2 (through $URL)
 #   same_files WHAT A_ID B_ID        qemu-img compare of node a's az1 file
 #                                    with node b's az2 file
 #   wait_group NODE GID FIELD WANT SECS
@@ -132,7 +137,7 @@ on() {
   URL=${!var} api "$@"
 }
 
-node_attach() {
+attach() {
   on "$1" POST "volumes/$2/action" "{\"os-initialize_connection\":{\"connector\":{\"host\":\"$TEST_NAME\"}}}"
   expect_status 200 "attach $2 on $1" || return 1
   printf '%s' "$BODY" >"$TMP/att.$2"
@@ -140,11 +145,31 @@ node_attach() {
 }
 
 node_file() { printf '%s/n%s/%s/%s' "$TMP" "$1" "$2" "$3"; }
+a_file() { node_file a az1 "$1"; }
+b_file() { node_file b az2 "$1"; }
+
+nodes_two_sites() {
+  IP=([a]=127.0.0.21 [b]=127.0.0.22)
+  LEASE_MS=$1
+  LINK_TIMEOUT=2
+  nodes_write_conf a az1
+  nodes_write_conf b az2
+  nodes_start a
+  nodes_start b
+}
+
+nodes_group_volumes() {
+  P1=$(create_volume az1 1 p1)
+  P2=$(create_volume az1 1 p2)
+  D1=$(create_volume az2 1 d1)
+  D2=$(create_volume az2 1 d2)
+  [ -f "$(a_file "$P1")" ] && [ -f "$(b_file "$D1")" ] || die "volume files not on their AZ's node"
+}
 
 same_files() {
   local a b
-  a=$(node_file a az1 "$2")
-  b=$(node_file b az2 "$3")
+  a=$(a_file "$2")
+  b=$(b_file "$3")
   qemu-img compare -q -f raw -F raw "$a" "$b" >/dev/null 2>&1 ||
     fail "$1: node a's file differs from node b's: $(qemu-img compare -f raw -F raw "$a" "$b" 2>&1)"
 }
@@ -188,7 +213,7 @@ frozen_check() {
   local tag=$1 i s
   for i in 1 2; do
     local d=D$i
-    cp --sparse=always "$(node_file b az2 "${!d}")" "$TMP/dr$i.img"
+    cp --sparse=always "$(b_file "${!d}")" "$TMP/dr$i.img"
     s="$TMP/dr$i.sock"
     rm -f "$s"
     qemu-nbd -r -t -f raw -k "$s" "$TMP/dr$i.img" >/dev/null 2>&1 &

@@ -35,17 +35,7 @@ require_fault_injection
 nodes_db_create t_fo # EVSREP_TEST_PG_URL_FILE: the pg_cluster fixture
 nodes_tokens
 REGION=8M
-IP=([a]=127.0.0.21 [b]=127.0.0.22)
-LEASE_MS=3000
-LINK_TIMEOUT=2
-attach() { node_attach "$@"; }
-a_file() { node_file a az1 "$1"; }
-b_file() { node_file b az2 "$1"; }
-
-nodes_write_conf a az1
-nodes_write_conf b az2
-nodes_start a
-nodes_start b
+nodes_two_sites 3000
 T0=$SECONDS
 
 # --- setup: G1 replicating, G2 paused with a write only A knows -------------------

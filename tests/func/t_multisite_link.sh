@@ -34,26 +34,12 @@ nodes_db_create t_link # EVSREP_TEST_PG_URL_FILE: the pg_cluster fixture
 nodes_tokens
 REGION=8M
 RUN_SECS=${EVSREP_LINK_RUN_SECS:-1.5} # load after the fault (smaller under ASan is fine)
-IP=([a]=127.0.0.21 [b]=127.0.0.22)
-LEASE_MS=6000
-LINK_TIMEOUT=2
-attach() { node_attach "$@"; }
-prod_file() { node_file a az1 "$1"; }
-dr_file() { node_file b az2 "$1"; }
-
-nodes_write_conf a az1
-nodes_write_conf b az2
-nodes_start a
-nodes_start b
+nodes_two_sites 6000
 T0=$SECONDS
 
 # --- 1. pairs and a group across the nodes ---------------------------------------
 URL=$URL_a
-P1=$(create_volume az1 1 p1)
-P2=$(create_volume az1 1 p2)
-D1=$(create_volume az2 1 d1)
-D2=$(create_volume az2 1 d2)
-[ -f "$(dr_file "$D1")" ] && [ -f "$(prod_file "$P1")" ] || die "volume files not where their AZ's node keeps them"
+nodes_group_volumes
 PU1=$(attach a "$P1")
 PU2=$(attach a "$P2")
 qemu-io -f raw -c 'write -P 0x11 1M 2M' "$PU1" >"$TMP/qio" 2>&1 || fail "qemu-io before the pair: $(cat "$TMP/qio")"
@@ -77,7 +63,7 @@ qemu-io -f raw -c 'write -P 0x22 0 1M' -c 'write -P 0x23 100M 64k' -c 'flush' "$
   fail "qemu-io write on A: $(cat "$TMP/qio")"
 qemu-io -f raw -c 'write -z 1M 512k' -c 'flush' "$PU1" >"$TMP/qio" 2>&1 || fail "qemu-io write zeroes: $(cat "$TMP/qio")"
 same_files "after qemu-io writes and a flush" "$P1" "$D1"
-cmp -n 128M "$(prod_file "$P1")" "$(dr_file "$D1")" >"$TMP/cmp.out" 2>&1 || fail "cmp P1 D1: $(cat "$TMP/cmp.out")"
+cmp -n 128M "$(a_file "$P1")" "$(b_file "$D1")" >"$TMP/cmp.out" 2>&1 || fail "cmp P1 D1: $(cat "$TMP/cmp.out")"
 
 # --- 3. access to the DR volume and to the link export ----------------------------
 DU1=$(attach b "$D1")
@@ -117,10 +103,10 @@ nbdinfo "nbds://evsrep-link%3Anode-a@$BNBD/link/$R1?tls-psk-file=$TMP/x.psk" >"$
 group_action "$GID" os-stop-replication-consistency-group
 expect_status 200 "pause"
 wait_group a "$GID" replication_status active-stopped 30
-cp --sparse=always "$(dr_file "$D1")" "$TMP/d1.before"
+cp --sparse=always "$(b_file "$D1")" "$TMP/d1.before"
 qemu-io -f raw -c 'write -P 0x44 4M 1M' -c 'flush' "$PU1" >"$TMP/qio" 2>&1 || fail "write while paused: $(cat "$TMP/qio")"
-qemu-img compare -q -f raw -F raw "$TMP/d1.before" "$(dr_file "$D1")" || fail "DR file changed while the group was paused"
-qemu-img compare -q -f raw -F raw "$(prod_file "$P1")" "$(dr_file "$D1")" && fail "production equals DR after a paused write"
+qemu-img compare -q -f raw -F raw "$TMP/d1.before" "$(b_file "$D1")" || fail "DR file changed while the group was paused"
+qemu-img compare -q -f raw -F raw "$(a_file "$P1")" "$(b_file "$D1")" && fail "production equals DR after a paused write"
 rm -f "$TMP/d1.before"
 group_action "$GID" os-sync-replication-consistency-group
 expect_status 200 "sync"
@@ -131,12 +117,12 @@ same_files "after pause + sync" "$P1" "$D1"
 on b POST "$RCGS/$GID/action" "{\"os-extend-replication-volumes\": {\"replications\": [{\"id\": \"$R1\", \"new_size\": 2}]}}"
 [ "$STATUS" = 200 ] || [ "$STATUS" = 202 ] || fail "extend across nodes: HTTP $STATUS $BODY"
 wait_group a "$GID" replication_status active 30
-expect_eq "$(stat -c %s "$(prod_file "$P1")")/$(stat -c %s "$(dr_file "$D1")")" "$((2 << 30))/$((2 << 30))" "file sizes after the extend"
+expect_eq "$(stat -c %s "$(a_file "$P1")")/$(stat -c %s "$(b_file "$D1")")" "$((2 << 30))/$((2 << 30))" "file sizes after the extend"
 grep -q "pair $R1: DR volume $D1 grown to $((2 << 30)) bytes" "$TMP/b.log" || fail "B's log does not show the DR grow"
 qemu-io -f raw -c "write -P 0x55 $(((3 << 30) / 2)) 1M" -c flush "$PU1" >"$TMP/qio" 2>&1 ||
   fail "write past the old size: $(cat "$TMP/qio")"
 same_files "after the extend" "$P1" "$D1"
-cmp -n 1M -i $(((3 << 30) / 2)) "$(prod_file "$P1")" "$(dr_file "$D1")" >/dev/null || fail "new space differs"
+cmp -n 1M -i $(((3 << 30) / 2)) "$(a_file "$P1")" "$(b_file "$D1")" >/dev/null || fail "new space differs"
 on a GET "$PAIRS/$R1"
 expect_eq "$(jget .replication.replication_status)/$(jget .replication.fault_level)" active/0 "r1 after the extend"
 

@@ -96,14 +96,10 @@ T0=$SECONDS
 URL=$URL_c
 
 # --- the group, set up through c ---------------------------------------------------
-P1=$(create_volume az1 1 p1)
-P2=$(create_volume az1 1 p2)
-D1=$(create_volume az2 1 d1)
-D2=$(create_volume az2 1 d2)
-[ -f "$(node_file a az1 "$P1")" ] && [ -f "$(node_file b az2 "$D1")" ] || die "volume files not on their AZ's node"
+nodes_group_volumes
 grep -q "forwarded to node node-a" "$TMP/c.log" || fail "c's log does not show a forward to node-a"
-PU1=$(node_attach c "$P1")
-PU2=$(node_attach c "$P2")
+PU1=$(attach c "$P1")
+PU2=$(attach c "$P2")
 case "$PU1" in *"${NBD_a}"*) ;; *) fail "production attachment is not on node a's NBD listener $NBD_a: $PU1" ;; esac
 R1=$(create_pair "$P1" "$D1" r1)
 R2=$(create_pair "$P2" "$D2" r2)
@@ -183,8 +179,8 @@ expect_eq "$S2" "$S1" "acknowledged writes from the self-fence to the failover"
 kill -0 "$WPID" 2>/dev/null || fail "the writer stopped while a was fenced (its write must wait): $(cat "$TMP/sw.err")"
 on c GET "$RCGS/$GID"
 expect_eq "$(jget "$G.status")/$(jget "$G.priority_station")" failovered/az2 "the group after the failover"
-NU1=$(node_attach c "$D1")
-NU2=$(node_attach c "$D2")
+NU1=$(attach c "$D1")
+NU2=$(attach c "$D2")
 expect_eq "$(jq -r .connection_info.data.read_only "$TMP/att.$D1")" false "new production attachment read_only"
 "$SC" -q -R "$RUNID" -r "$REGION" -a "$S1" -b "$S1" "$NU1" "$NU2" >/dev/null 2>"$TMP/sc.err" ||
   fail "b's new production does not hold exactly the $S1 acknowledged writes: $(cat "$TMP/sc.err")"
@@ -199,7 +195,7 @@ WPID=""
 expect_eq "$(tail -n 1 "$TMP/sw.out")" "$S1" "acknowledged writes after node a learnt its roles were taken"
 nodes_kill a
 nodes_start a
-OU1=$(node_attach c "$P1")
+OU1=$(attach c "$P1")
 expect_eq "$(jq -r .connection_info.data.read_only "$TMP/att.$P1")" true "old production attachment after a's return"
 if qemu-io -f raw -c 'write -P 0x66 0 4k' "$OU1" >"$TMP/qio" 2>&1; then
   fail "a client wrote node a's old production disk after its return"
