@@ -35,8 +35,9 @@
 # binaries, qemu-img and the seqwriter/seqcheck tools. ctest registers it
 # with the pg_cluster fixture (EVSREP_TEST_PG_URL_FILE) like the other
 # PostgreSQL tests, but the fixture's server is outside the namespace: the
-# test runs its own. Smaller under ASan: EVSREP_NETNS_RUN_SECS (load after a
-# fault, default 1.5).
+# test runs its own. Under ASan: EVSREP_NETNS_RUN_SECS (load after a fault,
+# default 1.5) and EVSREP_NETNS_LEASE_MS (default 4000: the failover must
+# reach node a between its self-fence and its lease's lapse).
 
 # --- outside: make the namespace, run this script inside it ------------------
 if [ -z "${EVSREP_NETNS:-}" ]; then
@@ -83,7 +84,7 @@ nodes_tokens
 
 IP=([a]=127.0.0.3 [b]=127.0.0.4 [c]=127.0.0.5)
 for n in a b c; do NODE_EXEC[$n]="setpriv --regid 1000${IP[$n]##*.} --clear-groups"; done
-LEASE_MS=${EVSREP_NETNS_LEASE_MS:-3000}
+LEASE_MS=${EVSREP_NETNS_LEASE_MS:-4000}
 LINK_TIMEOUT=1 # lease_ms > 2 x link_timeout (multi-site.md "Constraint on timers")
 nodes_write_conf a az1
 nodes_write_conf b az2
@@ -160,10 +161,10 @@ NF=$(grep -c 'self-fenced' "$TMP/a.log" || true)
 drop meta skgid 10003 ip daddr 127.0.0.2 tcp dport "$PGPORT"
 for _ in $(seq 1 200); do [ "$(grep -c 'self-fenced' "$TMP/a.log")" -gt "$NF" ] && break; sleep 0.05; done
 [ "$(grep -c 'self-fenced' "$TMP/a.log")" -gt "$NF" ] || die "node a did not self-fence within 10 s of the cut"
-sleep 0.3 # -P 0: the progress file follows every acknowledgement
-S1=$(prog)
 on c POST "$RCGS/$GID/action" '{"os-failover-replication-consistency-group": null}' -m 30
 expect_status 409 "failover through c while a's lease is valid"
+sleep 0.3 # -P 0: the progress file follows every acknowledgement
+S1=$(prog)
 RETRY=$(printf '%s' "$HDRS" | tr -d '\r' | awk -F': ' 'tolower($1)=="retry-after"{print $2}')
 [[ "$RETRY" =~ ^[1-9][0-9]*$ ]] && [ "$RETRY" -le $(((LEASE_MS + 999) / 1000)) ] ||
   fail "the 409 has no Retry-After within the lease: '$RETRY' ($HDRS)"
