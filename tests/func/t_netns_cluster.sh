@@ -51,7 +51,11 @@ if [ -z "${EVSREP_NETNS:-}" ]; then
   trap 'for p in $(ip netns pids "$NS" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done; ip netns del "$NS"' EXIT
   ip -n "$NS" link set lo up
   for a in 2 3 4 5; do ip -n "$NS" addr add "127.0.0.$a/32" dev lo; done
-  EVSREP_NETNS=$NS ip netns exec "$NS" bash "$0" "$@"
+  EVSREP_NETNS=$NS ip netns exec "$NS" bash "$0" "$@" &
+  CHILD=$!
+  # Stopped (ctest's timeout): the inner script cleans up, then the trap.
+  trap 'kill -TERM "$CHILD" 2>/dev/null; wait "$CHILD"; exit 143' TERM INT
+  wait "$CHILD"
   exit $?
 fi
 
@@ -59,6 +63,7 @@ fi
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_nodes.sh"
 require_fault_injection
+trap 'exit 143' TERM # run the EXIT trap (nodes, PostgreSQL) when stopped
 SRC=${EVSREP_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 RUN_SECS=${EVSREP_NETNS_RUN_SECS:-1.5}
 REGION=8M
