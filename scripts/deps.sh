@@ -7,6 +7,7 @@ PKGS=(
   libmicrohttpd-dev libjansson-dev libsqlite3-dev libcmocka-dev libcurl4-openssl-dev
   libnbd-dev liburing-dev libgnutls28-dev gnutls-bin # gnutls-bin: certtool/psktool for the TLS tests
   curl jq qemu-utils libnbd-bin nbdkit fio iproute2 procps
+  nftables # t_netns_cluster: partitions between loopback addresses in a network namespace (ip netns, iproute2)
   bsdutils python3 # script(1): t_cli's TTY check; python3: t_group_dr, t_metrics
   python3-prometheus-client openssl # t_metrics' exposition parser; t_http_limits' self-signed cert
   prometheus # promtool: t_contrib checks contrib/prometheus rules and the /metrics exposition

@@ -29,102 +29,13 @@
 # Needs PostgreSQL (EVSREP_TEST_PG_URL or EVSREP_TEST_PG_URL_FILE, the
 # pg_cluster ctest fixture) and the seqwriter/seqcheck tools.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_nodes.sh"
 require_fault_injection
 
-if [ -z "${EVSREP_TEST_PG_URL:-}" ] && [ -n "${EVSREP_TEST_PG_URL_FILE:-}" ]; then
-  EVSREP_TEST_PG_URL=$(cat "$EVSREP_TEST_PG_URL_FILE")
-fi
-[ -n "${EVSREP_TEST_PG_URL:-}" ] || die "needs EVSREP_TEST_PG_URL or EVSREP_TEST_PG_URL_FILE (PostgreSQL)"
-DBNAME="evsrep_t_fo_$$"
-ADMIN=$EVSREP_TEST_PG_URL
-DBURL="${ADMIN%/*}/$DBNAME"
-psql -q "$ADMIN" -c "CREATE DATABASE $DBNAME" >/dev/null || die "cannot create database $DBNAME"
+nodes_db_create t_fo # EVSREP_TEST_PG_URL_FILE: the pg_cluster fixture
+nodes_tokens
 REGION=8M
-
-declare -A NPID=() IP=([a]=127.0.0.21 [b]=127.0.0.22)
-kill_nodes() {
-  for n in "${!NPID[@]}"; do
-    kill -KILL "${NPID[$n]}" 2>/dev/null || true
-    wait "${NPID[$n]}" 2>/dev/null || true
-  done
-  psql -q "$ADMIN" -c "DROP DATABASE IF EXISTS $DBNAME WITH (FORCE)" >/dev/null 2>&1 || true
-}
-trap 'rc=$?; kill_nodes; (exit $rc); cleanup' EXIT
-
-KEY="$TMP/cluster.key"
-TOKEN=$(openssl rand -hex 32)
-PROJECT=p$(openssl rand -hex 8)
-umask 077
-printf '%s %s\n' "$TOKEN" "$PROJECT" >"$TMP/tokens"
-umask 022
-export TOKEN PROJECT
-
-write_conf() { # NAME AZ
-  mkdir -p "$TMP/n$1"
-  cat >"$TMP/$1.conf" <<EOF
-[DEFAULT]
-data_dir = $TMP/n$1
-db = $DBURL
-tokens = $TMP/tokens
-listen = ${IP[$1]}:0
-availability_zones = $2
-node_name = node-$1
-cluster_key_file = $KEY
-lease_ms = 3000
-link_timeout = 2
-[az:$2]
-nbd_listen = ${IP[$1]}:0
-EOF
-}
-start_node() { # NAME: sets URL_<NAME>
-  local n=$1 port
-  rm -f "$TMP/n$n/evsrepd.ports"
-  "$EVSREPD" --config "$TMP/$n.conf" >>"$TMP/$n.log" 2>&1 &
-  NPID[$n]=$!
-  for _ in $(seq 1 300); do
-    [ -s "$TMP/n$n/evsrepd.ports" ] && break
-    kill -0 "${NPID[$n]}" 2>/dev/null || { tail -n 20 "$TMP/$n.log" >&2; die "node $n exited during start"; }
-    sleep 0.05
-  done
-  [ -s "$TMP/n$n/evsrepd.ports" ] || die "node $n wrote no ports file"
-  port=$(awk -F= '$1=="http"{print $2}' "$TMP/n$n/evsrepd.ports")
-  printf -v "URL_$n" 'http://%s:%s' "${IP[$n]}" "$port"
-}
-on() {
-  local n=$1
-  shift
-  local var="URL_$n"
-  URL=${!var} api "$@"
-}
-attach() { # NODE VOLUME: prints the export's URI; the answer in $TMP/att.VOLUME
-  on "$1" POST "volumes/$2/action" '{"os-initialize_connection":{"connector":{"host":"t-fo"}}}'
-  expect_status 200 "attach $2 on $1" || return 1
-  printf '%s' "$BODY" >"$TMP/att.$2"
-  jget .connection_info.data.uri
-}
-a_file() { printf '%s/na/az1/%s' "$TMP" "$1"; }
-b_file() { printf '%s/nb/az2/%s' "$TMP" "$1"; }
-same_files() { # WHAT A_ID B_ID
-  qemu-img compare -q -f raw -F raw "$(a_file "$2")" "$(b_file "$3")" >/dev/null 2>&1 ||
-    fail "$1: A's file differs from B's: $(qemu-img compare -f raw -F raw "$(a_file "$2")" "$(b_file "$3")" 2>&1)"
-}
-G=.replication_consistency_group
-wait_group() { # NODE GID FIELD WANT SECS
-  local end=$((SECONDS + $5)) got=""
-  while [ $SECONDS -lt $end ]; do
-    on "$1" GET "$RCGS/$2"
-    got=$(jget "$G.$3")
-    [ "$got" = "$4" ] && return 0
-    sleep 0.2
-  done
-  fail "group $2: want $3 $4, last $got ($BODY)"
-  return 1
-}
-
-write_conf a az1
-write_conf b az2
-start_node a
-start_node b
+nodes_two_sites 3000
 T0=$SECONDS
 
 # --- setup: G1 replicating, G2 paused with a write only A knows -------------------
@@ -158,9 +69,7 @@ rm -f "$TMP/prog"
 "$SW" -q -R "$RUNID" -r "$REGION" -t 60 -p "$TMP/prog" -P 1 "$PU1" "$PU2" >"$TMP/sw.out" 2>"$TMP/sw.err" &
 WP=$!
 for _ in $(seq 1 200); do [ -s "$TMP/prog" ] && [ "$(cat "$TMP/prog")" -gt 300 ] 2>/dev/null && break; sleep 0.05; done
-kill -KILL "${NPID[a]}"
-wait "${NPID[a]}" 2>/dev/null || true
-unset 'NPID[a]'
+nodes_kill a
 on b POST "$RCGS/$G1/action" '{"os-failover-replication-consistency-group": null}'
 expect_status 409 "failover while A's lease is valid"
 RETRY=$(printf '%s' "$HDRS" | tr -d '\r' | awk -F': ' 'tolower($1)=="retry-after"{print $2}')
@@ -203,7 +112,7 @@ expect_status 200 "failover of g2"
 NU3=$(attach b "$D3")
 
 # --- 4. A's return ------------------------------------------------------------------------
-start_node a
+nodes_start a
 OU1=$(attach a "$P1")
 expect_eq "$(jq -r .connection_info.data.read_only "$TMP/att.$P1")" true "A's old production attachment read_only"
 if qemu-io -f raw -c 'write -P 0x66 0 4k' "$OU1" >"$TMP/qio" 2>&1; then
@@ -271,11 +180,9 @@ same_files "r3 after failover, write, reprotect" "$P3" "$D3"
 # --- 8. a production node without the moved mirror's meta file (what a takeover
 # that never ran leaves): after a restart the pair is in error, a group sync
 # restarts it with a full copy -------------------------------------------------------------
-kill -TERM "${NPID[a]}"
-wait "${NPID[a]}" || fail "node a exited non-zero after SIGTERM"
-unset 'NPID[a]'
+nodes_stop a
 rm -f "$TMP/na/az1/pair-$R3.meta"
-start_node a
+nodes_start a
 on a GET "$PAIRS/$R3"
 expect_eq "$(jget .replication.status)" error "r3 without its meta file after A's restart"
 on a POST "$RCGS/$G2/action" '{"os-sync-replication-consistency-group": null}'
@@ -283,9 +190,6 @@ expect_status 200 "sync of g2 restarts r3"
 wait_group a "$G2" replication_status active 60
 same_files "r3 after the full copy" "$P3" "$D3"
 log "0 of $F acknowledged writes lost; sections took $((SECONDS - T0)) s"
-for n in b a; do
-  kill -TERM "${NPID[$n]}"
-  wait "${NPID[$n]}" || fail "node $n exited non-zero after SIGTERM"
-  unset "NPID[$n]"
-done
+nodes_stop b
+nodes_stop a
 finish

@@ -27,125 +27,19 @@
 # Needs PostgreSQL (EVSREP_TEST_PG_URL or EVSREP_TEST_PG_URL_FILE, the
 # pg_cluster ctest fixture) and the seqwriter/seqcheck tools.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_nodes.sh"
 require_fault_injection
 
-if [ -z "${EVSREP_TEST_PG_URL:-}" ] && [ -n "${EVSREP_TEST_PG_URL_FILE:-}" ]; then
-  EVSREP_TEST_PG_URL=$(cat "$EVSREP_TEST_PG_URL_FILE")
-fi
-[ -n "${EVSREP_TEST_PG_URL:-}" ] || die "needs EVSREP_TEST_PG_URL or EVSREP_TEST_PG_URL_FILE (PostgreSQL)"
-DBNAME="evsrep_t_link_$$"
-ADMIN=$EVSREP_TEST_PG_URL
-DBURL="${ADMIN%/*}/$DBNAME"
-psql -q "$ADMIN" -c "CREATE DATABASE $DBNAME" >/dev/null || die "cannot create database $DBNAME"
+nodes_db_create t_link # EVSREP_TEST_PG_URL_FILE: the pg_cluster fixture
+nodes_tokens
 REGION=8M
 RUN_SECS=${EVSREP_LINK_RUN_SECS:-1.5} # load after the fault (smaller under ASan is fine)
-
-declare -A NPID=() IP=([a]=127.0.0.21 [b]=127.0.0.22)
-QPIDS=()
-kill_nodes() {
-  for n in "${!NPID[@]}"; do
-    kill -CONT "${NPID[$n]}" 2>/dev/null || true
-    kill -KILL "${NPID[$n]}" 2>/dev/null || true
-    wait "${NPID[$n]}" 2>/dev/null || true
-  done
-  for q in "${QPIDS[@]}"; do kill "$q" 2>/dev/null || true; done
-  psql -q "$ADMIN" -c "DROP DATABASE IF EXISTS $DBNAME WITH (FORCE)" >/dev/null 2>&1 || true
-}
-trap 'rc=$?; kill_nodes; (exit $rc); cleanup' EXIT
-
-KEY="$TMP/cluster.key"
-TOKEN=$(openssl rand -hex 32)
-PROJECT=p$(openssl rand -hex 8)
-umask 077
-printf '%s %s\n' "$TOKEN" "$PROJECT" >"$TMP/tokens"
-umask 022
-export TOKEN PROJECT
-
-# write_conf NAME AZ
-write_conf() {
-  mkdir -p "$TMP/n$1"
-  cat >"$TMP/$1.conf" <<EOF
-[DEFAULT]
-data_dir = $TMP/n$1
-db = $DBURL
-tokens = $TMP/tokens
-listen = ${IP[$1]}:0
-availability_zones = $2
-node_name = node-$1
-cluster_key_file = $KEY
-lease_ms = 6000
-link_timeout = 2
-[az:$2]
-nbd_listen = ${IP[$1]}:0
-EOF
-}
-
-# start_node NAME: sets URL_<NAME> and NBD_<NAME>
-start_node() {
-  local n=$1 port nbd
-  rm -f "$TMP/n$n/evsrepd.ports"
-  "$EVSREPD" --config "$TMP/$n.conf" >>"$TMP/$n.log" 2>&1 &
-  NPID[$n]=$!
-  for _ in $(seq 1 300); do
-    [ -s "$TMP/n$n/evsrepd.ports" ] && break
-    kill -0 "${NPID[$n]}" 2>/dev/null || { tail -n 20 "$TMP/$n.log" >&2; die "node $n exited during start"; }
-    sleep 0.05
-  done
-  [ -s "$TMP/n$n/evsrepd.ports" ] || die "node $n wrote no ports file"
-  port=$(awk -F= '$1=="http"{print $2}' "$TMP/n$n/evsrepd.ports")
-  nbd=$(awk -F= '$1 ~ /^nbd\./{print $2}' "$TMP/n$n/evsrepd.ports")
-  printf -v "URL_$n" 'http://%s:%s' "${IP[$n]}" "$port"
-  printf -v "NBD_$n" '%s:%s' "${IP[$n]}" "$nbd"
-}
-on() {
-  local n=$1
-  shift
-  local var="URL_$n"
-  URL=${!var} api "$@"
-}
-# attach NODE VOLUME: prints the export's URI on the volume's node (plain
-# NBD; the listeners allow it with nbd_tls = on)
-attach() {
-  local f="$TMP/att.$2"
-  on "$1" POST "volumes/$2/action" '{"os-initialize_connection":{"connector":{"host":"t-link"}}}'
-  expect_status 200 "attach $2" || return 1
-  printf '%s' "$BODY" >"$f"
-  jget .connection_info.data.uri
-}
-prod_file() { printf '%s/na/az1/%s' "$TMP" "$1"; }
-dr_file() { printf '%s/nb/az2/%s' "$TMP" "$1"; }
-# same_files WHAT PROD_ID DR_ID: qemu-img compare of the two files (sparse
-# aware: 1 GiB volumes with a few MiB of data compare in milliseconds)
-same_files() {
-  qemu-img compare -q -f raw -F raw "$(prod_file "$2")" "$(dr_file "$3")" >"$TMP/cmp.out" 2>&1 ||
-    fail "$1: DR file differs from production: $(qemu-img compare -f raw -F raw "$(prod_file "$2")" "$(dr_file "$3")" 2>&1)"
-}
-G=.replication_consistency_group
-group_state() { on a GET "$RCGS/$GID"; jget "$G.replication_status"; }
-wait_group() { # WANT SECS
-  local want=$1 end=$((SECONDS + $2)) got=""
-  while [ $SECONDS -lt $end ]; do
-    got=$(group_state)
-    [ "$got" = "$want" ] && return 0
-    sleep 0.2
-  done
-  fail "group $GID: want replication_status $want, last $got ($BODY)"
-  return 1
-}
-
-write_conf a az1
-write_conf b az2
-start_node a
-start_node b
+nodes_two_sites 6000
 T0=$SECONDS
 
 # --- 1. pairs and a group across the nodes ---------------------------------------
 URL=$URL_a
-P1=$(create_volume az1 1 p1)
-P2=$(create_volume az1 1 p2)
-D1=$(create_volume az2 1 d1)
-D2=$(create_volume az2 1 d2)
-[ -f "$(dr_file "$D1")" ] && [ -f "$(prod_file "$P1")" ] || die "volume files not where their AZ's node keeps them"
+nodes_group_volumes
 PU1=$(attach a "$P1")
 PU2=$(attach a "$P2")
 qemu-io -f raw -c 'write -P 0x11 1M 2M' "$PU1" >"$TMP/qio" 2>&1 || fail "qemu-io before the pair: $(cat "$TMP/qio")"
@@ -162,14 +56,14 @@ same_files "initial copy r2" "$P2" "$D2"
 GID=$(create_group g "$R1" "$R2")
 group_action "$GID" os-sync-replication-consistency-group # a new group starts paused
 expect_status 200 "first sync of the group"
-wait_group active 30
+wait_group a "$GID" replication_status active 30
 
 # --- 2. writes on production reach B's DR file ------------------------------------
 qemu-io -f raw -c 'write -P 0x22 0 1M' -c 'write -P 0x23 100M 64k' -c 'flush' "$PU1" >"$TMP/qio" 2>&1 ||
   fail "qemu-io write on A: $(cat "$TMP/qio")"
 qemu-io -f raw -c 'write -z 1M 512k' -c 'flush' "$PU1" >"$TMP/qio" 2>&1 || fail "qemu-io write zeroes: $(cat "$TMP/qio")"
 same_files "after qemu-io writes and a flush" "$P1" "$D1"
-cmp -n 128M "$(prod_file "$P1")" "$(dr_file "$D1")" >"$TMP/cmp.out" 2>&1 || fail "cmp P1 D1: $(cat "$TMP/cmp.out")"
+cmp -n 128M "$(a_file "$P1")" "$(b_file "$D1")" >"$TMP/cmp.out" 2>&1 || fail "cmp P1 D1: $(cat "$TMP/cmp.out")"
 
 # --- 3. access to the DR volume and to the link export ----------------------------
 DU1=$(attach b "$D1")
@@ -208,94 +102,35 @@ nbdinfo "nbds://evsrep-link%3Anode-a@$BNBD/link/$R1?tls-psk-file=$TMP/x.psk" >"$
 # --- 4. pause freezes DR, sync catches up -----------------------------------------
 group_action "$GID" os-stop-replication-consistency-group
 expect_status 200 "pause"
-wait_group active-stopped 30
-cp --sparse=always "$(dr_file "$D1")" "$TMP/d1.before"
+wait_group a "$GID" replication_status active-stopped 30
+cp --sparse=always "$(b_file "$D1")" "$TMP/d1.before"
 qemu-io -f raw -c 'write -P 0x44 4M 1M' -c 'flush' "$PU1" >"$TMP/qio" 2>&1 || fail "write while paused: $(cat "$TMP/qio")"
-qemu-img compare -q -f raw -F raw "$TMP/d1.before" "$(dr_file "$D1")" || fail "DR file changed while the group was paused"
-qemu-img compare -q -f raw -F raw "$(prod_file "$P1")" "$(dr_file "$D1")" && fail "production equals DR after a paused write"
+qemu-img compare -q -f raw -F raw "$TMP/d1.before" "$(b_file "$D1")" || fail "DR file changed while the group was paused"
+qemu-img compare -q -f raw -F raw "$(a_file "$P1")" "$(b_file "$D1")" && fail "production equals DR after a paused write"
 rm -f "$TMP/d1.before"
 group_action "$GID" os-sync-replication-consistency-group
 expect_status 200 "sync"
-wait_group active 30
+wait_group a "$GID" replication_status active 30
 same_files "after pause + sync" "$P1" "$D1"
 
 # --- 4b. extend across nodes: B grows the DR volume first; reverse: 409 -------------
 on b POST "$RCGS/$GID/action" "{\"os-extend-replication-volumes\": {\"replications\": [{\"id\": \"$R1\", \"new_size\": 2}]}}"
 [ "$STATUS" = 200 ] || [ "$STATUS" = 202 ] || fail "extend across nodes: HTTP $STATUS $BODY"
-wait_group active 30
-expect_eq "$(stat -c %s "$(prod_file "$P1")")/$(stat -c %s "$(dr_file "$D1")")" "$((2 << 30))/$((2 << 30))" "file sizes after the extend"
+wait_group a "$GID" replication_status active 30
+expect_eq "$(stat -c %s "$(a_file "$P1")")/$(stat -c %s "$(b_file "$D1")")" "$((2 << 30))/$((2 << 30))" "file sizes after the extend"
 grep -q "pair $R1: DR volume $D1 grown to $((2 << 30)) bytes" "$TMP/b.log" || fail "B's log does not show the DR grow"
 qemu-io -f raw -c "write -P 0x55 $(((3 << 30) / 2)) 1M" -c flush "$PU1" >"$TMP/qio" 2>&1 ||
   fail "write past the old size: $(cat "$TMP/qio")"
 same_files "after the extend" "$P1" "$D1"
-cmp -n 1M -i $(((3 << 30) / 2)) "$(prod_file "$P1")" "$(dr_file "$D1")" >/dev/null || fail "new space differs"
+cmp -n 1M -i $(((3 << 30) / 2)) "$(a_file "$P1")" "$(b_file "$D1")" >/dev/null || fail "new space differs"
 on a GET "$PAIRS/$R1"
 expect_eq "$(jget .replication.replication_status)/$(jget .replication.fault_level)" active/0 "r1 after the extend"
 
 # --- 5. B stalled mid-load ---------------------------------------------------------
-# load RUNID: seqwriter on both production disks in the background (WP)
-load() {
-  rm -f "$TMP/stop" "$TMP/prog"
-  "$SW" -q -R "$1" -r "$REGION" -s "$TMP/stop" -t 60 -p "$TMP/prog" -P 1 "$PU1" "$PU2" \
-    >"$TMP/sw.out" 2>"$TMP/sw.err" &
-  WP=$!
-  for _ in $(seq 1 100); do [ -s "$TMP/prog" ] && [ "$(cat "$TMP/prog")" -gt 200 ] 2>/dev/null && break; sleep 0.05; done
-}
-unload() { # prints the count of acknowledged writes; fails on a writer error
-  touch "$TMP/stop"
-  local rc=0
-  wait "$WP" || rc=$?
-  [ "$rc" = 0 ] || fail "$1: writer failed (a DR fault must not fail client writes): $(cat "$TMP/sw.err")"
-  F=$(cat "$TMP/sw.out")
-  [[ "$F" =~ ^[0-9]+$ ]] || F=0
-}
-# frozen_check TAG: the DR files (copied while B cannot write them) hold one
-# prefix of the writer's sequence; production holds all F writes.
-frozen_check() {
-  local tag=$1 i s
-  for i in 1 2; do
-    local d=D$i
-    cp --sparse=always "$(dr_file "${!d}")" "$TMP/dr$i.img"
-    s="$TMP/dr$i.sock"
-    rm -f "$s"
-    qemu-nbd -r -t -f raw -k "$s" "$TMP/dr$i.img" >/dev/null 2>&1 &
-    QPIDS+=($!)
-  done
-  for _ in $(seq 1 100); do [ -S "$TMP/dr1.sock" ] && [ -S "$TMP/dr2.sock" ] && break; sleep 0.05; done
-  local u1="nbd+unix:///?socket=$TMP/dr1.sock" u2="nbd+unix:///?socket=$TMP/dr2.sock"
-  "$SC" -q -t -R "$RUNID" -r "$REGION" -b "$F" "$u1" "$u2" >"$TMP/sc.out" 2>"$TMP/sc.err" ||
-    fail "$tag: the DR disks are not one instant: $(cat "$TMP/sc.err") (acknowledged $F)"
-  FROZEN=$("$SC" -m -R "$RUNID" -r "$REGION" "$u1" "$u2" 2>/dev/null || echo 0)
-  [ "${FROZEN:-0}" -lt "$F" ] || fail "$tag: DR holds all $F writes: nothing was frozen"
-  "$SC" -q -R "$RUNID" -r "$REGION" -a "$F" -b "$F" "$PU1" "$PU2" >/dev/null 2>"$TMP/sc.err" ||
-    fail "$tag: production lost acknowledged writes: $(cat "$TMP/sc.err")"
-  for q in "${QPIDS[@]}"; do kill "$q" 2>/dev/null || true; wait "$q" 2>/dev/null || true; done
-  QPIDS=()
-  rm -f "$TMP/dr1.img" "$TMP/dr2.img"
-  log "$tag: DR frozen at seq $FROZEN of $F acknowledged"
-}
-# faulted TAG: both pairs stopped, one at least with fault_level 5, the
-# others frozen with the group (active-stopped) or faulted too
-faulted() {
-  local tag=$1 r st n5=0
-  for r in "$R1" "$R2"; do
-    on a GET "$PAIRS/$r"
-    st="$(jget .replication.replication_status)/$(jget .replication.fault_level)"
-    case "$st" in
-    inactive/5) n5=$((n5 + 1)) ;;
-    active-stopped/0) ;;
-    *) fail "$tag: pair $r is $st, want inactive/5 or active-stopped/0" ;;
-    esac
-  done
-  [ "$n5" -ge 1 ] || fail "$tag: no pair reports fault_level 5"
-  on a GET "$RCGS/$GID"
-  expect_eq "$(jget "$G.fault_level")" 5 "$tag: group fault_level"
-}
-
 RUNID=$((RANDOM + 1000))
 load "$RUNID"
 kill -STOP "${NPID[b]}"
-wait_group error 20
+wait_group a "$GID" replication_status error 20
 sleep "$RUN_SECS" # production keeps acknowledging writes with B stalled
 unload "stall"
 faulted "stall"
@@ -305,7 +140,7 @@ frozen_check "stall"
 for _ in $(seq 1 150); do grep -q "DR link down" "$TMP/a.log" && break; sleep 0.1; done
 grep -q "DR link down" "$TMP/a.log" || fail "A's log does not say the link is down"
 kill -CONT "${NPID[b]}"
-wait_group active 60
+wait_group a "$GID" replication_status active 60
 same_files "stall healed: r1" "$P1" "$D1"
 same_files "stall healed: r2" "$P2" "$D2"
 grep -q "DR link back: group synced (auto_resync)" "$TMP/a.log" || fail "A's log does not show the automatic group sync"
@@ -313,18 +148,16 @@ grep -q "DR link back: group synced (auto_resync)" "$TMP/a.log" || fail "A's log
 # --- 6. B killed mid-load and restarted ---------------------------------------------
 RUNID=$((RUNID + 1))
 load "$RUNID"
-kill -KILL "${NPID[b]}"
-wait "${NPID[b]}" 2>/dev/null || true
-unset 'NPID[b]'
-wait_group error 20
+nodes_kill b
+wait_group a "$GID" replication_status error 20
 sleep "$RUN_SECS"
 unload "kill"
 faulted "kill"
 frozen_check "kill"
 OLDNBD=$NBD_b
-start_node b
+nodes_start b
 [ "$NBD_b" != "$OLDNBD" ] || log "B came back on the same NBD port"
-wait_group active 60
+wait_group a "$GID" replication_status active 60
 same_files "kill healed: r1" "$P1" "$D1"
 same_files "kill healed: r2" "$P2" "$D2"
 
@@ -344,9 +177,6 @@ DU2=$(attach b "$D2")
 qemu-io -f raw -c 'write -P 0x77 0 4k' "$DU2" >"$TMP/qio" 2>&1 || fail "D2 not writable after its pair was deleted: $(cat "$TMP/qio")"
 
 log "sections took $((SECONDS - T0)) s"
-for n in b a; do
-  kill -TERM "${NPID[$n]}"
-  wait "${NPID[$n]}" || fail "node $n exited non-zero after SIGTERM"
-  unset "NPID[$n]"
-done
+nodes_stop b
+nodes_stop a
 finish

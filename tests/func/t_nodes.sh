@@ -20,81 +20,11 @@
 # EVSREP_TEST_PG_URL_FILE (written by tests/tools/pg_cluster.sh, the ctest
 # fixture). The test gets a database of its own and drops it after.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_nodes.sh"
 
-if [ -z "${EVSREP_TEST_PG_URL:-}" ] && [ -n "${EVSREP_TEST_PG_URL_FILE:-}" ]; then
-  EVSREP_TEST_PG_URL=$(cat "$EVSREP_TEST_PG_URL_FILE")
-fi
-[ -n "${EVSREP_TEST_PG_URL:-}" ] || die "needs EVSREP_TEST_PG_URL or EVSREP_TEST_PG_URL_FILE (PostgreSQL)"
 CLI=${EVSREP_BUILD:-$(dirname "$EVSREPD")}/evsrep
-DBNAME="evsrep_t_nodes_$$"
-ADMIN=$EVSREP_TEST_PG_URL
-DBURL="${ADMIN%/*}/$DBNAME"
-psql -q "$ADMIN" -c "CREATE DATABASE $DBNAME" >/dev/null || die "cannot create database $DBNAME"
-
-declare -A NPID=()
-kill_nodes() {
-  for n in "${!NPID[@]}"; do
-    kill -KILL "${NPID[$n]}" 2>/dev/null || true
-    wait "${NPID[$n]}" 2>/dev/null || true
-  done
-  psql -q "$ADMIN" -c "DROP DATABASE IF EXISTS $DBNAME WITH (FORCE)" >/dev/null 2>&1 || true
-}
-trap 'rc=$?; kill_nodes; (exit $rc); cleanup' EXIT
-
-KEY="$TMP/cluster.key"
-# One tokens file for both nodes: a tenant and an operator.
-TOKEN=$(openssl rand -hex 32)
-PROJECT=p$(openssl rand -hex 8)
-OPTOKEN=$(openssl rand -hex 32)
-OPPROJECT=ops
-umask 077
-printf '%s %s\n%s %s operator\n' "$TOKEN" "$PROJECT" "$OPTOKEN" "$OPPROJECT" >"$TMP/tokens"
-umask 022
-export TOKEN PROJECT
-
-# write_conf NAME AZ
-write_conf() {
-  mkdir -p "$TMP/n$1"
-  cat >"$TMP/$1.conf" <<EOF
-[DEFAULT]
-data_dir = $TMP/n$1
-db = $DBURL
-tokens = $TMP/tokens
-listen = 127.0.0.1:0
-availability_zones = $2
-node_name = node-$1
-cluster_key_file = $KEY
-lease_ms = 3000
-[az:$2]
-nbd_listen = 127.0.0.1:0
-EOF
-}
-
-# start_node NAME: starts it, sets URL_<NAME> and NBD_<NAME>
-start_node() {
-  local n=$1 port nbd
-  rm -f "$TMP/n$n/evsrepd.ports"
-  "$EVSREPD" --config "$TMP/$n.conf" >>"$TMP/$n.log" 2>&1 &
-  NPID[$n]=$!
-  for _ in $(seq 1 200); do
-    [ -s "$TMP/n$n/evsrepd.ports" ] && break
-    kill -0 "${NPID[$n]}" 2>/dev/null || { tail -n 20 "$TMP/$n.log" >&2; die "node $n exited during start"; }
-    sleep 0.05
-  done
-  [ -s "$TMP/n$n/evsrepd.ports" ] || die "node $n wrote no ports file"
-  port=$(awk -F= '$1=="http"{print $2}' "$TMP/n$n/evsrepd.ports")
-  nbd=$(awk -F= '$1 ~ /^nbd\./{print $2}' "$TMP/n$n/evsrepd.ports")
-  printf -v "URL_$n" 'http://127.0.0.1:%s' "$port"
-  printf -v "NBD_$n" '127.0.0.1:%s' "$nbd"
-}
-
-# on NAME METHOD PATH [BODY] [curl args]: api() against that node
-on() {
-  local n=$1
-  shift
-  local var="URL_$n"
-  URL=${!var} api "$@"
-}
+nodes_db_create t_nodes # EVSREP_TEST_PG_URL_FILE: the pg_cluster fixture
+nodes_tokens operator   # one tokens file for both nodes: a tenant and an operator
 
 # node_field NAME NODE JQ: a field of NODE in NAME's node list (operator)
 node_list() {
@@ -102,10 +32,10 @@ node_list() {
   curl -s -m 10 -H "X-Auth-Token: $OPTOKEN" "${!var}/v2/$OPPROJECT/os-evsrep-nodes"
 }
 
-write_conf a az1
-write_conf b az2
-start_node a
-start_node b
+nodes_write_conf a az1
+nodes_write_conf b az2
+nodes_start a
+nodes_start b
 [ "$(stat -c %a "$KEY")" = 600 ] || fail "cluster key file mode is $(stat -c %a "$KEY"), want 600"
 
 # --- 1. node list ----------------------------------------------------------------
@@ -216,9 +146,7 @@ expect_status 404 "internal request without any signature"
 expect_eq "$(count_volumes)" $((N0 + 1)) "volumes after the forged requests (only the signed one created)"
 
 # --- 6. B killed ----------------------------------------------------------------------
-kill -KILL "${NPID[b]}"
-wait "${NPID[b]}" 2>/dev/null || true
-unset 'NPID[b]'
+nodes_kill b
 T0=$SECONDS
 on a POST volumes '{"volume":{"size":1,"availability_zone":"az2","name":"down"}}' -m 20
 expect_status 503 "az2 request through A with B dead"
@@ -238,7 +166,7 @@ grep -qi '^Retry-After: [0-9]' <<<"$HDRS" || fail "503 (lapsed) without Retry-Af
 case "$BODY" in *node-b*lease*) ;; *) fail "lapsed 503 does not name node-b and its lease: $BODY" ;; esac
 
 # --- 7. B back -----------------------------------------------------------------------
-start_node b
+nodes_start b
 on a POST volumes '{"volume":{"size":1,"availability_zone":"az2","name":"back"}}'
 expect_status 202 "az2 through A with B back"
 VB=$(jget .volume.id)
@@ -249,7 +177,7 @@ on b GET "volumes/$V2"
 expect_eq "$(jget .volume.status)" available "V2 on B after its restart"
 
 # --- 8. a third node claiming az1 ----------------------------------------------------
-write_conf c az1
+nodes_write_conf c az1
 if timeout 20 "$EVSREPD" --config "$TMP/c.conf" >"$TMP/c.log" 2>&1; then
   fail "node c claiming az1 started while node-a holds it"
 fi
@@ -259,12 +187,8 @@ grep -q 'more seconds' "$TMP/c.log" || fail "node c's refusal does not say how l
 [ ! -e "$TMP/nc/az1" ] || fail "node c created its az1 dir before refusing"
 
 # --- clean stop releases the lease --------------------------------------------------
-kill -TERM "${NPID[b]}"
-wait "${NPID[b]}" || fail "node b exited non-zero after SIGTERM"
-unset 'NPID[b]'
+nodes_stop b
 rem=$(node_list a | jq -r '.nodes[] | select(.name=="node-b") | .lease_valid')
 expect_eq "$rem" false "node-b's lease right after its clean stop"
-kill -TERM "${NPID[a]}"
-wait "${NPID[a]}" || fail "node a exited non-zero after SIGTERM"
-unset 'NPID[a]'
+nodes_stop a
 finish

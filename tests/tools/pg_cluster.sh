@@ -10,7 +10,8 @@
 #
 # The cluster lives in a fresh temporary directory owned by an unprivileged
 # user (PostgreSQL refuses to run as root): `nobody` when run as root, else the
-# caller. It listens on 127.0.0.1 only, on a free port, and on a unix socket in
+# caller. It listens on 127.0.0.1 only (EVSREP_PG_HOST: another 127.0.0.x
+# address, e.g. inside a test's network namespace), on a free port, and on a unix socket in
 # its own directory; fsync stays on (the durability test relies on it). A
 # watchdog stops it after EVSREP_PG_MAX_SECONDS (default 1800) even if the
 # cleanup fixture never runs. A missing PostgreSQL is an error, not a skip.
@@ -19,6 +20,11 @@ set -euo pipefail
 cmd=${1:?usage: pg_cluster.sh start|stop|restart STATE_DIR}
 state=${2:?usage: pg_cluster.sh start|stop STATE_DIR}
 max_seconds=${EVSREP_PG_MAX_SECONDS:-1800}
+host=${EVSREP_PG_HOST:-127.0.0.1}
+case "$host" in
+  127.*) ;;
+  *) echo "pg_cluster.sh: EVSREP_PG_HOST must be a 127.0.0.x address, not $host" >&2; exit 2 ;;
+esac
 
 bindir=""
 for d in /usr/lib/postgresql/*/bin; do
@@ -57,7 +63,7 @@ stop_cluster() {
 }
 
 free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+  python3 -c 'import socket,sys; s=socket.socket(); s.bind((sys.argv[1],0)); print(s.getsockname()[1])' "$host"
 }
 
 case "$cmd" in
@@ -70,11 +76,14 @@ case "$cmd" in
     if [ "$(id -u)" -eq 0 ]; then chown nobody "$dir"; fi
     as_owner "$bindir/initdb" -D "$dir/data" -U evsrep --auth=trust -E UTF8 --locale=C \
       >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
+    # initdb trusts 127.0.0.1 only; a client of 127.0.0.x connects from
+    # that address (loopback picks the destination as the source).
+    echo "host all all 127.0.0.0/8 trust" >>"$dir/data/pg_hba.conf"
     port=""
     for _ in 1 2 3 4 5; do
       port=$(free_port)
       if as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-          -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=on -c max_connections=100" \
+          -o "-c listen_addresses=$host -p $port -k $dir -c fsync=on -c max_connections=100" \
           start >/dev/null 2>&1; then
         break
       fi
@@ -88,8 +97,8 @@ case "$cmd" in
     # Bound the cluster's life even if the cleanup fixture never runs.
     setsid bash -c "sleep $max_seconds; '$0' stop '$state'" </dev/null >/dev/null 2>&1 &
     echo $! >"$state/watchdog.pid"
-    echo "postgresql://evsrep@127.0.0.1:$port/postgres" >"$state/url"
-    echo "pg_cluster.sh: PostgreSQL on 127.0.0.1:$port (data in $dir)"
+    echo "postgresql://evsrep@$host:$port/postgres" >"$state/url"
+    echo "pg_cluster.sh: PostgreSQL on $host:$port (data in $dir)"
     ;;
   stop)
     stop_cluster
@@ -98,10 +107,11 @@ case "$cmd" in
     [ -f "$state/dir" ] && [ -f "$state/url" ] || { echo "pg_cluster.sh: no cluster in $state" >&2; exit 1; }
     dir=$(cat "$state/dir")
     port=$(sed -E 's|.*:([0-9]+)/.*|\1|' "$state/url")
+    host=$(sed -E 's|.*@([^:/]+):.*|\1|' "$state/url") # as started
     as_owner "$bindir/pg_ctl" -D "$dir/data" -m fast -w -t 30 stop >/dev/null
     sleep "${3:-0}"
     as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=on -c max_connections=100" \
+      -o "-c listen_addresses=$host -p $port -k $dir -c fsync=on -c max_connections=100" \
       start >/dev/null
     ;;
   *)

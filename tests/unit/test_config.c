@@ -381,6 +381,32 @@ static void test_quota_keys(void **state)
 
 /* Node keys: defaults (internal_url derived from listen, the key file in
  * data_dir), explicit values, and their ranges. */
+/* availability_zones = none: an API-only node, only on a shared store. */
+static void test_api_only_node(void **state)
+{
+        struct evsrep_config c;
+        char err[256] = "";
+
+        (void)state;
+        config_defaults(&c);
+        assert_int_equal(parse(&c,
+                               "[DEFAULT]\navailability_zones = none\n"
+                               "db = postgresql://evsrep@127.0.0.2:5432/x\n",
+                               err, sizeof(err)),
+                         0);
+        assert_int_equal(config_finalize(&c, err, sizeof(err)), 0);
+        assert_int_equal(c.nsites, 0);
+        assert_null(config_site(&c, "az1"));
+
+        config_defaults(&c);
+        assert_int_equal(parse(&c, "[DEFAULT]\navailability_zones = none\n", err, sizeof(err)), 0);
+        assert_int_equal(config_finalize(&c, err, sizeof(err)), -EINVAL);
+        assert_non_null(strstr(err, "needs a shared store"));
+        /* "none" is a whole value, not a zone in a list. */
+        expect_error("[DEFAULT]\navailability_zones = az1, none\n", "availability_zones",
+                     "stands alone");
+}
+
 static void test_node_keys(void **state)
 {
         struct evsrep_config c;
@@ -714,6 +740,7 @@ int main(void)
             cmocka_unit_test(test_nbd_tls_keys),
             cmocka_unit_test(test_db_postgresql_uri),
             cmocka_unit_test(test_node_keys),
+            cmocka_unit_test(test_api_only_node),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -101,6 +101,26 @@ int api_forward_route(struct api_call *c, const char *pattern)
         double remaining = 0;
         int rc;
 
+        /* A failover reaching a self-fenced node (cut off from the store):
+         * it could not carry it out, and the survivor must wait for this
+         * node's lease anyway. Answer before any store call, which would
+         * block until the store's connection times out (multi-site.md
+         * "Failover from the survivor"). */
+        if (api_handoff_is_failover(c, pattern) &&
+            cluster_node_self_fenced_now(&remaining, az, sizeof(az))) {
+                int sec = (int)remaining + 1;
+
+                snprintf(retry, sizeof(retry), "Retry-After: %d", sec);
+                log_warn("%s: failover refused: this node is self-fenced, its lease may hold "
+                         "%.1f s more",
+                         c->r->req_id, remaining);
+                return http_reply_error(c->r, HTTP_ERR_CONFLICT, retry,
+                                        "node %s (%s) holds its lease for %d more seconds; retry "
+                                        "after it lapses, or stop node %s",
+                                        cluster_node_name(), az, sec, cluster_node_name()) < 0
+                           ? -1
+                           : 1;
+        }
         owner_az(c, pattern, az, sizeof(az));
         if (!az[0] || cluster_az_local(az))
                 return 0;

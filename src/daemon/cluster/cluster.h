@@ -43,6 +43,11 @@ void cluster_node_quiesce(void);
 
 /* This node's name ("" before start). */
 const char *cluster_node_name(void);
+/* Is this node self-fenced now (cut off from the store, its roles not yet
+ * taken)? If so, *lease_left_sec: how long its lease may still be valid on
+ * the store (from the last renewal it sent; at least 0) and azs its AZs,
+ * comma-separated. */
+bool cluster_node_self_fenced_now(double *lease_left_sec, char *azs, size_t cap);
 /* Does this node serve az? (Before start: the config's AZs.) */
 bool cluster_az_local(const char *az);
 /* The node serving az other than this one: 0 with *out filled and a valid

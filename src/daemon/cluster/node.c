@@ -194,6 +194,28 @@ const char *cluster_node_name(void)
         return g.name;
 }
 
+bool cluster_node_self_fenced_now(double *lease_left_sec, char *azs, size_t cap)
+{
+        bool fenced;
+        int64_t left = 0;
+        size_t off = 0;
+
+        pthread_mutex_lock(&g.mu);
+        fenced = g.running && g.fenced && !g.roles_lost;
+        if (fenced)
+                left = g.last_ok_mono + (int64_t)g.cfg->lease_ms * 1000 - util_mono_usec();
+        pthread_mutex_unlock(&g.mu);
+        if (!fenced)
+                return false;
+        *lease_left_sec = left > 0 ? (double)left / 1e6 : 0;
+        if (cap)
+                azs[0] = '\0';
+        for (int i = 0; i < g.cfg->nsites && off < cap; i++)
+                off += (size_t)snprintf(azs + off, cap - off, "%s%s", i ? "," : "",
+                                        g.cfg->sites[i].name);
+        return true;
+}
+
 int cluster_az_owner(const char *az, struct store_node *out, double *remaining_sec)
 {
         struct store_node *list = NULL;

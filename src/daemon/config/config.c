@@ -354,6 +354,12 @@ static int set_azs(struct evsrep_config *c, const char *v, char *msg, size_t msg
         int n = 0;
         const char *p = v;
 
+        /* "none": an API-only node (multi-site.md "API-only nodes"); it
+         * needs a shared store, checked in config_finalize. */
+        if (strcmp(v, "none") == 0) {
+                c->nsites = 0;
+                return 0;
+        }
         for (;;) {
                 const char *start, *end, *comma = strchr(p, ',');
                 size_t len;
@@ -384,6 +390,11 @@ static int set_azs(struct evsrep_config *c, const char *v, char *msg, size_t msg
                 }
                 memcpy(name, start, len);
                 name[len] = '\0';
+                if (strcmp(name, "none") == 0) {
+                        seterr(msg, msglen,
+                               "'none' (an API-only node) stands alone, it is not a zone name");
+                        return -EINVAL;
+                }
                 for (int i = 0; i < n; i++) {
                         if (strcmp(next[i].name, name) == 0) {
                                 seterr(msg, msglen, "availability zone '%s' is listed twice", name);
@@ -1240,9 +1251,16 @@ int config_finalize(struct evsrep_config *c, char *err, size_t errlen)
                 seterr(err, errlen, "internal_url: not an http:// or https:// URL with a host");
                 return -EINVAL;
         }
-        if (c->nsites < 1 || c->nsites > CONFIG_MAX_SITES) {
+        if (c->nsites < 0 || c->nsites > CONFIG_MAX_SITES) {
                 seterr(err, errlen, "availability_zones: need 1..%d zones, have %d",
                        CONFIG_MAX_SITES, c->nsites);
+                return -EINVAL;
+        }
+        if (c->nsites == 0 && strncmp(c->db_path, "postgresql://", 13) != 0 &&
+            strncmp(c->db_path, "postgres://", 11) != 0) {
+                seterr(err, errlen,
+                       "availability_zones = none (an API-only node) needs a shared store: "
+                       "db = postgresql://...");
                 return -EINVAL;
         }
         for (int i = 0; i < c->nsites; i++) {
