@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "common/util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -54,6 +55,90 @@ static void volume_az(struct api_call *c, const char *id, char *az, size_t cap)
         if (store_volume_get(service_store(c->ctx->svc), c->project, id, &v) == 0)
                 snprintf(az, cap, "%s", v.availability_zone);
         store_volume_clear(&v);
+}
+
+/* The path to forward: the client's path plus its query string, rebuilt
+ * from the parsed parameters (the estimate's ?action=; r->url is the path
+ * only) in one canonical form: every byte but A-Z a-z 0-9 - . _ ~
+ * percent-encoded. The sender signs that string; the receiver rebuilds it
+ * the same way from what it parsed (api_forward_signed_path), so the query
+ * is covered by the signature. */
+struct fwd_path {
+        char buf[2048];
+        size_t len;
+        bool overflow;
+};
+
+static void fwd_path_add(struct fwd_path *fp, const char *s)
+{
+        static const char hex[] = "0123456789ABCDEF";
+
+        for (; s && *s; s++) {
+                unsigned char ch = (unsigned char)*s;
+                char enc[4];
+                size_t n = 1;
+
+                if (isalnum(ch) || strchr("-._~", ch)) {
+                        enc[0] = (char)ch;
+                } else {
+                        enc[0] = '%';
+                        enc[1] = hex[ch >> 4];
+                        enc[2] = hex[ch & 15];
+                        n = 3;
+                }
+                if (fp->len + n >= sizeof(fp->buf)) {
+                        fp->overflow = true;
+                        return;
+                }
+                memcpy(fp->buf + fp->len, enc, n);
+                fp->len += n;
+                fp->buf[fp->len] = '\0';
+        }
+}
+
+static void fwd_query_cb(void *arg, const char *key, const char *value)
+{
+        struct fwd_path *fp = arg;
+
+        if (fp->len + 1 >= sizeof(fp->buf)) {
+                fp->overflow = true;
+                return;
+        }
+        fp->buf[fp->len++] = strchr(fp->buf, '?') ? '&' : '?';
+        fp->buf[fp->len] = '\0';
+        fwd_path_add(fp, key);
+        if (value) {
+                if (fp->len + 1 >= sizeof(fp->buf)) {
+                        fp->overflow = true;
+                        return;
+                }
+                fp->buf[fp->len++] = '=';
+                fp->buf[fp->len] = '\0';
+                fwd_path_add(fp, value);
+        }
+}
+
+/* 0, or -E2BIG when the path and query do not fit. */
+static int fwd_path_of(const struct http_req *r, const char *path, struct fwd_path *fp)
+{
+        int n = snprintf(fp->buf, sizeof(fp->buf), "%s", path);
+
+        if (n < 0 || (size_t)n >= sizeof(fp->buf))
+                return -E2BIG;
+        fp->len = (size_t)n;
+        fp->overflow = false;
+        http_query_foreach(r, fwd_query_cb, fp);
+        return fp->overflow ? -E2BIG : 0;
+}
+
+int api_forward_signed_path(const struct http_req *r, const char *path, char *buf, size_t cap)
+{
+        struct fwd_path fp;
+        int rc = fwd_path_of(r, path, &fp);
+
+        if (rc == 0 && (size_t)snprintf(buf, cap, "%s", fp.buf) >= cap)
+                rc = -E2BIG;
+        return rc;
 }
 
 /* A GET of one pair or group: its live copy figures (bytes_copied,
@@ -120,6 +205,7 @@ int api_forward_route(struct api_call *c, const char *pattern)
         char az[STORE_AZ_LEN], msg[256] = "", retry[48];
         struct store_node owner;
         struct cluster_reply rep;
+        struct fwd_path fp;
         double remaining = 0;
         int rc;
 
@@ -174,7 +260,12 @@ int api_forward_route(struct api_call *c, const char *pattern)
                            ? -1
                            : 1;
         }
-        rc = cluster_forward_send(&owner, c->r->method, c->r->url, c->project, c->is_operator,
+        if (fwd_path_of(c->r, c->r->url, &fp) < 0)
+                return http_reply_error(c->r, HTTP_ERR_BAD_REQUEST, NULL,
+                                        "the query string is too long to forward") < 0
+                           ? -1
+                           : 1;
+        rc = cluster_forward_send(&owner, c->r->method, fp.buf, c->project, c->is_operator,
                                   c->r->body, c->r->body_len, &rep, msg, sizeof(msg));
         if (rc == -EHOSTUNREACH || (rc == 0 && rep.status < 100)) {
                 if (rc == 0)
