@@ -153,7 +153,10 @@ int cli_group_confirm(struct cli *c, const char *id, const char *action)
 }
 
 static const char *const estimate_order[] = {
-    "action", "allowed", "refusal", "bytes", "chunks", "rate_bytes_per_sec", "seconds",
+    "action",  "allowed",
+    "refusal", "bytes",
+    "chunks",  "rate_bytes_per_sec",
+    "seconds", "divergence_unknown",
 };
 
 static const struct cli_column estimate_cols[] = {
@@ -162,6 +165,7 @@ static const struct cli_column estimate_cols[] = {
     {"CHUNKS", "chunks"},
     {"CHUNK_BYTES", "chunk_bytes"},
     {"FULL_COPY", "full_copy"},
+    {"OLD_NODE", "old_node_divergence"},
 };
 
 int cmd_group_estimate(struct cli *c)

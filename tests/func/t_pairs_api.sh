@@ -118,7 +118,8 @@ no_pair_for "$P1" "missing volumes"
 # order, so a pair create whose meta header writes are slowed down (fault
 # rule meta_hdr~, 2 s a write, in a daemon restarted for this case) keeps the
 # task thread busy, and a volume posted behind it stays `creating` while the
-# test pairs it.
+# test pairs it. The young volume is in the blocker's production zone (az1),
+# so in two-node mode too it waits behind the same node's task thread.
 B1=$(create_volume az1 1 blocker-p)
 B2=$(create_volume az2 1 blocker-d)
 stop_daemon
@@ -126,12 +127,12 @@ EVSREP_FAULT='meta_hdr~2000000' start_daemon
 api POST "$PAIRS" "$(pair_body "$B1" "$B2" az1 hypermetro blocker)"
 expect_status 202 "create the blocker pair" || die "cannot create the blocker pair"
 BP=$(jget .replication.id)
-api POST volumes '{"volume":{"size":1,"availability_zone":"az2","name":"young"}}'
+api POST volumes '{"volume":{"size":1,"availability_zone":"az1","name":"young"}}'
 expect_status 202 "create the young volume" || die "cannot create a volume"
 YOUNG=$(jget .volume.id)
 api GET "volumes/$YOUNG"
 young_before=$(jget .volume.status)
-api POST "$PAIRS" "$(pair_body "$X1" "$YOUNG")"
+api POST "$PAIRS" "$(pair_body "$YOUNG" "$X2")"
 young_status=$STATUS young_body=$BODY
 api GET "volumes/$YOUNG"
 young_after=$(jget .volume.status)

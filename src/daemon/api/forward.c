@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "common/util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -56,6 +57,111 @@ static void volume_az(struct api_call *c, const char *id, char *az, size_t cap)
         store_volume_clear(&v);
 }
 
+/* The path to forward: the client's path plus its query string, rebuilt
+ * from the parsed parameters (the estimate's ?action=; r->url is the path
+ * only) in one canonical form: every byte but A-Z a-z 0-9 - . _ ~
+ * percent-encoded. The sender signs that string; the receiver rebuilds it
+ * the same way from what it parsed (api_forward_signed_path), so the query
+ * is covered by the signature. */
+struct fwd_path {
+        char buf[2048];
+        size_t len;
+        bool overflow;
+};
+
+static void fwd_path_add(struct fwd_path *fp, const char *s)
+{
+        static const char hex[] = "0123456789ABCDEF";
+
+        for (; s && *s; s++) {
+                unsigned char ch = (unsigned char)*s;
+                char enc[4];
+                size_t n = 1;
+
+                if (isalnum(ch) || strchr("-._~", ch)) {
+                        enc[0] = (char)ch;
+                } else {
+                        enc[0] = '%';
+                        enc[1] = hex[ch >> 4];
+                        enc[2] = hex[ch & 15];
+                        n = 3;
+                }
+                if (fp->len + n >= sizeof(fp->buf)) {
+                        fp->overflow = true;
+                        return;
+                }
+                memcpy(fp->buf + fp->len, enc, n);
+                fp->len += n;
+                fp->buf[fp->len] = '\0';
+        }
+}
+
+static void fwd_query_cb(void *arg, const char *key, const char *value)
+{
+        struct fwd_path *fp = arg;
+
+        if (fp->len + 1 >= sizeof(fp->buf)) {
+                fp->overflow = true;
+                return;
+        }
+        fp->buf[fp->len++] = strchr(fp->buf, '?') ? '&' : '?';
+        fp->buf[fp->len] = '\0';
+        fwd_path_add(fp, key);
+        if (value) {
+                if (fp->len + 1 >= sizeof(fp->buf)) {
+                        fp->overflow = true;
+                        return;
+                }
+                fp->buf[fp->len++] = '=';
+                fp->buf[fp->len] = '\0';
+                fwd_path_add(fp, value);
+        }
+}
+
+/* 0, or -E2BIG when the path and query do not fit. */
+static int fwd_path_of(const struct http_req *r, const char *path, struct fwd_path *fp)
+{
+        int n = snprintf(fp->buf, sizeof(fp->buf), "%s", path);
+
+        if (n < 0 || (size_t)n >= sizeof(fp->buf))
+                return -E2BIG;
+        fp->len = (size_t)n;
+        fp->overflow = false;
+        http_query_foreach(r, fwd_query_cb, fp);
+        return fp->overflow ? -E2BIG : 0;
+}
+
+int api_forward_signed_path(const struct http_req *r, const char *path, char *buf, size_t cap)
+{
+        struct fwd_path fp;
+        int rc = fwd_path_of(r, path, &fp);
+
+        if (rc == 0 && (size_t)snprintf(buf, cap, "%s", fp.buf) >= cap)
+                rc = -E2BIG;
+        return rc;
+}
+
+/* A GET of one pair or group: its live copy figures (bytes_copied,
+ * dirty_bytes, progress, copy rate, live fault level) come from the engine
+ * of the node owning the mirror, so the GET goes there; when that node
+ * cannot answer, the stored row is shown here (multi-site.md "Live figures
+ * from the owner"). */
+static bool live_get(const struct api_call *c, const char *pattern)
+{
+        return strcmp(c->r->method, "GET") == 0 &&
+               (strcmp(pattern, "os-vendor-replications/{id}") == 0 ||
+                strcmp(pattern, "os-vendor-replication-consistency-groups/{id}") == 0);
+}
+
+/* A live GET whose owner cannot answer: the stored row, and the log says
+ * why the figures are not live. */
+static int live_get_local(struct api_call *c, const char *owner, const char *why)
+{
+        log_info("%s: GET %s answered from the store: node %s %s", c->r->req_id, c->r->url, owner,
+                 why);
+        return 0;
+}
+
 /* The AZ whose node carries out this request, or "" (handled here). */
 static void owner_az(struct api_call *c, const char *pattern, char *az, size_t cap)
 {
@@ -64,8 +170,9 @@ static void owner_az(struct api_call *c, const char *pattern, char *az, size_t c
 
         az[0] = '\0';
         /* GETs read the shared store, except the estimate, which reads the
-         * owner's bitmaps (group_ext.c). */
-        if (strcmp(m, "GET") == 0 && !strstr(pattern, "{id}/estimate"))
+         * owner's bitmaps (group_ext.c), and a pair's or group's GET, whose
+         * live figures only the owner's engine has (live_get). */
+        if (strcmp(m, "GET") == 0 && !strstr(pattern, "{id}/estimate") && !live_get(c, pattern))
                 return;
         if (strcmp(pattern, "volumes") == 0) {
                 body_str(c->r, "volume", "availability_zone", az, cap);
@@ -98,6 +205,7 @@ int api_forward_route(struct api_call *c, const char *pattern)
         char az[STORE_AZ_LEN], msg[256] = "", retry[48];
         struct store_node owner;
         struct cluster_reply rep;
+        struct fwd_path fp;
         double remaining = 0;
         int rc;
 
@@ -127,6 +235,26 @@ int api_forward_route(struct api_call *c, const char *pattern)
         rc = cluster_az_owner(az, &owner, &remaining);
         if (rc == -ENOENT)
                 return 0; /* no node serves it: the handler says it is unknown */
+        if (live_get(c, pattern)) {
+                if (c->forwarded)
+                        return 0; /* the roles moved meanwhile: the row */
+                if (rc < 0)
+                        return live_get_local(c, rc == -EAGAIN ? "?" : owner.name,
+                                              rc == -EAGAIN ? "(store unreachable)"
+                                                            : "has no valid lease");
+                rc = cluster_forward_send_ms(&owner, "GET", c->r->url, c->project, c->is_operator,
+                                             NULL, 0, 5000, &rep, msg, sizeof(msg));
+                if (rc < 0 || rep.status < 100 || rep.status >= 500) {
+                        if (rc == 0)
+                                cluster_reply_free(&rep);
+                        return live_get_local(c, owner.name,
+                                              msg[0] ? msg : "answered with an error");
+                }
+                rc = http_reply_relay(c->r, (unsigned)rep.status, rep.content_type, rep.body,
+                                      rep.len, NULL);
+                cluster_reply_free(&rep);
+                return rc < 0 ? -1 : 1;
+        }
         /* A failover that reached a node other than production's was
          * forwarded because production did not answer (handoff.c). */
         if (c->forwarded && api_handoff_is_failover(c, pattern))
@@ -152,7 +280,12 @@ int api_forward_route(struct api_call *c, const char *pattern)
                            ? -1
                            : 1;
         }
-        rc = cluster_forward_send(&owner, c->r->method, c->r->url, c->project, c->is_operator,
+        if (fwd_path_of(c->r, c->r->url, &fp) < 0)
+                return http_reply_error(c->r, HTTP_ERR_BAD_REQUEST, NULL,
+                                        "the query string is too long to forward") < 0
+                           ? -1
+                           : 1;
+        rc = cluster_forward_send(&owner, c->r->method, fp.buf, c->project, c->is_operator,
                                   c->r->body, c->r->body_len, &rep, msg, sizeof(msg));
         if (rc == -EHOSTUNREACH || (rc == 0 && rep.status < 100)) {
                 if (rc == 0)
@@ -180,6 +313,51 @@ int api_forward_route(struct api_call *c, const char *pattern)
         return rc < 0 ? -1 : 1;
 }
 
+/* The outgoing links of node nd for the node list: this node's from its
+ * own monitor; another node's asked over the internal channel (3 s at
+ * most), so the list shows what the link's owner knows now. A node whose
+ * lease lapsed is not asked. Sets "links" (an array, or null when unknown)
+ * and, when unknown, "links_error" saying why. */
+static void node_links_add(struct api_call *c, json_t *entry, const struct store_node *nd,
+                           bool lease_valid)
+{
+        char path[160], msg[256] = "";
+        struct cluster_reply rep;
+        json_t *links = NULL, *ans;
+        int rc;
+
+        if (strcmp(nd->name, cluster_node_name()) == 0) {
+                links = api_links_json(c);
+                snprintf(msg, sizeof(msg), "cannot read the link state");
+        } else if (!lease_valid) {
+                snprintf(msg, sizeof(msg), "not asked: the node's lease lapsed");
+        } else {
+                snprintf(path, sizeof(path), "/v2/%s/os-evsrep-links", c->project);
+                rc = cluster_forward_send_ms(nd, "GET", path, c->project, true, NULL, 0, 3000, &rep,
+                                             msg, sizeof(msg));
+                if (rc == 0) {
+                        ans = rep.status == 200 ? json_loadb(rep.body, rep.len, 0, NULL) : NULL;
+                        links = json_incref(json_object_get(ans, "links"));
+                        if (!json_is_array(links)) {
+                                json_decref(links);
+                                links = NULL;
+                                snprintf(msg, sizeof(msg), "the node answered HTTP %ld",
+                                         rep.status);
+                        }
+                        json_decref(ans);
+                        cluster_reply_free(&rep);
+                } else {
+                        char why[200];
+
+                        snprintf(why, sizeof(why), "%s", msg);
+                        snprintf(msg, sizeof(msg), "cannot be reached: %s", why);
+                }
+        }
+        json_object_set_new(entry, "links", links ? links : json_null());
+        if (!links)
+                json_object_set_new(entry, "links_error", json_string(msg));
+}
+
 /* GET /v2/{project}/os-evsrep-nodes (operator only). */
 int api_nodes_list(struct api_call *c)
 {
@@ -187,7 +365,7 @@ int api_nodes_list(struct api_call *c)
         struct store_node *list = NULL;
         size_t n = 0;
         int64_t now;
-        json_t *arr, *body;
+        json_t *arr, *body, *entry;
         int rc;
 
         if (!c->is_operator)
@@ -208,15 +386,18 @@ int api_nodes_list(struct api_call *c)
                         json_array_append_new(azs, json_stringn(p, len));
                         p += len + (p[len] == ',');
                 }
-                json_array_append_new(
-                    arr, json_pack("{s:s,s:o,s:s,s:o,s:f,s:b,s:o,s:o,s:I,s:b}", "name", nd->name,
-                                   "availability_zones", azs, "api_url", nd->api_url, "nbd",
-                                   nbd ? nbd : json_object(), "lease_remaining_seconds",
-                                   (double)(int64_t)(rem * 1000) / 1000, "lease_valid",
-                                   nd->lease_until > now, "started_at", api_time(nd->started_at),
-                                   "updated_at", api_time(nd->updated_at), "roles_generation",
-                                   (json_int_t)nd->roles_generation, "self",
-                                   strcmp(nd->name, cluster_node_name()) == 0));
+                entry = json_pack("{s:s,s:o,s:s,s:o,s:f,s:b,s:o,s:o,s:I,s:b}", "name", nd->name,
+                                  "availability_zones", azs, "api_url", nd->api_url, "nbd",
+                                  nbd ? nbd : json_object(), "lease_remaining_seconds",
+                                  (double)(int64_t)(rem * 1000) / 1000, "lease_valid",
+                                  nd->lease_until > now, "started_at", api_time(nd->started_at),
+                                  "updated_at", api_time(nd->updated_at), "roles_generation",
+                                  (json_int_t)nd->roles_generation, "self",
+                                  strcmp(nd->name, cluster_node_name()) == 0);
+                if (entry) {
+                        node_links_add(c, entry, nd, nd->lease_until > now);
+                        json_array_append_new(arr, entry);
+                }
         }
         free(list);
         body = json_pack("{s:o}", "nodes", arr);

@@ -158,13 +158,26 @@ int api_groups_estimate(struct api_call *c)
         if (rc < 0)
                 return api_reply_errno(c, rc, msg);
         members = json_array();
-        for (size_t i = 0; i < e.n; i++)
-                json_array_append_new(members,
-                                      json_pack("{s:s,s:I,s:I,s:I,s:b}", "id", e.members[i].pair_id,
-                                                "bytes", (json_int_t)e.members[i].bytes, "chunks",
-                                                (json_int_t)e.members[i].chunks, "chunk_bytes",
-                                                (json_int_t)e.members[i].chunk_bytes, "full_copy",
-                                                e.members[i].full_copy));
+        for (size_t i = 0; i < e.n; i++) {
+                const struct group_estimate_member *em = &e.members[i];
+                json_t *mj = json_pack("{s:s,s:I,s:I,s:I,s:b}", "id", em->pair_id, "bytes",
+                                       (json_int_t)em->bytes, "chunks", (json_int_t)em->chunks,
+                                       "chunk_bytes", (json_int_t)em->chunk_bytes, "full_copy",
+                                       em->full_copy);
+
+                /* evsrep, several nodes: the old production node's part */
+                if (em->old_node != OLD_NODE_NONE) {
+                        json_object_set_new(mj, "old_node_divergence",
+                                            json_string(em->old_node == OLD_NODE_INCLUDED
+                                                            ? "included"
+                                                            : "unknown"));
+                        json_object_set_new(mj, "old_node_chunks",
+                                            em->old_node == OLD_NODE_INCLUDED
+                                                ? json_integer((json_int_t)em->old_node_chunks)
+                                                : json_null());
+                }
+                json_array_append_new(members, mj);
+        }
         free(e.members);
         j = json_pack("{s:s,s:I,s:I,s:o,s:o,s:b,s:o,s:o}", "action", a, "bytes",
                       (json_int_t)e.bytes, "chunks", (json_int_t)e.chunks, "rate_bytes_per_sec",
@@ -174,5 +187,8 @@ int api_groups_estimate(struct api_call *c)
                                    : json_null(),
                       "allowed", e.allowed, "refusal",
                       e.allowed ? json_null() : json_string(e.refusal), "replications", members);
+        json_object_set_new(j, "divergence_unknown",
+                            e.divergence_unknown[0] ? json_string(e.divergence_unknown)
+                                                    : json_null());
         return http_reply_json(c->r, 200, json_pack("{s:o}", "estimate", j));
 }

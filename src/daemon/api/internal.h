@@ -95,10 +95,18 @@ json_t *api_group_verify_json(struct api_call *c, const char *group_id);
  * another node's AZ. 0: carry it out here; 1: replied (forwarded, or 503);
  * -1: the reply failed. pattern is the matched route's. */
 int api_forward_route(struct api_call *c, const char *pattern);
+/* The string a forwarded request's signature covers: path plus r's query
+ * in canonical form (forward.c). 0, or -E2BIG when it does not fit cap. */
+int api_forward_signed_path(const struct http_req *r, const char *path, char *buf, size_t cap);
 /* GET os-evsrep-nodes: the nodes table (operator only). */
 int api_nodes_list(struct api_call *c);
 /* links.c: the DR node's side of a cross-node extend (internal only). */
 int api_links_grow(struct api_call *c);
+/* links.c: this node's outgoing DR links as the node list shows them (a
+ * JSON array, NULL on allocation failure), and GET os-evsrep-links, the
+ * same over the internal channel (internal only). */
+json_t *api_links_json(struct api_call *c);
+int api_links_list(struct api_call *c);
 /* handoff.c: failover from the survivor (multi-site.md). is_failover: a
  * group failover request. route: its production node (prod_az) does not
  * answer: carry it out here (this node serves the DR AZ) or forward it to

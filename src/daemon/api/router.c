@@ -55,6 +55,7 @@ static const struct route g_routes[] = {
     {"GET", "os-evsrep-nodes", api_nodes_list},
     /* node to node only (api/links.c): 404 unless forwarded */
     {"POST", "os-evsrep-links/{id}/grow", api_links_grow},
+    {"GET", "os-evsrep-links", api_links_list},
     {"GET", "os-evsrep-divergence/{id}", api_handoff_divergence},
     {"POST", "os-evsrep-takeover/{id}", api_handoff_takeover},
 };
@@ -249,10 +250,12 @@ static int dispatch(struct http_req *r, void *vctx)
                                               .project = http_header(r, "X-Evsrep-Project"),
                                               .role = http_header(r, "X-Evsrep-Role"),
                                               .signature = http_header(r, "X-Evsrep-Signature")};
-                char why[160];
+                char why[160] = "the path and query are too long", signed_path[2048];
 
                 url += strlen(INTERNAL_PREFIX) - 1;
-                if (cluster_forward_verify(r->method, url, r->body, r->body_len, &h, why,
+                /* The signature covers the path and the query. */
+                if (api_forward_signed_path(r, url, signed_path, sizeof(signed_path)) < 0 ||
+                    cluster_forward_verify(r->method, signed_path, r->body, r->body_len, &h, why,
                                            sizeof(why)) < 0) {
                         log_warn("%s: internal request refused: %s", r->req_id, why);
                         return http_reply_error(r, HTTP_ERR_NOT_FOUND, NULL, "no resource at %s",

@@ -76,6 +76,11 @@ void cluster_reply_free(struct cluster_reply *r);
 int cluster_forward_send(const struct store_node *node, const char *method, const char *path,
                          const char *project, bool is_operator, const char *body, size_t len,
                          struct cluster_reply *out, char *msg, size_t msglen);
+/* The same with a total time of total_ms (connect: at most 2 s) instead of
+ * 120 s: for reads answered from memory (GETs, the node list's links). */
+int cluster_forward_send_ms(const struct store_node *node, const char *method, const char *path,
+                            const char *project, bool is_operator, const char *body, size_t len,
+                            long total_ms, struct cluster_reply *out, char *msg, size_t msglen);
 
 /* The signed headers of an internal request, as received. */
 struct cluster_auth_hdrs {

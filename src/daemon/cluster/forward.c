@@ -246,6 +246,14 @@ int cluster_forward_send(const struct store_node *node, const char *method, cons
                          const char *project, bool is_operator, const char *body, size_t len,
                          struct cluster_reply *out, char *msg, size_t msglen)
 {
+        return cluster_forward_send_ms(node, method, path, project, is_operator, body, len,
+                                       TOTAL_TIMEOUT_MS, out, msg, msglen);
+}
+
+int cluster_forward_send_ms(const struct store_node *node, const char *method, const char *path,
+                            const char *project, bool is_operator, const char *body, size_t len,
+                            long total_ms, struct cluster_reply *out, char *msg, size_t msglen)
+{
         const char *role = is_operator ? "operator" : "member";
         char url[STORE_URL_LEN + 512], ts[24], nonce[NONCE_LEN + 1], sig[65], self[64];
         char hdr[6][160];
@@ -292,8 +300,8 @@ int cluster_forward_send(const struct store_node *node, const char *method, cons
         curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
         curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
         curl_easy_setopt(h, CURLOPT_HEADERDATA, out);
-        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
-        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, TOTAL_TIMEOUT_MS);
+        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, MIN(CONNECT_TIMEOUT_MS, total_ms));
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, total_ms);
         curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
         cc = curl_easy_perform(h);

@@ -694,6 +694,23 @@ int mirror_mark_dirty(struct mirror *m, uint64_t off, uint64_t len)
         return mirror_persist_bits(m, c0, c1 - c0 + 1);
 }
 
+uint64_t mirror_count_clean(struct mirror *m, uint64_t off, uint64_t len)
+{
+        uint64_t c0, c1, n;
+
+        if (len == 0)
+                return 0;
+        c0 = off / m->chunk_bytes;
+        c1 = (off + len - 1) / m->chunk_bytes;
+        pthread_mutex_lock(&m->mu);
+        if (c1 >= m->bm.nbits)
+                c1 = m->bm.nbits ? m->bm.nbits - 1 : 0;
+        n = c0 <= c1 && m->bm.nbits ? (c1 - c0 + 1) - bitmap_count_range(&m->bm, c0, c1 - c0 + 1)
+                                    : 0;
+        pthread_mutex_unlock(&m->mu);
+        return n;
+}
+
 struct volume *mirror_prod(struct mirror *m)
 {
         return m->prod;

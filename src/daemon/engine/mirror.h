@@ -86,6 +86,9 @@ void mirror_quiesce(struct mirror *m);
 void mirror_stats(struct mirror *m, struct mirror_stats *st);
 /* Mark [off, off+len) dirty durably (reprotect's union; tests). */
 int mirror_mark_dirty(struct mirror *m, uint64_t off, uint64_t len);
+/* Chunks of [off, off + len) (cut at the end of the bitmap) that are not
+ * dirty: what mirror_mark_dirty of that range would add (estimates). */
+uint64_t mirror_count_clean(struct mirror *m, uint64_t off, uint64_t len);
 /* Swap roles (reverse, failover): detach from the current production,
  * attach to new_prod with new_link as the DR leg, in mode. Both volumes'
  * fences are raised by the caller. The bitmap is kept: it names the chunks

@@ -39,12 +39,20 @@ struct group_estimate_member {
         char pair_id[STORE_ID_LEN];
         uint64_t bytes, chunks, chunk_bytes;
         bool full_copy; /* its mirror is not running: a sync restarts it with every chunk dirty */
+        /* reprotect of a member whose old production is on another node
+         * (multi-site.md "Reprotect estimate"): OLD_NODE_INCLUDED when its
+         * divergence was asked and is in bytes/chunks (old_node_chunks of
+         * them not dirty here), OLD_NODE_UNKNOWN when that node could not
+         * answer (not counted; the reprotect would refuse). */
+        enum { OLD_NODE_NONE, OLD_NODE_INCLUDED, OLD_NODE_UNKNOWN } old_node;
+        uint64_t old_node_chunks;
 };
 struct group_estimate {
         uint64_t bytes, chunks;
         uint64_t rate_bps; /* recently measured resync rate (bytes in sync / s), 0: unknown */
         bool allowed;      /* the group's state allows the action now */
         char refusal[512]; /* else the 409 sentence the action would get */
+        char divergence_unknown[512]; /* "" or why an old node's divergence is not counted */
         struct group_estimate_member *members; /* malloc'd, n of them (free it) */
         size_t n;
 };

@@ -378,16 +378,17 @@ static int old_node_of(struct service *svc, const struct store_pair *p, struct s
         return cluster_az_owner(az, node, NULL);
 }
 
-static int union_one(struct service *svc, const struct store_pair *p, struct mirror *m, char *msg,
-                     size_t msglen)
+int service_handoff_divergence_fetch(struct service *svc, const struct store_pair *p, json_t **root,
+                                     char *node_name, size_t namecap, char *msg, size_t msglen)
 {
         struct store_node node;
         struct cluster_reply rep = {0};
         char az[STORE_AZ_LEN], path[256], why[256] = "";
-        json_t *root, *arr, *it;
-        size_t k;
+        json_t *arr;
         int rc = old_node_of(svc, p, &node, az, sizeof(az));
 
+        *root = NULL;
+        snprintf(node_name, namecap, "%s", rc == 0 || rc == -EHOSTDOWN ? node.name : "?");
         if (rc == -EHOSTDOWN || rc == -ENOENT) {
                 snprintf(msg, msglen,
                          "node %s (%s) is down; only it knows the divergence of its old "
@@ -417,21 +418,36 @@ static int union_one(struct service *svc, const struct store_pair *p, struct mir
                 cluster_reply_free(&rep);
                 return -EIO;
         }
-        root = json_loadb(rep.body ? rep.body : "", rep.len, 0, NULL);
+        *root = json_loadb(rep.body ? rep.body : "", rep.len, 0, NULL);
         cluster_reply_free(&rep);
-        arr = json_object_get(root, "extents");
-        if (!json_is_object(root) || !json_is_array(arr)) {
-                json_decref(root);
+        arr = json_object_get(*root, "extents");
+        if (!json_is_object(*root) || !json_is_array(arr)) {
+                json_decref(*root);
+                *root = NULL;
                 snprintf(msg, msglen, "node %s gave a malformed divergence of pair %s", node.name,
                          p->id);
                 return -EIO;
         }
+        return 0;
+}
+
+static int union_one(struct service *svc, const struct store_pair *p, struct mirror *m, char *msg,
+                     size_t msglen)
+{
+        char name[STORE_NODE_NAME_LEN];
+        json_t *root, *arr, *it;
+        size_t k;
+        int rc = service_handoff_divergence_fetch(svc, p, &root, name, sizeof(name), msg, msglen);
+
+        if (rc < 0)
+                return rc;
+        arr = json_object_get(root, "extents");
         if (json_is_true(json_object_get(root, "whole"))) {
                 struct volume *v = mirror_prod(m);
 
                 rc = mirror_mark_dirty(m, 0, volume_size(v));
                 log_warn("pair %s: node %s has no divergence record: whole disk resynced", p->id,
-                         node.name);
+                         name);
         } else {
                 uint64_t total = 0, size = volume_size(mirror_prod(m));
 
@@ -451,7 +467,7 @@ static int union_one(struct service *svc, const struct store_pair *p, struct mir
                         total += (uint64_t)len;
                 }
                 log_info("pair %s: divergence of node %s unioned: %llu bytes in %zu extent(s)",
-                         p->id, node.name, (unsigned long long)total, json_array_size(arr));
+                         p->id, name, (unsigned long long)total, json_array_size(arr));
         }
         json_decref(root);
         return rc;

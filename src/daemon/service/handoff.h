@@ -33,6 +33,13 @@ int service_handoff_failover(struct service *svc, const char *project, const cha
  * {"whole": true} when the file is missing or damaged. */
 int service_handoff_divergence(struct service *svc, const char *project, const char *pair_id,
                                json_t **out, char *msg, size_t msglen);
+/* The divergence of p's old production node (the node serving p's DR AZ
+ * now), asked over the internal channel: 0 with *root the answer of
+ * service_handoff_divergence (its "extents" an array); -EBUSY with msg
+ * when that node is down or cannot be reached; -EIO with msg on a bad
+ * answer. node_name: the node asked ("?" when none serves the zone). */
+int service_handoff_divergence_fetch(struct service *svc, const struct store_pair *p, json_t **root,
+                                     char *node_name, size_t namecap, char *msg, size_t msglen);
 /* Reprotect on the new production node: for every member whose DR volume
  * is on another node, OR that node's divergence into the local bitmap.
  * -EBUSY with msg while that node is unreachable. Member runtimes locked. */

@@ -139,6 +139,9 @@ void pair_fill_state(struct pair_rt *rt, struct store_pair *p, enum repl_status 
 int service_link_open(struct service *svc, const char *pair_id, const char *dr_az,
                       uint64_t size_bytes, bool allow_down, struct link **out);
 int service_link_broken(struct link *l);
+/* The pair's DR volume row (the one outside priority_station). */
+int service_link_dr_volume(struct service *svc, const struct store_pair *p,
+                           struct store_volume *dv);
 int service_link_reconnect(struct service *svc, const char *pair_id, struct volume *prod,
                            struct link *l);
 /* Ask the DR node (internal channel) to grow pair_id's DR volume to
@@ -161,6 +164,20 @@ int pair_rt_remote_ids(struct service *svc, char (**ids)[STORE_ID_LEN], size_t *
 int pair_rt_link_tick(struct service *svc, const char *id, int64_t now_usec, char *group_id,
                       size_t glen);
 int pair_rt_resume(struct service *svc, const char *id);
+/* The state of pair id's remote link for `node list` (link_report.c):
+ * broken_err 0 when healthy, else the error that broke it; last_err the
+ * last failed reconnect; backoff_ms the monitor's current backoff (0 until
+ * a reconnect failed); retry_in_ms until its next try; down_ms since the
+ * monitor saw it broken. busy: the pair's lock was held (a reconnect or an
+ * action in progress), nothing else filled. -ENOENT: no remote link. */
+struct pair_link_look {
+        bool busy;
+        int broken_err, last_err;
+        unsigned backoff_ms;
+        int64_t retry_in_ms, down_ms;
+};
+int pair_rt_link_look(struct service *svc, const char *id, int64_t now_usec,
+                      struct pair_link_look *out);
 
 /* service.c: the status of a row as an enum (the store keeps the name).
  * An unknown name is logged and reads as *__COUNT, which every action

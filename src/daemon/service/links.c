@@ -264,6 +264,11 @@ static void links_pass(struct service *svc)
         free(ids);
 }
 
+int service_link_dr_volume(struct service *svc, const struct store_pair *p, struct store_volume *dv)
+{
+        return dr_volume_of(svc, p, dv);
+}
+
 static void *links_main(void *arg)
 {
         struct service *svc = arg;
@@ -367,7 +372,12 @@ static void hook_closed(const char *site, const char *pair_id, const char *volum
         if (!svc)
                 return;
         rc = store_pair_get(svc->store, NULL, pair_id, &p);
-        if (rc == 0 && pair_row_status(&p) != PAIR_DELETING)
+        /* error_deleting: a delete whose row removal failed; the pair never
+         * runs again (only a DELETE is accepted), and the production node
+         * has no link left to close when that DELETE finishes, so release
+         * the volume now. */
+        if (rc == 0 && pair_row_status(&p) != PAIR_DELETING &&
+            pair_row_status(&p) != PAIR_ERROR_DELETING)
                 return; /* the pair lives on: the link comes back */
         if (rc < 0 && rc != -ENOENT)
                 return; /* store unreachable: keep it read-only */

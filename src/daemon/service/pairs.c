@@ -55,6 +55,8 @@ struct pair_rt {
         struct link *link;
         int64_t link_retry_usec; /* monotonic: next reconnect attempt */
         unsigned link_backoff_ms;
+        int link_last_err;      /* the last failed reconnect (-errno), 0 after one works */
+        int64_t link_down_usec; /* monotonic: when the monitor saw it broken, 0 when healthy */
         struct pair_rt *next;
 };
 
@@ -986,8 +988,14 @@ int pair_rt_link_tick(struct service *svc, const char *id, int64_t now_usec, cha
                 goto out;
         mirror_stats(rt->m, &st);
         err = service_link_broken(rt->link);
+        if (err && !rt->link_down_usec)
+                rt->link_down_usec = now_usec;
         if (err && st.mode != MIRROR_TRACK)
                 goto out; /* the fault is being handled: TRACK comes first */
+        if (!err) {
+                rt->link_last_err = 0;
+                rt->link_down_usec = 0;
+        }
         if (!err && st.mode != MIRROR_TRACK) {
                 rt->link_backoff_ms = 0; /* healthy and replicating */
                 goto out;
@@ -996,6 +1004,7 @@ int pair_rt_link_tick(struct service *svc, const char *id, int64_t now_usec, cha
                 int r = service_link_reconnect(svc, id, mirror_prod(rt->m), rt->link);
 
                 if (r < 0) {
+                        rt->link_last_err = r;
                         if (!rt->link_backoff_ms)
                                 log_warn("pair %s: DR link down (%s); retrying every %u..%u s", id,
                                          strerror(-r), LINK_RETRY_MS / 1000,
@@ -1004,6 +1013,8 @@ int pair_rt_link_tick(struct service *svc, const char *id, int64_t now_usec, cha
                         goto out;
                 }
                 log_info("pair %s: DR link connected again", id);
+                rt->link_last_err = 0;
+                rt->link_down_usec = 0;
         }
         /* Connected. Resume what a DR fault stopped (a pause leaves no
          * dr_error: paused pairs stay paused). */
@@ -1018,6 +1029,40 @@ out:
         return rc;
 }
 
+int pair_rt_link_look(struct service *svc, const char *id, int64_t now_usec,
+                      struct pair_link_look *out)
+{
+        struct pair_rt *rt;
+
+        memset(out, 0, sizeof(*out));
+        /* trylock under pairs_mu, as service_pair_live: a report never
+         * waits behind a reconnect or a group step holding the pair. */
+        pthread_mutex_lock(&svc->pairs_mu);
+        rt = rt_find_locked(svc, id);
+        if (rt && pthread_mutex_trylock(&rt->lock) != 0) {
+                pthread_mutex_unlock(&svc->pairs_mu);
+                out->busy = true;
+                return 0;
+        }
+        pthread_mutex_unlock(&svc->pairs_mu);
+        if (!rt)
+                return -ENOENT;
+        if (!rt->m || !rt->link) {
+                pthread_mutex_unlock(&rt->lock);
+                return -ENOENT;
+        }
+        out->broken_err = service_link_broken(rt->link);
+        out->last_err = rt->link_last_err;
+        out->backoff_ms = rt->link_backoff_ms;
+        if (out->broken_err) {
+                out->retry_in_ms =
+                    rt->link_retry_usec > now_usec ? (rt->link_retry_usec - now_usec) / 1000 : 0;
+                out->down_ms = rt->link_down_usec ? (now_usec - rt->link_down_usec) / 1000 : 0;
+        }
+        pthread_mutex_unlock(&rt->lock);
+        return 0;
+}
+
 int pair_rt_link_connect(struct service *svc, struct pair_rt *rt)
 {
         int rc;
@@ -1028,6 +1073,8 @@ int pair_rt_link_connect(struct service *svc, struct pair_rt *rt)
         if (rc == 0) {
                 rt->link_backoff_ms = 0;
                 rt->link_retry_usec = 0;
+                rt->link_last_err = 0;
+                rt->link_down_usec = 0;
                 log_info("pair %s: DR link connected again", rt->id);
         }
         return rc;

@@ -92,6 +92,23 @@ bool service_pair_live(struct service *svc, const char *id, struct pair_live *ou
 int service_link_dr_grow(struct service *svc, const char *project, const char *pair_id,
                          uint64_t size_bytes, char *msg, size_t msglen);
 
+/* This node's outgoing DR links, one entry per peer zone (link_report.c;
+ * multi-site.md "Link state in the node list"). state: "connected" (every
+ * pair's link works), "reconnecting" (a reconnect failed; the monitor
+ * retries with backoff_ms), "broken" (a link op failed, no reconnect tried
+ * yet), "busy" (every pair was locked by an action: unknown now).
+ * last_error: "" when every link works. *out malloc'd. */
+struct service_link_peer {
+        char node[STORE_NODE_NAME_LEN]; /* "" when no node names the zone */
+        char availability_zone[STORE_AZ_LEN];
+        char state[16];
+        unsigned pairs, pairs_connected, pairs_busy, groups;
+        char last_error[128];
+        unsigned backoff_ms;
+        int64_t next_retry_ms, down_ms;
+};
+int service_links_report(struct service *svc, struct service_link_peer **out, size_t *n);
+
 /* Replication consistency groups (groups.c). Every function validates
  * against current state and answers -EINVAL (400), -ENOENT (404) or -EBUSY
  * (409) with a sentence in msg that names the state and what to do first. */
