@@ -27,8 +27,9 @@
 #
 #   bench/link.sh                 # RUNTIME=5 ROUNDS=3 RTT_US=1000 DATA_MIB=1024
 #   ONLY=write|latency|sync bench/link.sh
-#   PERF_RECORD=/tmp/link.perf ONLY=write ROUNDS=1 bench/link.sh
-#                                 # perf record -a -g of the link side's 4 KiB run
+#   PROFILE="perf record -a -g -o /tmp/link.perf" ONLY=write bench/link.sh
+#                                 # a profiler next to an extra link-side 4 KiB
+#                                 # run ($NODE_A, $NODE_B: the nodes' pids)
 . "$(dirname "$0")/lib.sh"
 need nbdcopy psql openssl qemu-img
 RUNTIME=${RUNTIME:-5}
@@ -127,10 +128,14 @@ if only write; then
   for job in "randwrite-4k-qd16 randwrite 4k 16 IOPS" "seqwrite-1m-qd1 write 1M 1 MiB/s"; do
     read -r name rw bs qd unit <<<"$job"
     lv="" cv=""
-    if [ -n "${PERF_RECORD:-}" ] && [ "$name" = randwrite-4k-qd16 ]; then
-      perf record -a -g -o "$PERF_RECORD" -- sleep "$RUNTIME" >/dev/null 2>&1 &
+    if [ -n "${PROFILE:-}" ] && [ "$name" = randwrite-4k-qd16 ]; then
+      # PROFILE="perf record -a -g -o F": runs for RUNTIME s next to an extra
+      # link-side run, with NODE_A / NODE_B / LOCAL_PID in its environment
+      (export NODE_A=${NPID[a]} NODE_B=${NPID[b]} LOCAL_PID=$EV_PID
+       eval "$PROFILE -- sleep $RUNTIME") >"$TMP/profile.out" 2>&1 &
       fio_figure "$CURI" "$rw" "$bs" "$qd" "$RUNTIME" >/dev/null
-      wait $!
+      wait $! || true
+      echo "profile: node-a ${NPID[a]} node-b ${NPID[b]} local $EV_PID"; cat "$TMP/profile.out"
     fi
     for r in $(seq 1 "$ROUNDS"); do
       if [ $((r % 2)) = 1 ]; then

@@ -35,6 +35,8 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -258,6 +260,14 @@ static int conn_open(struct link_nbd *l)
                 close(psk_fd);
         l->h = h;
         l->sock_fd = nbd_aio_get_fd(h);
+        {
+                /* libnbd leaves Nagle on: a request's small header record
+                 * (or a lone 4 KiB write) would wait for the ACK of the
+                 * previous segment. The server sets it on its side. */
+                int one = 1;
+
+                (void)setsockopt(l->sock_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        }
         l->can_fua = nbd_can_fua(h) == 1;
         l->can_flush = nbd_can_flush(h) == 1;
         l->can_zero = nbd_can_zero(h) == 1;

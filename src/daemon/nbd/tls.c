@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 /* PSK key exchanges added to the defaults: the ECDHE/DHE ones give forward
@@ -37,8 +38,15 @@ struct nbd_tls {
         gnutls_priority_t prio;
 };
 
+/* Bytes read from the socket ahead of GnuTLS (buffered_pull). */
+#define PULL_BUF_BYTES (64u * 1024)
+
 struct nbd_tls_session {
         gnutls_session_t s;
+        int fd;
+        /* Read-ahead for the transmission phase: rd_lock holders only. */
+        size_t pull_off, pull_len;
+        unsigned char *pull_buf;
 };
 
 /* GnuTLS asks for the key of a PSK identity: the attachment's, or none. */
@@ -213,6 +221,35 @@ static int check_peer(struct nbd_tls *t, gnutls_session_t s, const char **psk_us
         return 0;
 }
 
+/* GnuTLS's own pull reads exactly what it needs next: a record's 5-byte
+ * header, then its body, so two recv calls per record, and a 4 KiB NBD
+ * WRITE is two records (header, payload). This one reads whatever the
+ * socket holds, up to 64 KiB, and hands it out from there: under load one
+ * recv brings several requests. Same errors as recv (EAGAIN on the
+ * socket's receive timeout, EINTR), reported through the session. */
+static ssize_t buffered_pull(gnutls_transport_ptr_t ptr, void *data, size_t size)
+{
+        struct nbd_tls_session *ts = ptr;
+        size_t n;
+
+        if (ts->pull_off == ts->pull_len) {
+                ssize_t got = recv(ts->fd, ts->pull_buf, PULL_BUF_BYTES, 0);
+
+                if (got < 0) {
+                        gnutls_transport_set_errno(ts->s, errno);
+                        return -1;
+                }
+                if (got == 0)
+                        return 0;
+                ts->pull_off = 0;
+                ts->pull_len = (size_t)got;
+        }
+        n = MIN(size, ts->pull_len - ts->pull_off);
+        memcpy(data, ts->pull_buf + ts->pull_off, n);
+        ts->pull_off += n;
+        return (ssize_t)n;
+}
+
 int nbd_tls_accept(struct nbd_tls *t, int fd, unsigned timeout_ms, struct nbd_tls_session **out,
                    char *psk_id, size_t idlen)
 {
@@ -256,6 +293,13 @@ int nbd_tls_accept(struct nbd_tls *t, int fd, unsigned timeout_ms, struct nbd_tl
                 log_debug("nbd: TLS session %s", desc ? desc : "?");
                 gnutls_free(desc);
         }
+        /* From now on the read-ahead (the handshake kept GnuTLS's pull,
+         * which its timeout needs); sends stay on the socket itself. */
+        if ((ts->pull_buf = malloc(PULL_BUF_BYTES))) {
+                ts->fd = fd;
+                gnutls_transport_set_ptr2(ts->s, ts, (gnutls_transport_ptr_t)(intptr_t)fd);
+                gnutls_transport_set_pull_function(ts->s, buffered_pull);
+        }
         snprintf(psk_id, idlen, "%s", user);
         *out = ts;
         return 0;
@@ -268,6 +312,7 @@ void nbd_tls_end(struct nbd_tls_session *s)
         /* Best effort, never waiting for the peer's answer. */
         (void)gnutls_bye(s->s, GNUTLS_SHUT_WR);
         gnutls_deinit(s->s);
+        free(s->pull_buf);
         free(s);
 }
 
