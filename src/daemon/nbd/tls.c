@@ -290,7 +290,7 @@ int nbd_tls_accept(struct nbd_tls *t, int fd, unsigned timeout_ms, struct nbd_tl
         {
                 char *desc = gnutls_session_get_desc(ts->s);
 
-                log_debug("nbd: TLS session %s", desc ? desc : "?");
+                log_info("nbd: TLS session %s", desc ? desc : "?");
                 gnutls_free(desc);
         }
         /* From now on the read-ahead (the handshake kept GnuTLS's pull,
