@@ -27,9 +27,9 @@
 #
 #   bench/link.sh                 # RUNTIME=5 ROUNDS=3 RTT_US=1000 DATA_MIB=1024
 #   ONLY=write|latency|sync bench/link.sh
-#   PROFILE="perf record -a -g -o /tmp/link.perf" ONLY=write bench/link.sh
-#                                 # a profiler next to an extra link-side 4 KiB
-#                                 # run ($NODE_A, $NODE_B: the nodes' pids)
+#   PROFILE='perf stat -e task-clock,context-switches -p $PIDS' ONLY=write bench/link.sh
+#                                 # a profiler next to an extra run of each side
+#                                 # ($PIDS: node a,node b / the all-in-one daemon)
 . "$(dirname "$0")/lib.sh"
 need nbdcopy psql openssl qemu-img
 RUNTIME=${RUNTIME:-5}
@@ -128,14 +128,17 @@ if only write; then
   for job in "randwrite-4k-qd16 randwrite 4k 16 IOPS" "seqwrite-1m-qd1 write 1M 1 MiB/s"; do
     read -r name rw bs qd unit <<<"$job"
     lv="" cv=""
-    if [ -n "${PROFILE:-}" ] && [ "$name" = randwrite-4k-qd16 ]; then
-      # PROFILE="perf record -a -g -o F": runs for RUNTIME s next to an extra
-      # link-side run, with NODE_A / NODE_B / LOCAL_PID in its environment
-      (export NODE_A=${NPID[a]} NODE_B=${NPID[b]} LOCAL_PID=$EV_PID
-       eval "$PROFILE -- sleep $RUNTIME") >"$TMP/profile.out" 2>&1 &
-      fio_figure "$CURI" "$rw" "$bs" "$qd" "$RUNTIME" >/dev/null
-      wait $! || true
-      echo "profile: node-a ${NPID[a]} node-b ${NPID[b]} local $EV_PID"; cat "$TMP/profile.out"
+    if [ -n "${PROFILE:-}" ]; then
+      # PROFILE="perf stat -e task-clock -p \$PIDS": runs for RUNTIME s next
+      # to an extra run of each side, with PIDS the side's daemons (link:
+      # node a,node b; local: the all-in-one daemon)
+      for side in link local; do
+        if [ $side = link ]; then pids="${NPID[a]},${NPID[b]}" uri=$CURI; else pids=$EV_PID uri=$LURI; fi
+        (export PIDS=$pids; eval "$PROFILE -- sleep $RUNTIME") >"$TMP/profile.out" 2>&1 &
+        fig=$(fio_figure "$uri" "$rw" "$bs" "$qd" "$RUNTIME")
+        wait $! || true
+        echo "profile of $name, $side side ($pids), $fig $unit:"; cat "$TMP/profile.out"
+      done
     fi
     for r in $(seq 1 "$ROUNDS"); do
       if [ $((r % 2)) = 1 ]; then
