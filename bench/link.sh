@@ -163,14 +163,14 @@ if only latency; then
   BURI=$(nbd_uri "$B")
   BEXP=${BURI##*/}
   BHOST=${NNBD[b]%:*} BPORT=${NNBD[b]##*:}
-  proxy() { # proxy DELAY_US: starts one, prints its port
+  proxy() { # proxy DELAY_US: starts one (not in a subshell: its pid is kept for the cleanup)
     "$TCPDELAY" 127.0.0.23 "$TMP/proxy.$1" "$BHOST" "$BPORT" "$1" >>"$TMP/proxy.log" 2>&1 &
     PROXY_PIDS+=($!)
     for _ in $(seq 1 100); do [ -s "$TMP/proxy.$1" ] && break; sleep 0.02; done
-    cat "$TMP/proxy.$1"
   }
-  P0=$(proxy 0)
-  PD=$(proxy $((RTT_US / 2)))
+  proxy 0
+  proxy $((RTT_US / 2))
+  P0=$(cat "$TMP/proxy.0") PD=$(cat "$TMP/proxy.$((RTT_US / 2))")
   # The second pair's link goes through the delaying proxy: node b's NBD
   # endpoint in the store points at it while the pair is created (node a
   # reads it when it opens the link; node b writes it only at start).
