@@ -44,7 +44,8 @@
 # sweep of issue 13 (1,000 pairs, 16 TiB, 7 dirty fractions, 7 client counts;
 # about 25 minutes on 2 cores, most of it creating 1,000 pairs). ONLY=pairs
 # (size, dirty, clients) runs one curve. Writes scale-*.dat and, with
-# gnuplot, scale-*.png to OUT_DIR (default bench/).
+# gnuplot, scale-*.png to OUT_DIR (default: the top directory, next to
+# BENCHMARKS.md, which links them).
 #
 #   bench/scale.sh                 # COUNTS="1 10 100" SIZES="1 64 1024" ...
 #   FULL=1 bench/scale.sh          # COUNTS="1 10 100 1000" SIZES="1 64 1024 16384"
@@ -68,7 +69,7 @@ else
   PAUSES=${PAUSES:-20}
   DURATION=${DURATION:-3}
 fi
-OUT_DIR=${OUT_DIR:-$SRC/bench}
+OUT_DIR=${OUT_DIR:-$SRC} # next to BENCHMARKS.md
 PAIRS_PATH=os-vendor-replications
 RCGS=os-vendor-replication-consistency-groups
 PAUSE='{"os-stop-replication-consistency-group": null}'
