@@ -48,13 +48,13 @@
 # BENCHMARKS.md, which links them).
 #
 #   bench/scale.sh                 # COUNTS="1 10 100" SIZES="1 64 1024" ...
-#   FULL=1 bench/scale.sh          # COUNTS="1 10 100 1000" SIZES="1 64 1024 16384"
-#   ONLY=size SIZES="1 16384" bench/scale.sh
+#   FULL=1 bench/scale.sh          # COUNTS="1 10 100 1000" SIZES="1 64 1024 16383"
+#   ONLY=size SIZES="1 16383" bench/scale.sh
 . "$(dirname "$0")/lib.sh"
 need wrk
 if [ "${FULL:-0}" = 1 ]; then
   COUNTS=${COUNTS:-1 10 100 1000}
-  SIZES=${SIZES:-1 64 1024 16384}
+  SIZES=${SIZES:-1 64 1024 16383} # 16 TiB - 1 GiB: ext4 caps a file at 16 TiB - 4 KiB
   DIRTY=${DIRTY:-0.1 0.3 1 3 10 30 100}
   DIRTY_GIB=${DIRTY_GIB:-4}
   CLIENTS=${CLIENTS:-1 2 4 8 16 32 64}
