@@ -33,8 +33,8 @@ plot "scale-pairs.dat" using 1:3 with linespoints pt 7 title "measured", g(x) wi
 h(x) = e + k * x
 e = 1; k = 0.01
 fit h(x) "scale-pairs.dat" using 1:4 via e, k
-set ylabel "GET pairs list p99 (ms)"
-plot "scale-pairs.dat" using 1:4 with linespoints pt 7 title "measured", h(x) with lines dt 2 title sprintf("expected a + b N: %.2f + %.4f N ms", e, k)
+set ylabel "GET pairs list, wrk -c8 (ms)"
+plot "scale-pairs.dat" using 1:4 with linespoints pt 7 title "measured p99", "scale-pairs.dat" using 1:9 with linespoints pt 5 title "measured p50", h(x) with lines dt 2 title sprintf("expected a + b N (p99 fit): %.2f + %.4f N ms", e, k)
 unset logscale y
 set yrange [0:*]
 set ylabel "pause fence p99 (us)"
