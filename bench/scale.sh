@@ -40,12 +40,16 @@
 #           aggregate IOPS rising with N until the cores are busy (2 here),
 #           then flat, never falling.
 #
-# Short by default (about 6 minutes on 2 cores); FULL=1 runs the whole
-# sweep of issue 13 (1,000 pairs, 16 TiB, 7 dirty fractions, 7 client counts;
-# about 25 minutes on 2 cores, most of it creating 1,000 pairs). ONLY=pairs
-# (size, dirty, clients) runs one curve. Writes scale-*.dat and, with
-# gnuplot, scale-*.png to OUT_DIR (default: the top directory, next to
-# BENCHMARKS.md, which links them).
+# Short by default (about 5 minutes on 2 cores); FULL=1 runs the whole
+# sweep of issue 13 (1,000 pairs, 16 TiB - 1 GiB, 7 dirty fractions, 7
+# client counts): 26 minutes when the pairs were made one curl + jq call at a
+# time (671 s of it for 1,000 pairs); make_pairs now makes 1,000 in about
+# 40 s over one connection, so expect about 15. ONLY=pairs (size, dirty,
+# clients) runs one curve. The pairs curve also prints evsrepd's CPU time
+# per GET of the list (utime + stime over the wrk run), which unlike the
+# latency does not depend on what else shares the cores. Writes scale-*.dat
+# and, with gnuplot, scale-*.png to OUT_DIR (default: the top directory, next
+# to BENCHMARKS.md, which links them).
 #
 #   bench/scale.sh                 # COUNTS="1 10 100" SIZES="1 64 1024" ...
 #   FULL=1 bench/scale.sh          # COUNTS="1 10 100 1000" SIZES="1 64 1024 16383"
@@ -141,30 +145,68 @@ sync_wait() { # sync_wait GROUP
 }
 
 # ---------------------------------------------------------------- pairs
+# make_pairs N FG: N active pairs of 1 GiB volumes, the first FG in one group
+# and the rest in groups of 10; prints the first group's id, then one
+# "pair_id production_volume_id" line per pair.
+make_pairs() {
+  python3 - "$URL" "$TOKEN" "$1" "$2" <<'PY'
+import http.client, json, sys, time, urllib.parse
+url, token, n, fg = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+u = urllib.parse.urlparse(url)
+c = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+H = {"X-Auth-Token": token, "Content-Type": "application/json"}
+def req(m, p, body=None):
+    c.request(m, u.path + "/" + p, body=None if body is None else json.dumps(body), headers=H)
+    r = c.getresponse()
+    d = r.read()
+    if r.status >= 300:
+        sys.exit("bench: %s %s: %d %s" % (m, p, r.status, d[:300]))
+    return json.loads(d) if d else None
+def wait(p, key, field, want):
+    end = time.time() + 600
+    while req("GET", p)[key][field] != want:
+        if time.time() > end:
+            sys.exit("bench: timeout waiting for %s %s == %s" % (p, field, want))
+        time.sleep(0.02)
+vols = {az: [req("POST", "volumes", {"volume": {"size": 1, "availability_zone": az}})["volume"]["id"]
+             for _ in range(n)] for az in ("az1", "az2")}
+for az in vols:
+    for v in vols[az]:
+        wait("volumes/" + v, "volume", "status", "available")
+model = {"priority_station": "az1", "replication_model": "hypermetro"}
+pairs = [req("POST", "os-vendor-replications", {"replication": dict(model, volume_ids=[a, b])})["replication"]["id"]
+         for a, b in zip(vols["az1"], vols["az2"])]
+for r in pairs:
+    wait("os-vendor-replications/" + r, "replication", "replication_status", "active")
+groups = []
+for ids in [pairs[:fg]] + [pairs[i:i + 10] for i in range(fg, n, 10)]:
+    g = req("POST", "os-vendor-replication-consistency-groups",
+            {"replication_consistency_group": dict(model, replication_ids=ids)})["replication_consistency_group"]["id"]
+    wait("os-vendor-replication-consistency-groups/" + g, "replication_consistency_group", "status", "available")
+    groups.append(g)
+print(groups[0])
+for r, p in zip(pairs, vols["az1"]):
+    print(r, p)
+PY
+}
 curve_pairs() {
-  local n prod=() dr=() pairs=() i r j fence_g fg loadpv=() fio_pid start_ms rss p50 p99 rps fence t0 ngroups got mark
+  local n prod=() rows=() i j fence_g fg loadpv=() fio_pid start_ms rss p50 p99 rps fence t0 ngroups got mark
   : >"$TMP/scale-pairs.dat"
-  echo "# pairs start_ms rss_mib list_p99_ms fence_p99_us fence_group_pairs groups create_s list_p50_ms list_rps" >>"$TMP/scale-pairs.dat"
-  printf '%-7s %7s %12s %9s %18s %10s %16s %9s\n' pairs groups start-up-ms rss-MiB list-p50/p99-ms list-req/s fence-p99-us create-s
+  echo "# pairs start_ms rss_mib list_p99_ms fence_p99_us fence_group_pairs groups create_s list_p50_ms list_rps list_cpu_ms" >>"$TMP/scale-pairs.dat"
+  printf '%-7s %7s %12s %9s %18s %10s %11s %16s %9s\n' pairs groups start-up-ms rss-MiB list-p50/p99-ms list-req/s list-CPU-ms fence-p99-us create-s
   for n in $COUNTS; do
     DATA=$TMP/data-pairs-$n
     EV_LOG_LEVEL=info start
     t0=$SECONDS
-    mapfile -t prod < <(volumes_bulk az1 1 "$n")
-    mapfile -t dr < <(volumes_bulk az2 1 "$n")
-    pairs=()
-    for i in "${!prod[@]}"; do
-      pairs+=("$(api POST $PAIRS_PATH "{\"replication\":{\"volume_ids\":[\"${prod[$i]}\",\"${dr[$i]}\"],\"priority_station\":\"az1\",\"replication_model\":\"hypermetro\"}}" | jq -r .replication.id)")
-    done
-    for r in "${pairs[@]}"; do
-      wait_json "$PAIRS_PATH/$r" .replication.replication_status active >/dev/null
-    done
-    # groups: the fence group (the first min(N, 16) pairs), then groups of 10
+    # N pairs and their groups (the fence group: the first min(N, 16)
+    # pairs; then groups of 10) over one keep-alive connection: curl + jq
+    # per call took 671 s for 1,000 pairs, this about 40 s.
     fg=$((n < 16 ? n : 16))
-    fence_g=$(group_of "${pairs[@]:0:$fg}")
-    for ((j = fg; j < n; j += 10)); do
-      group_of "${pairs[@]:$j:10}" >/dev/null
-    done
+    mapfile -t rows < <(make_pairs "$n" "$fg")
+    [ "${#rows[@]}" -eq $((n + 1)) ] || { echo "bench: $n pairs: the loader made ${#rows[@]} rows" >&2; exit 1; }
+    fence_g=${rows[0]}
+    prod=()
+    for ((j = 1; j <= n; j++)); do prod+=("${rows[$j]#* }"); done
     ngroups=$(api GET "$RCGS?limit=1000" | jq '.replication_consistency_groups | length')
     got=$(api GET "$PAIRS_PATH?limit=1000" | jq '.replications | length')
     [ "$got" -eq "$n" ] || bench_fail "$n pairs asked, the list has $got"
@@ -203,10 +245,16 @@ curve_pairs() {
     restart_timed
     start_ms=$RESTART_MS
     rss=$(rss_mib)
+    # CPU per GET from evsrepd's utime + stime over the wrk run: unlike the
+    # latency, it does not depend on what else runs on the cores
+    local c0 c1 cpu_ms
+    c0=$(awk '{print $14 + $15}' "/proc/$EV_PID/stat")
     read -r p50 p99 rps < <(wrk_lat "$URL/$PAIRS_PATH?limit=1000")
+    c1=$(awk '{print $14 + $15}' "/proc/$EV_PID/stat")
+    cpu_ms=$(python3 -c "print('%.2f' % (($c1 - $c0) * 1000.0 / $(getconf CLK_TCK) / max(1.0, ${rps:-0} * $DURATION)))")
     [ -n "$p99" ] || bench_fail "$n pairs: no p99 from wrk"
-    printf '%-7s %7s %12s %9s %18s %10s %16s %9s\n' "$n" "$ngroups" "$start_ms" "$rss" "${p50:-n/a}/${p99:-n/a}" "${rps:-n/a}" "$fence ($fg pairs)" "$create_s"
-    echo "$n $start_ms $rss ${p99:-0} $fence $fg $ngroups $create_s ${p50:-0} ${rps:-0}" >>"$TMP/scale-pairs.dat"
+    printf '%-7s %7s %12s %9s %18s %10s %11s %16s %9s\n' "$n" "$ngroups" "$start_ms" "$rss" "${p50:-n/a}/${p99:-n/a}" "${rps:-n/a}" "$cpu_ms" "$fence ($fg pairs)" "$create_s"
+    echo "$n $start_ms $rss ${p99:-0} $fence $fg $ngroups $create_s ${p50:-0} ${rps:-0} $cpu_ms" >>"$TMP/scale-pairs.dat"
     ev_stop
     rm -rf "$DATA" "$TMP"/attach.*
   done
