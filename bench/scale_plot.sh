@@ -34,7 +34,11 @@ h(x) = e + k * x
 e = 1; k = 0.01
 fit h(x) "scale-pairs.dat" using 1:4 via e, k
 set ylabel "GET pairs list, wrk -c8 (ms)"
-plot "scale-pairs.dat" using 1:4 with linespoints pt 7 title "measured p99", "scale-pairs.dat" using 1:9 with linespoints pt 5 title "measured p50", h(x) with lines dt 2 title sprintf("expected a + b N (p99 fit): %.2f + %.4f N ms", e, k)
+m(x) = q * x
+q = 0.03
+fit m(x) "scale-pairs.dat" using 1:11 via q
+plot "scale-pairs.dat" using 1:4 with linespoints pt 7 title "measured p99", "scale-pairs.dat" using 1:9 with linespoints pt 5 title "measured p50", h(x) with lines dt 2 title sprintf("expected a + b N (p99 fit): %.2f + %.4f N ms", e, k), \
+     "scale-pairs.dat" using 1:11 with linespoints pt 9 title "evsrepd CPU per GET", m(x) with lines dt 3 title sprintf("expected b N (CPU fit): %.4f N ms", q)
 unset logscale y
 set yrange [0:*]
 set ylabel "pause fence p99 (us)"
