@@ -181,6 +181,20 @@ static void run_random(uint64_t nbits0, unsigned seed, unsigned nops)
                                          "model %llu",
                                          seed, op, (unsigned long long)first, (unsigned long long)n,
                                          (unsigned long long)got, (unsigned long long)want);
+                        /* bounded: the first clear bit before end, else end
+                         * (end past nbits reads as nbits) */
+                        uint64_t end = first + rnd(200);
+                        uint64_t lim = end < n ? end : n;
+                        uint64_t bwant = want < lim ? want : lim;
+                        if (first >= lim)
+                                bwant = lim;
+                        got = bitmap_next_clear_before(&bm, first, end);
+                        if (got != bwant)
+                                fail_msg("seed %u op %u next_clear_before(%llu, %llu) nbits %llu: "
+                                         "%llu, model %llu",
+                                         seed, op, (unsigned long long)first,
+                                         (unsigned long long)end, (unsigned long long)n,
+                                         (unsigned long long)got, (unsigned long long)bwant);
                 } else if (kind < 90) {
                         first = rnd(n);
                         if (bitmap_test(&bm, first) != md.bits[first])

@@ -150,3 +150,22 @@ uint64_t bitmap_next_clear(const struct bitmap *bm, uint64_t from)
 {
         return next(bm, from, false);
 }
+
+uint64_t bitmap_next_clear_before(const struct bitmap *bm, uint64_t from, uint64_t end)
+{
+        if (end > bm->nbits)
+                end = bm->nbits;
+        if (from >= end)
+                return end;
+        for (uint64_t wi = from / 64; wi <= (end - 1) / 64; wi++) {
+                uint64_t w = ~bm->words[wi];
+
+                if (wi == from / 64)
+                        w &= ~0ULL << (from % 64);
+                if (w) {
+                        uint64_t bit = wi * 64 + (uint64_t)__builtin_ctzll(w);
+                        return bit < end ? bit : end;
+                }
+        }
+        return end;
+}

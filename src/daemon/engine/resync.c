@@ -140,7 +140,7 @@ static void *resync_main(void *arg)
                         }
                         continue;
                 }
-                e = MIN(bitmap_next_clear(&m->bm, c), c + BATCH_CHUNKS);
+                e = bitmap_next_clear_before(&m->bm, c, c + BATCH_CHUNKS);
                 pthread_mutex_unlock(&m->mu);
 
                 lk_last = e - 1;
@@ -150,7 +150,7 @@ static void *resync_main(void *arg)
                 /* A client write may have held the range first; it only
                  * ever sets bits, and copies only clear them (we are the
                  * only copier), so c..e-1 is still dirty. */
-                e = MIN(e, bitmap_next_clear(&m->bm, c));
+                e = bitmap_next_clear_before(&m->bm, c, e);
                 pthread_mutex_unlock(&m->mu);
                 /* S1: the batch's DR chunks are preserved before the copy. */
                 e = c + MIN(e - c, mirror_cow_batch_chunks(m));

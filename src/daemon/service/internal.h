@@ -24,6 +24,8 @@ struct pair_rt;    /* pairs.c */
 struct group_rt;   /* groups.c */
 struct verify_run; /* verify.c */
 
+#define SERVICE_PAIR_BUCKETS 4096 /* power of two */
+
 struct service {
         const struct evsrep_config *cfg;
         struct store *store;
@@ -33,9 +35,12 @@ struct service {
         struct task *head, *tail;
         bool stopping;
 
-        /* Replication pairs with a live mirror (pairs.c). */
+        /* Replication pairs with a live mirror (pairs.c): a list, and a
+         * hash of the same entries by id (a lookup per pair in a list of N
+         * pairs made GET of the list and start-up O(N^2): bench/scale.sh). */
         pthread_mutex_t pairs_mu;
         struct pair_rt *pairs;
+        struct pair_rt *pairs_by_id[SERVICE_PAIR_BUCKETS];
 
         /* Consistency groups (groups.c): actions on one group are
          * serialised by its stripe; membership changes by members_mu. */

@@ -18,7 +18,8 @@
  *
  * Locks: pair_rt.lock serialises the steps of one pair (create task, engine
  * events, delete); it is taken before the store (control-plane.md order).
- * pairs_mu guards the registry list and each entry's refs; it is never held
+ * pairs_mu guards the registry (a list, and a hash by id for lookups) and
+ * each entry's refs; it is never held
  * while waiting for a pair lock (pair_rt_lock takes a reference first). */
 #include "service/internal.h"
 #include "common/log.h"
@@ -58,16 +59,38 @@ struct pair_rt {
         int link_last_err;      /* the last failed reconnect (-errno), 0 after one works */
         int64_t link_down_usec; /* monotonic: when the monitor saw it broken, 0 when healthy */
         struct pair_rt *next;
+        struct pair_rt *hnext; /* the next entry of its bucket in svc->pairs_by_id */
 };
 
 /* ---- runtime registry ---- */
 
+/* FNV-1a of the id, masked to a bucket of svc->pairs_by_id. */
+static size_t rt_bucket(const char *id)
+{
+        uint32_t h = 2166136261u;
+
+        for (const unsigned char *c = (const unsigned char *)id; *c; c++)
+                h = (h ^ *c) * 16777619u;
+        return h & (SERVICE_PAIR_BUCKETS - 1);
+}
+
 static struct pair_rt *rt_find_locked(struct service *svc, const char *id)
 {
-        for (struct pair_rt *p = svc->pairs; p; p = p->next)
+        for (struct pair_rt *p = svc->pairs_by_id[rt_bucket(id)]; p; p = p->hnext)
                 if (strcmp(p->id, id) == 0)
                         return p;
         return NULL;
+}
+
+/* Take rt out of its hash bucket (under pairs_mu). */
+static void rt_unhash_locked(struct service *svc, struct pair_rt *rt)
+{
+        for (struct pair_rt **pp = &svc->pairs_by_id[rt_bucket(rt->id)]; *pp; pp = &(*pp)->hnext) {
+                if (*pp == rt) {
+                        *pp = rt->hnext;
+                        break;
+                }
+        }
 }
 
 /* The runtime entry of a pair, created on first use. Entries live until the
@@ -85,6 +108,8 @@ static struct pair_rt *rt_get(struct service *svc, const char *id)
                 pthread_mutex_init(&p->lock, NULL);
                 p->next = svc->pairs;
                 svc->pairs = p;
+                p->hnext = svc->pairs_by_id[rt_bucket(p->id)];
+                svc->pairs_by_id[rt_bucket(p->id)] = p;
         }
         pthread_mutex_unlock(&svc->pairs_mu);
         return p;
@@ -116,6 +141,7 @@ static void rt_drop(struct service *svc, struct pair_rt *rt)
 {
         pthread_mutex_lock(&svc->pairs_mu);
         rt->dead = true;
+        rt_unhash_locked(svc, rt);
         for (struct pair_rt **pp = &svc->pairs; *pp; pp = &(*pp)->next) {
                 if (*pp == rt) {
                         *pp = rt->next;
@@ -763,6 +789,7 @@ void service_pairs_stop(struct service *svc)
                 struct pair_rt *rt = svc->pairs;
 
                 svc->pairs = rt->next;
+                rt_unhash_locked(svc, rt);
                 pthread_mutex_lock(&rt->lock);
                 rt_stop(rt, false);
                 pthread_mutex_unlock(&rt->lock);

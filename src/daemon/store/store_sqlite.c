@@ -7,7 +7,10 @@
  * thread until commit/rollback, so that thread's single calls nest inside the
  * transaction (recursive lock) while every other thread waits. SQLite is
  * therefore never entered by two threads at once, and sqlite3_errmsg() read
- * under the lock belongs to the statement that failed.
+ * under the lock belongs to the statement that failed. That is also why the
+ * connection is opened SQLITE_OPEN_NOMUTEX: SQLite's own per-call mutex
+ * (every bind, step and column call) would only repeat this one (8% of a
+ * GET of a group in a profile, bench/api.sh).
  *
  * SQL text is built only from string literals and whitelisted identifiers;
  * every value is bound. */
@@ -69,6 +72,12 @@ struct sq_store {
         pthread_t tx_owner;
         int version;
         sqlite3_stmt *st[ST__COUNT];
+        /* store_sqlite_prepare_cached: statements of the other files kept
+         * prepared, keyed by their SQL literal's address (under mu). */
+        struct {
+                const char *sql;
+                sqlite3_stmt *st;
+        } cached[SQ_CACHED_MAX];
 };
 
 static struct sq_store *sq_of(struct store *base)
@@ -298,7 +307,7 @@ int store_sqlite_open(const char *path, struct store **out, char *err, size_t er
         pthread_mutexattr_destroy(&ma);
 
         rc = sqlite3_open_v2(
-            path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
+            path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
         if (rc != SQLITE_OK) {
                 snprintf(err, errlen, "cannot open database %s: %s", path,
                          s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
@@ -371,6 +380,8 @@ static void sq_close(struct store *base)
                 return;
         for (int i = 0; i < ST__COUNT; i++)
                 sqlite3_finalize(s->st[i]);
+        for (int i = 0; i < SQ_CACHED_MAX; i++)
+                sqlite3_finalize(s->cached[i].st);
         if (s->db && sqlite3_close(s->db) != SQLITE_OK)
                 log_error("store: close: %s", sqlite3_errmsg(s->db));
         pthread_mutex_destroy(&s->mu);
@@ -1350,6 +1361,36 @@ int store_sqlite_prepare(struct store *base, const char *sql, sqlite3_stmt **st,
         int rc = sqlite3_prepare_v2(s->db, sql, -1, st, NULL);
 
         return rc == SQLITE_OK ? 0 : map_rc(s, rc, OP_READ, what);
+}
+
+int store_sqlite_prepare_cached(struct store *base, const char *sql, sqlite3_stmt **st,
+                                const char *what)
+{
+        struct sq_store *s = sq_of(base);
+        int i, rc;
+
+        for (i = 0; i < SQ_CACHED_MAX && s->cached[i].sql; i++) {
+                if (s->cached[i].sql == sql) {
+                        *st = s->cached[i].st;
+                        return 0;
+                }
+        }
+        if (i == SQ_CACHED_MAX) /* full: a programming error, caught by the unit tests */
+                return map_rc(s, SQLITE_NOMEM, OP_READ, what);
+        rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
+        if (rc != SQLITE_OK)
+                return map_rc(s, rc, OP_READ, what);
+        s->cached[i].sql = sql;
+        s->cached[i].st = *st;
+        return 0;
+}
+
+void store_sqlite_release(sqlite3_stmt *st)
+{
+        if (st) {
+                sqlite3_reset(st);
+                sqlite3_clear_bindings(st);
+        }
 }
 
 int store_sqlite_map(struct store *base, int rc, const char *what)

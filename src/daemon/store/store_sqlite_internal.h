@@ -37,6 +37,15 @@ void store_sqlite_lock(struct store *base);
 void store_sqlite_unlock(struct store *base);
 /* Prepare sql on the connection (caller holds the lock, finalizes *st). */
 int store_sqlite_prepare(struct store *base, const char *sql, sqlite3_stmt **st, const char *what);
+/* A statement read at API rate (a GET): prepared once per connection and
+ * kept (SQLITE_PREPARE_PERSISTENT), found again by the address of sql, which
+ * must be a string literal (one address per statement). Caller holds the
+ * lock and hands it back with store_sqlite_release (reset, never finalize).
+ * At most SQ_CACHED_MAX such statements. */
+#define SQ_CACHED_MAX 8
+int store_sqlite_prepare_cached(struct store *base, const char *sql, sqlite3_stmt **st,
+                                const char *what);
+void store_sqlite_release(sqlite3_stmt *st);
 /* An SQLite result code -> negative errno, as for every read. */
 int store_sqlite_map(struct store *base, int rc, const char *what);
 /* Step a bound write to completion (fault point, -ENOENT when must_touch

@@ -1,11 +1,15 @@
 /* SQLite backend: group_throttles, a group's resync throttle setting
- * (store.h). Changed by hand, read at group bind and GET: prepared per call. */
+ * (store.h). Changed by hand (prepared per call); read on every GET of a
+ * group (kept prepared: the parser was in the GET's profile). */
 #include "store/store_sqlite_internal.h"
 
 #include "common/util.h"
 
 #include <errno.h>
 #include <stdio.h>
+
+static const char THROTTLE_GET_SQL[] = "SELECT max_bps, min_bps, adaptive, updated_at FROM "
+                                       "group_throttles WHERE group_id = ?1";
 
 int store_sqlite_group_throttle_get(struct store *base, const char *group_id,
                                     struct store_group_throttle *out)
@@ -14,10 +18,7 @@ int store_sqlite_group_throttle_get(struct store *base, const char *group_id,
         int rc, r;
 
         store_sqlite_lock(base);
-        r = store_sqlite_prepare(base,
-                                 "SELECT max_bps, min_bps, adaptive, updated_at FROM "
-                                 "group_throttles WHERE group_id = ?1",
-                                 &st, "group throttle get");
+        r = store_sqlite_prepare_cached(base, THROTTLE_GET_SQL, &st, "group throttle get");
         if (r == 0) {
                 sqlite3_bind_text(st, 1, group_id, -1, SQLITE_TRANSIENT);
                 rc = sqlite3_step(st);
@@ -33,7 +34,7 @@ int store_sqlite_group_throttle_get(struct store *base, const char *group_id,
                                               : store_sqlite_map(base, rc, "group throttle get");
                 }
         }
-        sqlite3_finalize(st);
+        store_sqlite_release(st);
         store_sqlite_unlock(base);
         return r;
 }
