@@ -446,6 +446,34 @@ int volume_read(struct volume *v, void *buf, size_t len, uint64_t off)
         return volume_local_read(v, buf, len, off);
 }
 
+int volume_splice_read(struct volume *v, int pipe_wr, size_t len, uint64_t off)
+{
+        loff_t pos = (loff_t)off;
+        int rc;
+
+        if (volume_killed(v))
+                return -ESHUTDOWN;
+        if (check_range(v, off, len))
+                return -EINVAL;
+        if ((rc = fault_check(FP_VOL_READ, v->id)) < 0)
+                return note_error(v, rc);
+        while (len > 0) {
+                /* NONBLOCK on the pipe side only: a pipe that cannot hold
+                 * the range fails (EAGAIN) instead of blocking for ever. */
+                ssize_t n =
+                    splice(v->fd, &pos, pipe_wr, NULL, len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        return -EIO;
+                if (n <= 0) /* 0: the file ends early, it cannot hold the range */
+                        return note_error(v, n < 0 ? -errno : -EIO);
+                len -= (size_t)n;
+        }
+        return 0;
+}
+
 int volume_write(struct volume *v, const void *buf, size_t len, uint64_t off, unsigned flags)
 {
         int rc;

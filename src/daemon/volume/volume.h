@@ -84,6 +84,11 @@ int volume_probe(struct volume *v);
 
 /* Client I/O (the choke point). */
 int volume_read(struct volume *v, void *buf, size_t len, uint64_t off);
+/* volume_read without a copy: splice [off, off+len) of the file into the
+ * pipe pipe_wr (which must have room for len bytes; it then holds
+ * references to page-cache pages). The same checks as volume_read. On
+ * error part of the range may already be in the pipe. */
+int volume_splice_read(struct volume *v, int pipe_wr, size_t len, uint64_t off);
 int volume_write(struct volume *v, const void *buf, size_t len, uint64_t off, unsigned flags);
 int volume_zero(struct volume *v, uint64_t off, uint64_t len, bool punch, unsigned flags);
 int volume_flush(struct volume *v);
