@@ -12,15 +12,38 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <unistd.h>
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 /* Asked pipe size: one 1 MiB READ, the common large request. */
 #define NBD_PIPE_WANT (1u << 20)
 #define NBD_PAGE      4096u
+
+/* Pipes open in the process: each costs two descriptors, and 16 workers x
+ * 1024 connections must not take the descriptors that accept and volume
+ * opens need. At most a quarter of RLIMIT_NOFILE goes to pipes; past it a
+ * worker takes the copy path. */
+static atomic_int g_pipes;
+
+static int pipes_max(void)
+{
+        static atomic_int max;
+        struct rlimit rl;
+        int m = atomic_load(&max);
+
+        if (m == 0) {
+                m = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+                        ? (int)MIN(rl.rlim_cur / 8, (rlim_t)1 << 20)
+                        : 1 << 16;
+                atomic_store(&max, MAX(m, 1));
+        }
+        return atomic_load(&max);
+}
 
 void nbd_pipe_init(struct nbd_pipe *p)
 {
@@ -30,8 +53,10 @@ void nbd_pipe_init(struct nbd_pipe *p)
 
 void nbd_pipe_close(struct nbd_pipe *p)
 {
-        if (p->rd >= 0)
+        if (p->rd >= 0) {
                 close(p->rd);
+                atomic_fetch_sub(&g_pipes, 1);
+        }
         if (p->wr >= 0)
                 close(p->wr);
         nbd_pipe_init(p);
@@ -41,8 +66,14 @@ static int pipe_open(struct nbd_pipe *p)
 {
         int fds[2], sz;
 
-        if (pipe2(fds, O_CLOEXEC) < 0)
+        if (atomic_fetch_add(&g_pipes, 1) >= pipes_max()) {
+                atomic_fetch_sub(&g_pipes, 1);
+                return -EMFILE;
+        }
+        if (pipe2(fds, O_CLOEXEC) < 0) {
+                atomic_fetch_sub(&g_pipes, 1);
                 return -errno;
+        }
         p->rd = fds[0];
         p->wr = fds[1];
         /* Refused past pipe-max-size or pipe-user-pages-soft (unprivileged):
