@@ -466,6 +466,55 @@ static void test_write_burst_faults_parallel(void **state)
         burst_faults(rules, ARRAY_SIZE(rules), true);
 }
 
+/* The sync copies data pieces in the kernel (copy_file_range) over a local
+ * link: the bytes reach DR, and an injected production read fault or DR
+ * write fault is still taken as that side's (replication.md, "Initial
+ * sync"): TRACK, the error on the right side, chunks left dirty. */
+static void test_resync_copy_faults(void **state)
+{
+        static const struct {
+                const char *rule;
+                bool dr;
+        } cases[] = {{NULL, false}, {"vol_read@prod0=2", false}, {"vol_write@dr0=2", true}};
+        size_t len = 4 * MIB;
+        char *w = malloc(len), *a = malloc(VOL_BYTES), *b = malloc(VOL_BYTES);
+
+        (void)state;
+#if !FAULT_INJECTION_BUILT
+        fail_msg("built without fault injection: configure with -DEVSREP_FAULT_INJECTION=ON");
+#endif
+        for (size_t k = 0; k < ARRAY_SIZE(cases); k++) {
+                struct mirror_stats st;
+                struct fx f;
+
+                fx_init(&f, 1);
+                assert_int_equal(util_random(w, len), 0);
+                assert_int_equal(volume_local_write(f.prod[0], w, len, MIB + 4096, 0), 0);
+                assert_int_equal(volume_local_write(f.prod[0], w, 8192, VOL_BYTES - 8192, 0), 0);
+                assert_int_equal(fault_configure(cases[k].rule), 0);
+                open_mirror(&f, 0, true);
+                if (!cases[k].rule) {
+                        wait_sync(&f, 0);
+                        assert_int_equal(volume_local_read(f.prod[0], a, VOL_BYTES, 0), 0);
+                        assert_int_equal(volume_local_read(f.dr[0], b, VOL_BYTES, 0), 0);
+                        assert_memory_equal(a, b, VOL_BYTES);
+                } else {
+                        for (int t = 0; t < 20000 && mirror_mode(f.m[0]) != MIRROR_TRACK; t++)
+                                usleep(500);
+                        mirror_stats(f.m[0], &st);
+                        assert_int_equal(st.mode, MIRROR_TRACK);
+                        assert_int_equal(st.dr_error != 0, cases[k].dr);
+                        assert_int_equal(st.prod_error != 0, !cases[k].dr);
+                        assert_true(st.dirty_chunks > 0);
+                }
+                assert_int_equal(fault_configure(NULL), 0);
+                fx_fini(&f);
+        }
+        free(w);
+        free(a);
+        free(b);
+}
+
 /* ---- parallel legs: one leg fails, or both ---- */
 
 /* Is chunk c set in the durable bitmap (a copy of the meta file, without
@@ -788,6 +837,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_reverse_flushes_once),
             cmocka_unit_test(test_write_burst_faults),
+            cmocka_unit_test(test_resync_copy_faults),
             cmocka_unit_test(test_write_burst_faults_parallel),
             cmocka_unit_test(test_parallel_dr_fails),
             cmocka_unit_test(test_parallel_prod_fails),

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 #include <libnbd.h>
 
+#include "common/fault.h"
 #include "common/util.h"
 #include "nbd/nbd.h"
 #include "nbd/proto.h"
@@ -188,6 +189,44 @@ static void test_roundtrip(void **state)
         free(w);
         free(r);
         free(disk);
+}
+
+/* READs of 64 KiB up to the pipe's size are spliced from the file into
+ * the socket (docs/design/nbd.md): the bytes must be the file's, at any
+ * offset, next to copied READs (64 KiB - 1) on the same connection; a read
+ * error is an EIO reply (no payload) and the connection goes on with the
+ * next spliced READ (the pipe was emptied). */
+static void test_spliced_reads(void **state)
+{
+        struct fx *f = *state;
+        struct nbd_handle *h = client(f, "rw");
+        const size_t lens[] = {1024 * 1024, 64 * 1024, 64 * 1024 - 1, 512 * 1024 + 4096};
+        const uint64_t offs[] = {4096 + 7, 3 * 1024 * 1024, 5 * 1024 * 1024 + 1, 0};
+        size_t len = 1024 * 1024;
+        uint8_t *w = malloc(len), *r = malloc(len);
+
+        assert_non_null(h);
+        for (size_t i = 0; i < ARRAY_SIZE(lens); i++) {
+                fill_random(w, lens[i]);
+                assert_int_equal(nbd_pwrite(h, w, lens[i], offs[i], 0), 0);
+                memset(r, 0xa5, lens[i]);
+                assert_int_equal(nbd_pread(h, r, lens[i], offs[i], 0), 0);
+                assert_true(csum(r, lens[i]) == csum(w, lens[i]));
+        }
+#if FAULT_INJECTION_BUILT
+        assert_int_equal(fault_configure("vol_read=1"), 0);
+        assert_int_equal(nbd_pread(h, r, len, 0, 0), -1);
+        assert_int_equal(nbd_get_errno(), EIO);
+        assert_int_equal(fault_configure(NULL), 0);
+        fill_random(w, len);
+        assert_int_equal(nbd_pwrite(h, w, len, 0, 0), 0);
+        assert_int_equal(nbd_pread(h, r, len, 0, 0), 0);
+        assert_true(csum(r, len) == csum(w, len));
+#endif
+        assert_int_equal(nbd_shutdown(h, 0), 0);
+        nbd_close(h);
+        free(w);
+        free(r);
 }
 
 static void test_zero_trim(void **state)
@@ -901,6 +940,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_spliced_reads, setup, teardown),
             cmocka_unit_test_setup_teardown(test_zero_trim, setup, teardown),
             cmocka_unit_test_setup_teardown(test_read_only_eperm, setup, teardown),
             cmocka_unit_test_setup_teardown(test_read_only_flip_after_handshake, setup, teardown),

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 struct link;
+struct volume;
 
 /* One DR write started by submit and finished by wait. The fields are the
  * link's; the caller only provides the storage (on its stack). */
@@ -49,6 +50,11 @@ struct link_ops {
          * copy-on-write sidecar, sidecar.h). NULL: the link cannot read;
          * a verify reports -EOPNOTSUPP. */
         int (*read)(struct link *l, void *buf, size_t len, uint64_t off);
+        /* Copy [off, off+len) of the production volume src to the same
+         * place on DR without a user-space buffer (the resync; NULL: the
+         * link cannot, read and write). As volume_local_copy: -EOPNOTSUPP
+         * means nothing was done; another -errno sets *side. */
+        int (*copy_from)(struct link *l, struct volume *src, uint64_t off, size_t len, int *side);
 };
 
 struct link {

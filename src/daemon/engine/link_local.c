@@ -27,6 +27,11 @@ static int ll_read(struct link *l, void *buf, size_t len, uint64_t off)
         return volume_local_read(dr_of(l), buf, len, off);
 }
 
+static int ll_copy_from(struct link *l, struct volume *src, uint64_t off, size_t len, int *side)
+{
+        return volume_local_copy(src, dr_of(l), off, len, side);
+}
+
 static int ll_zero(struct link *l, uint64_t off, uint64_t len, bool punch, unsigned flags)
 {
         return volume_local_zero(dr_of(l), off, len, punch, flags);
@@ -67,6 +72,7 @@ static const struct link_ops g_local_ops = {
     .size = ll_size,
     .close = ll_close,
     .read = ll_read,
+    .copy_from = ll_copy_from,
 };
 
 int link_local_open(struct volume *dr, struct link **out)

@@ -14,14 +14,47 @@
 #include <string.h>
 
 #define BATCH_CHUNKS 4096u
-#define BATCH_BYTES  (16u << 20)
-#define COPY_BUF     (1u << 20)
+/* A batch that starts in a hole of production may cover this much of it
+ * (one punch on DR): a 64 GiB volume holding 256 MiB took 256 hole batches
+ * of 256 MiB, 1.5x the sync of a 1 GiB volume with the same data. */
+#define HOLE_BATCH_BYTES (16ull << 30)
+#define BATCH_BYTES      (16u << 20)
+#define COPY_BUF         (1u << 20)
 /* Over a remote link each copy is a round trip: 4 MiB leave as 16 pieces
  * in flight (link_nbd), where 1 MiB kept the link a quarter busy. */
 #define COPY_BUF_REMOTE (4u << 20)
 #define CKPT_USEC       5000000
 
 enum copy_fail { COPY_OK, COPY_PROD, COPY_DR };
+
+/* One piece of data from production to DR: in the kernel when the link can
+ * (no copy through buf: the read and write copies were 58% of the sync's
+ * CPU), else, or to learn which side failed, read then write. */
+static enum copy_fail copy_piece(struct mirror *m, char *buf, uint64_t pos, size_t len, int *err)
+{
+        int side = 0, rc;
+
+        if (m->link->ops->copy_from) {
+                rc = m->link->ops->copy_from(m->link, m->prod, pos, len, &side);
+                if (rc == 0)
+                        return COPY_OK;
+                *err = rc;
+                if (side == VOL_COPY_SRC)
+                        return COPY_PROD;
+                if (side == VOL_COPY_DST)
+                        return COPY_DR;
+                /* -EOPNOTSUPP or an error not placed: read and write */
+        }
+        if ((rc = volume_local_read(m->prod, buf, len, pos)) < 0) {
+                *err = rc;
+                return COPY_PROD;
+        }
+        if ((rc = m->link->ops->write(m->link, buf, len, pos, 0)) < 0) {
+                *err = rc;
+                return COPY_DR;
+        }
+        return COPY_OK;
+}
 
 /* Copy [start, end) (bytes, chunk aligned at start) from production to DR:
  * data extents are copied, holes are punched. Stops early at a chunk
@@ -58,10 +91,12 @@ static enum copy_fail copy_range(struct mirror *m, char *buf, uint64_t copy_byte
                 while (pos < ext_end) {
                         uint64_t stop = MIN(ext_end, (pos / copy_bytes + 1) * copy_bytes);
 
-                        if ((rc = volume_local_read(m->prod, buf, stop - pos, pos)) < 0)
-                                goto fail_prod;
-                        if ((rc = m->link->ops->write(m->link, buf, stop - pos, pos, 0)) < 0)
-                                goto fail_dr;
+                        enum copy_fail f = copy_piece(m, buf, pos, stop - pos, err);
+
+                        if (f != COPY_OK) {
+                                *done = pos;
+                                return f;
+                        }
                         copied += stop - pos;
                         atomic_fetch_add(&m->data_bytes, stop - pos);
                         pos = stop;
@@ -79,6 +114,20 @@ fail_dr:
         *err = rc;
         *done = pos;
         return COPY_DR;
+}
+
+/* First chunk at or after chunk c that holds production data (nbits when
+ * none): a batch from c may extend to it. A guess taken before the range
+ * lock: copy_range looks again under it, so a write landing meanwhile is
+ * still copied, only in a batch that ends later than planned. */
+static uint64_t hole_end_chunk(struct mirror *m, uint64_t c)
+{
+        uint64_t d, dl;
+        int rc = volume_local_next_data(m->prod, c * m->chunk_bytes, &d, &dl);
+
+        if (rc == -ENXIO)
+                return m->bm.nbits;
+        return rc < 0 ? c : d / m->chunk_bytes;
 }
 
 static void *resync_main(void *arg)
@@ -99,7 +148,7 @@ static void *resync_main(void *arg)
         log_info("pair %s: resync started (%llu dirty chunks)", m->pair_id,
                  (unsigned long long)m->bm.nset);
         while (!atomic_load(&m->worker_stop)) {
-                uint64_t c, e, lk_last, done_b, cleared, now, d0, s0;
+                uint64_t c, e, lk_last, done_b, cleared, now, d0, s0, lim, hole;
                 enum copy_fail f;
                 int err = 0;
 
@@ -140,7 +189,16 @@ static void *resync_main(void *arg)
                         }
                         continue;
                 }
-                e = bitmap_next_clear_before(&m->bm, c, c + BATCH_CHUNKS);
+                pthread_mutex_unlock(&m->mu);
+                /* A long hole is one batch (up to HOLE_BATCH_BYTES), not
+                 * one per BATCH_CHUNKS. */
+                lim = c + BATCH_CHUNKS;
+                hole = hole_end_chunk(m, c);
+                if (hole > lim)
+                        lim = MIN(hole, c + MAX(HOLE_BATCH_BYTES / m->chunk_bytes, BATCH_CHUNKS));
+                pthread_mutex_lock(&m->mu);
+                /* bounded: the search stops at the batch's end */
+                e = bitmap_next_clear_before(&m->bm, c, lim);
                 pthread_mutex_unlock(&m->mu);
 
                 lk_last = e - 1;

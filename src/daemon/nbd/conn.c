@@ -39,6 +39,8 @@ struct worker {
         pthread_t tid;
         void *buf; /* held for the current request only */
         size_t cap;
+        struct nbd_pipe pipe; /* spliced READ replies (splice.c) */
+        bool spliced;         /* the current request is one */
 };
 
 int nbd_sock_send(int fd, const void *buf, size_t len)
@@ -431,9 +433,11 @@ static int read_request(struct worker *w, struct nbd_request *req)
         atomic_fetch_add(&c->inflight, 1);
         atomic_store(&c->active_usec, util_mono_usec());
         /* Admit the payload before reading or allocating it (a READ above
-         * the maximum gets no buffer: nbd_request_check refuses it). */
+         * the maximum gets no buffer: nbd_request_check refuses it; a
+         * spliced READ needs none). */
+        w->spliced = nbd_splice_wanted(c, &w->pipe, req);
         if ((req->type == NBD_CMD_WRITE ||
-             (req->type == NBD_CMD_READ && req->len_bytes <= NBD_MAX_PAYLOAD)) &&
+             (req->type == NBD_CMD_READ && req->len_bytes <= NBD_MAX_PAYLOAD && !w->spliced)) &&
             req->len_bytes > 0) {
                 rc = buf_admit(w, req->len_bytes);
                 if (rc == 1) {
@@ -543,13 +547,17 @@ static void *worker_main(void *arg)
                 if (rc == 1)
                         break;
 
-                err = nbd_errmap(do_request(w, &req));
+                err = nbd_errmap(w->spliced ? nbd_splice_fill(c, &w->pipe, &req)
+                                            : do_request(w, &req));
                 count_request(c->srv->stats, &req, err);
                 nbd_put32(rep, NBD_MAGIC_SIMPLE_REPLY);
                 nbd_put32(rep + 4, err);
                 nbd_put64(rep + 8, req.cookie);
                 pthread_mutex_lock(&c->wr_lock);
-                if (req.type == NBD_CMD_READ && err == 0)
+                if (w->spliced && err == 0)
+                        rc = nbd_splice_reply(c, &w->pipe, rep, sizeof(rep), req.len_bytes,
+                                              c->srv->lim.send_timeout_sec);
+                else if (req.type == NBD_CMD_READ && err == 0)
                         rc = conn_send2(c, rep, sizeof(rep), w->buf, req.len_bytes,
                                         c->srv->lim.send_timeout_sec);
                 else
@@ -575,12 +583,14 @@ static void *worker_main(void *arg)
                 }
         }
         buf_release(w);
+        nbd_pipe_close(&w->pipe);
         return NULL;
 }
 
 void nbd_conn_serve(struct nbd_conn *c, int nthreads)
 {
         struct worker *ws;
+        sigset_t oldmask;
         uint64_t freed;
         int started = 1;
 
@@ -592,8 +602,11 @@ void nbd_conn_serve(struct nbd_conn *c, int nthreads)
                 log_error("nbd %s: %s: out of memory for workers", c->srv->site, c->peer);
                 return;
         }
-        for (int i = 0; i < nthreads; i++)
+        for (int i = 0; i < nthreads; i++) {
                 ws[i].c = c;
+                nbd_pipe_init(&ws[i].pipe);
+        }
+        nbd_splice_sigpipe_block(&oldmask); /* inherited by the helpers */
         /* This thread is worker 0; fewer helpers than asked is still a
          * correct server, just a slower one. */
         for (int i = 1; i < nthreads; i++) {
@@ -608,6 +621,7 @@ void nbd_conn_serve(struct nbd_conn *c, int nthreads)
         for (int i = 1; i < started; i++)
                 pthread_join(ws[i].tid, NULL);
         free(ws);
+        pthread_sigmask(SIG_SETMASK, &oldmask, NULL);
         pthread_mutex_lock(&c->pool_lock);
         freed = pool_drop_locked(c);
         assert(c->budget_bytes == 0);

@@ -15,6 +15,7 @@
 #include "volume/volume.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -129,6 +130,28 @@ struct volume *nbd_link_lookup(struct nbd_conn *c, const char *pair_id, const ch
                                struct attachment **att);
 void nbd_link_closed(struct nbd_conn *c);
 int nbd_link_request(struct volume *v, const struct nbd_request *req, void *buf, unsigned vflags);
+
+/* Zero-copy replies to large plain READs (splice.c): one pipe per worker
+ * (rd, wr: -1 until opened; cap: its size). wanted: the request is a READ
+ * to splice (no TLS, no link, NBD_SPLICE_MIN..the pipe's size), opening the
+ * pipe on first use. fill: validate and splice the range into the pipe,
+ * 0 or -errno (the pipe is emptied on error). reply (under wr_lock): the
+ * header then the pipe's len bytes; 0, -ETIMEDOUT (send timeout) or
+ * -errno, the pipe closed on error. */
+#define NBD_SPLICE_MIN (64u * 1024)
+struct nbd_pipe {
+        int rd, wr;
+        size_t cap;
+};
+void nbd_pipe_init(struct nbd_pipe *p);
+/* Block SIGPIPE in this thread (and the workers it starts); *old: the
+ * mask to restore. */
+void nbd_splice_sigpipe_block(sigset_t *old);
+void nbd_pipe_close(struct nbd_pipe *p);
+bool nbd_splice_wanted(struct nbd_conn *c, struct nbd_pipe *p, const struct nbd_request *req);
+int nbd_splice_fill(struct nbd_conn *c, struct nbd_pipe *p, const struct nbd_request *req);
+int nbd_splice_reply(struct nbd_conn *c, struct nbd_pipe *p, const void *hdr, size_t hlen,
+                     size_t len, int timeout_sec);
 
 /* Transmission phase: run threads_per_conn workers (this thread is one of
  * them) until the client disconnects or the socket is shut down. */

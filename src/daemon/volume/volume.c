@@ -272,6 +272,55 @@ int volume_local_write(struct volume *v, const void *buf, size_t len, uint64_t o
         return note_error(v, rc);
 }
 
+static int copy_file(struct volume *src, struct volume *dst, uint64_t off, size_t len)
+{
+        loff_t in = (loff_t)off, out = (loff_t)off;
+
+        while (len > 0) {
+                ssize_t n = copy_file_range(src->fd, &in, dst->fd, &out, len, 0);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0) /* 0: src ends early */
+                        return n < 0 ? -errno : -EIO;
+                len -= (size_t)n;
+        }
+        return 0;
+}
+
+int volume_local_copy(struct volume *src, struct volume *dst, uint64_t off, size_t len, int *side)
+{
+        struct stat a, b;
+        int rc;
+
+#if FAULT_INJECTION_BUILT
+        if (fault_power_cut_armed())
+                return -EOPNOTSUPP; /* it sees only fault_pwrite's writes */
+#endif
+        /* Across filesystems the kernel refuses (EXDEV): tell before any
+         * fault rule counts a call. */
+        if (fstat(src->fd, &a) < 0 || fstat(dst->fd, &b) < 0 || a.st_dev != b.st_dev)
+                return -EOPNOTSUPP;
+        if ((rc = fault_check(FP_VOL_READ, src->id)) < 0) {
+                *side = VOL_COPY_SRC;
+                return note_error(src, rc);
+        }
+        prewrite(dst, off, len);
+        if ((rc = fault_check(FP_VOL_WRITE, dst->id)) < 0) {
+                /* Torn, as volume_local_write tears an injected failure. */
+                if (len >= 1024)
+                        (void)copy_file(src, dst, off, len / 2 / 512 * 512);
+                *side = VOL_COPY_DST;
+                return note_error(dst, rc);
+        }
+        rc = copy_file(src, dst, off, len);
+        if (rc == -EXDEV || rc == -EOPNOTSUPP || rc == -ENOSYS)
+                return -EOPNOTSUPP;
+        if (rc < 0)
+                *side = VOL_COPY_UNKNOWN;
+        return rc;
+}
+
 int volume_local_zero(struct volume *v, uint64_t off, uint64_t len, bool punch, unsigned flags)
 {
         int mode = punch ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE : FALLOC_FL_ZERO_RANGE;
@@ -444,6 +493,34 @@ int volume_read(struct volume *v, void *buf, size_t len, uint64_t off)
         if (check_range(v, off, len))
                 return -EINVAL;
         return volume_local_read(v, buf, len, off);
+}
+
+int volume_splice_read(struct volume *v, int pipe_wr, size_t len, uint64_t off)
+{
+        loff_t pos = (loff_t)off;
+        int rc;
+
+        if (volume_killed(v))
+                return -ESHUTDOWN;
+        if (check_range(v, off, len))
+                return -EINVAL;
+        if ((rc = fault_check(FP_VOL_READ, v->id)) < 0)
+                return note_error(v, rc);
+        while (len > 0) {
+                /* NONBLOCK on the pipe side only: a pipe that cannot hold
+                 * the range fails (EAGAIN) instead of blocking for ever. */
+                ssize_t n =
+                    splice(v->fd, &pos, pipe_wr, NULL, len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        return -EIO;
+                if (n <= 0) /* 0: the file ends early, it cannot hold the range */
+                        return note_error(v, n < 0 ? -errno : -EIO);
+                len -= (size_t)n;
+        }
+        return 0;
 }
 
 int volume_write(struct volume *v, const void *buf, size_t len, uint64_t off, unsigned flags)

@@ -84,6 +84,11 @@ int volume_probe(struct volume *v);
 
 /* Client I/O (the choke point). */
 int volume_read(struct volume *v, void *buf, size_t len, uint64_t off);
+/* volume_read without a copy: splice [off, off+len) of the file into the
+ * pipe pipe_wr (which must have room for len bytes; it then holds
+ * references to page-cache pages). The same checks as volume_read. On
+ * error part of the range may already be in the pipe. */
+int volume_splice_read(struct volume *v, int pipe_wr, size_t len, uint64_t off);
 int volume_write(struct volume *v, const void *buf, size_t len, uint64_t off, unsigned flags);
 int volume_zero(struct volume *v, uint64_t off, uint64_t len, bool punch, unsigned flags);
 int volume_flush(struct volume *v);
@@ -93,6 +98,17 @@ int volume_local_read(struct volume *v, void *buf, size_t len, uint64_t off);
 int volume_local_write(struct volume *v, const void *buf, size_t len, uint64_t off, unsigned flags);
 int volume_local_zero(struct volume *v, uint64_t off, uint64_t len, bool punch, unsigned flags);
 int volume_local_flush(struct volume *v);
+/* Copy [off, off+len) of src's file into dst's file at the same offset in
+ * the kernel (copy_file_range: one copy, none through user space), with
+ * dst's preserver called first as for a write. 0, or -EOPNOTSUPP when the
+ * two files cannot be copied that way (other filesystems, the power-cut
+ * simulation): nothing was done, read and write instead. Any other -errno
+ * sets *side: VOL_COPY_SRC (src could not be read: FP_VOL_READ),
+ * VOL_COPY_DST (dst could not be written: FP_VOL_WRITE; part may have
+ * landed) or VOL_COPY_UNKNOWN (a real error the kernel does not place: redo
+ * with read and write to learn which side fails). */
+enum { VOL_COPY_SRC = 1, VOL_COPY_DST, VOL_COPY_UNKNOWN };
+int volume_local_copy(struct volume *src, struct volume *dst, uint64_t off, size_t len, int *side);
 /* Next allocated extent at or after off: *data_off, *data_len. Returns
  * -ENXIO when there is no data at or after off (SEEK_DATA semantics). */
 int volume_local_next_data(struct volume *v, uint64_t off, uint64_t *data_off, uint64_t *data_len);
