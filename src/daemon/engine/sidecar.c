@@ -389,7 +389,7 @@ int sidecar_preserve_some(struct sidecar *s, struct link *l, uint64_t c0, uint64
         }
         /* Runs of chunks to preserve, read in pieces of at most 1 MiB. */
         for (uint64_t i = bitmap_next_set(&want, 0); i < n && rc == 0;) {
-                uint64_t j = MIN(bitmap_next_clear(&want, i), i + piece_chunks);
+                uint64_t j = bitmap_next_clear_before(&want, i, i + piece_chunks);
                 uint64_t off = (c0 + i) * cb, len;
 
                 len = off >= end_b ? 0 : MIN(end_b, (c0 + j) * cb) - off;
@@ -502,7 +502,7 @@ int sidecar_rollback(struct sidecar *s, struct link *l, uint64_t size_bytes)
         /* The index does not change during a rollback (no preserve runs:
          * the caller's fences are up and the worker is stopped). */
         for (uint64_t i = bitmap_next_set(&s->idx, 0); i < s->nchunks && rc == 0;) {
-                uint64_t j = MIN(bitmap_next_clear(&s->idx, i), i + piece_chunks);
+                uint64_t j = bitmap_next_clear_before(&s->idx, i, i + piece_chunks);
                 uint64_t off = i * cb, len;
 
                 len = off >= end_b ? 0 : MIN(end_b, j * cb) - off;
