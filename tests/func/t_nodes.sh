@@ -56,8 +56,15 @@ grep -q 'node-b' "$TMP/cli.out" && grep -q 'az2' "$TMP/cli.out" || fail "evsrep 
 "$CLI" --url "${!var}" --token "$OPTOKEN" --project "$OPPROJECT" -o json node list >"$TMP/cli.json" 2>&1 ||
   fail "evsrep -o json node list: $(cat "$TMP/cli.json")"
 [ "$(jq -r '.nodes | length' "$TMP/cli.json" 2>/dev/null)" = 2 ] || fail "evsrep -o json node list: $(cat "$TMP/cli.json")"
-curl -s -H "X-Auth-Token: $OPTOKEN" "${!var}/metrics" | grep -q '^evsrep_node_lease_remaining_seconds{node="node-a"} [0-9]' ||
-  fail "metrics: no positive evsrep_node_lease_remaining_seconds for node-a"
+# Positive once a renewal is in (polled: on a loaded machine a renewal can
+# be late enough for the value, "as of the last renewal", to dip below 0).
+ok=""
+for _ in $(seq 1 50); do
+  curl -s -H "X-Auth-Token: $OPTOKEN" "${!var}/metrics" |
+    grep -q '^evsrep_node_lease_remaining_seconds{node="node-a"} [0-9]' && { ok=1; break; }
+  sleep 0.1
+done
+[ -n "$ok" ] || fail "metrics: no positive evsrep_node_lease_remaining_seconds for node-a"
 
 # --- 2. volume in az2 through A --------------------------------------------------
 on a POST volumes '{"volume":{"size":1,"availability_zone":"az2","name":"v2"}}'
