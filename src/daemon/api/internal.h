@@ -99,6 +99,7 @@ int api_forward_route(struct api_call *c, const char *pattern);
 int api_nodes_list(struct api_call *c);
 /* links.c: the DR node's side of a cross-node extend (internal only). */
 int api_links_grow(struct api_call *c);
+int api_links_sidecar(struct api_call *c);
 /* handoff.c: failover from the survivor (multi-site.md). is_failover: a
  * group failover request. route: its production node (prod_az) does not
  * answer: carry it out here (this node serves the DR AZ) or forward it to

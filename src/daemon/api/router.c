@@ -55,6 +55,7 @@ static const struct route g_routes[] = {
     {"GET", "os-evsrep-nodes", api_nodes_list},
     /* node to node only (api/links.c): 404 unless forwarded */
     {"POST", "os-evsrep-links/{id}/grow", api_links_grow},
+    {"POST", "os-evsrep-links/{id}/sidecar", api_links_sidecar},
     {"GET", "os-evsrep-divergence/{id}", api_handoff_divergence},
     {"POST", "os-evsrep-takeover/{id}", api_handoff_takeover},
 };
