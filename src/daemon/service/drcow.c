@@ -315,6 +315,19 @@ int service_drcow_load(struct service *svc, const char *site, const char *pair_i
         return rc;
 }
 
+void service_drcow_drop(struct service *svc, const char *site, const char *pair_id)
+{
+        struct drcow *e;
+
+        pthread_rwlock_wrlock(&g_rw);
+        if (entry_get_locked(svc, site, pair_id, NULL, 0, &e) == 0 && e) {
+                sidecar_discard(e->sc);
+                entry_remove_locked(e);
+                log_info("pair %s: gone; its sidecar on the DR node deleted", pair_id);
+        }
+        pthread_rwlock_unlock(&g_rw);
+}
+
 int service_drcow_preserve(struct volume *v, uint64_t off, uint64_t len)
 {
         struct drcow *e = NULL;

@@ -37,6 +37,9 @@ int service_drcow_discard(struct service *svc, const char *project, const char *
 int service_drcow_load(struct service *svc, const char *site, const char *pair_id,
                        const char *volume_id);
 
+/* DR node, the pair is gone: delete its sidecar, if any. */
+void service_drcow_drop(struct service *svc, const char *site, const char *pair_id);
+
 /* Failover from the survivor, after the roles moved to az (this node):
  * roll pair p's disk in az back from its sidecar, if it has one. 1: rolled
  * back (*frozen_at the instant), 0: no sidecar, -errno. The sidecar stays

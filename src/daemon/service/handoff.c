@@ -737,8 +737,17 @@ int service_handoff_takeover(struct service *svc, const char *project, const cha
         for (size_t i = 0; i < n; i++) {
                 struct pair_rt *rt = pair_rt_lock_new(svc, ps[i].id);
 
+                int64_t inst;
+
+                /* A failover of a resyncing group: its DR disks (here) back
+                 * to the frozen instant first, as from the survivor. */
                 if (!rt ||
-                    (pair_rt_mirror(rt) == NULL && pair_rt_takeover(svc, rt, &ps[i], mode) < 0))
+                    (pair_rt_mirror(rt) == NULL &&
+                     ((mode == MIRROR_TRACK &&
+                       service_drcow_rollback(svc, &ps[i], g.priority_station, &inst) < 0) ||
+                      pair_rt_takeover(svc, rt, &ps[i], mode) < 0 ||
+                      (mode == MIRROR_TRACK && service_drcow_fold(svc, &ps[i], g.priority_station,
+                                                                  pair_rt_mirror(rt)) < 0))))
                         failed++;
                 else if (mode == MIRROR_TRACK) /* a failover: as swap_one does */
                         mirror_cow_set_instant(pair_rt_mirror(rt), g.updated_at);

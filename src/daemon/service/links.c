@@ -381,6 +381,7 @@ static void hook_closed(const char *site, const char *pair_id, const char *volum
         if (!v.pair_id[0] || strcmp(v.pair_id, pair_id) == 0) {
                 snprintf(id, sizeof(id), "link/%s", pair_id);
                 attach_revoke(id);
+                service_drcow_drop(svc, site, pair_id);
                 if ((vol = volreg_lookup(site, volume_id))) {
                         fence_set_read_only(vol, v.fenced);
                         volume_put(vol);
