@@ -37,7 +37,9 @@ struct drcow {
         pthread_mutex_t pmu; /* one preserve at a time (S2: one first writer) */
 };
 
-static pthread_rwlock_t g_rw = PTHREAD_RWLOCK_INITIALIZER;
+/* Writers first: an open or a discard (a production node waits for it,
+ * fence raised) must not starve behind a stream of link writes. */
+static pthread_rwlock_t g_rw = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
 static struct drcow *g_list; /* under g_rw */
 static atomic_int g_count;   /* entries, for the preserve's fast path */
 static struct service *g_svc;
