@@ -6,7 +6,8 @@
 #  1. a group of 2 pairs in SYNC with data (pattern 0x11); paused: the DR
 #     disks hold the frozen instant (their first 40 MiB checksummed on B)
 #  2. heavy writes on production while paused (0x22 over the same 40 MiB),
-#     resync throttled to 4 MiB/s, sync: B opens a sidecar per pair (log)
+#     resync throttled to 4 MiB/s, sync: B opens a sidecar per pair (log);
+#     once it is under way, throttled to 1 MiB/s
 #  3. B restarted mid-resync (SIGTERM): the links break, A resumes the
 #     group when B is back, and B reopens its sidecars when the link
 #     exports are granted again (S4 on the DR node)
@@ -27,7 +28,15 @@ require_fault_injection
 
 nodes_db_create t_msrf # EVSREP_TEST_PG_URL_FILE: the pg_cluster fixture
 nodes_tokens
-nodes_two_sites 3000
+# As nodes_two_sites, with the default link_timeout (5 s): a preserve adds
+# two fdatasyncs on B to a link write, slow on a loaded machine.
+IP=([a]=127.0.0.21 [b]=127.0.0.22)
+LEASE_MS=3000
+LINK_TIMEOUT=${EVSREP_MSRF_LINK_TIMEOUT:-5}
+nodes_write_conf a az1
+nodes_write_conf b az2
+nodes_start a
+nodes_start b
 MIB=40
 G=.replication_consistency_group
 region_sum() { head -c "$((MIB << 20))" "$1" | sha256sum | cut -d' ' -f1; }
@@ -73,14 +82,18 @@ done
 
 # --- 3. B restarted mid-resync: sidecars reopened, the group resumes --------------------
 for _ in $(seq 1 100); do [ "$(progress "$R1")" -ge 1 ] 2>/dev/null && break; sleep 0.1; done
+# Slower from here: the resumed resync must still be under way when A dies,
+# however long B's restart and the resume take (ASan, a loaded machine).
+group_action "$GID" os-set-resync-throttle '{"max_mib_per_sec": 1}'
+expect_status 200 "throttle lowered"
 nodes_stop b
 nodes_start b
-for _ in $(seq 1 100); do
+for _ in $(seq 1 400); do # A notices at its next link write, reconnects after 2 s
   [ "$(grep -c 'sidecar reopened on the DR node' "$TMP/b.log")" -ge 2 ] && break
   sleep 0.1
 done
 expect_eq "$(grep -c 'sidecar reopened on the DR node' "$TMP/b.log")" 2 "sidecars reopened by B after its restart"
-wait_group a "$GID" replication_status copying 20 || fail "the group did not resume after B came back"
+wait_group a "$GID" replication_status copying 30 || fail "the group did not resume after B came back"
 
 # --- 4. kill -9 A in the middle of the resync --------------------------------------------
 ok=0
