@@ -298,6 +298,31 @@ static void test_reopen_after_crash(void **state)
         sidecar_free(s);
 }
 
+/* The DR node of a remote pair reopens with chunk_bytes 0: the file's. */
+static void test_reopen_chunk_from_file(void **state)
+{
+        struct fx *f = *state;
+        struct sidecar *s = open_new(f, 77);
+
+        overwrite(s, f, 7, 9, 0xc3);
+        sidecar_free(s);
+        assert_int_equal(sidecar_new(f->path, PAIR_ID, 0, &s), 0);
+        assert_int_equal(sidecar_load(s), 1);
+        assert_int_equal(sidecar_chunk_bytes(s), CB);
+        assert_int_equal(sidecar_frozen_at(s), 77);
+        assert_true(sidecar_covers(s, 7, 9));
+        assert_false(sidecar_covers(s, 6, 9));
+        rolled_back(s, f);
+        sidecar_free(s);
+        /* Another chunk size named by the caller: not this file (S4). */
+        s = open_new(f, 78);
+        sidecar_free(s);
+        assert_int_equal(sidecar_new(f->path, PAIR_ID, CB * 2, &s), 0);
+        assert_int_equal(sidecar_load(s), 0);
+        assert_false(file_exists(f->path));
+        sidecar_free(s);
+}
+
 static void corrupt(const char *path, off_t off)
 {
         int fd = open(path, O_RDWR);
@@ -568,6 +593,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test_setup_teardown(test_preserve_rollback, setup, teardown),
             cmocka_unit_test_setup_teardown(test_reopen_after_crash, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_reopen_chunk_from_file, setup, teardown),
             cmocka_unit_test_setup_teardown(test_damaged_header, setup, teardown),
             cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
             cmocka_unit_test_setup_teardown(test_leftover_tmp, setup, teardown),

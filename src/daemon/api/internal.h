@@ -107,6 +107,7 @@ int api_links_grow(struct api_call *c);
  * same over the internal channel (internal only). */
 json_t *api_links_json(struct api_call *c);
 int api_links_list(struct api_call *c);
+int api_links_sidecar(struct api_call *c);
 /* handoff.c: failover from the survivor (multi-site.md). is_failover: a
  * group failover request. route: its production node (prod_az) does not
  * answer: carry it out here (this node serves the DR AZ) or forward it to

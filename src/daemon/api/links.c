@@ -4,11 +4,13 @@
  * DR links"). Internal: only over the signed internal channel; a client
  * gets 404 as for any unknown path. */
 #include "api/internal.h"
+#include "service/drcow.h"
 
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int api_links_grow(struct api_call *c)
 {
@@ -78,4 +80,65 @@ int api_links_list(struct api_call *c)
         if (!(arr = api_links_json(c)))
                 return api_reply_errno(c, -ENOMEM, "cannot read the link state");
         return http_reply_json(c->r, 200, json_pack("{s:o}", "links", arr));
+}
+
+/* POST /v2/{project}/os-evsrep-links/{pair id}/sidecar: the production node
+ * of a remote pair asks its DR node to open (create or keep) the pair's
+ * copy-on-write sidecar, {"op": "open", "frozen_at", "chunk_bytes",
+ * "nchunks"}, or to discard a group's, {"op": "discard", "pairs": [ids]}
+ * (docs/design/replication.md, sidecars, "Remote links"). Internal. */
+int api_links_sidecar(struct api_call *c)
+{
+        json_t *root, *pairs;
+        const char *op;
+        char msg[512] = "";
+        int rc;
+
+        if (!c->forwarded)
+                return http_reply_error(c->r, HTTP_ERR_NOT_FOUND, NULL, "no resource at %s",
+                                        c->r->url);
+        root = json_loadb(c->r->body ? c->r->body : "", c->r->body_len, 0, NULL);
+        op = json_string_value(json_object_get(root, "op"));
+        if (op && strcmp(op, "open") == 0) {
+                json_t *nc = json_object_get(root, "nchunks"),
+                       *cb = json_object_get(root, "chunk_bytes"),
+                       *fa = json_object_get(root, "frozen_at");
+
+                if (!json_is_integer(nc) || !json_is_integer(cb) || !json_is_integer(fa) ||
+                    json_integer_value(nc) <= 0 || json_integer_value(cb) <= 0 ||
+                    json_integer_value(fa) <= 0) {
+                        json_decref(root);
+                        return http_reply_error(c->r, HTTP_ERR_BAD_REQUEST, NULL,
+                                                "nchunks, chunk_bytes and frozen_at must be "
+                                                "positive integers");
+                }
+                rc = service_drcow_open(c->ctx->svc, c->project, c->id,
+                                        (uint64_t)json_integer_value(nc),
+                                        (uint64_t)json_integer_value(cb),
+                                        (int64_t)json_integer_value(fa), msg, sizeof(msg));
+        } else if (op && strcmp(op, "discard") == 0 &&
+                   json_is_array(pairs = json_object_get(root, "pairs")) &&
+                   json_array_size(pairs) > 0 && json_array_size(pairs) <= 4096) {
+                size_t n = json_array_size(pairs);
+                const char **ids = calloc(n, sizeof(*ids));
+
+                rc = ids ? 0 : -ENOMEM;
+                for (size_t i = 0; i < n && rc == 0; i++)
+                        if (!(ids[i] = json_string_value(json_array_get(pairs, i))))
+                                rc = -EINVAL;
+                if (rc == 0)
+                        rc = service_drcow_discard(c->ctx->svc, c->project, ids, n, msg,
+                                                   sizeof(msg));
+                else if (rc == -EINVAL)
+                        snprintf(msg, sizeof(msg), "pairs must be an array of ids");
+                free(ids);
+        } else {
+                json_decref(root);
+                return http_reply_error(c->r, HTTP_ERR_BAD_REQUEST, NULL,
+                                        "op must be \"open\" or \"discard\" (with pairs)");
+        }
+        json_decref(root);
+        if (rc < 0)
+                return api_reply_errno(c, rc, msg[0] ? msg : NULL);
+        return http_reply_json(c->r, 200, NULL);
 }

@@ -56,6 +56,7 @@ static const struct route g_routes[] = {
     /* node to node only (api/links.c): 404 unless forwarded */
     {"POST", "os-evsrep-links/{id}/grow", api_links_grow},
     {"GET", "os-evsrep-links", api_links_list},
+    {"POST", "os-evsrep-links/{id}/sidecar", api_links_sidecar},
     {"GET", "os-evsrep-divergence/{id}", api_handoff_divergence},
     {"POST", "os-evsrep-takeover/{id}", api_handoff_takeover},
 };

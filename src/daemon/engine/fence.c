@@ -26,6 +26,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -471,5 +472,19 @@ void fence_group_cow_release(struct mirror_group *g)
                         all = false; /* kept; the next SYNC tries again */
         for (size_t i = 0; i < g->n && all; i++)
                 sidecar_discard(g->members[i]->sc);
+        /* Members over a remote link: their sidecars are on the DR node
+         * (one node for the group): one request, S5 among them there. */
+        if (all) {
+                const char **ids = calloc(g->n ? g->n : 1, sizeof(*ids));
+                size_t k = 0;
+
+                for (size_t i = 0; ids && i < g->n; i++)
+                        if (!link_is_local(g->members[i]->link))
+                                ids[k++] = g->members[i]->pair_id;
+                if (!ids || mirror_cow_remote_discard(ids, k) < 0)
+                        log_error("group of %s: the DR node did not discard the sidecars",
+                                  g->n ? g->members[0]->pair_id : "?");
+                free(ids);
+        }
         pthread_mutex_unlock(&g->mu);
 }

@@ -62,8 +62,9 @@ struct link {
 };
 
 struct volume;
-/* Is l a local link (link_local_open)? The sidecar is kept only for local
- * DR disks (replication.md, sidecars: remote links). */
+/* Is l a local link (link_local_open)? A local DR disk's sidecar is kept by
+ * the mirror; a remote one's by the DR node (replication.md, sidecars:
+ * remote links). */
 bool link_is_local(const struct link *l);
 /* A link to a DR volume in this process (takes a reference on dr). */
 int link_local_open(struct volume *dr, struct link **out);

@@ -135,4 +135,15 @@ const char *mirror_mode_name(enum mirror_mode mode);
  * kept by the sidecar of a later reprotect. */
 void mirror_cow_set_instant(struct mirror *m, int64_t usec);
 
+/* The sidecar of a pair whose DR disk another node serves lives on that
+ * node (docs/design/replication.md, sidecars, "Remote links"). The service
+ * sets these; with none set such a pair gets no sidecar. open: the DR node
+ * holds an open sidecar for the pair (created or kept) on return 0;
+ * discard: the DR node discarded those pairs' sidecars (S5 among them). */
+struct mirror_cow_remote_ops {
+        int (*open)(const char *pair_id, uint64_t nchunks, uint64_t chunk_bytes, int64_t frozen_at);
+        int (*discard)(const char *const *pair_ids, size_t n);
+};
+void mirror_cow_remote_set(const struct mirror_cow_remote_ops *ops);
+
 #endif

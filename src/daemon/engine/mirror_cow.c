@@ -9,6 +9,7 @@
 #include "volume/volume.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,58 @@ void mirror_cow_close(struct mirror *m, bool remove)
 
 static bool sidecar_disabled(void);
 
+static pthread_mutex_t g_remote_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct mirror_cow_remote_ops g_remote;
+
+void mirror_cow_remote_set(const struct mirror_cow_remote_ops *ops)
+{
+        pthread_mutex_lock(&g_remote_mu);
+        if (ops)
+                g_remote = *ops;
+        else
+                memset(&g_remote, 0, sizeof(g_remote));
+        pthread_mutex_unlock(&g_remote_mu);
+}
+
+static struct mirror_cow_remote_ops remote_get(void)
+{
+        struct mirror_cow_remote_ops r;
+
+        pthread_mutex_lock(&g_remote_mu);
+        r = g_remote;
+        pthread_mutex_unlock(&g_remote_mu);
+        return r;
+}
+
+int mirror_cow_remote_discard(const char *const *pair_ids, size_t n)
+{
+        struct mirror_cow_remote_ops r = remote_get();
+
+        if (!n || !r.discard)
+                return 0;
+        return r.discard(pair_ids, n);
+}
+
+/* The DR node keeps the sidecar of a remote DR disk (R2: before the resync
+ * sends anything, the DR node answered). */
+static int cow_resume_remote(struct mirror *m, uint64_t nchunks, int64_t inst)
+{
+        struct mirror_cow_remote_ops r = remote_get();
+        int rc;
+
+        if (!r.open)
+                return 0;
+        if ((rc = r.open(m->pair_id, nchunks, m->chunk_bytes, inst)) < 0) {
+                log_error("pair %s: the DR node cannot open the sidecar: %s", m->pair_id,
+                          strerror(-rc));
+                return rc;
+        }
+        log_info("pair %s: sidecar open on the DR node: the DR image is kept recoverable during "
+                 "the resync",
+                 m->pair_id);
+        return 0;
+}
+
 int mirror_cow_resume(struct mirror *m)
 {
         int64_t inst;
@@ -78,11 +131,14 @@ int mirror_cow_resume(struct mirror *m)
         pthread_mutex_unlock(&m->mu);
         /* Kept: an open sidecar holds the older instant, the group's only
          * consistent one until every member is in SYNC. */
-        /* A remote DR disk gets no sidecar yet: the sidecar would sit on
-         * this node, where a failover from the survivor cannot reach it
-         * (replication.md, sidecars: remote links). */
-        if (!from_track || !inst || !m->link->ops->read || !link_is_local(m->link) ||
-            sidecar_is_open(m->sc) || !nchunks || sidecar_disabled())
+        if (!from_track || !inst || !nchunks || sidecar_disabled())
+                return 0;
+        /* A remote DR disk: the sidecar sits on the DR node, where a
+         * failover from the survivor finds it (replication.md, sidecars:
+         * remote links). */
+        if (!link_is_local(m->link))
+                return cow_resume_remote(m, nchunks, inst);
+        if (!m->link->ops->read || sidecar_is_open(m->sc))
                 return 0;
         if ((rc = sidecar_create(m->sc, nchunks, inst)) < 0) {
                 log_error("pair %s: cannot create the sidecar: %s", m->pair_id, strerror(-rc));
@@ -153,6 +209,12 @@ void mirror_cow_synced(struct mirror *m)
                 fence_group_cow_release(g);
         else if (sync && sidecar_is_open(m->sc))
                 sidecar_discard(m->sc);
+        else if (sync && !link_is_local(m->link)) {
+                const char *id = m->pair_id;
+
+                if (mirror_cow_remote_discard(&id, 1) < 0)
+                        log_error("pair %s: the DR node did not discard the sidecar", m->pair_id);
+        }
 }
 
 /* Test builds: EVSREP_SIDECAR_OFF=1 opens no sidecar (the cost benchmark's

@@ -167,9 +167,11 @@ int sidecar_load(struct sidecar *s)
         memcpy(&h, blk, sizeof(h));
         if (rc == 0 && (memcmp(h.magic, SC_MAGIC, 8) || h.version != SC_VERSION ||
                         h.crc != util_crc32c(blk + 16, SC_BLOCK - 16) ||
-                        h.chunk_bytes != s->chunk_bytes || h.nchunks == 0))
+                        (s->chunk_bytes && h.chunk_bytes != s->chunk_bytes) || h.chunk_bytes == 0 ||
+                        h.nchunks == 0))
                 rc = -EPROTO;
         if (rc == 0) {
+                s->chunk_bytes = h.chunk_bytes; /* sidecar_new with 0: the file's */
                 s->nchunks = h.nchunks;
                 s->frozen_at = h.frozen_at;
                 s->flags = h.flags;
@@ -285,6 +287,11 @@ fail:
         unlink(s->path);
         pthread_mutex_unlock(&s->mu);
         return rc;
+}
+
+uint64_t sidecar_chunk_bytes(struct sidecar *s)
+{
+        return s->chunk_bytes;
 }
 
 bool sidecar_is_open(struct sidecar *s)

@@ -29,7 +29,9 @@ struct sidecar_stats {
         uint64_t rollbacks;   /* rollbacks done since sidecar_new */
 };
 
-/* A closed sidecar for the file at path (nothing is read or created). */
+/* A closed sidecar for the file at path (nothing is read or created).
+ * chunk_bytes 0: taken from the file by sidecar_load (the DR node of a
+ * remote pair, which learns the chunk size from the file or its creator). */
 int sidecar_new(const char *path, const char *pair_id, uint64_t chunk_bytes, struct sidecar **out);
 /* Close the file if open (keeps it on disk) and free. */
 void sidecar_free(struct sidecar *s);
@@ -40,6 +42,7 @@ int sidecar_load(struct sidecar *s);
  * frozen_at (durable on return). No-op (0) when one is open. */
 int sidecar_create(struct sidecar *s, uint64_t nchunks, int64_t frozen_at);
 bool sidecar_is_open(struct sidecar *s);
+uint64_t sidecar_chunk_bytes(struct sidecar *s);
 int64_t sidecar_frozen_at(struct sidecar *s);
 /* S1: make chunks [c0, c1] of the DR disk behind l (size_bytes long)
  * preserved: those not yet in the sidecar are read through l and stored,

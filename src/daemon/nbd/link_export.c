@@ -5,7 +5,9 @@
  * one serving its production AZ. The export is an attachment marked link
  * (volume/attach.h), so revoking the volume's attachments cuts it too; its
  * requests write the DR file directly (conn.c), while every client
- * attachment of the DR volume stays read-only (nbd.md invariant A3). */
+ * attachment of the DR volume stays read-only (nbd.md invariant A3). Every
+ * link write passes the service's preserve hook first (the pair's copy-on-
+ * write sidecar on this node, replication.md "Remote links"). */
 #include "common/log.h"
 #include "nbd/internal.h"
 
@@ -112,6 +114,16 @@ void nbd_link_closed(struct nbd_conn *c)
  * DR volume is read-only for clients; its link is its only writer). */
 int nbd_link_request(struct volume *v, const struct nbd_request *req, void *buf, unsigned vflags)
 {
+        if (req->type == NBD_CMD_WRITE || req->type == NBD_CMD_TRIM ||
+            req->type == NBD_CMD_WRITE_ZEROES) {
+                /* S1 on the DR node: the sidecar first, then the DR file. */
+                struct nbd_link_hooks h = hooks_get();
+                int rc;
+
+                if (h.preserve && req->len_bytes &&
+                    (rc = h.preserve(v, req->off_bytes, req->len_bytes)) < 0)
+                        return -EIO;
+        }
         switch (req->type) {
         case NBD_CMD_READ:
                 return volume_local_read(v, buf, req->len_bytes, req->off_bytes);

@@ -9,6 +9,7 @@
 
 struct nbd_server;
 struct nbd_tls;
+struct volume;
 
 /* Denial-of-service bounds of one listener (docs/design/nbd.md, "Bounds").
  * Every timeout is in seconds; 0 turns that timeout off. */
@@ -37,12 +38,16 @@ struct nbd_limits {
  *            bytes): its length, or -errno (unknown: the handshake fails)
  *   resolve  may node open the link export of pair_id on site? 0 with the
  *            DR volume's id in volume_id, or -errno with a sentence in why
- *   closed   a link connection of pair_id (DR volume volume_id) ended */
+ *   closed   a link connection of pair_id (DR volume volume_id) ended
+ *   preserve before a link request writes [off, off+len) of the DR volume
+ *            v: 0, or -errno to fail the request unwritten (the copy-on-
+ *            write sidecar on the DR node, replication.md "Remote links") */
 struct nbd_link_hooks {
         int (*psk)(const char *node, unsigned char *key, size_t cap);
         int (*resolve)(const char *site, const char *pair_id, const char *node, char *volume_id,
                        size_t idcap, char *why, size_t whylen);
         void (*closed)(const char *site, const char *pair_id, const char *volume_id);
+        int (*preserve)(struct volume *v, uint64_t off, uint64_t len);
 };
 void nbd_link_hooks_set(const struct nbd_link_hooks *h);
 

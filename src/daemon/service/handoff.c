@@ -18,6 +18,7 @@
  * Lock order as groups.c: group stripe -> members_mu -> pair locks -> store
  * tx. */
 #include "service/handoff.h"
+#include "service/drcow.h"
 #include "cluster/cluster.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -263,8 +264,15 @@ int service_handoff_failover(struct service *svc, const char *project, const cha
          * stays writable for nothing: a sync restarts it). */
         for (size_t i = 0; i < n; i++) {
                 struct pair_rt *rt = pair_rt_lock_new(svc, ps[i].id);
+                int64_t inst;
 
-                if (!rt || pair_rt_takeover(svc, rt, &ps[i], MIRROR_TRACK) < 0)
+                /* A resync was under way: back to the frozen instant from
+                 * this node's sidecar before the disk is production
+                 * (replication.md, sidecars, "Remote links"). */
+                if (!rt || service_drcow_rollback(svc, &ps[i], dr_az, &inst) < 0 ||
+                    pair_rt_takeover(svc, rt, &ps[i], MIRROR_TRACK) < 0)
+                        failed++;
+                else if (service_drcow_fold(svc, &ps[i], dr_az, pair_rt_mirror(rt)) < 0)
                         failed++;
                 else /* the old production's image, for a reprotect's sidecar */
                         mirror_cow_set_instant(pair_rt_mirror(rt), g.updated_at);
@@ -486,7 +494,11 @@ int service_handoff_union(struct service *svc, const struct store_pair *ps, stru
                         continue; /* no mirror, or DR here (one node: the bitmap is whole) */
                 if (pair_dr_az(svc, &p, az, sizeof(az)) < 0 || config_site(svc->cfg, az))
                         continue;
-                rc = union_one(svc, &p, pair_rt_mirror(rt[i]), msg, msglen);
+                /* A failover that stopped between its rollback and the
+                 * marks (R3): the chunks named by the left-over sidecar. */
+                rc = service_drcow_fold(svc, &p, p.priority_station, pair_rt_mirror(rt[i]));
+                if (rc == 0)
+                        rc = union_one(svc, &p, pair_rt_mirror(rt[i]), msg, msglen);
                 if (rc == 0 && (rc = pair_rt_link_connect(svc, rt[i])) < 0) {
                         snprintf(msg, msglen,
                                  "the NBD link of pair %s to %s cannot be connected (%s); "
@@ -741,8 +753,17 @@ int service_handoff_takeover(struct service *svc, const char *project, const cha
         for (size_t i = 0; i < n; i++) {
                 struct pair_rt *rt = pair_rt_lock_new(svc, ps[i].id);
 
+                int64_t inst;
+
+                /* A failover of a resyncing group: its DR disks (here) back
+                 * to the frozen instant first, as from the survivor. */
                 if (!rt ||
-                    (pair_rt_mirror(rt) == NULL && pair_rt_takeover(svc, rt, &ps[i], mode) < 0))
+                    (pair_rt_mirror(rt) == NULL &&
+                     ((mode == MIRROR_TRACK &&
+                       service_drcow_rollback(svc, &ps[i], g.priority_station, &inst) < 0) ||
+                      pair_rt_takeover(svc, rt, &ps[i], mode) < 0 ||
+                      (mode == MIRROR_TRACK && service_drcow_fold(svc, &ps[i], g.priority_station,
+                                                                  pair_rt_mirror(rt)) < 0))))
                         failed++;
                 else if (mode == MIRROR_TRACK) /* a failover: as swap_one does */
                         mirror_cow_set_instant(pair_rt_mirror(rt), g.updated_at);

@@ -23,6 +23,7 @@
  * Locks: the monitor takes pair locks one at a time (pair_rt_link_tick) and
  * runs a group sync with none held (service_group_action takes them). */
 #include "service/internal.h"
+#include "service/drcow.h"
 
 #include "cluster/cluster.h"
 #include "common/log.h"
@@ -347,6 +348,10 @@ static int hook_resolve(const char *site, const char *pair_id, const char *node,
                 snprintf(why, whylen, "volume id too long");
         else
                 rc = 0;
+        /* S4 on the DR node: the pair's sidecar in force before any
+         * write of this connection (replication.md "Remote links"). */
+        if (rc == 0 && (rc = service_drcow_load(svc, site, pair_id, dv.id)) < 0)
+                snprintf(why, whylen, "its copy-on-write sidecar cannot be reopened");
         if (rc == 0) {
                 snprintf(volume_id, idcap, "%s", dv.id);
                 /* A3: the DR volume is read-only for every client. */
@@ -386,6 +391,7 @@ static void hook_closed(const char *site, const char *pair_id, const char *volum
         if (!v.pair_id[0] || strcmp(v.pair_id, pair_id) == 0) {
                 snprintf(id, sizeof(id), "link/%s", pair_id);
                 attach_revoke(id);
+                service_drcow_drop(svc, site, pair_id);
                 if ((vol = volreg_lookup(site, volume_id))) {
                         fence_set_read_only(vol, v.fenced);
                         volume_put(vol);
@@ -397,11 +403,14 @@ static void hook_closed(const char *site, const char *pair_id, const char *volum
 
 int service_links_start(struct service *svc)
 {
-        static const struct nbd_link_hooks hooks = {
-            .psk = hook_psk, .resolve = hook_resolve, .closed = hook_closed};
+        static const struct nbd_link_hooks hooks = {.psk = hook_psk,
+                                                    .resolve = hook_resolve,
+                                                    .closed = hook_closed,
+                                                    .preserve = service_drcow_preserve};
         int rc;
 
         g_svc = svc;
+        service_drcow_start(svc);
         nbd_link_hooks_set(&hooks);
         pthread_cond_init(&svc->links_cond, NULL);
         svc->links_stopping = false;
@@ -423,5 +432,6 @@ void service_links_stop(struct service *svc)
                 svc->links_running = false;
         }
         pthread_cond_destroy(&svc->links_cond);
+        service_drcow_stop();
         g_svc = NULL;
 }

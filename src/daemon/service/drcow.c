@@ -1,0 +1,543 @@
+/* Copy-on-write sidecars of remote pairs, kept on the DR node (drcow.h;
+ * docs/design/replication.md, sidecars, "Remote links").
+ *
+ *   production end   the engine's remote hooks: open (the mirror leaves
+ *                    TRACK) and discard (the group is in SYNC) sent to the
+ *                    node serving the pair's DR AZ, internal channel
+ *   DR end           a registry of open sidecars, one per pair; the link
+ *                    export's preserve hook (S1 before each link write);
+ *                    reopen when a link export is granted (S4); the
+ *                    rollback and fold of a failover from the survivor */
+#include "service/drcow.h"
+#include "cluster/cluster.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "engine/bitmap.h"
+#include "engine/link.h"
+#include "engine/sidecar.h"
+#include "service/internal.h"
+#include "volume/attach.h"
+#include "volume/volume.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct drcow {
+        struct drcow *next;
+        char pair_id[STORE_ID_LEN];
+        char volume_id[STORE_ID_LEN];
+        struct sidecar *sc;
+        struct link *rd;     /* local link to the DR volume: the preserve's reads */
+        pthread_mutex_t pmu; /* one preserve at a time (S2: one first writer) */
+};
+
+/* Writers first: an open or a discard (a production node waits for it,
+ * fence raised) must not starve behind a stream of link writes. */
+static pthread_rwlock_t g_rw = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
+static struct drcow *g_list; /* under g_rw */
+static atomic_int g_count;   /* entries, for the preserve's fast path */
+static struct service *g_svc;
+
+/* Test builds: EVSREP_DRCOW_NO_PRESERVE=1 skips the preserve on the DR
+ * node (to see the functional test fail); EVSREP_SIDECAR_NO_ROLLBACK=1
+ * skips the rollback, as for a local sidecar. */
+static bool env_on(const char *name)
+{
+#ifdef EVSREP_FAULT_INJECTION
+        const char *e = getenv(name);
+        return e && strcmp(e, "1") == 0;
+#else
+        (void)name;
+        return false;
+#endif
+}
+
+/* ---------------------------------------------------------------- the registry */
+
+static void drcow_path(struct service *svc, const char *az, const char *pair_id, char *buf,
+                       size_t len)
+{
+        const struct site_cfg *s = config_site(svc->cfg, az);
+
+        snprintf(buf, len, "%s/pair-%s.drcow", s ? s->dir : svc->cfg->data_dir, pair_id);
+}
+
+static struct drcow *find_locked(const char *pair_id)
+{
+        for (struct drcow *e = g_list; e; e = e->next)
+                if (strcmp(e->pair_id, pair_id) == 0)
+                        return e;
+        return NULL;
+}
+
+static void entry_free(struct drcow *e)
+{
+        if (!e)
+                return;
+        sidecar_free(e->sc);
+        if (e->rd)
+                e->rd->ops->close(e->rd);
+        pthread_mutex_destroy(&e->pmu);
+        free(e);
+}
+
+static void entry_remove_locked(struct drcow *e)
+{
+        for (struct drcow **pp = &g_list; *pp; pp = &(*pp)->next)
+                if (*pp == e) {
+                        *pp = e->next;
+                        atomic_fetch_sub(&g_count, 1);
+                        break;
+                }
+        entry_free(e);
+}
+
+/* The registered sidecar of pair_id, or the file reopened (S4), or (with
+ * chunk_bytes) a closed one ready for sidecar_create. NULL in *out: none.
+ * A file carrying the S5 flag is discarded here. v: the DR volume (NULL:
+ * no preserve will run through this entry before it is removed). */
+static int entry_get_locked(struct service *svc, const char *az, const char *pair_id,
+                            struct volume *v, uint64_t chunk_bytes, struct drcow **out)
+{
+        char path[CONFIG_PATH_LEN + 64];
+        struct drcow *e = find_locked(pair_id);
+        int rc;
+
+        *out = e;
+        if (e) {
+                if (!e->rd && v && (rc = link_local_open(v, &e->rd)) < 0)
+                        return rc;
+                return 0;
+        }
+        if (!(e = calloc(1, sizeof(*e))))
+                return -ENOMEM;
+        pthread_mutex_init(&e->pmu, NULL);
+        snprintf(e->pair_id, sizeof(e->pair_id), "%s", pair_id);
+        snprintf(e->volume_id, sizeof(e->volume_id), "%s", v ? volume_id(v) : "");
+        drcow_path(svc, az, pair_id, path, sizeof(path));
+        if ((rc = sidecar_new(path, pair_id, 0, &e->sc)) < 0) {
+                pthread_mutex_destroy(&e->pmu);
+                free(e);
+                return rc;
+        }
+        if ((rc = sidecar_load(e->sc)) < 0)
+                goto fail;
+        if (rc > 0 && sidecar_discard_pending(e->sc)) {
+                log_info("pair %s: the DR node's sidecar was to be discarded (its group reached "
+                         "SYNC): discarded",
+                         pair_id);
+                sidecar_discard(e->sc);
+                rc = 0;
+        }
+        if (rc == 0 && !chunk_bytes) {
+                entry_free(e);
+                return 0; /* no file, and nothing to create */
+        }
+        if (rc == 0) { /* to be created: the creator's chunk size */
+                sidecar_free(e->sc);
+                e->sc = NULL;
+                if ((rc = sidecar_new(path, pair_id, chunk_bytes, &e->sc)) < 0)
+                        goto fail;
+        } else {
+                log_info("pair %s: sidecar reopened on the DR node (frozen at %lld)", pair_id,
+                         (long long)sidecar_frozen_at(e->sc));
+        }
+        if (v && (rc = link_local_open(v, &e->rd)) < 0)
+                goto fail;
+        e->next = g_list;
+        g_list = e;
+        atomic_fetch_add(&g_count, 1);
+        *out = e;
+        return 0;
+fail:
+        entry_free(e);
+        return rc;
+}
+
+/* ---------------------------------------------------------------- rows */
+
+/* The volume of pair p in az (or, with az NULL, its DR volume: the one
+ * outside priority_station). */
+static int pair_volume(struct service *svc, const struct store_pair *p, const char *az,
+                       struct store_volume *out)
+{
+        for (int k = 0; k < 2; k++) {
+                struct store_volume v = {0};
+                int rc = store_volume_get(svc->store, NULL, p->volume_ids[k], &v);
+
+                if (rc < 0)
+                        return rc;
+                if (az ? strcmp(v.availability_zone, az) == 0
+                       : strcmp(v.availability_zone, p->priority_station) != 0) {
+                        *out = v;
+                        return 0;
+                }
+                store_volume_clear(&v);
+        }
+        return -ENOENT;
+}
+
+/* Pair pair_id's DR volume, served here: its row and (referenced) volume. */
+static int dr_here(struct service *svc, const char *project, const char *pair_id,
+                   struct store_volume *dv, struct volume **v, char *msg, size_t msglen)
+{
+        struct store_pair p;
+        int rc;
+
+        *v = NULL;
+        if ((rc = store_pair_get(svc->store, project, pair_id, &p)) < 0) {
+                snprintf(msg, msglen, "replication pair %s does not exist", pair_id);
+                return rc;
+        }
+        if ((rc = pair_volume(svc, &p, NULL, dv)) < 0) {
+                snprintf(msg, msglen, "the DR volume of pair %s is not in the store", pair_id);
+                return rc;
+        }
+        if (!config_site(svc->cfg, dv->availability_zone) ||
+            !(*v = volreg_lookup(dv->availability_zone, dv->id))) {
+                snprintf(msg, msglen, "the DR volume %s of pair %s is not served by node %s",
+                         dv->id, pair_id, cluster_node_name());
+                store_volume_clear(dv);
+                return -ENOENT;
+        }
+        return 0;
+}
+
+/* ---------------------------------------------------------------- DR end */
+
+int service_drcow_open(struct service *svc, const char *project, const char *pair_id,
+                       uint64_t nchunks, uint64_t chunk_bytes, int64_t frozen_at, char *msg,
+                       size_t msglen)
+{
+        struct store_volume dv = {0};
+        struct volume *v;
+        struct drcow *e;
+        int rc;
+
+        if (!chunk_bytes || chunk_bytes % 4096 || !nchunks || frozen_at <= 0) {
+                snprintf(msg, msglen,
+                         "chunk_bytes (a multiple of 4096), nchunks and frozen_at "
+                         "must be positive");
+                return -EINVAL;
+        }
+        if ((rc = dr_here(svc, project, pair_id, &dv, &v, msg, msglen)) < 0)
+                return rc;
+        if (nchunks > volume_size(v) / chunk_bytes + 1) {
+                snprintf(msg, msglen, "nchunks %llu exceeds the DR volume's size",
+                         (unsigned long long)nchunks);
+                rc = -EINVAL;
+                goto out;
+        }
+        pthread_rwlock_wrlock(&g_rw);
+        rc = entry_get_locked(svc, dv.availability_zone, pair_id, v, chunk_bytes, &e);
+        if (rc == 0 && !sidecar_is_open(e->sc)) {
+                if ((rc = sidecar_create(e->sc, nchunks, frozen_at)) < 0)
+                        entry_remove_locked(e);
+                else
+                        log_info("pair %s: sidecar opened on the DR node for its production "
+                                 "node (frozen at %lld)",
+                                 pair_id, (long long)frozen_at);
+        }
+        pthread_rwlock_unlock(&g_rw);
+        if (rc < 0)
+                snprintf(msg, msglen, "pair %s: cannot open the sidecar: %s", pair_id,
+                         strerror(-rc));
+out:
+        volume_put(v);
+        store_volume_clear(&dv);
+        return rc;
+}
+
+int service_drcow_discard(struct service *svc, const char *project, const char *const *pair_ids,
+                          size_t n, char *msg, size_t msglen)
+{
+        struct drcow **es = calloc(n ? n : 1, sizeof(*es));
+        int rc = 0;
+
+        if (!es)
+                return -ENOMEM;
+        pthread_rwlock_wrlock(&g_rw);
+        for (size_t i = 0; i < n && rc == 0; i++) {
+                struct store_volume dv = {0};
+                struct store_pair p;
+
+                if (store_pair_get(svc->store, project, pair_ids[i], &p) < 0 ||
+                    pair_volume(svc, &p, NULL, &dv) < 0 ||
+                    !config_site(svc->cfg, dv.availability_zone)) {
+                        store_volume_clear(&dv);
+                        continue; /* gone or not here: nothing kept for it */
+                }
+                rc = entry_get_locked(svc, dv.availability_zone, pair_ids[i], NULL, 0, &es[i]);
+                store_volume_clear(&dv);
+        }
+        /* S5: every intent durable before the first delete. */
+        for (size_t i = 0; i < n && rc == 0; i++)
+                if (es[i] && sidecar_is_open(es[i]->sc))
+                        rc = sidecar_discard_intent(es[i]->sc);
+        for (size_t i = 0; i < n && rc == 0; i++) {
+                if (!es[i])
+                        continue;
+                if (sidecar_is_open(es[i]->sc))
+                        log_info("pair %s: group in SYNC: the DR node's sidecar discarded",
+                                 es[i]->pair_id);
+                sidecar_discard(es[i]->sc);
+                entry_remove_locked(es[i]);
+        }
+        pthread_rwlock_unlock(&g_rw);
+        free(es);
+        if (rc < 0)
+                snprintf(msg, msglen, "cannot discard the sidecars: %s", strerror(-rc));
+        return rc;
+}
+
+int service_drcow_load(struct service *svc, const char *site, const char *pair_id,
+                       const char *volume_id)
+{
+        struct volume *v = volreg_lookup(site, volume_id);
+        struct drcow *e;
+        int rc;
+
+        if (!v)
+                return 0; /* the export is refused later anyway */
+        pthread_rwlock_wrlock(&g_rw);
+        rc = entry_get_locked(svc, site, pair_id, v, 0, &e);
+        if (rc == 0 && e && strcmp(e->volume_id, volume_id) != 0)
+                snprintf(e->volume_id, sizeof(e->volume_id), "%s", volume_id);
+        pthread_rwlock_unlock(&g_rw);
+        volume_put(v);
+        if (rc < 0)
+                log_error("pair %s: the DR node's sidecar cannot be reopened: %s", pair_id,
+                          strerror(-rc));
+        return rc;
+}
+
+void service_drcow_drop(struct service *svc, const char *site, const char *pair_id)
+{
+        struct drcow *e;
+
+        pthread_rwlock_wrlock(&g_rw);
+        if (entry_get_locked(svc, site, pair_id, NULL, 0, &e) == 0 && e) {
+                sidecar_discard(e->sc);
+                entry_remove_locked(e);
+                log_info("pair %s: gone; its sidecar on the DR node deleted", pair_id);
+        }
+        pthread_rwlock_unlock(&g_rw);
+}
+
+int service_drcow_preserve(struct volume *v, uint64_t off, uint64_t len)
+{
+        struct drcow *e = NULL;
+        int rc = 0;
+
+        if (atomic_load(&g_count) == 0 || env_on("EVSREP_DRCOW_NO_PRESERVE"))
+                return 0;
+        pthread_rwlock_rdlock(&g_rw);
+        for (struct drcow *x = g_list; x; x = x->next)
+                if (strcmp(x->volume_id, volume_id(v)) == 0)
+                        e = x;
+        if (e && sidecar_is_open(e->sc)) {
+                uint64_t cb = sidecar_chunk_bytes(e->sc), c0 = off / cb, c1 = (off + len - 1) / cb;
+
+                if (!sidecar_covers(e->sc, c0, c1)) {
+                        pthread_mutex_lock(&e->pmu);
+                        rc = e->rd ? sidecar_preserve(e->sc, e->rd, c0, c1, volume_size(v)) : -EIO;
+                        pthread_mutex_unlock(&e->pmu);
+                        if (rc < 0)
+                                log_error("pair %s: preserve before a link write failed: %s",
+                                          e->pair_id, strerror(-rc));
+                }
+        }
+        pthread_rwlock_unlock(&g_rw);
+        return rc;
+}
+
+/* ---------------------------------------------------------------- failover from the survivor */
+
+int service_drcow_rollback(struct service *svc, const struct store_pair *p, const char *az,
+                           int64_t *frozen_at)
+{
+        struct store_volume pv = {0};
+        struct volume *v = NULL;
+        struct link *l = NULL;
+        struct drcow *e;
+        char id[64];
+        int rc;
+
+        *frozen_at = 0;
+        if ((rc = pair_volume(svc, p, az, &pv)) < 0)
+                return rc;
+        if (!(v = volreg_lookup(az, pv.id))) {
+                store_volume_clear(&pv);
+                return 0; /* not here: the takeover fails on it anyway */
+        }
+        /* No write of a stale production node through the link from now on. */
+        snprintf(id, sizeof(id), "link/%s", p->id);
+        attach_revoke(id);
+        pthread_rwlock_wrlock(&g_rw);
+        rc = entry_get_locked(svc, az, p->id, NULL, 0, &e);
+        if (rc == 0 && e && sidecar_is_open(e->sc)) {
+                *frozen_at = sidecar_frozen_at(e->sc);
+                if (env_on("EVSREP_SIDECAR_NO_ROLLBACK")) {
+                        log_warn("pair %s: EVSREP_SIDECAR_NO_ROLLBACK=1: DR NOT rolled back (test)",
+                                 p->id);
+                        rc = 1;
+                } else if ((rc = link_local_open(v, &l)) == 0 &&
+                           (rc = sidecar_rollback(e->sc, l, volume_size(v))) == 0) {
+                        log_info("pair %s: rolled back to its frozen instant (%lld) from the DR "
+                                 "node's sidecar",
+                                 p->id, (long long)*frozen_at);
+                        rc = 1;
+                }
+        }
+        pthread_rwlock_unlock(&g_rw);
+        if (l)
+                l->ops->close(l);
+        if (rc < 0)
+                log_error("pair %s: the rollback from the DR node's sidecar failed: %s", p->id,
+                          strerror(-rc));
+        volume_put(v);
+        store_volume_clear(&pv);
+        return rc;
+}
+
+int service_drcow_fold(struct service *svc, const struct store_pair *p, const char *az,
+                       struct mirror *m)
+{
+        struct drcow *e;
+        struct bitmap bm = {0};
+        uint64_t cb, size, marked = 0;
+        int rc;
+
+        pthread_rwlock_wrlock(&g_rw);
+        rc = entry_get_locked(svc, az, p->id, NULL, 0, &e);
+        if (rc < 0 || !e) {
+                pthread_rwlock_unlock(&g_rw);
+                return rc;
+        }
+        size = volume_size(mirror_prod(m));
+        cb = sidecar_chunk_bytes(e->sc);
+        if (sidecar_is_open(e->sc) && !sidecar_discard_pending(e->sc)) {
+                /* R3: the rolled-back chunks dirty, durably, before the
+                 * sidecar naming them goes. */
+                if ((rc = bitmap_init(&bm, (size + cb - 1) / cb)) == 0) {
+                        sidecar_mark(e->sc, &bm);
+                        for (uint64_t b = bitmap_next_set(&bm, 0); b < bm.nbits && rc == 0;) {
+                                uint64_t x = bitmap_next_clear(&bm, b);
+                                uint64_t off = b * cb, len = MIN(x * cb, size) - off;
+
+                                rc = mirror_mark_dirty(m, off, len);
+                                marked += len;
+                                b = bitmap_next_set(&bm, x);
+                        }
+                        bitmap_free(&bm);
+                }
+        }
+        if (rc == 0) {
+                sidecar_discard(e->sc);
+                entry_remove_locked(e);
+                log_info("pair %s: %llu bytes rolled back marked for the reprotect; the DR "
+                         "node's sidecar deleted",
+                         p->id, (unsigned long long)marked);
+        } else {
+                log_error("pair %s: cannot mark the rolled-back chunks: %s; the sidecar is kept",
+                          p->id, strerror(-rc));
+        }
+        pthread_rwlock_unlock(&g_rw);
+        return rc;
+}
+
+/* ---------------------------------------------------------------- production end */
+
+/* POST the body to the sidecar route of pair_id on the node serving its
+ * DR AZ. */
+static int send_to_dr(const char *pair_id, const char *body)
+{
+        struct service *svc = g_svc;
+        struct store_pair p;
+        struct store_volume dv = {0};
+        struct store_node node;
+        struct cluster_reply rep = {0};
+        char path[256], msg[256] = "";
+        int rc;
+
+        if (!svc)
+                return -ENOTCONN;
+        if ((rc = store_pair_get(svc->store, NULL, pair_id, &p)) < 0 ||
+            (rc = pair_volume(svc, &p, NULL, &dv)) < 0)
+                return rc;
+        rc = cluster_az_owner(dv.availability_zone, &node, NULL);
+        store_volume_clear(&dv);
+        if (rc < 0)
+                return rc == -EHOSTDOWN ? -EHOSTUNREACH : rc;
+        snprintf(path, sizeof(path), "/v2/%s/os-evsrep-links/%s/sidecar", p.project_id, pair_id);
+        rc = cluster_forward_send(&node, "POST", path, p.project_id, false, body, strlen(body),
+                                  &rep, msg, sizeof(msg));
+        if (rc < 0) {
+                log_error("pair %s: node %s cannot be reached for the sidecar: %s", pair_id,
+                          node.name, msg);
+                return rc;
+        }
+        if (rep.status != 200) {
+                log_error("pair %s: node %s refused the sidecar request: HTTP %ld %.200s", pair_id,
+                          node.name, rep.status, rep.body ? rep.body : "");
+                rc = -EIO;
+        }
+        cluster_reply_free(&rep);
+        return rc;
+}
+
+static int remote_open(const char *pair_id, uint64_t nchunks, uint64_t chunk_bytes,
+                       int64_t frozen_at)
+{
+        char body[256];
+
+        snprintf(body, sizeof(body),
+                 "{\"op\":\"open\",\"nchunks\":%llu,\"chunk_bytes\":%llu,\"frozen_at\":%lld}",
+                 (unsigned long long)nchunks, (unsigned long long)chunk_bytes,
+                 (long long)frozen_at);
+        return send_to_dr(pair_id, body);
+}
+
+static int remote_discard(const char *const *pair_ids, size_t n)
+{
+        json_t *root = json_pack("{s:s,s:[]}", "op", "discard", "pairs");
+        char *body;
+        int rc;
+
+        if (!root)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                json_array_append_new(json_object_get(root, "pairs"), json_string(pair_ids[i]));
+        body = json_dumps(root, JSON_COMPACT);
+        json_decref(root);
+        if (!body)
+                return -ENOMEM;
+        rc = send_to_dr(pair_ids[0], body);
+        free(body);
+        return rc;
+}
+
+void service_drcow_start(struct service *svc)
+{
+        static const struct mirror_cow_remote_ops ops = {.open = remote_open,
+                                                         .discard = remote_discard};
+
+        g_svc = svc;
+        mirror_cow_remote_set(&ops);
+}
+
+void service_drcow_stop(void)
+{
+        mirror_cow_remote_set(NULL);
+        pthread_rwlock_wrlock(&g_rw);
+        while (g_list)
+                entry_remove_locked(g_list); /* closed, files kept */
+        pthread_rwlock_unlock(&g_rw);
+        g_svc = NULL;
+}
