@@ -285,10 +285,14 @@ expect_eq "$(jget "$G.priority_station")" az1 "refused reverse kept priority_sta
 # --- copying: dirty data, sync, and the requests racing it
 # A slow DR makes the copy last: every write to D1 and D2 sleeps 50 ms (the
 # resync writes 1 MiB pieces: 48 MiB take ~2.4 s), so the requests below land
-# while copying. The fault rules need the volume ids at daemon start: a clean
-# restart (the restart further down drops them again).
+# while copying. Across two nodes (EVSREP_TEST_NODES=2) the resync copies
+# 4 MiB as 16 pieces in flight at once, so the DR sleeps overlap: 400 ms
+# each keeps the copy ~5 s long. The fault rules need the volume ids at
+# daemon start: a clean restart (the restart further down drops them again).
+SLOW_US=50000
+[ "${EVSREP_TEST_NODES:-1}" = 2 ] && SLOW_US=400000
 stop_daemon
-EVSREP_FAULT="vol_write@${D[1]}~50000;vol_write@${D[2]}~50000" start_daemon
+EVSREP_FAULT="vol_write@${D[1]}~$SLOW_US;vol_write@${D[2]}~$SLOW_US" start_daemon
 expect_eq "$(repl "$G1")" active-stopped "paused group after the restart with a slow DR"
 head -c $((48 * 1024 * 1024)) /dev/urandom >"$TMP/dirty"
 nbdcopy "$TMP/dirty" "$(nbd_uri az1 "${P[1]}")" || fail "dirty P1"
