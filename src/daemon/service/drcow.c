@@ -46,7 +46,9 @@ static struct service *g_svc;
 
 /* Test builds: EVSREP_DRCOW_NO_PRESERVE=1 skips the preserve on the DR
  * node (to see the functional test fail); EVSREP_SIDECAR_NO_ROLLBACK=1
- * skips the rollback, as for a local sidecar. */
+ * skips the rollback, as for a local sidecar; EVSREP_DRCOW_NO_DISCARD=1
+ * makes the production node's discard request fail unsent (a discard lost
+ * on its way: R4). */
 static bool env_on(const char *name)
 {
 #ifdef EVSREP_FAULT_INJECTION
@@ -512,6 +514,11 @@ static int remote_discard(const char *const *pair_ids, size_t n)
 
         if (!root)
                 return -ENOMEM;
+        if (env_on("EVSREP_DRCOW_NO_DISCARD")) {
+                json_decref(root);
+                log_warn("EVSREP_DRCOW_NO_DISCARD=1: the discard is not sent (test)");
+                return -EIO;
+        }
         for (size_t i = 0; i < n; i++)
                 json_array_append_new(json_object_get(root, "pairs"), json_string(pair_ids[i]));
         body = json_dumps(root, JSON_COMPACT);

@@ -203,6 +203,7 @@ int service_handoff_failover(struct service *svc, const char *project, const cha
         char dr_az[STORE_AZ_LEN] = "", old_az[STORE_AZ_LEN];
         const char *st[MAX_MEMBERS];
         size_t n = 0;
+        bool released;
         int rc, failed = 0;
 
         *retry_sec = 0;
@@ -249,6 +250,15 @@ int service_handoff_failover(struct service *svc, const char *project, const cha
         if (rc < 0 && rc != -EHOSTDOWN)
                 goto out;
         snprintf(old_az, sizeof(old_az), "%s", g.priority_station);
+        /* Every member recorded active (read before the takeover rewrites
+         * the rows): the resync had ended and every member was mirroring
+         * in SYNC, so the DR disks hold every acknowledged write; a sidecar
+         * still here only missed its discard (replication.md, "Remote
+         * links", R4): folded, never rolled back. */
+        released = n > 0;
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(ps[i].replication_status, repl_status_name(REPL_ACTIVE)) != 0)
+                        released = false;
         service_verify_cancel(svc, group_id, "failover");
         rc = record_takeover(svc, &g, ps, n, owner.name, dr_az, retry_sec, msg, msglen);
         if (rc < 0) {
@@ -269,7 +279,7 @@ int service_handoff_failover(struct service *svc, const char *project, const cha
                 /* A resync was under way: back to the frozen instant from
                  * this node's sidecar before the disk is production
                  * (replication.md, sidecars, "Remote links"). */
-                if (!rt || service_drcow_rollback(svc, &ps[i], dr_az, &inst) < 0 ||
+                if (!rt || (!released && service_drcow_rollback(svc, &ps[i], dr_az, &inst) < 0) ||
                     pair_rt_takeover(svc, rt, &ps[i], MIRROR_TRACK) < 0)
                         failed++;
                 else if (service_drcow_fold(svc, &ps[i], dr_az, pair_rt_mirror(rt)) < 0)

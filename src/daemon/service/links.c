@@ -329,7 +329,10 @@ static int hook_resolve(const char *site, const char *pair_id, const char *node,
                 snprintf(why, whylen, "no such pair in the store");
                 return rc;
         }
-        if (pair_row_status(&p) == PAIR_DELETING) {
+        if (pair_row_status(&p) == PAIR_DELETING || pair_row_status(&p) == PAIR_ERROR_DELETING) {
+                /* error_deleting: only a DELETE is accepted; no mirror
+                 * runs again, so no link may make the volume read-only
+                 * again after hook_closed released it. */
                 snprintf(why, whylen, "the pair is being deleted");
                 return -ENOENT;
         }

@@ -750,6 +750,15 @@ void service_pairs_reconcile(struct service *svc)
                 }
                 if (!(rt = rt_get(svc, p->id)))
                         continue;
+                if (pst == PAIR_ERROR_DELETING) {
+                        /* A delete that failed half way (its meta file may
+                         * be gone): only a DELETE is accepted, and no
+                         * mirror or link opens for it again. */
+                        log_warn("pair %s: error_deleting; its mirror stays stopped until a "
+                                 "DELETE finishes it",
+                                 p->id);
+                        continue;
+                }
                 if (pst == PAIR_ERROR) {
                         /* Its mirror did not run: writes on production
                          * went untracked, so the bitmap on disk no longer

@@ -162,7 +162,11 @@ static void set_status(struct service *svc, const char *id, enum volume_status s
 }
 
 /* Is v the DR disk of its pair (its zone is not the pair's production)? A
- * pair that cannot be read counts as DR: read-only is the safe answer. */
+ * pair that cannot be read counts as DR: read-only is the safe answer. A
+ * pair being deleted (deleting, error_deleting) never mirrors again: its
+ * DR disk is released as the link export's close releases it (links.c
+ * hook_closed), also when this node restarts before the DELETE finishes
+ * on the production node, which has no link left to tell it. */
 static bool is_dr_side(struct service *svc, const struct store_volume *v)
 {
         struct store_pair p;
@@ -171,6 +175,8 @@ static bool is_dr_side(struct service *svc, const struct store_volume *v)
                 return false;
         if (store_pair_get(svc->store, NULL, v->pair_id, &p) < 0)
                 return true;
+        if (pair_row_status(&p) == PAIR_DELETING || pair_row_status(&p) == PAIR_ERROR_DELETING)
+                return false;
         return strcmp(p.priority_station, v->availability_zone) != 0;
 }
 
