@@ -27,6 +27,7 @@
 #include "engine/meta.h"
 #include "engine/mirror.h"
 #include "service/internal.h"
+#include "volume/attach.h"
 #include "volume/volume.h"
 
 #include <errno.h>
@@ -279,6 +280,12 @@ int service_handoff_failover(struct service *svc, const char *project, const cha
                 /* A resync was under way: back to the frozen instant from
                  * this node's sidecar before the disk is production
                  * (replication.md, sidecars, "Remote links"). */
+                if (released) { /* as the rollback does first: no stale link writes */
+                        char lid[64];
+
+                        snprintf(lid, sizeof(lid), "link/%s", ps[i].id);
+                        attach_revoke(lid);
+                }
                 if (!rt || (!released && service_drcow_rollback(svc, &ps[i], dr_az, &inst) < 0) ||
                     pair_rt_takeover(svc, rt, &ps[i], MIRROR_TRACK) < 0)
                         failed++;
