@@ -349,8 +349,8 @@ static void node_links_add(struct api_call *c, json_t *entry, const struct store
                 } else {
                         char why[200];
 
-                        snprintf(why, sizeof(why), "%s", msg);
-                        snprintf(msg, sizeof(msg), "cannot be reached: %s", why);
+                        snprintf(why, sizeof(why), "%.199s", msg);
+                        snprintf(msg, sizeof(msg), "cannot be reached: %.199s", why);
                 }
         }
         json_object_set_new(entry, "links", links ? links : json_null());
