@@ -43,7 +43,7 @@ MIB=4
 G=.replication_consistency_group
 declare -A P=() D=() R=() PU=()
 count() { grep -c "$1" "$2" || true; } # grep -c prints 0, and fails, on no match
-ALL="1 2 3 4 5 6"
+ALL=(1 2 3 4 5 6)
 region_is() { # FILE BYTE: the first MIB MiB of FILE are all BYTE
   cmp -s -n "$((MIB << 20))" "$1" <(head -c "$((MIB << 20))" /dev/zero | tr '\0' "\\$(printf '%03o' "$2")")
 }
@@ -58,14 +58,14 @@ write_on() { # BYTE LEN_MIB INDEX...
 
 # --- 1. three groups resynced with sidecars on B, whose discards are lost ---------------
 URL=$URL_a
-for i in $ALL; do
+for i in "${ALL[@]}"; do
   P[$i]=$(create_volume az1 1 "p$i")
   D[$i]=$(create_volume az2 1 "d$i")
   PU[$i]=$(attach a "${P[$i]}")
 done
-write_on 0x11 "$MIB" $ALL
-for i in $ALL; do R[$i]=$(create_pair "${P[$i]}" "${D[$i]}" "r$i"); done
-for i in $ALL; do wait_pair_active "${R[$i]}" 60; done
+write_on 0x11 "$MIB" "${ALL[@]}"
+for i in "${ALL[@]}"; do R[$i]=$(create_pair "${P[$i]}" "${D[$i]}" "r$i"); done
+for i in "${ALL[@]}"; do wait_pair_active "${R[$i]}" 60; done
 GP=$(create_group gp "${R[1]}" "${R[2]}")
 GF=$(create_group gf "${R[3]}" "${R[4]}")
 GR=$(create_group gr "${R[5]}" "${R[6]}")
@@ -84,19 +84,19 @@ pause() {
 }
 sync_all
 for g in "$GP" "$GF" "$GR"; do pause "$g"; done
-write_on 0x22 "$MIB" $ALL
+write_on 0x22 "$MIB" "${ALL[@]}"
 lost0=$(count 'the DR node did not discard the sidecars' "$TMP/a.log")
 sync_all
 lost() { echo $(($(count 'the DR node did not discard the sidecars' "$TMP/a.log") - lost0)); }
 for _ in $(seq 1 50); do [ "$(lost)" -ge 3 ] && break; sleep 0.1; done
 expect_eq "$(lost)" 3 "discards A tried (and lost) at the end of the resyncs"
-for i in $ALL; do
+for i in "${ALL[@]}"; do
   [ -f "$(node_file b az2 "pair-${R[$i]}.drcow")" ] || die "precondition: no sidecar of r$i left on B"
 done
 
 # --- 2. acknowledged writes in SYNC -------------------------------------------------
-write_on 0x33 "$MIB" $ALL
-for i in $ALL; do
+write_on 0x33 "$MIB" "${ALL[@]}"
+for i in "${ALL[@]}"; do
   region_is "$(b_file "${D[$i]}")" 0x33 || fail "d$i does not hold the acknowledged SYNC writes"
 done
 
@@ -148,14 +148,14 @@ for g in "$GP" "$GF" "$GR"; do
   on b GET "$RCGS/$g"
   expect_eq "$(jget "$G.status")/$(jget "$G.priority_station")" failovered/az2 "group $g after the failover"
 done
-for i in $ALL; do
+for i in "${ALL[@]}"; do
   NU=$(attach b "${D[$i]}")
   qemu-io -f raw -c "read -P 0x33 0 ${MIB}M" "$NU" >"$TMP/qio" 2>&1 ||
     fail "d$i after the failover is not the group's instant (0x33): $(tail -n 3 "$TMP/qio")"
 done
 expect_eq "$(count "sidecar (generation [1-9][0-9]*, .*) was released" "$TMP/b.log")" 4 "released sidecars folded on B (GP, GF)"
 expect_eq "$(count "from the DR node's sidecar" "$TMP/b.log")" 2 "members rolled back on B (GR)"
-for i in $ALL; do
+for i in "${ALL[@]}"; do
   [ ! -e "$(node_file b az2 "pair-${R[$i]}.drcow")" ] || fail "sidecar of r$i left on B after the failover"
 done
 finish
