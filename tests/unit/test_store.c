@@ -442,6 +442,56 @@ static void test_group_crud(void **state)
         assert_int_equal(store_group_delete(f->s, g.id), -ENOENT);
 }
 
+/* The release record of a group's remote sidecars (store.h,
+ * store_group_release_*; docs/design/replication.md "The release
+ * record"): 0 for a new group, +1 per bump, kept across a reopen, never
+ * moved by store_group_update (a stale copy of the row written back), a
+ * bump in a rolled-back transaction undone, -ENOENT for a group that does
+ * not exist, never negative (CHECK). */
+static void test_group_release(void **state)
+{
+        struct fx *f = *state;
+        struct store_group g, stale;
+        char missing[STORE_ID_LEN];
+        int64_t n = -1;
+
+        mk_group(&g, 1, "p1", 10);
+        assert_int_equal(store_group_insert(f->s, &g), 0);
+        assert_int_equal(store_group_release_get(f->s, g.id, &n), 0);
+        assert_int_equal(n, 0);
+        assert_int_equal(store_group_get(f->s, "p1", g.id, &stale), 0);
+        assert_int_equal(store_group_release_bump(f->s, g.id), 0);
+        assert_int_equal(store_group_release_bump(f->s, g.id), 0);
+        assert_int_equal(store_group_release_get(f->s, g.id, &n), 0);
+        assert_int_equal(n, 2);
+        snprintf(stale.status, sizeof(stale.status), "failovered");
+        stale.updated_at = 99;
+        assert_int_equal(store_group_update(f->s, &stale), 0);
+        assert_int_equal(store_group_release_get(f->s, g.id, &n), 0);
+        assert_int_equal(n, 2);
+        reopen(f);
+        assert_int_equal(store_group_release_get(f->s, g.id, &n), 0);
+        assert_int_equal(n, 2);
+
+        assert_int_equal(store_tx_begin(f->s), 0);
+        assert_int_equal(store_group_release_bump(f->s, g.id), 0);
+        assert_int_equal(store_group_release_get(f->s, g.id, &n), 0);
+        assert_int_equal(n, 3);
+        store_tx_rollback(f->s);
+        assert_int_equal(store_group_release_get(f->s, g.id, &n), 0);
+        assert_int_equal(n, 2);
+
+        mkid(missing, 'c', 9);
+        assert_int_equal(store_group_release_bump(f->s, missing), -ENOENT);
+        assert_int_equal(store_group_release_get(f->s, missing, &n), -ENOENT);
+        store_close(f->s);
+        f->s = NULL;
+        assert_true(raw_exec(f, "UPDATE groups SET sidecars_released = -1") != 0);
+        reopen(f);
+        assert_int_equal(store_group_release_get(f->s, g.id, &n), 0);
+        assert_int_equal(n, 2);
+}
+
 static void test_list_all_and_by_group(void **state)
 {
         struct fx *f = *state;
@@ -1279,13 +1329,14 @@ static void test_quota_upgrade_path(void **state)
         struct fx *f = *state;
         struct store_volume v, got;
         struct store_quota q;
-        char sql[128];
+        char sql[256];
 
         mk_volume(&v, 1, "p1", "az1", 1);
         assert_int_equal(store_volume_insert(f->s, &v), 0);
         store_close(f->s);
         f->s = NULL;
         snprintf(sql, sizeof(sql),
+                 "ALTER TABLE groups DROP COLUMN sidecars_released; "
                  "DROP TABLE group_throttles; DROP TABLE nodes; DROP TABLE quotas; "
                  "DROP INDEX volumes_az; "
                  "UPDATE schema_version SET version = %d",
@@ -1475,6 +1526,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_quota_check_constraint, setup, teardown),
             cmocka_unit_test_setup_teardown(test_usage_and_provisioned, setup, teardown),
             cmocka_unit_test_setup_teardown(test_quota_upgrade_path, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_group_release, setup, teardown),
             cmocka_unit_test_setup_teardown(test_node_register_get_list, setup, teardown),
             cmocka_unit_test_setup_teardown(test_node_renew_generation, setup, teardown),
             cmocka_unit_test_setup_teardown(test_node_take_roles, setup, teardown),

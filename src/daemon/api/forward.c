@@ -250,10 +250,7 @@ int api_forward_route(struct api_call *c, const char *pattern)
                         return live_get_local(c, owner.name,
                                               msg[0] ? msg : "answered with an error");
                 }
-                rc = http_reply_relay(c->r, (unsigned)rep.status, rep.content_type, rep.body,
-                                      rep.len, NULL);
-                cluster_reply_free(&rep);
-                return rc < 0 ? -1 : 1;
+                return api_forward_relay(c, &rep);
         }
         /* A failover that reached a node other than production's was
          * forwarded because production did not answer (handoff.c). */
@@ -305,11 +302,19 @@ int api_forward_route(struct api_call *c, const char *pattern)
                 return api_reply_errno(c, rc, NULL) < 0 ? -1 : 1;
         log_info("%s: %s %s forwarded to node %s (%s): HTTP %ld", c->r->req_id, c->r->method,
                  c->r->url, owner.name, az, rep.status);
-        if (rep.retry_after[0])
-                snprintf(retry, sizeof(retry), "Retry-After: %s", rep.retry_after);
-        rc = http_reply_relay(c->r, (unsigned)rep.status, rep.content_type, rep.body, rep.len,
-                              rep.retry_after[0] ? retry : NULL);
-        cluster_reply_free(&rep);
+        return api_forward_relay(c, &rep);
+}
+
+int api_forward_relay(struct api_call *c, struct cluster_reply *rep)
+{
+        char retry[48];
+        int rc;
+
+        if (rep->retry_after[0])
+                snprintf(retry, sizeof(retry), "Retry-After: %s", rep->retry_after);
+        rc = http_reply_relay(c->r, (unsigned)rep->status, rep->content_type, rep->body, rep->len,
+                              rep->retry_after[0] ? retry : NULL);
+        cluster_reply_free(rep);
         return rc < 0 ? -1 : 1;
 }
 

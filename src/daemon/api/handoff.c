@@ -72,7 +72,7 @@ static int failover_here(struct api_call *c)
 
 int api_handoff_route(struct api_call *c, const char *prod_az)
 {
-        char dr_az[STORE_AZ_LEN], msg[256] = "", retry[48];
+        char dr_az[STORE_AZ_LEN], msg[256] = "";
         struct store_node dr;
         struct cluster_reply rep;
         int rc;
@@ -110,12 +110,7 @@ int api_handoff_route(struct api_call *c, const char *prod_az)
         }
         log_info("%s: failover forwarded to node %s (%s, the DR zone): HTTP %ld", c->r->req_id,
                  dr.name, dr_az, rep.status);
-        if (rep.retry_after[0])
-                snprintf(retry, sizeof(retry), "Retry-After: %s", rep.retry_after);
-        rc = http_reply_relay(c->r, (unsigned)rep.status, rep.content_type, rep.body, rep.len,
-                              rep.retry_after[0] ? retry : NULL);
-        cluster_reply_free(&rep);
-        return rc < 0 ? -1 : 1;
+        return api_forward_relay(c, &rep);
 }
 
 int api_handoff_takeover(struct api_call *c)

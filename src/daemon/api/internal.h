@@ -95,6 +95,10 @@ json_t *api_group_verify_json(struct api_call *c, const char *group_id);
  * another node's AZ. 0: carry it out here; 1: replied (forwarded, or 503);
  * -1: the reply failed. pattern is the matched route's. */
 int api_forward_route(struct api_call *c, const char *pattern);
+struct cluster_reply;
+/* Reply to c with another node's answer (status, content type, Retry-After,
+ * body), then free rep. 1, or -1 when the reply failed (as the route). */
+int api_forward_relay(struct api_call *c, struct cluster_reply *rep);
 /* The string a forwarded request's signature covers: path plus r's query
  * in canonical form (forward.c). 0, or -E2BIG when it does not fit cap. */
 int api_forward_signed_path(const struct http_req *r, const char *path, char *buf, size_t cap);

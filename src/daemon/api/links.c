@@ -85,7 +85,8 @@ int api_links_list(struct api_call *c)
 /* POST /v2/{project}/os-evsrep-links/{pair id}/sidecar: the production node
  * of a remote pair asks its DR node to open (create or keep) the pair's
  * copy-on-write sidecar, {"op": "open", "frozen_at", "chunk_bytes",
- * "nchunks"}, or to discard a group's, {"op": "discard", "pairs": [ids]}
+ * "nchunks", "generation" (optional, >= 0: "The release record")}, or to
+ * discard a group's, {"op": "discard", "pairs": [ids]}
  * (docs/design/replication.md, sidecars, "Remote links"). Internal. */
 int api_links_sidecar(struct api_call *c)
 {
@@ -102,20 +103,23 @@ int api_links_sidecar(struct api_call *c)
         if (op && strcmp(op, "open") == 0) {
                 json_t *nc = json_object_get(root, "nchunks"),
                        *cb = json_object_get(root, "chunk_bytes"),
-                       *fa = json_object_get(root, "frozen_at");
+                       *fa = json_object_get(root, "frozen_at"),
+                       *gen = json_object_get(root, "generation");
 
                 if (!json_is_integer(nc) || !json_is_integer(cb) || !json_is_integer(fa) ||
                     json_integer_value(nc) <= 0 || json_integer_value(cb) <= 0 ||
-                    json_integer_value(fa) <= 0) {
+                    json_integer_value(fa) <= 0 ||
+                    (gen && (!json_is_integer(gen) || json_integer_value(gen) < 0))) {
                         json_decref(root);
                         return http_reply_error(c->r, HTTP_ERR_BAD_REQUEST, NULL,
                                                 "nchunks, chunk_bytes and frozen_at must be "
-                                                "positive integers");
+                                                "positive integers, generation a non-negative "
+                                                "one");
                 }
-                rc = service_drcow_open(c->ctx->svc, c->project, c->id,
-                                        (uint64_t)json_integer_value(nc),
-                                        (uint64_t)json_integer_value(cb),
-                                        (int64_t)json_integer_value(fa), msg, sizeof(msg));
+                rc = service_drcow_open(
+                    c->ctx->svc, c->project, c->id, (uint64_t)json_integer_value(nc),
+                    (uint64_t)json_integer_value(cb), (int64_t)json_integer_value(fa),
+                    gen ? (uint64_t)json_integer_value(gen) : 0, msg, sizeof(msg));
         } else if (op && strcmp(op, "discard") == 0 &&
                    json_is_array(pairs = json_object_get(root, "pairs")) &&
                    json_array_size(pairs) > 0 && json_array_size(pairs) <= 4096) {

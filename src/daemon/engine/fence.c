@@ -14,7 +14,9 @@
  * Lock order: volume fence -> range lock -> g->mu -> m->io -> m->mu. g->mu is
  * never held while waiting for a fence, a range lock or I/O, except by the
  * sidecar discard (fence_group_cow_release, and the bind after a restart):
- * header writes and deletes, once per resync (replication.md, S5). */
+ * header writes and deletes, once per resync (replication.md, S5), and for
+ * remote members the release record's store write and the discard request
+ * (the service's hook: "The release record", R7). */
 #include "engine/fence.h"
 #include "engine/internal.h"
 #include "engine/settle.h"
@@ -473,7 +475,9 @@ void fence_group_cow_release(struct mirror_group *g)
         for (size_t i = 0; i < g->n && all; i++)
                 sidecar_discard(g->members[i]->sc);
         /* Members over a remote link: their sidecars are on the DR node
-         * (one node for the group): one request, S5 among them there. */
+         * (one node for the group): the release recorded in the store,
+         * then one request, S5 among them there (replication.md, "The
+         * release record": still under g->mu, R7). */
         if (all) {
                 const char **ids = calloc(g->n ? g->n : 1, sizeof(*ids));
                 size_t k = 0;
@@ -481,7 +485,7 @@ void fence_group_cow_release(struct mirror_group *g)
                 for (size_t i = 0; ids && i < g->n; i++)
                         if (!link_is_local(g->members[i]->link))
                                 ids[k++] = g->members[i]->pair_id;
-                if (!ids || mirror_cow_remote_discard(ids, k) < 0)
+                if (!ids || mirror_cow_remote_discard(g->id, ids, k) < 0)
                         log_error("group of %s: the DR node did not discard the sidecars",
                                   g->n ? g->members[0]->pair_id : "?");
                 free(ids);

@@ -119,7 +119,7 @@ void resync_pace(struct mirror *m, uint64_t data_bytes, uint64_t sync_bytes);
 /* Every member of g in SYNC: discard every member's sidecar (under g->mu). */
 void fence_group_cow_release(struct mirror_group *g);
 /* The remote hook's discard (mirror_cow.c); 0 without a hook. */
-int mirror_cow_remote_discard(const char *const *pair_ids, size_t n);
+int mirror_cow_remote_discard(const char *group_id, const char *const *pair_ids, size_t n);
 
 /* mirror_cow.c: the sidecar hooks (docs/design/replication.md, "A
  * consistent DR image during resync"). */

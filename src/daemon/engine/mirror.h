@@ -139,10 +139,14 @@ void mirror_cow_set_instant(struct mirror *m, int64_t usec);
  * node (docs/design/replication.md, sidecars, "Remote links"). The service
  * sets these; with none set such a pair gets no sidecar. open: the DR node
  * holds an open sidecar for the pair (created or kept) on return 0;
- * discard: the DR node discarded those pairs' sidecars (S5 among them). */
+ * discard: the DR node discarded those pairs' sidecars (S5 among them);
+ * group_id (NULL: a pair in no group) names the group whose resync
+ * completed, and the hook records that release durably before it sends
+ * the discard (replication.md "The release record", R7: called under the
+ * group's mutex, before the last member's SYNCED event). */
 struct mirror_cow_remote_ops {
         int (*open)(const char *pair_id, uint64_t nchunks, uint64_t chunk_bytes, int64_t frozen_at);
-        int (*discard)(const char *const *pair_ids, size_t n);
+        int (*discard)(const char *group_id, const char *const *pair_ids, size_t n);
 };
 void mirror_cow_remote_set(const struct mirror_cow_remote_ops *ops);
 

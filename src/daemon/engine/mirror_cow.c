@@ -84,13 +84,13 @@ static struct mirror_cow_remote_ops remote_get(void)
         return r;
 }
 
-int mirror_cow_remote_discard(const char *const *pair_ids, size_t n)
+int mirror_cow_remote_discard(const char *group_id, const char *const *pair_ids, size_t n)
 {
         struct mirror_cow_remote_ops r = remote_get();
 
         if (!n || !r.discard)
                 return 0;
-        return r.discard(pair_ids, n);
+        return r.discard(group_id, pair_ids, n);
 }
 
 /* The DR node keeps the sidecar of a remote DR disk (R2: before the resync
@@ -212,7 +212,7 @@ void mirror_cow_synced(struct mirror *m)
         else if (sync && !link_is_local(m->link)) {
                 const char *id = m->pair_id;
 
-                if (mirror_cow_remote_discard(&id, 1) < 0)
+                if (mirror_cow_remote_discard(NULL, &id, 1) < 0)
                         log_error("pair %s: the DR node did not discard the sidecar", m->pair_id);
         }
 }

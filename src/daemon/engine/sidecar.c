@@ -11,6 +11,7 @@
 #include <libgen.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,7 @@
 #endif
 
 #define SC_MAGIC       "EVSRCW01"
-#define SC_VERSION     1u
+#define SC_VERSION     2u /* 1: no generation (read as 0, unknown) */
 #define SC_BLOCK       4096u
 #define SC_INDEX_OFF   4096u
 #define SC_F_ROLLBACK  1u
@@ -38,7 +39,10 @@ struct sc_hdr {
         uint32_t flags;
         uint32_t pad;
         char pair_id[40];
+        uint64_t generation; /* version 2: the group generation (R5); 0 unknown */
 };
+
+_Static_assert(offsetof(struct sc_hdr, generation) == 88, "sidecar header layout (replication.md)");
 
 enum sc_state { SC_CLOSED, SC_OPEN, SC_CLOSING };
 
@@ -56,6 +60,7 @@ struct sidecar {
         uint64_t nchunks;
         int64_t frozen_at;
         uint32_t flags;
+        uint64_t generation;
         uint64_t data_off;
         struct bitmap idx;
         uint64_t data_bytes;
@@ -139,6 +144,7 @@ static int write_header(struct sidecar *s, int fd)
         h->frozen_at = s->frozen_at;
         h->flags = s->flags;
         snprintf(h->pair_id, sizeof(h->pair_id), "%s", s->pair_id);
+        h->generation = s->generation;
         h->crc = util_crc32c(blk + 16, SC_BLOCK - 16);
         return fault_pwrite(fd, blk, SC_BLOCK, 0);
 }
@@ -165,7 +171,7 @@ int sidecar_load(struct sidecar *s)
         }
         rc = util_pread_full(fd, blk, SC_BLOCK, 0);
         memcpy(&h, blk, sizeof(h));
-        if (rc == 0 && (memcmp(h.magic, SC_MAGIC, 8) || h.version != SC_VERSION ||
+        if (rc == 0 && (memcmp(h.magic, SC_MAGIC, 8) || h.version < 1 || h.version > SC_VERSION ||
                         h.crc != util_crc32c(blk + 16, SC_BLOCK - 16) ||
                         (s->chunk_bytes && h.chunk_bytes != s->chunk_bytes) || h.chunk_bytes == 0 ||
                         h.nchunks == 0))
@@ -175,6 +181,8 @@ int sidecar_load(struct sidecar *s)
                 s->nchunks = h.nchunks;
                 s->frozen_at = h.frozen_at;
                 s->flags = h.flags;
+                /* Version 1 has zeroes there: generation unknown. */
+                s->generation = h.version >= 2 ? h.generation : 0;
                 s->data_off = SC_INDEX_OFF + index_bytes(h.nchunks);
                 if ((rc = bitmap_init(&s->idx, h.nchunks)) == 0 &&
                     (rc = util_pread_full(fd, s->idx.words, bitmap_nwords(h.nchunks) * 8,
@@ -233,6 +241,11 @@ static int finish_close_locked(struct sidecar *s)
 
 int sidecar_create(struct sidecar *s, uint64_t nchunks, int64_t frozen_at)
 {
+        return sidecar_create_gen(s, nchunks, frozen_at, 0);
+}
+
+int sidecar_create_gen(struct sidecar *s, uint64_t nchunks, int64_t frozen_at, uint64_t generation)
+{
         char tmp[4210];
         int fd, rc;
 
@@ -258,6 +271,7 @@ int sidecar_create(struct sidecar *s, uint64_t nchunks, int64_t frozen_at)
         s->nchunks = nchunks;
         s->frozen_at = frozen_at;
         s->flags = 0;
+        s->generation = generation;
         s->data_off = SC_INDEX_OFF + index_bytes(nchunks);
         if ((rc = bitmap_init(&s->idx, nchunks)) < 0)
                 goto fail;
@@ -307,6 +321,55 @@ int64_t sidecar_frozen_at(struct sidecar *s)
         t = s->state == SC_OPEN ? s->frozen_at : 0;
         pthread_mutex_unlock(&s->mu);
         return t;
+}
+
+uint64_t sidecar_generation(struct sidecar *s)
+{
+        uint64_t g;
+
+        pthread_mutex_lock(&s->mu);
+        g = s->state == SC_OPEN ? s->generation : 0;
+        pthread_mutex_unlock(&s->mu);
+        return g;
+}
+
+int sidecar_set_generation(struct sidecar *s, uint64_t generation)
+{
+        uint64_t old;
+        int rc = 0;
+
+        pthread_mutex_lock(&s->mu);
+        if (s->state != SC_OPEN) {
+                pthread_mutex_unlock(&s->mu);
+                return -EBADF;
+        }
+        old = s->generation;
+        if (old != generation) {
+                /* One 4 KiB block in place: the old header or the new. */
+                s->generation = generation;
+                if ((rc = write_header(s, s->fd)) == 0)
+                        rc = fault_fdatasync(s->fd);
+                if (rc < 0)
+                        s->generation = old;
+        }
+        pthread_mutex_unlock(&s->mu);
+        return rc;
+}
+
+enum sidecar_fate sidecar_fate_decide(uint64_t generation, uint64_t released, bool rows_active)
+{
+        if (generation == 0) /* a version-1 file: R4's rows */
+                return rows_active ? SIDECAR_FOLD : SIDECAR_ROLLBACK;
+        return generation <= released ? SIDECAR_FOLD : SIDECAR_ROLLBACK;
+}
+
+enum sidecar_open sidecar_open_decide(uint64_t have, uint64_t want)
+{
+        if (want == 0) /* an open that names no generation: as before */
+                return SIDECAR_KEEP;
+        if (have == 0)
+                return SIDECAR_STAMP;
+        return have < want ? SIDECAR_REPLACE : SIDECAR_KEEP;
 }
 
 static bool all_zero(const unsigned char *p, size_t n)

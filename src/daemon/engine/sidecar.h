@@ -41,6 +41,25 @@ int sidecar_load(struct sidecar *s);
 /* Open a new, empty sidecar for a disk of nchunks chunks frozen at
  * frozen_at (durable on return). No-op (0) when one is open. */
 int sidecar_create(struct sidecar *s, uint64_t nchunks, int64_t frozen_at);
+/* The same, stamped with generation (the group generation of a remote
+ * sidecar, docs/design/replication.md "The release record"; 0: unknown). */
+int sidecar_create_gen(struct sidecar *s, uint64_t nchunks, int64_t frozen_at, uint64_t generation);
+/* The open sidecar's generation (0: unknown, a version-1 file, or closed). */
+uint64_t sidecar_generation(struct sidecar *s);
+/* Stamp the open sidecar with generation, durably (header rewritten in
+ * place, version 2). -EBADF when closed. */
+int sidecar_set_generation(struct sidecar *s, uint64_t generation);
+
+/* R5: what a failover does with a sidecar of this generation, given the
+ * group's count of completed resyncs (released) and, for a sidecar of
+ * unknown generation only, whether every member's row said active. */
+enum sidecar_fate { SIDECAR_ROLLBACK, SIDECAR_FOLD };
+enum sidecar_fate sidecar_fate_decide(uint64_t generation, uint64_t released, bool rows_active);
+/* R6: what an open of generation want (0: names none) does with a sidecar
+ * of generation have that is already open. */
+enum sidecar_open { SIDECAR_KEEP, SIDECAR_STAMP, SIDECAR_REPLACE };
+enum sidecar_open sidecar_open_decide(uint64_t have, uint64_t want);
+
 bool sidecar_is_open(struct sidecar *s);
 uint64_t sidecar_chunk_bytes(struct sidecar *s);
 int64_t sidecar_frozen_at(struct sidecar *s);

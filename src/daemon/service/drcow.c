@@ -7,7 +7,12 @@
  *   DR end           a registry of open sidecars, one per pair; the link
  *                    export's preserve hook (S1 before each link write);
  *                    reopen when a link export is granted (S4); the
- *                    rollback and fold of a failover from the survivor */
+ *                    rollback and fold of a failover from the survivor
+ *   release record   the group's count of completed resyncs in the store,
+ *                    bumped before the discard is sent; each sidecar
+ *                    carries the count of its open + 1 (its generation):
+ *                    a failover folds the released ones, an open replaces
+ *                    them (R5-R7, "The release record") */
 #include "service/drcow.h"
 #include "cluster/cluster.h"
 #include "common/log.h"
@@ -213,9 +218,42 @@ static int dr_here(struct service *svc, const char *project, const char *pair_id
 
 /* ---------------------------------------------------------------- DR end */
 
+/* R6: an open of generation gen finds e's sidecar open. Keep it (the same
+ * unfinished resync), stamp it (unknown generation: in force for this one
+ * from now on), or delete it (its resync completed: an older instant than
+ * the group's; the caller creates the new one). g_rw held exclusively. */
+static int open_existing_locked(struct drcow *e, uint64_t gen)
+{
+        uint64_t have = sidecar_generation(e->sc);
+        int rc = 0;
+
+        switch (sidecar_open_decide(have, gen)) {
+        case SIDECAR_KEEP:
+                if (gen && have > gen)
+                        log_warn("pair %s: the DR node's sidecar has generation %llu, newer than "
+                                 "the open's %llu: kept",
+                                 e->pair_id, (unsigned long long)have, (unsigned long long)gen);
+                break;
+        case SIDECAR_STAMP:
+                if ((rc = sidecar_set_generation(e->sc, gen)) == 0)
+                        log_info("pair %s: the DR node's sidecar of unknown generation kept for "
+                                 "the resync of generation %llu",
+                                 e->pair_id, (unsigned long long)gen);
+                break;
+        case SIDECAR_REPLACE:
+                log_info("pair %s: the DR node's sidecar of generation %llu was released (its "
+                         "resync completed; its discard was lost): replaced by one of "
+                         "generation %llu",
+                         e->pair_id, (unsigned long long)have, (unsigned long long)gen);
+                rc = sidecar_discard(e->sc);
+                break;
+        }
+        return rc;
+}
+
 int service_drcow_open(struct service *svc, const char *project, const char *pair_id,
-                       uint64_t nchunks, uint64_t chunk_bytes, int64_t frozen_at, char *msg,
-                       size_t msglen)
+                       uint64_t nchunks, uint64_t chunk_bytes, int64_t frozen_at,
+                       uint64_t generation, char *msg, size_t msglen)
 {
         struct store_volume dv = {0};
         struct volume *v;
@@ -238,13 +276,29 @@ int service_drcow_open(struct service *svc, const char *project, const char *pai
         }
         pthread_rwlock_wrlock(&g_rw);
         rc = entry_get_locked(svc, dv.availability_zone, pair_id, v, chunk_bytes, &e);
+        if (rc == 0 && sidecar_is_open(e->sc))
+                rc = open_existing_locked(e, generation);
         if (rc == 0 && !sidecar_is_open(e->sc)) {
-                if ((rc = sidecar_create(e->sc, nchunks, frozen_at)) < 0)
+                if (sidecar_chunk_bytes(e->sc) != chunk_bytes) {
+                        /* A replaced file of another chunk size (read
+                         * from it): the new one takes the creator's. */
+                        struct sidecar *sc = NULL;
+                        char path[CONFIG_PATH_LEN + 64];
+
+                        drcow_path(svc, dv.availability_zone, pair_id, path, sizeof(path));
+                        if ((rc = sidecar_new(path, pair_id, chunk_bytes, &sc)) == 0) {
+                                sidecar_free(e->sc);
+                                e->sc = sc;
+                        }
+                }
+                if (rc == 0)
+                        rc = sidecar_create_gen(e->sc, nchunks, frozen_at, generation);
+                if (rc < 0)
                         entry_remove_locked(e);
                 else
                         log_info("pair %s: sidecar opened on the DR node for its production "
-                                 "node (frozen at %lld)",
-                                 pair_id, (long long)frozen_at);
+                                 "node (frozen at %lld, generation %llu)",
+                                 pair_id, (long long)frozen_at, (unsigned long long)generation);
         }
         pthread_rwlock_unlock(&g_rw);
         if (rc < 0)
@@ -361,8 +415,24 @@ int service_drcow_preserve(struct volume *v, uint64_t off, uint64_t len)
 
 /* ---------------------------------------------------------------- failover from the survivor */
 
+int service_drcow_released(struct service *svc, const char *group_id, uint64_t *out)
+{
+        int64_t n = 0;
+        int rc;
+
+        *out = 0;
+        if (!group_id || !group_id[0])
+                return 0;
+        if ((rc = store_group_release_get(svc->store, group_id, &n)) < 0) {
+                log_error("group %s: cannot read its release record: %s", group_id, strerror(-rc));
+                return rc;
+        }
+        *out = n > 0 ? (uint64_t)n : 0;
+        return 0;
+}
+
 int service_drcow_rollback(struct service *svc, const struct store_pair *p, const char *az,
-                           int64_t *frozen_at)
+                           uint64_t released, bool rows_active, int64_t *frozen_at)
 {
         struct store_volume pv = {0};
         struct volume *v = NULL;
@@ -383,7 +453,16 @@ int service_drcow_rollback(struct service *svc, const struct store_pair *p, cons
         attach_revoke(id);
         pthread_rwlock_wrlock(&g_rw);
         rc = entry_get_locked(svc, az, p->id, NULL, 0, &e);
-        if (rc == 0 && e && sidecar_is_open(e->sc)) {
+        if (rc == 0 && e && sidecar_is_open(e->sc) &&
+            sidecar_fate_decide(sidecar_generation(e->sc), released, rows_active) == SIDECAR_FOLD) {
+                /* R4/R5: its resync had completed, the DR disk holds every
+                 * write acknowledged since: folded later, not rolled back. */
+                log_info("pair %s: the DR node's sidecar (generation %llu, frozen at %lld) was "
+                         "released (the group's resyncs completed: %llu%s): not rolled back",
+                         p->id, (unsigned long long)sidecar_generation(e->sc),
+                         (long long)sidecar_frozen_at(e->sc), (unsigned long long)released,
+                         sidecar_generation(e->sc) ? "" : "; unknown generation, every row active");
+        } else if (rc == 0 && e && sidecar_is_open(e->sc)) {
                 *frozen_at = sidecar_frozen_at(e->sc);
                 if (env_on("EVSREP_SIDECAR_NO_ROLLBACK")) {
                         log_warn("pair %s: EVSREP_SIDECAR_NO_ROLLBACK=1: DR NOT rolled back (test)",
@@ -460,59 +539,66 @@ int service_drcow_fold(struct service *svc, const struct store_pair *p, const ch
  * DR AZ. */
 static int send_to_dr(const char *pair_id, const char *body)
 {
-        struct service *svc = g_svc;
+        return service_link_post(g_svc, pair_id, "sidecar", body, "for the sidecar");
+}
+
+/* The generation of a sidecar the pair's open creates: its group's count
+ * of completed resyncs + 1 (R5); 0 (unknown) for a pair in no group. */
+static int open_generation(const char *pair_id, uint64_t *gen)
+{
         struct store_pair p;
-        struct store_volume dv = {0};
-        struct store_node node;
-        struct cluster_reply rep = {0};
-        char path[256], msg[256] = "";
+        uint64_t released = 0;
         int rc;
 
-        if (!svc)
+        *gen = 0;
+        if (!g_svc)
                 return -ENOTCONN;
-        if ((rc = store_pair_get(svc->store, NULL, pair_id, &p)) < 0 ||
-            (rc = pair_volume(svc, &p, NULL, &dv)) < 0)
+        if ((rc = store_pair_get(g_svc->store, NULL, pair_id, &p)) < 0)
                 return rc;
-        rc = cluster_az_owner(dv.availability_zone, &node, NULL);
-        store_volume_clear(&dv);
-        if (rc < 0)
-                return rc == -EHOSTDOWN ? -EHOSTUNREACH : rc;
-        snprintf(path, sizeof(path), "/v2/%s/os-evsrep-links/%s/sidecar", p.project_id, pair_id);
-        rc = cluster_forward_send(&node, "POST", path, p.project_id, false, body, strlen(body),
-                                  &rep, msg, sizeof(msg));
-        if (rc < 0) {
-                log_error("pair %s: node %s cannot be reached for the sidecar: %s", pair_id,
-                          node.name, msg);
+        if (!p.group_id[0])
+                return 0;
+        if ((rc = service_drcow_released(g_svc, p.group_id, &released)) < 0)
                 return rc;
-        }
-        if (rep.status != 200) {
-                log_error("pair %s: node %s refused the sidecar request: HTTP %ld %.200s", pair_id,
-                          node.name, rep.status, rep.body ? rep.body : "");
-                rc = -EIO;
-        }
-        cluster_reply_free(&rep);
-        return rc;
+        *gen = released + 1;
+        return 0;
 }
 
 static int remote_open(const char *pair_id, uint64_t nchunks, uint64_t chunk_bytes,
                        int64_t frozen_at)
 {
-        char body[256];
+        char body[320];
+        uint64_t gen;
+        int rc;
 
+        if ((rc = open_generation(pair_id, &gen)) < 0)
+                return rc; /* the mirror stays in TRACK; the next resume asks again */
         snprintf(body, sizeof(body),
-                 "{\"op\":\"open\",\"nchunks\":%llu,\"chunk_bytes\":%llu,\"frozen_at\":%lld}",
-                 (unsigned long long)nchunks, (unsigned long long)chunk_bytes,
-                 (long long)frozen_at);
+                 "{\"op\":\"open\",\"nchunks\":%llu,\"chunk_bytes\":%llu,\"frozen_at\":%lld,"
+                 "\"generation\":%llu}",
+                 (unsigned long long)nchunks, (unsigned long long)chunk_bytes, (long long)frozen_at,
+                 (unsigned long long)gen);
         return send_to_dr(pair_id, body);
 }
 
-static int remote_discard(const char *const *pair_ids, size_t n)
+static int remote_discard(const char *group_id, const char *const *pair_ids, size_t n)
 {
-        json_t *root = json_pack("{s:s,s:[]}", "op", "discard", "pairs");
+        json_t *root;
         char *body;
         int rc;
 
-        if (!root)
+        /* The release record first (R7: the group's resync completed; a
+         * lost discard from here on leaves sidecars a failover folds). */
+        if (group_id && g_svc) {
+                if ((rc = store_group_release_bump(g_svc->store, group_id)) < 0)
+                        log_error("group %s: its resync completed, but the release of its "
+                                  "sidecars cannot be recorded: %s; a failover would roll back "
+                                  "to their instant if the discard is lost too",
+                                  group_id, strerror(-rc));
+                else
+                        log_info("group %s: resync completed: release of its sidecars recorded",
+                                 group_id);
+        }
+        if (!(root = json_pack("{s:s,s:[]}", "op", "discard", "pairs")))
                 return -ENOMEM;
         if (env_on("EVSREP_DRCOW_NO_DISCARD")) {
                 json_decref(root);

@@ -27,7 +27,6 @@
 #include "engine/meta.h"
 #include "engine/mirror.h"
 #include "service/internal.h"
-#include "volume/attach.h"
 #include "volume/volume.h"
 
 #include <errno.h>
@@ -204,7 +203,8 @@ int service_handoff_failover(struct service *svc, const char *project, const cha
         char dr_az[STORE_AZ_LEN] = "", old_az[STORE_AZ_LEN];
         const char *st[MAX_MEMBERS];
         size_t n = 0;
-        bool released;
+        uint64_t released = 0;
+        bool rows_active;
         int rc, failed = 0;
 
         *retry_sec = 0;
@@ -251,15 +251,21 @@ int service_handoff_failover(struct service *svc, const char *project, const cha
         if (rc < 0 && rc != -EHOSTDOWN)
                 goto out;
         snprintf(old_az, sizeof(old_az), "%s", g.priority_station);
-        /* Every member recorded active (read before the takeover rewrites
-         * the rows): the resync had ended and every member was mirroring
-         * in SYNC, so the DR disks hold every acknowledged write; a sidecar
-         * still here only missed its discard (replication.md, "Remote
-         * links", R4): folded, never rolled back. */
-        released = n > 0;
+        /* Which sidecars here only missed their discard (their resync had
+         * completed: folded, never rolled back) is the group's release
+         * record (replication.md, "The release record", R5); the rows
+         * (read before the takeover rewrites them) decide only for a
+         * sidecar of unknown generation (R4). */
+        if ((rc = service_drcow_released(svc, group_id, &released)) < 0) {
+                snprintf(msg, msglen,
+                         "the release record of group %s cannot be read (%s); retry the failover",
+                         group_id, strerror(-rc));
+                goto out;
+        }
+        rows_active = n > 0;
         for (size_t i = 0; i < n; i++)
                 if (strcmp(ps[i].replication_status, repl_status_name(REPL_ACTIVE)) != 0)
-                        released = false;
+                        rows_active = false;
         service_verify_cancel(svc, group_id, "failover");
         rc = record_takeover(svc, &g, ps, n, owner.name, dr_az, retry_sec, msg, msglen);
         if (rc < 0) {
@@ -279,14 +285,10 @@ int service_handoff_failover(struct service *svc, const char *project, const cha
 
                 /* A resync was under way: back to the frozen instant from
                  * this node's sidecar before the disk is production
-                 * (replication.md, sidecars, "Remote links"). */
-                if (released) { /* as the rollback does first: no stale link writes */
-                        char lid[64];
-
-                        snprintf(lid, sizeof(lid), "link/%s", ps[i].id);
-                        attach_revoke(lid);
-                }
-                if (!rt || (!released && service_drcow_rollback(svc, &ps[i], dr_az, &inst) < 0) ||
+                 * (replication.md, sidecars, "Remote links"); the link
+                 * export revoked first in any case (no stale writes). */
+                if (!rt ||
+                    service_drcow_rollback(svc, &ps[i], dr_az, released, rows_active, &inst) < 0 ||
                     pair_rt_takeover(svc, rt, &ps[i], MIRROR_TRACK) < 0)
                         failed++;
                 else if (service_drcow_fold(svc, &ps[i], dr_az, pair_rt_mirror(rt)) < 0)
@@ -753,12 +755,14 @@ int service_handoff_takeover(struct service *svc, const char *project, const cha
         struct store_pair *ps = NULL;
         struct store_group g;
         size_t n = 0;
+        uint64_t released = 0;
         int rc, failed = 0;
 
         pthread_mutex_lock(gl);
         pthread_mutex_lock(&svc->members_mu);
         if ((rc = store_group_get(svc->store, project, group_id, &g)) < 0 ||
-            (rc = store_pair_list_by_group(svc->store, group_id, &ps, &n)) < 0)
+            (rc = store_pair_list_by_group(svc->store, group_id, &ps, &n)) < 0 ||
+            (mode == MIRROR_TRACK && (rc = service_drcow_released(svc, group_id, &released)) < 0))
                 goto out;
         if (!config_site(svc->cfg, g.priority_station)) {
                 snprintf(msg, msglen,
@@ -773,11 +777,15 @@ int service_handoff_takeover(struct service *svc, const char *project, const cha
                 int64_t inst;
 
                 /* A failover of a resyncing group: its DR disks (here) back
-                 * to the frozen instant first, as from the survivor. */
+                 * to the frozen instant first, as from the survivor (R5:
+                 * not from a released sidecar; the rows were rewritten by
+                 * the swap, so a sidecar of unknown generation rolls back,
+                 * as before). */
                 if (!rt ||
                     (pair_rt_mirror(rt) == NULL &&
                      ((mode == MIRROR_TRACK &&
-                       service_drcow_rollback(svc, &ps[i], g.priority_station, &inst) < 0) ||
+                       service_drcow_rollback(svc, &ps[i], g.priority_station, released, false,
+                                              &inst) < 0) ||
                       pair_rt_takeover(svc, rt, &ps[i], mode) < 0 ||
                       (mode == MIRROR_TRACK && service_drcow_fold(svc, &ps[i], g.priority_station,
                                                                   pair_rt_mirror(rt)) < 0))))

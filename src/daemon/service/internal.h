@@ -149,6 +149,12 @@ int service_link_dr_volume(struct service *svc, const struct store_pair *p,
                            struct store_volume *dv);
 int service_link_reconnect(struct service *svc, const char *pair_id, struct volume *prod,
                            struct link *l);
+/* POST body to /v2/{project}/os-evsrep-links/{pair_id}/{route} on the node
+ * serving the pair's DR AZ, over the signed internal channel. 0 on a 200;
+ * -EHOSTUNREACH when no live node serves it; -EIO when it answered
+ * otherwise. Failures are logged with what ("for the sidecar"). */
+int service_link_post(struct service *svc, const char *pair_id, const char *route, const char *body,
+                      const char *what);
 /* Ask the DR node (internal channel) to grow pair_id's DR volume to
  * size_bytes (an extend grows DR first). 0 or -errno. */
 int service_link_grow_remote(struct service *svc, const char *pair_id, uint64_t size_bytes);

@@ -185,15 +185,18 @@ int service_link_dr_grow(struct service *svc, const char *project, const char *p
         return rc;
 }
 
-int service_link_grow_remote(struct service *svc, const char *pair_id, uint64_t size_bytes)
+int service_link_post(struct service *svc, const char *pair_id, const char *route, const char *body,
+                      const char *what)
 {
         struct store_pair p;
         struct store_volume dv = {0};
         struct store_node owner;
         struct cluster_reply rep = {0};
-        char path[256], body[64], msg[256] = "";
+        char path[256], msg[256] = "";
         int rc;
 
+        if (!svc)
+                return -ENOTCONN;
         if ((rc = store_pair_get(svc->store, NULL, pair_id, &p)) < 0 ||
             (rc = dr_volume_of(svc, &p, &dv)) < 0)
                 return rc;
@@ -201,22 +204,29 @@ int service_link_grow_remote(struct service *svc, const char *pair_id, uint64_t 
         store_volume_clear(&dv);
         if (rc < 0)
                 return rc == -EHOSTDOWN ? -EHOSTUNREACH : rc;
-        snprintf(path, sizeof(path), "/v2/%s/os-evsrep-links/%s/grow", p.project_id, pair_id);
-        snprintf(body, sizeof(body), "{\"size_bytes\":%llu}", (unsigned long long)size_bytes);
+        snprintf(path, sizeof(path), "/v2/%s/os-evsrep-links/%s/%s", p.project_id, pair_id, route);
         rc = cluster_forward_send(&owner, "POST", path, p.project_id, false, body, strlen(body),
                                   &rep, msg, sizeof(msg));
         if (rc < 0) {
-                log_error("pair %s: cannot ask node %s to grow the DR volume: %s", pair_id,
-                          owner.name, msg);
+                log_error("pair %s: node %s cannot be reached %s: %s", pair_id, owner.name, what,
+                          msg);
                 return rc;
         }
         if (rep.status != 200) {
-                log_error("pair %s: node %s did not grow the DR volume: HTTP %ld %s", pair_id,
-                          owner.name, rep.status, rep.body ? rep.body : "");
+                log_error("pair %s: node %s refused %s: HTTP %ld %.200s", pair_id, owner.name, what,
+                          rep.status, rep.body ? rep.body : "");
                 rc = -EIO;
         }
         cluster_reply_free(&rep);
         return rc;
+}
+
+int service_link_grow_remote(struct service *svc, const char *pair_id, uint64_t size_bytes)
+{
+        char body[64];
+
+        snprintf(body, sizeof(body), "{\"size_bytes\":%llu}", (unsigned long long)size_bytes);
+        return service_link_post(svc, pair_id, "grow", body, "to grow the DR volume");
 }
 
 /* One pass of the monitor over every remote link. */

@@ -139,7 +139,12 @@ static const char *const migrations[] = {
     "  min_bps INTEGER NOT NULL DEFAULT 0 CHECK (min_bps >= 0),"
     "  adaptive INTEGER NOT NULL DEFAULT 0 CHECK (adaptive IN (0, 1)),"
     "  updated_at INTEGER NOT NULL DEFAULT 0"
-    ");"};
+    ");",
+    /* 7 (sidecar release record): the count of the group's completed
+     * resyncs (docs/design/replication.md "The release record"). Moved
+     * only by store_group_release_bump. */
+    "ALTER TABLE groups ADD COLUMN sidecars_released INTEGER NOT NULL DEFAULT 0"
+    "  CHECK (sidecars_released >= 0);"};
 
 int store_schema_latest(void)
 {

@@ -141,7 +141,11 @@ static const char *const migrations[] = {
     "  min_bps bigint NOT NULL DEFAULT 0 CHECK (min_bps >= 0),"
     "  adaptive integer NOT NULL DEFAULT 0 CHECK (adaptive IN (0, 1)),"
     "  updated_at bigint NOT NULL DEFAULT 0"
-    ");"};
+    ");",
+    /* 7 (sidecar release record): the count of the group's completed
+     * resyncs; moved only by store_group_release_bump. */
+    "ALTER TABLE groups ADD COLUMN sidecars_released bigint NOT NULL DEFAULT 0"
+    "  CHECK (sidecars_released >= 0);"};
 
 int store_schema_pg_latest(void)
 {

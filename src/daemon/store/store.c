@@ -260,3 +260,13 @@ int store_group_throttle_set(struct store *s, const struct store_group_throttle 
 {
         return s->ops->group_throttle_set(s, t);
 }
+
+int store_group_release_bump(struct store *s, const char *group_id)
+{
+        return s->ops->group_release_bump(s, group_id);
+}
+
+int store_group_release_get(struct store *s, const char *group_id, int64_t *out)
+{
+        return s->ops->group_release_get(s, group_id, out);
+}

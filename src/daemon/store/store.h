@@ -206,6 +206,16 @@ int store_group_throttle_get(struct store *s, const char *group_id,
                              struct store_group_throttle *out);
 int store_group_throttle_set(struct store *s, const struct store_group_throttle *t);
 
+/* The release record of a group's remote copy-on-write sidecars
+ * (docs/design/replication.md "The release record"): the count of the
+ * group's completed resyncs, column groups.sidecars_released (0 for a new
+ * group). bump: +1 in one statement, durable on return (or a savepoint of
+ * the caller's transaction); get: the count. Both -ENOENT when the group
+ * does not exist. Nothing else writes it: store_group_update leaves it
+ * alone, so a stale copy of the row cannot move it back. */
+int store_group_release_bump(struct store *s, const char *group_id);
+int store_group_release_get(struct store *s, const char *group_id, int64_t *out);
+
 /* Attachments. Insert: -ENOENT when the volume does not exist, -EEXIST on a
  * duplicate id or export name. Lists are ordered by created_at then id and
  * freed with free(). */

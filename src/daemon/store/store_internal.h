@@ -72,6 +72,8 @@ struct store_ops {
         int (*group_throttle_get)(struct store *s, const char *group_id,
                                   struct store_group_throttle *out);
         int (*group_throttle_set)(struct store *s, const struct store_group_throttle *t);
+        int (*group_release_bump)(struct store *s, const char *group_id);
+        int (*group_release_get)(struct store *s, const char *group_id, int64_t *out);
 };
 
 /* First member of every backend's handle. */

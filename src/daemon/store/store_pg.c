@@ -1469,4 +1469,6 @@ static const struct store_ops pg_ops = {
     .node_delete = store_pg_node_delete,
     .group_throttle_get = store_pg_group_throttle_get,
     .group_throttle_set = store_pg_group_throttle_set,
+    .group_release_bump = store_pg_group_release_bump,
+    .group_release_get = store_pg_group_release_get,
 };

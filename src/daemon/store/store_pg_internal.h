@@ -55,5 +55,8 @@ int store_pg_node_delete(struct store *base, const char *name);
 int store_pg_group_throttle_get(struct store *base, const char *group_id,
                                 struct store_group_throttle *out);
 int store_pg_group_throttle_set(struct store *base, const struct store_group_throttle *t);
+/* store_pg_release.c */
+int store_pg_group_release_bump(struct store *base, const char *group_id);
+int store_pg_group_release_get(struct store *base, const char *group_id, int64_t *out);
 
 #endif

@@ -1450,4 +1450,6 @@ static const struct store_ops sqlite_ops = {
     .node_delete = store_sqlite_node_delete,
     .group_throttle_get = store_sqlite_group_throttle_get,
     .group_throttle_set = store_sqlite_group_throttle_set,
+    .group_release_bump = store_sqlite_group_release_bump,
+    .group_release_get = store_sqlite_group_release_get,
 };

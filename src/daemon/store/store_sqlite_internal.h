@@ -65,5 +65,8 @@ int store_sqlite_node_delete(struct store *base, const char *name);
 int store_sqlite_group_throttle_get(struct store *base, const char *group_id,
                                     struct store_group_throttle *out);
 int store_sqlite_group_throttle_set(struct store *base, const struct store_group_throttle *t);
+/* store_sqlite_release.c */
+int store_sqlite_group_release_bump(struct store *base, const char *group_id);
+int store_sqlite_group_release_get(struct store *base, const char *group_id, int64_t *out);
 
 #endif
