@@ -819,6 +819,20 @@ void link_nbd_counters(struct link *lk, uint64_t *led_rounds, uint64_t *handover
         pthread_mutex_unlock(&l->mu);
 }
 
+int link_nbd_corked(struct link *lk)
+{
+        struct link_nbd *l = ln_of(lk);
+        int on = 0, rc;
+        socklen_t sl = sizeof(on);
+
+        pthread_rwlock_rdlock(&l->conn_lk);
+        rc = l->sock_fd < 0                                                ? -ENOTCONN
+             : getsockopt(l->sock_fd, IPPROTO_TCP, TCP_CORK, &on, &sl) < 0 ? -errno
+                                                                           : on != 0;
+        pthread_rwlock_unlock(&l->conn_lk);
+        return rc;
+}
+
 unsigned link_nbd_max_inflight(struct link *lk)
 {
         struct link_nbd *l = ln_of(lk);
