@@ -143,3 +143,41 @@ print("%.2f" % (a / b) if a > 0 and b > 0 else "n/a")' "${1:-}" "${2:-}")
 }
 # median X...: the middle value (robust to the odd stall of a shared machine)
 median() { python3 -c 'import sys, statistics; print("%.3f" % statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
+
+# bench_rounds ROUNDS CMD SIDE...: runs `CMD SIDE` (which prints one figure)
+# once per round for every side; round r starts with side (r-1) mod n, so
+# each side goes first in turn. The figures land in BENCH_VALS[SIDE], each
+# followed by a space (as the rows print them).
+declare -A BENCH_VALS=()
+bench_rounds() {
+  local rounds=$1 cmd=$2 r k s
+  shift 2
+  local -a sides=("$@")
+  for s in "${sides[@]}"; do BENCH_VALS[$s]=""; done
+  for r in $(seq 1 "$rounds"); do
+    for k in "${!sides[@]}"; do
+      s=${sides[$(((r - 1 + k) % ${#sides[@]}))]}
+      BENCH_VALS[$s]+="$($cmd "$s") "
+    done
+  done
+}
+# bench_line WIDTHS FIELD...: one line of a table. The first fields are
+# printed with the printf widths in WIDTHS ("-22 11 11 9 8": a left-aligned
+# name, then right-aligned columns), separated by one space; the fields past
+# the widths (unit, notes, every round's figures) follow, each after two.
+bench_line() {
+  local -a w
+  local out="" cell i=0 f
+  read -r -a w <<<"$1"
+  shift
+  for f in "$@"; do
+    if [ "$i" -lt "${#w[@]}" ]; then
+      printf -v cell "%${w[$i]}s" "$f"
+      if [ "$i" -gt 0 ]; then out+=" $cell"; else out=$cell; fi
+    else
+      out+="  $f"
+    fi
+    i=$((i + 1))
+  done
+  printf '%s\n' "$out"
+}

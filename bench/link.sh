@@ -40,6 +40,7 @@ BUILD=${EVSREP_BUILD:-$SRC/build}
 [ -x "$BUILD/bench/bench_tcpdelay" ] || cmake --build "$BUILD" -j1 --target bench_tcpdelay >/dev/null
 TCPDELAY=$BUILD/bench/bench_tcpdelay
 only() { [ -z "${ONLY:-}" ] || [ "$ONLY" = "$1" ]; }
+COLS="-22 11 11 9 8" # the rows' columns: job, link, its peer, ratio, target
 
 # --- the all-in-one daemon (local legs) ---------------------------------------------
 EV_LOG_LEVEL=info ev_start
@@ -124,10 +125,11 @@ if only write; then
   read -r CP _ < <(new_pair link_side)
   local_side; fill_full "$LP"; LURI=$(nbd_uri "$LP")
   link_side; fill_full "$CP"; CURI=$(nbd_uri "$CP")
-  printf '%-22s %11s %11s %9s %8s  (%s rounds x %ss)\n' job "over link" local ratio target "$ROUNDS" "$RUNTIME"
+  bench_line "$COLS" job "over link" local ratio target "($ROUNDS rounds x ${RUNTIME}s)"
+  side_figure() { if [ "$1" = link ]; then fio_figure "$CURI" "$rw" "$bs" "$qd" "$RUNTIME"; else
+    fio_figure "$LURI" "$rw" "$bs" "$qd" "$RUNTIME"; fi; }
   for job in "randwrite-4k-qd16 randwrite 4k 16 IOPS" "seqwrite-1m-qd1 write 1M 1 MiB/s"; do
     read -r name rw bs qd unit <<<"$job"
-    lv="" cv=""
     if [ -n "${PROFILE:-}" ]; then
       # PROFILE="perf stat -e task-clock -p \$PIDS": runs for RUNTIME s next
       # to an extra run of each side, with PIDS the side's daemons (link:
@@ -140,18 +142,11 @@ if only write; then
         echo "profile of $name, $side side ($pids), $fig $unit:"; cat "$TMP/profile.out"
       done
     fi
-    for r in $(seq 1 "$ROUNDS"); do
-      if [ $((r % 2)) = 1 ]; then
-        lv+="$(fio_figure "$LURI" "$rw" "$bs" "$qd" "$RUNTIME") "
-        cv+="$(fio_figure "$CURI" "$rw" "$bs" "$qd" "$RUNTIME") "
-      else
-        cv+="$(fio_figure "$CURI" "$rw" "$bs" "$qd" "$RUNTIME") "
-        lv+="$(fio_figure "$LURI" "$rw" "$bs" "$qd" "$RUNTIME") "
-      fi
-    done
+    bench_rounds "$ROUNDS" side_figure local link
+    cv=${BENCH_VALS[link]} lv=${BENCH_VALS[local]}
     c=$(mean $cv) l=$(mean $lv)
-    printf '%-22s %11s %11s %9s %8s  %s  (link: %s| local: %s)\n' "$name" "$c" "$l" \
-      "$(ratio "$c" "$l" "$name link/local")" ">= 0.8" "$unit" "$cv" "$lv"
+    bench_line "$COLS" "$name" "$c" "$l" "$(ratio "$c" "$l" "$name link/local")" ">= 0.8" "$unit" \
+      "(link: $cv| local: $lv)"
   done
 fi
 
@@ -197,10 +192,10 @@ if only latency; then
   m0=$(med $d0) m1=$(med $d1) m2=$(med $d2) l=$(med $lv) c=$(med $cv)
   own=$((m1 - m0)) added=$((m2 - m0))
   echo "proxy alone (QD1 4 KiB write p50 on an unpaired volume of node b, medians): direct ${m0} us ($d0), through the proxy without delay ${m1} us ($d1: its own cost ${own} us), with ${RTT_US} us RTT ${m2} us ($d2: adds ${added} us)"
-  printf '%-22s %11s %11s %9s %8s\n' job "over link" local "link/limit" target
+  bench_line "$COLS" job "over link" local "link/limit" target
   budget=$((l + added + 150))
-  printf '%-22s %11s %11s %9s %8s  us p50  (link: %s| local: %s; limit = local %s + RTT as measured through the proxy %s + 150 = %s)\n' \
-    "write-4k-qd1-rtt${RTT_US}us" "$c" "$l" "$(ratio "$c" "$budget" "latency link/limit")" "<= 1.0" "$cv" "$lv" "$l" "$added" "$budget"
+  bench_line "$COLS" "write-4k-qd1-rtt${RTT_US}us" "$c" "$l" "$(ratio "$c" "$budget" "latency link/limit")" "<= 1.0" \
+    "us p50" "(link: $cv| local: $lv; limit = local $l + RTT as measured through the proxy $added + 150 = $budget)"
   echo "  (against the nominal RTT instead: limit local $l + $RTT_US + 150 = $((l + RTT_US + 150)) us, link/limit $(ratio "$c" $((l + RTT_US + 150)) "latency link/nominal limit"))"
 fi
 
@@ -246,7 +241,6 @@ print("%.3f" % (st[-1] - st[0]) if len(st) >= 2 else "n/a")' "$r"
   done
   for v in "${s[@]}"; do [ "$v" = n/a ] && bench_fail "an initial sync has no engine start/done log lines"; done
   ms=$(median "${s[@]/n\/a/0}") mn=$(median "${n[@]}")
-  printf '%-22s %11s %11s %9s %8s  s for %s MiB in a 1 GiB volume, medians  (sync: %s| nbdcopy: %s)\n' \
-    "initial-sync" "$ms" "$mn" "$(ratio "$mn" "$ms" "initial sync throughput link/nbdcopy")" ">= 0.8" \
-    "$DATA_MIB" "${s[*]} " "${n[*]} "
+  bench_line "$COLS" "initial-sync" "$ms" "$mn" "$(ratio "$mn" "$ms" "initial sync throughput link/nbdcopy")" ">= 0.8" \
+    "s for $DATA_MIB MiB in a 1 GiB volume, medians" "(sync: ${s[*]} | nbdcopy: ${n[*]} )"
 fi

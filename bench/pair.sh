@@ -43,22 +43,15 @@ if [ -z "${ONLY:-}" ] || [ "$ONLY" = mirror ]; then
     fio --name=fill --ioengine=nbd --uri="${URI[$s]}" --rw=write --bs=1M --iodepth=4 --size=100% \
       >/dev/null 2>"$TMP/fio.err" || { cat "$TMP/fio.err" >&2; exit 1; }
   done
-  printf '%-15s %11s %11s %11s %9s %9s  (%s rounds x %ss)\n' job mirrored unmirrored nbdkit \
-    mir/unm unm/kit "$ROUNDS" "$RUNTIME"
+  COLS="-15 11 11 11 9 9"
+  bench_line "$COLS" job mirrored unmirrored nbdkit mir/unm unm/kit "($ROUNDS rounds x ${RUNTIME}s)"
+  side_figure() { fio_figure "${URI[$1]}" "$rw" "$bs" "$qd" "$RUNTIME"; }
   for job in "seqwrite write 1M 1 MiB/s" "randwrite-qd1 randwrite 4k 1 IOPS" \
     "randwrite-qd16 randwrite 4k 16 IOPS"; do
     read -r name rw bs qd unit <<<"$job"
-    declare -A vals=([mirrored]="" [unmirrored]="" [nbdkit]="")
-    for r in $(seq 1 "$ROUNDS"); do
-      # round r starts with side (r-1) mod 3: each goes first in turn
-      sides=(mirrored unmirrored nbdkit)
-      for k in 0 1 2; do
-        s=${sides[$(((r - 1 + k) % 3))]}
-        vals[$s]+="$(fio_figure "${URI[$s]}" "$rw" "$bs" "$qd" "$RUNTIME") "
-      done
-    done
-    m=$(mean ${vals[mirrored]}) u=$(mean ${vals[unmirrored]}) k=$(mean ${vals[nbdkit]})
-    printf '%-15s %11s %11s %11s %9s %9s  %s\n' "$name" "$m" "$u" "$k" "$(ratio "$m" "$u" "$name mirrored/unmirrored")" \
+    bench_rounds "$ROUNDS" side_figure mirrored unmirrored nbdkit
+    m=$(mean ${BENCH_VALS[mirrored]}) u=$(mean ${BENCH_VALS[unmirrored]}) k=$(mean ${BENCH_VALS[nbdkit]})
+    bench_line "$COLS" "$name" "$m" "$u" "$k" "$(ratio "$m" "$u" "$name mirrored/unmirrored")" \
       "$(ratio "$u" "$k" "$name unmirrored/nbdkit")" "$unit"
   done
   st=$(api GET "os-vendor-replications/$R" | jq -r .replication.replication_status)

@@ -379,6 +379,10 @@ static void test_concurrent_writers_pipeline(void **state)
                 assert_true(rounds > 0);
                 assert_true(hand > 0);
         }
+        /* Eight writers corked and uncorked the socket around their
+         * sends in every interleaving: none left it corked (a corked
+         * socket holds a request's tail until a 200 ms timer). */
+        assert_int_equal(link_nbd_corked(f->link), 0);
         for (unsigned i = 0; i < 8; i++) {
                 read_back(f, r, sizeof(r), (uint64_t)i * MIB);
                 for (unsigned k = 0; k < 64; k++) {

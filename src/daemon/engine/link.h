@@ -111,5 +111,8 @@ unsigned link_nbd_max_inflight(struct link *l);
 /* Poll rounds run by waiting callers (leaders), and hand-overs of the
  * socket from a leaving leader to a follower (bench, tests). */
 void link_nbd_counters(struct link *l, uint64_t *led_rounds, uint64_t *handovers);
+/* The socket's TCP_CORK (1: on, 0: off, -errno): off whenever no caller is
+ * sending (tests). */
+int link_nbd_corked(struct link *l);
 
 #endif

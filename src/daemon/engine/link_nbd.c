@@ -308,6 +308,19 @@ static void conn_close(struct link_nbd *l)
         l->sock_fd = -1;
 }
 
+/* TCP_CORK on (1) or off (0): while on, the kernel sends only full
+ * segments, so the TLS records libnbd writes one sendmsg each (16 KiB of
+ * payload at most, and a 28-byte request header on its own) leave as a few
+ * 64 KiB segments instead of one segment per record; turning it off sends
+ * what is left at once. Every cork is followed by an uncork in the same
+ * thread, so whatever the interleaving of callers the last one leaves the
+ * socket uncorked with nothing held (replication.md, "Remote links"). */
+static void sock_cork(struct link_nbd *l, int on)
+{
+        if (l->sock_fd >= 0)
+                (void)setsockopt(l->sock_fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
+}
+
 /* ---- commands ---- */
 
 enum cmd { CMD_WRITE, CMD_ZERO, CMD_TRIM, CMD_FLUSH, CMD_READ };
@@ -357,6 +370,8 @@ static struct req *req_issue(struct link_nbd *l, enum cmd c, const void *buf, ui
         r->deadline_us = util_mono_usec() + (int64_t)l->timeout_ms * 1000;
         r->deadline.tv_sec = r->deadline_us / 1000000;
         r->deadline.tv_nsec = (long)(r->deadline_us % 1000000) * 1000;
+        if (c == CMD_WRITE)
+                sock_cork(l, 1);
         do {
                 uint64_t plen = c == CMD_FLUSH ? 0 : MIN(len, max);
                 struct piece *p = &r->pieces[n++];
@@ -385,6 +400,8 @@ static struct req *req_issue(struct link_nbd *l, enum cmd c, const void *buf, ui
                 off += plen;
                 len -= plen;
         } while (len > 0 && n < MAX_PIECES);
+        if (c == CMD_WRITE)
+                sock_cork(l, 0);
         *done_bytes = len0 - len;
         /* Bytes left in the socket buffer: a leader polling for replies
          * only must poll for writability too. (No leader: the next waiter
@@ -436,8 +453,11 @@ static void lead_round(struct link_nbd *l, int timeout_ms)
                 return;
         if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) && (dir & LIBNBD_AIO_DIRECTION_READ))
                 nbd_aio_notify_read(l->h);
-        else if (fds[0].revents & (POLLOUT | POLLHUP | POLLERR))
+        else if (fds[0].revents & (POLLOUT | POLLHUP | POLLERR)) {
+                sock_cork(l, 1); /* the rest of the queued pieces, as in req_issue */
                 nbd_aio_notify_write(l->h);
+                sock_cork(l, 0);
+        }
 }
 
 static void follower_add(struct link_nbd *l, struct req *r)
@@ -797,6 +817,20 @@ void link_nbd_counters(struct link *lk, uint64_t *led_rounds, uint64_t *handover
         *led_rounds = l->led_rounds;
         *handovers = l->handovers;
         pthread_mutex_unlock(&l->mu);
+}
+
+int link_nbd_corked(struct link *lk)
+{
+        struct link_nbd *l = ln_of(lk);
+        int on = 0, rc;
+        socklen_t sl = sizeof(on);
+
+        pthread_rwlock_rdlock(&l->conn_lk);
+        rc = l->sock_fd < 0                                                ? -ENOTCONN
+             : getsockopt(l->sock_fd, IPPROTO_TCP, TCP_CORK, &on, &sl) < 0 ? -errno
+                                                                           : on != 0;
+        pthread_rwlock_unlock(&l->conn_lk);
+        return rc;
 }
 
 unsigned link_nbd_max_inflight(struct link *lk)
