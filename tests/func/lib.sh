@@ -27,12 +27,45 @@ die() {
 # failures: the number of failures recorded so far, subshells included.
 failures() { wc -l <"$FAILURES"; }
 
+# PostgreSQL databases of the test's own (lib_pg.sh), dropped at exit.
+. "$(dirname "${BASH_SOURCE[0]}")/lib_pg.sh"
+
+# EVSREP_TEST_STORE=postgresql: the all-in-one daemon on PostgreSQL instead of
+# SQLite (ctest's funcpg/<name>, tests/CMakeLists.txt): start_daemon gives it
+# `db =` a database of the test's own in the pg_cluster fixture's cluster
+# (EVSREP_TEST_PG_URL_FILE), created at the first start, kept across
+# restarts, dropped at exit. Everything else (ports, data directory, tokens,
+# volume files) stays as with SQLite. Two-node mode (EVSREP_TEST_NODES=2,
+# below) is always on PostgreSQL.
+TEST_STORE=${EVSREP_TEST_STORE:-sqlite}
+case "$TEST_STORE" in
+sqlite | postgresql) ;;
+*) die "EVSREP_TEST_STORE='$TEST_STORE': want sqlite or postgresql" ;;
+esac
+TEST_DB_URL=""
+# store_args: STORE_ARGS, the evsrepd arguments of the test's store: none on
+# SQLite; on PostgreSQL --config of a file naming the test's database (made
+# at the first call; start_daemon calls it). A test that runs "$EVSREPD"
+# itself on $DATA (a start that must be refused, say) passes them too.
+STORE_ARGS=()
+store_args() {
+  [ "$TEST_STORE" = postgresql ] || return 0
+  if [ -z "$TEST_DB_URL" ]; then
+    pg_test_db_create "evsrep_pg_$(printf '%s' "${TEST_NAME#t_}" | tr -c 'a-z0-9_' '_' | cut -c1-40)_$$"
+    TEST_DB_URL=$PG_TEST_DB_URL
+    printf '[DEFAULT]\ndb = %s\n' "$TEST_DB_URL" >"$TMP/store-pg.conf"
+  fi
+  # First on the command line, so that a config of the test's own adds to it.
+  STORE_ARGS=(--config "$TMP/store-pg.conf")
+}
+
 cleanup() {
   local rc=$?
   if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
     kill -KILL "$DAEMON_PID" 2>/dev/null || true
     wait "$DAEMON_PID" 2>/dev/null || true
   fi
+  pg_test_db_drop_all
   if [ $rc -eq 0 ] && [ "${KEEP_TMP:-0}" != 1 ]; then rm -rf "$TMP"; else log "kept $TMP"; fi
 }
 trap cleanup EXIT
@@ -51,7 +84,8 @@ start_daemon() {
   fi
   mkdir -p "$DATA"
   rm -f "$DATA/evsrepd.ports"
-  "$EVSREPD" --data-dir "$DATA" --listen 127.0.0.1:0 \
+  store_args
+  "$EVSREPD" "${STORE_ARGS[@]}" --data-dir "$DATA" --listen 127.0.0.1:0 \
     --nbd-listen az1=127.0.0.1:0 --nbd-listen az2=127.0.0.1:0 "$@" \
     >>"$TMP/daemon.log" 2>&1 &
   DAEMON_PID=$!
@@ -74,6 +108,13 @@ start_daemon() {
   NBD_AZ2="127.0.0.1:$az2"
   read -r TOKEN PROJECT < <(grep -v '^#' "$DATA/tokens" | head -n 1)
   export URL NBD_AZ1 NBD_AZ2 TOKEN PROJECT
+  if [ "$TEST_STORE" = postgresql ]; then
+    # The daemon really is on PostgreSQL: no SQLite file, and its node row
+    # (registered before the ports file is written) is in the database.
+    [ ! -e "$DATA/evsrep.db" ] || die "EVSREP_TEST_STORE=postgresql, yet the daemon made $DATA/evsrep.db"
+    [ "$(psql -qtA "$TEST_DB_URL" -c 'SELECT count(*) FROM nodes' 2>&1)" -ge 1 ] 2>/dev/null ||
+      die "EVSREP_TEST_STORE=postgresql: no node registered in $TEST_DB_URL"
+  fi
 }
 
 # stop_daemon: SIGTERM, expect a clean exit 0.
@@ -93,6 +134,15 @@ crash_daemon() {
   wait "$DAEMON_PID" 2>/dev/null || true
   DAEMON_PID=""
 }
+
+# stop_az AZ / crash_az AZ: SIGTERM / kill -9 the process serving AZ. The
+# all-in-one daemon serves every AZ: the same as stop_daemon / crash_daemon.
+# In two-node mode only that AZ's node (lib_cluster.sh), and the next
+# start_daemon starts only the nodes that are down. With EVSREP_FAULT_AZ=AZ
+# next to EVSREP_FAULT, a start gives the fault rules to the process
+# serving AZ only (all-in-one: the daemon).
+stop_az() { stop_daemon; }
+crash_az() { crash_daemon; }
 
 # api METHOD PATH [JSON] [extra curl args]: sets STATUS, BODY, HDRS.
 # PATH is relative to /v2/$PROJECT unless it starts with '/'.

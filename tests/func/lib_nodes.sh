@@ -30,6 +30,10 @@
 #   same_files WHAT A_ID B_ID        qemu-img compare of node a's az1 file
 #                                    with node b's az2 file
 #   wait_group NODE GID FIELD WANT SECS
+#   nodes_paused_group TAG IP_A IP_B MIB
+#                                    the set-up of the remote sidecar tests
+#                                    (below); region_sum FILE: sha256 of
+#                                    the first MIB MiB of a file
 #
 # LEASE_MS (default 3000) and LINK_TIMEOUT (unset: the default) go into
 # every config written. nodes_teardown_extra, if the test defines it, runs
@@ -37,7 +41,6 @@
 
 declare -A NPID=() IP=() NODE_EXEC=()
 QPIDS=()
-NODES_DB_MADE=0
 
 nodes_teardown() {
   if declare -F nodes_teardown_extra >/dev/null; then nodes_teardown_extra || true; fi
@@ -48,26 +51,16 @@ nodes_teardown() {
     wait "${NPID[$n]}" 2>/dev/null || true
   done
   for q in "${QPIDS[@]}"; do kill "$q" 2>/dev/null || true; done
-  if [ "$NODES_DB_MADE" = 1 ]; then
-    psql -q "$ADMIN" -c "DROP DATABASE IF EXISTS $DBNAME WITH (FORCE)" >/dev/null 2>&1 || true
-  fi
+  pg_test_db_drop_all
   if declare -F nodes_teardown_last >/dev/null; then nodes_teardown_last || true; fi
 }
 trap 'rc=$?; nodes_teardown; (exit $rc); cleanup' EXIT
 
 nodes_db_create() {
-  ADMIN=${2:-}
-  if [ -z "$ADMIN" ]; then
-    if [ -z "${EVSREP_TEST_PG_URL:-}" ] && [ -n "${EVSREP_TEST_PG_URL_FILE:-}" ]; then
-      EVSREP_TEST_PG_URL=$(cat "$EVSREP_TEST_PG_URL_FILE")
-    fi
-    [ -n "${EVSREP_TEST_PG_URL:-}" ] || die "needs EVSREP_TEST_PG_URL or EVSREP_TEST_PG_URL_FILE (PostgreSQL)"
-    ADMIN=$EVSREP_TEST_PG_URL
-  fi
   DBNAME="evsrep_$1_$$"
-  DBURL="${ADMIN%/*}/$DBNAME"
-  psql -q "$ADMIN" -c "CREATE DATABASE $DBNAME" >/dev/null || die "cannot create database $DBNAME"
-  NODES_DB_MADE=1
+  pg_test_db_create "$DBNAME" "${2:-}" # lib_pg.sh
+  ADMIN=$PG_TEST_ADMIN
+  DBURL=$PG_TEST_DB_URL
 }
 
 nodes_tokens() {
@@ -186,6 +179,45 @@ wait_group() {
   fail "group $2: want $3 $4, last $got ($BODY)"
   return 1
 }
+
+# --- a paused group of two remote pairs (t_multisite_resync_failover,
+# t_multisite_sidecar_release) ----------------------------------------------
+# nodes_paused_group TAG IP_A IP_B MIB: the test's database (TAG), one
+# tokens file, node a (az1) on IP_A and node b (az2) on IP_B, lease_ms
+# 3000, LINK_TIMEOUT and NODE_EXEC as the test set them, both started; URL
+# is node a's. P1 P2 (az1, attached on a as PU1 PU2) hold MIB MiB of 0x11
+# (flushed), then pairs R1 R2 to D1 D2 (az2) in group GID are synced to
+# active and paused: the DR disks hold the frozen instant of 0x11.
+nodes_paused_group() {
+  local u r
+  nodes_db_create "$1" # EVSREP_TEST_PG_URL_FILE: the pg_cluster fixture
+  nodes_tokens
+  IP=([a]=$2 [b]=$3)
+  LEASE_MS=3000
+  MIB=$4
+  nodes_write_conf a az1
+  nodes_write_conf b az2
+  nodes_start a
+  nodes_start b
+  URL=$URL_a
+  nodes_group_volumes
+  PU1=$(attach a "$P1")
+  PU2=$(attach a "$P2")
+  for u in "$PU1" "$PU2"; do
+    qemu-io -f raw -c "write -P 0x11 0 ${MIB}M" -c flush "$u" >"$TMP/qio" 2>&1 || fail "first write: $(cat "$TMP/qio")"
+  done
+  R1=$(create_pair "$P1" "$D1" r1)
+  R2=$(create_pair "$P2" "$D2" r2)
+  for r in "$R1" "$R2"; do wait_pair_active "$r" 60; done
+  GID=$(create_group g "$R1" "$R2")
+  group_action "$GID" os-sync-replication-consistency-group
+  expect_status 200 "first sync"
+  wait_group a "$GID" replication_status active 60 || die "group not active"
+  group_action "$GID" os-stop-replication-consistency-group
+  expect_status 200 "pause"
+  wait_group a "$GID" replication_status active-stopped 10 || die "group not paused"
+}
+region_sum() { head -c "$((MIB << 20))" "$1" | sha256sum | cut -d' ' -f1; }
 
 # --- a two-disk group under load (t_multisite_link, t_netns_cluster) --------
 # These use the test's PU1 PU2 (production URIs), D1 D2 (DR volumes on node

@@ -180,7 +180,7 @@ stop_daemon
 # a bad key or a missing file: refused at start with a clear message
 printf '[DEFAULT]\ntls_cert = %s\ntls_key = %s\n' "$TMP/cert.pem" "$TMP/missing.pem" >"$TMP/badtls.conf"
 rc=0
-timeout 60 "$EVSREPD" --config "$TMP/badtls.conf" --data-dir "$DATA" --listen 127.0.0.1:0 \
+timeout 60 "$EVSREPD" "${STORE_ARGS[@]}" --config "$TMP/badtls.conf" --data-dir "$DATA" --listen 127.0.0.1:0 \
   --nbd-listen az1=127.0.0.1:0 --nbd-listen az2=127.0.0.1:0 >"$TMP/badtls.log" 2>&1 || rc=$?
 expect_eq "$rc" 1 "start with a missing tls_key"
 grep -q "cannot read tls_key $TMP/missing.pem" "$TMP/badtls.log" || fail "missing tls_key message: $(cat "$TMP/badtls.log")"

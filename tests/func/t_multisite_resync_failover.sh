@@ -26,40 +26,13 @@
 . "$(dirname "$0")/lib_nodes.sh"
 require_fault_injection
 
-nodes_db_create t_msrf # EVSREP_TEST_PG_URL_FILE: the pg_cluster fixture
-nodes_tokens
 # As nodes_two_sites, with the default link_timeout (5 s): a preserve adds
 # two fdatasyncs on B to a link write, slow on a loaded machine.
-IP=([a]=127.0.0.21 [b]=127.0.0.22)
-LEASE_MS=3000
 LINK_TIMEOUT=${EVSREP_MSRF_LINK_TIMEOUT:-5}
-nodes_write_conf a az1
-nodes_write_conf b az2
-nodes_start a
-nodes_start b
-MIB=40
-G=.replication_consistency_group
-region_sum() { head -c "$((MIB << 20))" "$1" | sha256sum | cut -d' ' -f1; }
 progress() { on a GET "$PAIRS/$1"; jget .replication.progress; }
 
 # --- 1. a group in SYNC with data, paused: the frozen instant ------------------------
-URL=$URL_a
-nodes_group_volumes
-PU1=$(attach a "$P1")
-PU2=$(attach a "$P2")
-for u in "$PU1" "$PU2"; do
-  qemu-io -f raw -c "write -P 0x11 0 ${MIB}M" -c flush "$u" >"$TMP/qio" 2>&1 || fail "first write: $(cat "$TMP/qio")"
-done
-R1=$(create_pair "$P1" "$D1" r1)
-R2=$(create_pair "$P2" "$D2" r2)
-for r in "$R1" "$R2"; do wait_pair_active "$r" 60; done
-GID=$(create_group g "$R1" "$R2")
-group_action "$GID" os-sync-replication-consistency-group
-expect_status 200 "first sync"
-wait_group a "$GID" replication_status active 60 || die "group not active"
-group_action "$GID" os-stop-replication-consistency-group
-expect_status 200 "pause"
-wait_group a "$GID" replication_status active-stopped 10 || die "group not paused"
+nodes_paused_group t_msrf 127.0.0.21 127.0.0.22 40
 F1=$(region_sum "$(b_file "$D1")")
 F2=$(region_sum "$(b_file "$D2")")
 [ "$F1" = "$(region_sum "$(a_file "$P1")")" ] || fail "d1 does not hold p1's data at the pause"

@@ -19,39 +19,15 @@
 . "$(dirname "$0")/lib_nodes.sh"
 require_fault_injection
 
-nodes_db_create t_msrel # EVSREP_TEST_PG_URL_FILE: the pg_cluster fixture
-nodes_tokens
-IP=([a]=127.0.0.23 [b]=127.0.0.24)
-LEASE_MS=3000
-nodes_write_conf a az1
-nodes_write_conf b az2
-EVSREP_DRCOW_NO_DISCARD=1 nodes_start a
-nodes_start b
-MIB=8
-G=.replication_consistency_group
-region_sum() { head -c "$((MIB << 20))" "$1" | sha256sum | cut -d' ' -f1; }
+NODE_EXEC[a]="env EVSREP_DRCOW_NO_DISCARD=1"
 
 # --- 1. a resync with sidecars on B, whose discard is lost ---------------------------
-URL=$URL_a
-nodes_group_volumes
-PU1=$(attach a "$P1")
-PU2=$(attach a "$P2")
+nodes_paused_group t_msrel 127.0.0.23 127.0.0.24 8
 write_all() {
   for u in "$PU1" "$PU2"; do
     qemu-io -f raw -c "write -P $1 0 ${MIB}M" -c flush "$u" >"$TMP/qio" 2>&1 || fail "write $1: $(cat "$TMP/qio")"
   done
 }
-write_all 0x11
-R1=$(create_pair "$P1" "$D1" r1)
-R2=$(create_pair "$P2" "$D2" r2)
-for r in "$R1" "$R2"; do wait_pair_active "$r" 60; done
-GID=$(create_group g "$R1" "$R2")
-group_action "$GID" os-sync-replication-consistency-group
-expect_status 200 "first sync"
-wait_group a "$GID" replication_status active 60 || die "group not active"
-group_action "$GID" os-stop-replication-consistency-group
-expect_status 200 "pause"
-wait_group a "$GID" replication_status active-stopped 10 || die "group not paused"
 write_all 0x22
 group_action "$GID" os-sync-replication-consistency-group
 expect_status 200 "sync (the resync)"

@@ -26,7 +26,7 @@ for mode in 640 620 604 602 644; do
   chmod "$mode" "$DATA/tokens"
   rc=0
   # 30 s only bounds a broken daemon that would start and keep running
-  timeout 30 "$EVSREPD" --data-dir "$DATA" --listen 127.0.0.1:0 --nbd-listen az1=127.0.0.1:0 \
+  timeout 30 "$EVSREPD" "${STORE_ARGS[@]}" --data-dir "$DATA" --listen 127.0.0.1:0 --nbd-listen az1=127.0.0.1:0 \
     --nbd-listen az2=127.0.0.1:0 >"$TMP/refused.log" 2>&1 || rc=$?
   if [ "$rc" != 1 ]; then # one broken mode is enough to say (each costs the 30 s bound)
     fail "start with a mode $mode tokens file: want exit 1, got $rc: $(tail -n 3 "$TMP/refused.log")"

@@ -597,6 +597,19 @@ static int ask_takeover(struct service *svc, const struct store_group *g, const 
         return rc;
 }
 
+/* Step 0 (and its undo): the group row alone, outside any transaction. */
+static int record_group_status(struct service *svc, struct store_group *g, enum group_status to)
+{
+        struct store_group next = *g;
+        int rc;
+
+        group_row_set_status(&next, to);
+        next.updated_at = util_now_usec();
+        if ((rc = store_group_update(svc->store, &next)) == 0)
+                *g = next;
+        return rc;
+}
+
 /* Steps 3: the new roles, in one transaction. */
 static int record_move(struct service *svc, struct store_group *g, struct store_pair *ps, size_t n,
                        const char *dr_az, bool failover, enum group_status via,
@@ -690,6 +703,15 @@ int service_handoff_swap(struct service *svc, struct store_group *g, struct stor
                 return rc == -EAGAIN ? rc : -EBUSY;
         }
         snprintf(old_az, sizeof(old_az), "%s", g->priority_station);
+        /* 0: the group shows `reversing` / `failovering` while the mirrors
+         * move, as on one node (groups.c do_swap). Until step 3 commits, the
+         * old roles stand: a failure records `available` again, a crash
+         * leaves it to this node's start-up (service_groups_reconcile). */
+        if (group_row_status(g) != via && (rc = record_group_status(svc, g, via)) < 0) {
+                snprintf(msg, msglen, "cannot record the %s of group %s: %s", verb, g->id,
+                         strerror(-rc));
+                return rc;
+        }
         /* 1: one fence over every member's production disk. */
         for (k = 0; k < n; k++) {
                 prod[k] = pair_rt_prod(rt[k]);
@@ -735,8 +757,12 @@ lower:
                 volume_fence_lower(prod[i]);
                 volume_put(prod[i]);
         }
-        if (rc < 0)
+        if (rc < 0) {
+                if (record_group_status(svc, g, GS_AVAILABLE) < 0)
+                        log_error("group %s: cannot record the failed %s (start-up will)", g->id,
+                                  verb);
                 return rc;
+        }
         /* The closed mirrors left the group's engine binding. 5: the new
          * production node opens its mirrors. */
         rc = ask_takeover(svc, g, dr_az, failover, msg, msglen);
