@@ -213,14 +213,26 @@ void fence_hold_wait(struct mirror_group *g)
 
 /* ---- the submission fence ---- */
 
+/* Close every volume's gate first, then drain them: the members' in-flight
+ * writes finish in parallel, so the fence costs the slowest member's drain,
+ * not the sum of all (bench/group.sh: 16 pairs under load). No write waits
+ * on another volume's gate (the mirror writes its DR leg past the gate), so
+ * the order of the drains does not matter. */
 static void raise_all(const struct fence_member *fm, size_t n, bool dr)
 {
         for (size_t i = 0; i < n; i++) {
                 if (!fm[i].m)
                         continue;
-                volume_fence_raise(fm[i].prod);
+                volume_fence_close(fm[i].prod);
                 if (dr && fm[i].dr) /* NULL: DR on another node */
-                        volume_fence_raise(fm[i].dr);
+                        volume_fence_close(fm[i].dr);
+        }
+        for (size_t i = 0; i < n; i++) {
+                if (!fm[i].m)
+                        continue;
+                volume_fence_drain(fm[i].prod);
+                if (dr && fm[i].dr)
+                        volume_fence_drain(fm[i].dr);
         }
 }
 

@@ -31,7 +31,7 @@ struct mirror {
         unsigned al_waiters;
         struct meta meta;
         struct actlog al;
-        uint64_t al_writes;
+        atomic_uint_least64_t al_writes; /* written under io; read by mirror_stats without it */
         /* After a pause both legs were flushed and the durable AL emptied,
          * but the in-memory slots are kept warm: they are written back in
          * one transaction when mirroring resumes (mirror_set_mode). */
@@ -51,7 +51,7 @@ struct mirror {
         int prod_error;
         /* Bits set in bm whose persist failed: every later persist writes
          * the whole bitmap, and the AL is not emptied until one succeeds. */
-        bool bits_pending;
+        atomic_bool bits_pending; /* written under io; read by mirror_stats without it */
         /* The fenced period (volume_fence_epoch of prod) in which a reverse
          * preflight flushed both legs and found DR == production; a swap in
          * the same period need not flush again. 0: none. */

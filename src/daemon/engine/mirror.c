@@ -663,10 +663,12 @@ void mirror_stats(struct mirror *m, struct mirror_stats *st)
         st->bytes_copied = atomic_load(&m->bytes_copied);
         st->data_bytes = atomic_load(&m->data_bytes);
         st->rate_bps = st->mode == MIRROR_RESYNC ? atomic_load(&m->rate_bps) : 0;
-        pthread_mutex_lock(&m->io);
-        st->al_writes = m->al_writes;
-        st->bits_pending = m->bits_pending;
-        pthread_mutex_unlock(&m->io);
+        /* Not under io: io is held across the meta file's fdatasync (and an
+         * AL eviction's flush of both legs), so a GET or a group commit that
+         * waited for it stalled for the writers' flushes under load (a pause
+         * request waited 0.4-1.4 s here, 16 members in a row). */
+        st->al_writes = atomic_load(&m->al_writes);
+        st->bits_pending = atomic_load(&m->bits_pending);
         if (m->sc) {
                 struct sidecar_stats ss;
 

@@ -388,14 +388,27 @@ static void gate_exit(struct volume *v)
         pthread_mutex_unlock(&v->lock);
 }
 
-void volume_fence_raise(struct volume *v)
+void volume_fence_close(struct volume *v)
 {
         pthread_mutex_lock(&v->lock);
         if (v->fence_depth++ == 0)
                 v->fence_epoch++;
+        pthread_mutex_unlock(&v->lock);
+}
+
+void volume_fence_drain(struct volume *v)
+{
+        pthread_mutex_lock(&v->lock);
+        assert(v->fence_depth > 0);
         while (v->inflight > 0)
                 pthread_cond_wait(&v->cond, &v->lock);
         pthread_mutex_unlock(&v->lock);
+}
+
+void volume_fence_raise(struct volume *v)
+{
+        volume_fence_close(v);
+        volume_fence_drain(v);
 }
 
 void volume_fence_lower(struct volume *v)

@@ -126,8 +126,14 @@ void volume_set_prewrite(struct volume *v, volume_prewrite_fn fn, void *ctx);
  * system cannot. */
 int volume_local_reflink_to(struct volume *v, int dst_fd);
 
-/* Fence / gate. */
+/* Fence / gate. volume_fence_raise = volume_fence_close + volume_fence_drain:
+ * close stops new writes from entering (they wait), drain waits for the
+ * writes already in flight. Raising many volumes at once closes them all
+ * before draining any, so their in-flight writes drain in parallel and the
+ * fence lasts about the slowest volume's drain, not the sum of them. */
 void volume_fence_raise(struct volume *v);
+void volume_fence_close(struct volume *v);
+void volume_fence_drain(struct volume *v);
 void volume_fence_lower(struct volume *v);
 bool volume_fenced(const struct volume *v);
 /* The current fenced period: the same number from a raise (from no fence)
