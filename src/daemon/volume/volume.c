@@ -24,6 +24,7 @@ struct volume {
         char site[64];
         char path[4096];
         int fd;
+        dev_t dev; /* of fd, for volume_local_copy: fixed while fd is open */
         _Atomic uint64_t size_bytes;
         atomic_int refs;
         atomic_bool read_only;
@@ -129,6 +130,7 @@ int volume_open(const char *id, const char *site, const char *path, struct volum
         strcpy(v->id, id);
         strcpy(v->site, site);
         strcpy(v->path, path);
+        v->dev = st.st_dev;
         atomic_store(&v->size_bytes, (uint64_t)st.st_size);
         atomic_store(&v->refs, 1);
         pthread_mutex_init(&v->lock, NULL);
@@ -291,7 +293,6 @@ static int copy_file(struct volume *src, struct volume *dst, uint64_t off, size_
 
 int volume_local_copy(struct volume *src, struct volume *dst, uint64_t off, size_t len, int *side)
 {
-        struct stat a, b;
         int rc;
 
 #if FAULT_INJECTION_BUILT
@@ -299,8 +300,9 @@ int volume_local_copy(struct volume *src, struct volume *dst, uint64_t off, size
                 return -EOPNOTSUPP; /* it sees only fault_pwrite's writes */
 #endif
         /* Across filesystems the kernel refuses (EXDEV): tell before any
-         * fault rule counts a call. */
-        if (fstat(src->fd, &a) < 0 || fstat(dst->fd, &b) < 0 || a.st_dev != b.st_dev)
+         * fault rule counts a call (the devices were read at open: two
+         * fstat per 1 MiB piece were a fifth of a sparse resync's calls). */
+        if (src->dev != dst->dev)
                 return -EOPNOTSUPP;
         if ((rc = fault_check(FP_VOL_READ, src->id)) < 0) {
                 *side = VOL_COPY_SRC;
