@@ -400,7 +400,7 @@ curve_dirty() {
         --blockalign=64k --number_ios="$k" --norandommap=0 --randrepeat=0 \
         --size=100% >/dev/null 2>"$TMP/fio.err" || { cat "$TMP/fio.err" >&2; exit 1; }
     fi
-    flush_file "$DATA/az1/$p"
+    flush_file "$(find "$TMP" -type f -name "$p" | head -n 1)"
     mark=$(wc -l <"$TMP/evsrepd.log")
     sync_wait "$g"
     read -r e bytes < <(tail -n +"$mark" "$TMP/evsrepd.log" | python3 -c '
