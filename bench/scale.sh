@@ -31,10 +31,18 @@
 #               reading active again. Expected a + b*S (the bitmap is read
 #               back), the unclean open adding only the activity log.
 #  dirty    one pair of DIRTY_GIB GiB in a group, paused, P% of its chunks
-#           written (one 4 KiB write per chunk; 100%: all of it), then a
-#           sync: resync time from the engine's "resync started"/"resync
-#           done" log lines. Expected dirty bytes / the disk's copy rate
-#           (dd of a file of the same size on the same disk, conv=fdatasync).
+#           written (one 4 KiB write per chunk; 100%: all of it), the
+#           production file flushed (its writeback is fio's, not the
+#           resync's), then a sync: resync time from the engine's "resync
+#           started"/"resync done" log lines. Expected dirty bytes / the
+#           disk's copy rate (dd conv=fdatasync of a file of the same size
+#           on the same disk, its source evicted from the page cache with
+#           POSIX_FADV_DONTNEED), and ref-s: copy_file_range of as many
+#           random 64 KiB chunks of that cold file into a sparse one, then
+#           fdatasync (the same copies without the engine). The group's
+#           resync keeps the DR image recoverable (sidecar, copy-on-write of
+#           every DR chunk with data before it is overwritten); SIDECAR=0
+#           runs the curve without it (EVSREP_SIDECAR_OFF=1, test builds).
 #  clients  N NBD connections (N in CLIENTS), fio 4 KiB random reads QD1 on
 #           each: all on one volume, and each on its own volume. Expected:
 #           aggregate IOPS rising with N until the cores are busy (2 here),
@@ -315,26 +323,71 @@ curve_size() {
 }
 
 # ---------------------------------------------------------------- dirty
+flush_file() { # flush_file PATH: fdatasync of that file only
+  python3 -c 'import os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); os.fdatasync(fd)' "$1"
+}
+cold() { # cold PATH: flushed, then its pages dropped from the page cache
+  python3 -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+os.fdatasync(fd)
+os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)' "$1"
+}
+# ref_copy SRC DST N: seconds to copy N random 64 KiB chunks of SRC (all of
+# it when N covers it) to the same offsets of a new sparse DST with
+# copy_file_range, in offset order as the resync walks its bitmap, then
+# fdatasync DST.
+ref_copy() {
+  python3 - "$1" "$2" "$3" <<'PY'
+import os, random, sys, time
+src, dst, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+cb = 65536
+size = os.path.getsize(src)
+chunks = size // cb
+pick = range(chunks) if n >= chunks else sorted(random.sample(range(chunks), n))
+fi = os.open(src, os.O_RDONLY)
+fo = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+os.ftruncate(fo, size)
+t0 = time.time()
+if n >= chunks:
+    off = 0
+    while off < size:
+        off += os.copy_file_range(fi, fo, min(1 << 20, size - off), off, off)
+else:
+    for c in pick:
+        done = 0
+        while done < cb:
+            done += os.copy_file_range(fi, fo, cb - done, c * cb + done, c * cb + done)
+os.fdatasync(fo)
+print("%.3f" % (time.time() - t0))
+PY
+}
 curve_dirty() {
   local p d r g pct e bytes nchunks=$((DIRTY_GIB * 16384)) mark rate
   : >"$TMP/scale-dirty.dat"
-  DATA=$TMP/data-dirty EV_LOG_LEVEL=info start
+  if [ "${SIDECAR:-1}" = 0 ]; then
+    DATA=$TMP/data-dirty EV_LOG_LEVEL=info EVSREP_SIDECAR_OFF=1 start
+  else
+    DATA=$TMP/data-dirty EV_LOG_LEVEL=info start
+  fi
   # the disk's copy rate: dd of a written file of the same size, flushed
+  # and evicted from the page cache first (read from the disk, as a resync
+  # of data written long ago would)
   fio --name=src --filename="$DATA/copy.src" --rw=write --bs=1M --size="${DIRTY_GIB}G" >/dev/null 2>&1
-  sync
+  cold "$DATA/copy.src"
   local t0
   t0=$(now)
   dd if="$DATA/copy.src" of="$DATA/copy.dst" bs=1M conv=fdatasync status=none
   rate=$(python3 -c "import time; print('%.1f' % ($DIRTY_GIB * 1024 / (time.time() - $t0)))")
-  rm -f "$DATA/copy.src" "$DATA/copy.dst"
-  echo "# dirty_pct resync_s bytes expected_s (disk copy rate $rate MiB/s, $DIRTY_GIB GiB volume)" >>"$TMP/scale-dirty.dat"
+  rm -f "$DATA/copy.dst"
+  echo "# dirty_pct resync_s bytes expected_s ref_s (disk copy rate $rate MiB/s, $DIRTY_GIB GiB volume; ref_s: copy_file_range of as many random 64 KiB chunks of a cold file, fdatasync)" >>"$TMP/scale-dirty.dat"
   p=$(volume az1 "$DIRTY_GIB")
   d=$(volume az2 "$DIRTY_GIB")
   r=$(pair "$p" "$d")
   wait_json "$PAIRS_PATH/$r" .replication.replication_status active >/dev/null
   g=$(group_of "$r")
   sync_wait "$g"
-  printf '%-9s %12s %14s %12s  (disk copy rate %s MiB/s, dd conv=fdatasync, %s GiB)\n' dirty-% resync-s bytes expected-s "$rate" "$DIRTY_GIB"
+  printf '%-9s %12s %14s %12s %9s  (disk copy rate %s MiB/s, dd conv=fdatasync of a cold file, %s GiB)\n' dirty-% resync-s bytes expected-s ref-s "$rate" "$DIRTY_GIB"
   for pct in $DIRTY; do
     api POST "$RCGS/$g/action" "$PAUSE" >/dev/null
     if [ "$pct" = 100 ]; then
@@ -347,6 +400,7 @@ curve_dirty() {
         --blockalign=64k --number_ios="$k" --norandommap=0 --randrepeat=0 \
         --size=100% >/dev/null 2>"$TMP/fio.err" || { cat "$TMP/fio.err" >&2; exit 1; }
     fi
+    flush_file "$(find "$TMP" -type f -name "$p" | head -n 1)"
     mark=$(wc -l <"$TMP/evsrepd.log")
     sync_wait "$g"
     read -r e bytes < <(tail -n +"$mark" "$TMP/evsrepd.log" | python3 -c '
@@ -360,11 +414,15 @@ for l in lines:
     if m: b += int(m.group(1)) * 65536
 print("%.3f" % (max(st) - min(st)) if len(st) >= 2 else "n/a", b)')
     [ "$e" = n/a ] && bench_fail "dirty $pct%: no resync start/done in the log"
-    local exp
+    local exp ref
     exp=$(python3 -c "print('%.3f' % ($bytes / 1048576.0 / $rate))")
-    printf '%-9s %12s %14s %12s\n' "$pct" "$e" "$bytes" "$exp"
-    echo "$pct $e $bytes $exp" >>"$TMP/scale-dirty.dat"
+    cold "$DATA/copy.src"
+    ref=$(ref_copy "$DATA/copy.src" "$DATA/copy.dst" $((bytes / 65536)))
+    rm -f "$DATA/copy.dst"
+    printf '%-9s %12s %14s %12s %9s\n' "$pct" "$e" "$bytes" "$exp" "$ref"
+    echo "$pct $e $bytes $exp $ref" >>"$TMP/scale-dirty.dat"
   done
+  rm -f "$DATA/copy.src"
   ev_stop
   cp "$TMP/scale-dirty.dat" "$OUT_DIR/scale-dirty.dat"
 }

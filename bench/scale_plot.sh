@@ -9,14 +9,26 @@ set -euo pipefail
 DIR=${1:-$(cd "$(dirname "$0")" && pwd)}
 cd "$DIR"
 command -v gnuplot >/dev/null || { echo "scale_plot: needs gnuplot (apt-get install gnuplot-nox)" >&2; exit 1; }
-if [ -s scale-pairs.dat ]; then
-  gnuplot <<'GP' 2>/dev/null
-set terminal pngcairo size 1100,800 font ",10"
-set output "scale-pairs.png"
+# plot NAME WIDTH,HEIGHT: reads the panel commands of scale-NAME.png on
+# stdin and runs them after the common preamble (terminal, output file,
+# quiet fits, grid), when scale-NAME.dat exists and is not empty.
+plot() {
+  local name=$1 size=$2 body
+  body=$(cat)
+  [ -s "scale-$name.dat" ] || return 0
+  gnuplot 2>/dev/null <<GP
+set terminal pngcairo size $size font ",10"
+set output "scale-$name.png"
 set fit quiet
 set fit logfile "/dev/null"
-set key top left
 set grid
+$body
+GP
+  echo "wrote $DIR/scale-$name.png"
+}
+
+plot pairs 1100,800 <<'GP'
+set key top left
 set logscale xy
 set xlabel "pairs on the node"
 set multiplot layout 2,2 title "evsrepd cost vs pairs on one node (1 GiB pairs; groups of 10 plus one fence group)"
@@ -46,16 +58,8 @@ set label 1 "target 5000 us" at graph 0.02, first 5150
 plot "scale-pairs.dat" using 1:5 with linespoints pt 7 title "measured (group of min(N,16) pairs)", 5000 with lines dt 3 title "target p99 < 5 ms (expected: constant in N)"
 unset multiplot
 GP
-  echo "wrote $DIR/scale-pairs.png"
-fi
-if [ -s scale-size.dat ]; then
-  gnuplot <<'GP' 2>/dev/null
-set terminal pngcairo size 1100,800 font ",10"
-set output "scale-size.png"
-set fit quiet
-set fit logfile "/dev/null"
+plot size 1100,800 <<'GP'
 set key top left
-set grid
 set logscale x 2
 set xlabel "volume size (GiB, sparse; 16 MiB written)"
 set multiplot layout 2,2 title "evsrepd cost vs volume size (one pair)"
@@ -82,29 +86,18 @@ set ylabel "open after kill -9 (ms)"
 plot "scale-size.dat" using 1:8 with linespoints pt 5 title "exec to API", "scale-size.dat" using 1:9 with linespoints pt 7 title "exec to pair active", h(x) with lines dt 2 title sprintf("expected a + b S: %.0f + %.4f S ms", e, k)
 unset multiplot
 GP
-  echo "wrote $DIR/scale-size.png"
-fi
-if [ -s scale-dirty.dat ]; then
-  gnuplot <<'GP' 2>/dev/null
-set terminal pngcairo size 900,600 font ",10"
-set output "scale-dirty.png"
+plot dirty 900,600 <<'GP'
 set key top left
-set grid
 set logscale xy
 set xlabel "dirty bytes (MiB)"
 set ylabel "resync time (s)"
 set title "incremental resync vs dirty bytes (one pair; expected: dirty bytes / the disk's copy rate)"
 plot "scale-dirty.dat" using ($3/1048576):2 with linespoints pt 7 title "measured (engine resync start to done)", \
-     "scale-dirty.dat" using ($3/1048576):4 with lines dt 2 title "dirty bytes / dd copy rate"
+     "scale-dirty.dat" using ($3/1048576):4 with lines dt 2 title "dirty bytes / dd copy rate", \
+     "scale-dirty.dat" using ($3/1048576):5 with linespoints pt 4 dt 3 title "copy\\_file\\_range of as many chunks, cold source (ref-s)"
 GP
-  echo "wrote $DIR/scale-dirty.png"
-fi
-if [ -s scale-clients.dat ]; then
-  gnuplot <<'GP' 2>/dev/null
-set terminal pngcairo size 900,600 font ",10"
-set output "scale-clients.png"
+plot clients 900,600 <<'GP'
 set key bottom right
-set grid
 set logscale x 2
 set yrange [0:*]
 set xlabel "NBD connections (fio 4 KiB random read, QD1 each)"
@@ -113,5 +106,3 @@ set title "NBD clients: expected to rise until the cores are busy, then flat (ne
 plot "scale-clients.dat" using 1:2 with linespoints pt 7 title "all on one volume", \
      "scale-clients.dat" using 1:3 with linespoints pt 5 title "one volume each"
 GP
-  echo "wrote $DIR/scale-clients.png"
-fi

@@ -419,4 +419,19 @@ uint64_t fault_hits(void)
         return atomic_load(&g_hits);
 }
 
+bool fault_matches(enum fault_point p, const char *id)
+{
+        unsigned n;
+
+        env_once();
+        n = atomic_load(&g_nrules);
+        for (unsigned i = 0; i < n; i++) {
+                const struct rule *r = &g_rules[i];
+
+                if (r->point == p && (!r->id[0] || (id && !strncmp(id, r->id, strlen(r->id)))))
+                        return true;
+        }
+        return false;
+}
+
 #endif

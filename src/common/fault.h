@@ -70,6 +70,9 @@ int fault_check(enum fault_point p, const char *id);
 int fault_configure(const char *spec);
 /* Faults injected so far (every point, every rule). */
 uint64_t fault_hits(void);
+/* Does any rule (fault, delay or hold) apply to point p of id? Counts no
+ * call: for a fast path that must take the checked path when one does. */
+bool fault_matches(enum fault_point p, const char *id);
 #else
 #define FAULT_INJECTION_BUILT 0
 static inline int fault_check(enum fault_point p, const char *id)
@@ -85,6 +88,12 @@ static inline int fault_configure(const char *spec)
 static inline uint64_t fault_hits(void)
 {
         return 0;
+}
+static inline bool fault_matches(enum fault_point p, const char *id)
+{
+        (void)p;
+        (void)id;
+        return false;
 }
 #endif
 

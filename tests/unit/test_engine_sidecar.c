@@ -114,12 +114,41 @@ static uint64_t ml_size(struct link *l)
         return ml(l)->size;
 }
 
+/* A map of DR for the links that have one (link_local): 4 KiB blocks,
+ * alloc[b] set = data (SEEK_DATA finds it), whatever its bytes. */
+#define MBLK UINT64_C(4096)
+static unsigned char *g_ml_alloc;
+
+static int ml_next_data(struct link *l, uint64_t off, uint64_t *data_off, uint64_t *data_len)
+{
+        uint64_t n = ml(l)->size / MBLK, b = off / MBLK, e;
+
+        while (b < n && !g_ml_alloc[b])
+                b++;
+        if (b >= n)
+                return -ENXIO;
+        for (e = b; e < n && g_ml_alloc[e]; e++)
+                ;
+        *data_off = off > b * MBLK ? off : b * MBLK;
+        *data_len = e * MBLK - *data_off;
+        return 0;
+}
+
 static const struct link_ops g_ml_ops = {
     .write = ml_write,
     .zero = ml_zero,
     .flush = ml_flush,
     .size = ml_size,
     .read = ml_read,
+};
+
+static const struct link_ops g_ml_map_ops = {
+    .write = ml_write,
+    .zero = ml_zero,
+    .flush = ml_flush,
+    .size = ml_size,
+    .read = ml_read,
+    .next_data = ml_next_data,
 };
 
 static struct mlink *mlink_new(uint64_t size)
@@ -271,6 +300,50 @@ static void test_preserve_rollback(void **state)
         assert_false(file_exists(f->path));
         assert_false(sidecar_is_open(s));
         sidecar_free(s);
+}
+
+/* With a map of DR (next_data: a local link), only DR's data extents are
+ * read and only their non-zero 4 KiB blocks stored; the rollback still
+ * gives back the frozen image byte for byte, holes included. */
+static void test_preserve_extents(void **state)
+{
+        struct fx *f = *state;
+        struct sidecar *s;
+        struct sidecar_stats st;
+        uint64_t nb = NCHUNKS * CB / MBLK;
+
+        g_ml_alloc = calloc(1, nb);
+        assert_non_null(g_ml_alloc);
+        f->dr->base.ops = &g_ml_map_ops;
+        memset(f->frozen, 0, NCHUNKS * CB);
+        /* chunk 1: one data block at +8 KiB; 2: all data; 3: allocated
+         * zeroes; 5: data in its last block only; 4, 6, 7: holes */
+        memset(f->frozen + 1 * CB + 8192, 0x11, MBLK);
+        memset(g_ml_alloc + (1 * CB + 8192) / MBLK, 1, 1);
+        for (uint64_t i = 0; i < CB; i++)
+                f->frozen[2 * CB + i] = (unsigned char)(i % 253 + 1);
+        memset(g_ml_alloc + 2 * CB / MBLK, 1, 2 * CB / MBLK);
+        memset(f->frozen + 6 * CB - MBLK, 0x55, MBLK);
+        memset(g_ml_alloc + (6 * CB - MBLK) / MBLK, 1, 1);
+        memcpy(f->dr->mem, f->frozen, NCHUNKS * CB);
+
+        s = open_new(f, 77);
+        overwrite(s, f, 1, 7, 0xe1);
+        memset(g_ml_alloc + 1 * CB / MBLK, 1, 7 * CB / MBLK);
+        sidecar_stats(s, &st);
+        assert_int_equal(st.chunks, 7);
+        /* stored: 4 KiB (chunk 1) + 64 KiB (chunk 2) + 4 KiB (chunk 5) */
+        assert_int_equal(st.data_bytes, MBLK + CB + MBLK);
+        /* a second preserve reads nothing (S2) */
+        f->dr->reads = 0;
+        overwrite(s, f, 1, 7, 0xe2);
+        assert_int_equal(f->dr->reads, 0);
+        rolled_back(s, f);
+        assert_int_equal(sidecar_discard(s), 0);
+        sidecar_free(s);
+        f->dr->base.ops = &g_ml_ops;
+        free(g_ml_alloc);
+        g_ml_alloc = NULL;
 }
 
 static void test_reopen_after_crash(void **state)
@@ -592,6 +665,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test_setup_teardown(test_preserve_rollback, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_preserve_extents, setup, teardown),
             cmocka_unit_test_setup_teardown(test_reopen_after_crash, setup, teardown),
             cmocka_unit_test_setup_teardown(test_reopen_chunk_from_file, setup, teardown),
             cmocka_unit_test_setup_teardown(test_damaged_header, setup, teardown),

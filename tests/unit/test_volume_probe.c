@@ -1,5 +1,6 @@
 /* Unit tests of volume_fs_size_probe: the file-system size limit the
- * capacity check of service/quotas.c relies on. */
+ * capacity check of service/quotas.c relies on; and of the local punch,
+ * which skips ranges that are holes already. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <sys/vfs.h>
 #include <unistd.h>
+#include <fcntl.h>
 
 #include <cmocka.h>
 
@@ -61,10 +63,41 @@ static void test_probe(void **state)
         assert_int_equal(rmdir(dir), 0);
 }
 
+/* volume_local_zero with punch skips a range that is a hole already (one
+ * SEEK_DATA instead of a fallocate): a range whose only data is its last
+ * block, or its first, must still be punched. */
+static void test_punch_skips_holes_only(void **state)
+{
+        char dir[] = "/tmp/evsrep-punch-XXXXXX", path[64];
+        const uint64_t c = 65536;
+        unsigned char b[4096], z[4096] = {0};
+        struct volume *v = NULL;
+
+        (void)state;
+        assert_non_null(mkdtemp(dir));
+        snprintf(path, sizeof(path), "%s/v", dir);
+        assert_int_equal(volume_file_create(path, 16 * c), 0);
+        assert_int_equal(volume_open("punch", "t", path, &v), 0);
+        memset(b, 0x7e, sizeof(b));
+        assert_int_equal(volume_local_write(v, b, sizeof(b), 2 * c - 4096, 0), 0); /* last */
+        assert_int_equal(volume_local_write(v, b, sizeof(b), 4 * c, 0), 0);        /* first */
+        assert_int_equal(volume_local_zero(v, c, c, true, 0), 0);
+        assert_int_equal(volume_local_zero(v, 4 * c, c, true, VOL_F_FUA), 0);
+        assert_int_equal(volume_local_zero(v, 8 * c, c, true, 0), 0); /* a hole */
+        assert_int_equal(volume_local_read(v, b, sizeof(b), 2 * c - 4096), 0);
+        assert_memory_equal(b, z, sizeof(b));
+        assert_int_equal(volume_local_read(v, b, sizeof(b), 4 * c), 0);
+        assert_memory_equal(b, z, sizeof(b));
+        volume_put(v);
+        assert_int_equal(unlink(path), 0);
+        assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_probe),
+            cmocka_unit_test(test_punch_skips_holes_only),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

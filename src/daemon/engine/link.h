@@ -55,6 +55,11 @@ struct link_ops {
          * link cannot, read and write). As volume_local_copy: -EOPNOTSUPP
          * means nothing was done; another -errno sets *side. */
         int (*copy_from)(struct link *l, struct volume *src, uint64_t off, size_t len, int *side);
+        /* The first data extent of the DR disk at or after off: *data_off,
+         * *data_len (SEEK_DATA / SEEK_HOLE), -ENXIO when there is none, or
+         * -errno. NULL (remote links): unknown, every byte may be data. The
+         * sidecar reads only data (replication.md, sidecars: on-disk). */
+        int (*next_data)(struct link *l, uint64_t off, uint64_t *data_off, uint64_t *data_len);
 };
 
 struct link {

@@ -32,6 +32,11 @@ static int ll_copy_from(struct link *l, struct volume *src, uint64_t off, size_t
         return volume_local_copy(src, dr_of(l), off, len, side);
 }
 
+static int ll_next_data(struct link *l, uint64_t off, uint64_t *data_off, uint64_t *data_len)
+{
+        return volume_local_next_data(dr_of(l), off, data_off, data_len);
+}
+
 static int ll_zero(struct link *l, uint64_t off, uint64_t len, bool punch, unsigned flags)
 {
         return volume_local_zero(dr_of(l), off, len, punch, flags);
@@ -73,6 +78,7 @@ static const struct link_ops g_local_ops = {
     .close = ll_close,
     .read = ll_read,
     .copy_from = ll_copy_from,
+    .next_data = ll_next_data,
 };
 
 int link_local_open(struct volume *dr, struct link **out)

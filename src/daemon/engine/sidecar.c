@@ -401,6 +401,87 @@ static int write_index_locked(struct sidecar *s, uint64_t c0, uint64_t c1)
         return fault_fdatasync(s->fd);
 }
 
+/* Store len bytes of DR content at DR offset off into the data area. */
+static int store(struct sidecar *s, int fd, const unsigned char *p, size_t len, uint64_t off)
+{
+        int rc = fault_pwrite(fd, p, len, s->data_off + off);
+
+        if (rc == 0) {
+                atomic_fetch_add(&s->total_bytes, len);
+                pthread_mutex_lock(&s->mu);
+                s->data_bytes += len;
+                pthread_mutex_unlock(&s->mu);
+        }
+        return rc;
+}
+
+/* Preserve [off, off+len) of DR (whole chunks, nbytes of them; len may stop
+ * short at the end of the disk) read as one piece: every chunk that is not
+ * all zeroes is stored whole. For links without a map of DR. */
+static int preserve_piece(struct sidecar *s, struct link *l, int fd, unsigned char *buf,
+                          uint64_t off, uint64_t len, uint64_t nbytes, bool *wrote)
+{
+        uint64_t cb = s->chunk_bytes;
+        int rc = 0;
+
+        memset(buf, 0, nbytes);
+        if (len && (rc = l->ops->read(l, buf, len, off)) < 0)
+                return rc;
+        for (uint64_t k = 0; k < nbytes / cb && rc == 0; k++) {
+                if (all_zero(buf + k * cb, cb))
+                        continue; /* stays a hole in the data area */
+                if ((rc = store(s, fd, buf + k * cb, cb, off + k * cb)) == 0)
+                        *wrote = true;
+        }
+        return rc;
+}
+
+/* The same with a map of DR (local links): only the data extents of
+ * [off, off+len) are read, and only their blocks that are not all zeroes
+ * are stored. The rest stays a hole of the data area, which reads back as
+ * zeroes, as it does on DR: the preserved chunk is the same, and a chunk
+ * that is a hole on DR costs no I/O at all (reading it made the kernel zero
+ * a page-cache page per 4 KiB only for us to find zeroes). */
+static int preserve_extents(struct sidecar *s, struct link *l, int fd, unsigned char *buf,
+                            uint64_t off, uint64_t len, bool *wrote)
+{
+        uint64_t pos = off, end = off + len, d, dl, e;
+        int rc;
+
+        while (pos < end) {
+                rc = l->ops->next_data(l, pos, &d, &dl);
+                if (rc == -ENXIO)
+                        return 0;
+                if (rc < 0)
+                        return rc;
+                if (d >= end)
+                        return 0;
+                if (d < pos) { /* SEEK_DATA never goes back; be safe */
+                        dl = dl > pos - d ? dl - (pos - d) : 0;
+                        d = pos;
+                }
+                e = MIN(d + MAX(dl, 1), end);
+                if ((rc = l->ops->read(l, buf, e - d, d)) < 0)
+                        return rc;
+                /* Runs of non-zero blocks, one write each. */
+                for (uint64_t b = d; b < e;) {
+                        uint64_t x = b, bl = 0;
+
+                        while (x < e && all_zero(buf + (x - d), MIN(SC_BLOCK, e - x)))
+                                x += MIN(SC_BLOCK, e - x);
+                        for (b = x; b < e && !all_zero(buf + (b - d), bl = MIN(SC_BLOCK, e - b));)
+                                b += bl;
+                        if (b > x) {
+                                if ((rc = store(s, fd, buf + (x - d), b - x, x)) < 0)
+                                        return rc;
+                                *wrote = true;
+                        }
+                }
+                pos = e;
+        }
+        return 0;
+}
+
 int sidecar_preserve(struct sidecar *s, struct link *l, uint64_t c0, uint64_t c1,
                      uint64_t size_bytes)
 {
@@ -463,23 +544,10 @@ int sidecar_preserve_some(struct sidecar *s, struct link *l, uint64_t c0, uint64
                 uint64_t off = (c0 + i) * cb, len;
 
                 len = off >= end_b ? 0 : MIN(end_b, (c0 + j) * cb) - off;
-                memset(buf, 0, (j - i) * cb);
-                if (len && (rc = l->ops->read(l, buf, len, off)) < 0)
-                        break;
-                for (uint64_t k = i; k < j && rc == 0; k++) {
-                        const unsigned char *p = buf + (k - i) * cb;
-
-                        if (all_zero(p, cb))
-                                continue; /* stays a hole in the data area */
-                        rc = fault_pwrite(fd, p, cb, s->data_off + (c0 + k) * cb);
-                        if (rc == 0) {
-                                wrote = true;
-                                atomic_fetch_add(&s->total_bytes, cb);
-                                pthread_mutex_lock(&s->mu);
-                                s->data_bytes += cb;
-                                pthread_mutex_unlock(&s->mu);
-                        }
-                }
+                if (l->ops->next_data)
+                        rc = preserve_extents(s, l, fd, buf, off, len, &wrote);
+                else
+                        rc = preserve_piece(s, l, fd, buf, off, len, (j - i) * cb, &wrote);
                 i = bitmap_next_set(&want, j);
         }
         if (rc == 0 && wrote)

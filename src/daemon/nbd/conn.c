@@ -92,7 +92,7 @@ static int64_t sock_unacked(int fd)
  * reply fails when no byte was acknowledged for timeout_sec. A client
  * that reads slowly but steadily is never dropped. */
 static int sock_send2(int fd, const void *a, size_t alen, const void *b, size_t blen,
-                      int timeout_sec)
+                      int timeout_sec, pthread_mutex_t **release_on_block)
 {
         struct iovec iov[2] = {{(void *)a, alen}, {(void *)b, blen}};
         struct msghdr mh = {.msg_iov = iov, .msg_iovlen = blen ? 2 : 1};
@@ -130,6 +130,13 @@ static int sock_send2(int fd, const void *a, size_t alen, const void *b, size_t 
                 if (flags & MSG_DONTWAIT) {
                         flags = MSG_NOSIGNAL;
                         progress_usec = now;
+                        /* An inline reply (worker_main) holds rd_lock: let
+                         * another worker read requests while this one
+                         * waits for the client. */
+                        if (release_on_block && *release_on_block) {
+                                pthread_mutex_unlock(*release_on_block);
+                                *release_on_block = NULL;
+                        }
                 } else if (unacked + queued > now_unacked) {
                         progress_usec = now; /* the client acknowledged something */
                 } else if (timeout_sec > 0 &&
@@ -184,7 +191,7 @@ static int conn_send2(struct nbd_conn *c, const void *a, size_t alen, const void
 {
         if (c->tls)
                 return tls_send2(c, a, alen, b, blen, timeout_sec);
-        return sock_send2(c->fd, a, alen, b, blen, timeout_sec);
+        return sock_send2(c->fd, a, alen, b, blen, timeout_sec, NULL);
 }
 
 /* ---- Payload budget (docs/design/nbd.md, "Bounds") ----
@@ -530,10 +537,45 @@ static void count_request(struct stats_site *s, const struct nbd_request *req, u
         }
 }
 
+/* Inline reads (docs/design/nbd.md, "Threading"): the reader serves a
+ * small plain READ itself, keeping rd_lock, when nothing else is queued on
+ * the socket and the bytes are in the page cache; a QD1 client then costs
+ * one wake-up per request instead of two (the reader's, and a follower's
+ * woken by the unlock only to wait in recv). */
+#define NBD_INLINE_MAX (64u * 1024)
+
+static bool inline_wanted(struct worker *w, const struct nbd_request *req)
+{
+        struct nbd_conn *c = w->c;
+        int queued = 0;
+
+        if (w->spliced || c->tls || attach_is_link(c->att) || req->type != NBD_CMD_READ ||
+            req->len_bytes == 0 || req->len_bytes > NBD_INLINE_MAX || req->len_bytes > w->cap)
+                return false;
+        /* More request bytes already here: hand over, so that a follower
+         * reads the next request while this one is served. */
+        return ioctl(c->fd, FIONREAD, &queued) == 0 && queued == 0;
+}
+
+/* 0 or -errno as do_request, or -EAGAIN: not served (part of the range is
+ * not cached), hand over and take the blocking path. */
+static int inline_read(struct worker *w, const struct nbd_request *req)
+{
+        struct nbd_conn *c = w->c;
+        int rc = nbd_request_check(req, volume_size(c->vol), c->tflags);
+
+        if (rc < 0)
+                return rc;
+        return volume_read_nowait(c->vol, w->buf, req->len_bytes, req->off_bytes);
+}
+
 static void *worker_main(void *arg)
 {
         struct worker *w = arg;
         struct nbd_conn *c = w->c;
+        /* &c->rd_lock while this worker is the reader (kept across an
+         * inline request), else NULL. */
+        pthread_mutex_t *held = NULL;
 
         for (;;) {
                 struct nbd_request req;
@@ -541,22 +583,41 @@ static void *worker_main(void *arg)
                 uint32_t err;
                 int rc;
 
-                pthread_mutex_lock(&c->rd_lock);
+                if (!held) {
+                        pthread_mutex_lock(&c->rd_lock);
+                        held = &c->rd_lock;
+                }
                 rc = read_request(w, &req);
-                pthread_mutex_unlock(&c->rd_lock);
                 if (rc == 1)
                         break;
-
-                err = nbd_errmap(w->spliced ? nbd_splice_fill(c, &w->pipe, &req)
-                                            : do_request(w, &req));
+                rc = inline_wanted(w, &req) ? inline_read(w, &req) : -EAGAIN;
+                if (rc == -EAGAIN) {
+                        /* The hand-over: the next worker reads while this
+                         * one does the I/O. */
+                        pthread_mutex_unlock(held);
+                        held = NULL;
+                        rc = w->spliced ? nbd_splice_fill(c, &w->pipe, &req) : do_request(w, &req);
+                }
+                err = nbd_errmap(rc);
                 count_request(c->srv->stats, &req, err);
                 nbd_put32(rep, NBD_MAGIC_SIMPLE_REPLY);
                 nbd_put32(rep + 4, err);
                 nbd_put64(rep + 8, req.cookie);
-                pthread_mutex_lock(&c->wr_lock);
+                /* The reader never waits for wr_lock (a worker blocked in
+                 * send would stop the reading): it hands over first. */
+                if (held && pthread_mutex_trylock(&c->wr_lock) != 0) {
+                        pthread_mutex_unlock(held);
+                        held = NULL;
+                }
+                if (!held)
+                        pthread_mutex_lock(&c->wr_lock);
                 if (w->spliced && err == 0)
                         rc = nbd_splice_reply(c, &w->pipe, rep, sizeof(rep), req.len_bytes,
                                               c->srv->lim.send_timeout_sec);
+                else if (held) /* inline: plain socket; unlocked if send blocks */
+                        rc = sock_send2(c->fd, rep, sizeof(rep), w->buf,
+                                        err == 0 ? req.len_bytes : 0, c->srv->lim.send_timeout_sec,
+                                        &held);
                 else if (req.type == NBD_CMD_READ && err == 0)
                         rc = conn_send2(c, rep, sizeof(rep), w->buf, req.len_bytes,
                                         c->srv->lim.send_timeout_sec);
@@ -582,6 +643,8 @@ static void *worker_main(void *arg)
                         break;
                 }
         }
+        if (held)
+                pthread_mutex_unlock(held);
         buf_release(w);
         nbd_pipe_close(&w->pipe);
         return NULL;

@@ -89,6 +89,13 @@ int volume_read(struct volume *v, void *buf, size_t len, uint64_t off);
  * references to page-cache pages). The same checks as volume_read. On
  * error part of the range may already be in the pipe. */
 int volume_splice_read(struct volume *v, int pipe_wr, size_t len, uint64_t off);
+/* volume_read only when it cannot block on the disk: every byte of the
+ * range is in the page cache (or a hole), read with RWF_NOWAIT. 0, or
+ * -ESHUTDOWN / -EINVAL as volume_read, or -EAGAIN when the caller must use
+ * volume_read instead: part of the range not cached, any error of the read
+ * itself (volume_read meets it again), or a fault rule on the volume's
+ * reads (volume_read applies it, counted once). */
+int volume_read_nowait(struct volume *v, void *buf, size_t len, uint64_t off);
 int volume_write(struct volume *v, const void *buf, size_t len, uint64_t off, unsigned flags);
 int volume_zero(struct volume *v, uint64_t off, uint64_t len, bool punch, unsigned flags);
 int volume_flush(struct volume *v);
