@@ -239,8 +239,13 @@ static int dispatch(struct http_req *r, void *vctx)
         bool is_operator = false;
         const char *project = NULL, *url = r->url;
         struct api_call c = {.r = r, .ctx = ctx};
+        struct api_cache_build cb;
         int n;
 
+        /* Offered on the pool thread (http.h): a node-to-node request goes
+         * to the executor untouched (its nonce is checked once). */
+        if (r->try_inline && strncmp(url, INTERNAL_PREFIX, strlen(INTERNAL_PREFIX)) == 0)
+                return HTTP_DEFER;
         if (strncmp(url, INTERNAL_PREFIX, strlen(INTERNAL_PREFIX)) == 0) {
                 /* A request forwarded by another node: the project and role
                  * it authenticated are inside the signed part. Any failure
@@ -327,10 +332,19 @@ static int dispatch(struct http_req *r, void *vctx)
                                         "'%.64s' is not a valid project id (1..64 characters of "
                                         "A-Z, a-z, 0-9, '-', '_', '.')",
                                         c.id);
-        n = api_forward_route(&c, hit->pattern);
-        if (n != 0)
+        if (r->try_inline) /* inline.c: answered here, or HTTP_DEFER */
+                return api_inline_try(&c, hit->fn);
+        /* The reply cache (cache_route.c): after every check above. */
+        if ((n = api_cache_begin(&c, hit->fn, &cb)) != 0)
                 return n < 0 ? -1 : 0;
-        return hit->fn(&c);
+        n = api_forward_route(&c, hit->pattern);
+        if (n != 0) {
+                api_cache_end(&c, &cb, false);
+                return n < 0 ? -1 : 0;
+        }
+        n = hit->fn(&c);
+        api_cache_end(&c, &cb, true);
+        return n;
 }
 
 int api_reply_errno(struct api_call *c, int rc, const char *msg)
@@ -457,6 +471,14 @@ int api_server_start(const struct evsrep_config *cfg, struct service *svc, struc
                 return -ENOMEM;
         s->ctx.svc = svc;
         s->ctx.auth = auth;
+        /* Off with a shared store: other nodes' writes do not bump this
+         * process's generation (docs/design/control-plane.md). */
+        if (cfg->api_cache_entries > 0 && !store_is_shared(service_store(svc)) &&
+            !(s->ctx.cache = api_cache_new((size_t)cfg->api_cache_entries,
+                                           (size_t)cfg->api_cache_mib * 1024 * 1024))) {
+                free(s);
+                return -ENOMEM;
+        }
         pthread_once(&g_route_labels_once, route_labels_init);
         rc = http_server_start(
             &(struct http_opts){.host = cfg->listen_host,
@@ -469,6 +491,7 @@ int api_server_start(const struct evsrep_config *cfg, struct service *svc, struc
                                 .tls_key = cfg->tls_key[0] ? cfg->tls_key : NULL},
             admit, dispatch, &s->ctx, &s->ctx.http, err, errlen);
         if (rc < 0) {
+                api_cache_free(s->ctx.cache);
                 free(s);
                 return rc;
         }
@@ -491,5 +514,6 @@ void api_server_stop(struct api_server *s)
         if (!s)
                 return;
         http_server_stop(s->ctx.http);
+        api_cache_free(s->ctx.cache);
         free(s);
 }

@@ -84,6 +84,8 @@ int capacity_check_tx(struct service *svc, const char *az, int64_t add_gib, char
 struct mirror;
 struct volume;
 struct pair_rt *pair_rt_lock(struct service *svc, const char *id);
+/* pair_rt_lock that never waits: *busy when the pair's lock was held. */
+struct pair_rt *pair_rt_trylock(struct service *svc, const char *id, bool *busy);
 void pair_rt_unlock(struct pair_rt *rt);
 struct mirror *pair_rt_mirror(struct pair_rt *rt);
 struct volume *pair_rt_prod(struct pair_rt *rt);

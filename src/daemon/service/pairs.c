@@ -23,6 +23,7 @@
  * while waiting for a pair lock (pair_rt_lock takes a reference first). */
 #include "service/internal.h"
 #include "common/log.h"
+#include "common/replygen.h"
 #include "common/util.h"
 #include "engine/fence.h"
 #include "engine/mirror.h"
@@ -400,6 +401,28 @@ struct pair_rt *pair_rt_lock(struct service *svc, const char *id)
                 return NULL;
         pthread_mutex_lock(&rt->lock); /* no registry lock held while waiting */
         if (rt->dead) {
+                pthread_mutex_unlock(&rt->lock);
+                rt_put(rt);
+                return NULL;
+        }
+        return rt;
+}
+
+struct pair_rt *pair_rt_trylock(struct service *svc, const char *id, bool *busy)
+{
+        struct pair_rt *rt;
+
+        *busy = false;
+        pthread_mutex_lock(&svc->pairs_mu);
+        rt = rt_find_locked(svc, id);
+        if (rt && pthread_mutex_trylock(&rt->lock) != 0) {
+                rt = NULL;
+                *busy = true;
+        } else if (rt) {
+                rt->refs++;
+        }
+        pthread_mutex_unlock(&svc->pairs_mu);
+        if (rt && rt->dead) {
                 pthread_mutex_unlock(&rt->lock);
                 rt_put(rt);
                 return NULL;
@@ -944,7 +967,20 @@ static int pair_delete_locked(struct service *svc, const char *project, const ch
         return service_enqueue(svc, task_pair_delete, id, 0);
 }
 
-bool service_pair_live(struct service *svc, const char *id, struct pair_live *out)
+/* The probe of a volume file as a note holds it: a watched file's result
+ * is left out (0), since every change to it bumps the generation
+ * (common/replygen.h, replygen_fs_watch); an unwatched one's is kept. */
+static int probe_noted(struct volume *v, int probed)
+{
+        return v && volume_probe_watched(v) ? 0 : probed;
+}
+
+/* One read of the pair's live state: the reply's figures (out, NULL when
+ * only the note is wanted) and the reply cache's note of what they were
+ * made from (n, zeroed by the caller). *busy: the pair's lock was held,
+ * nothing was read. A note-only read skips the probes of watched files. */
+static bool pair_live_read(struct service *svc, const char *id, struct pair_live *out,
+                           struct pair_live_note *n, bool *busy)
 {
         struct mirror_stats st;
         struct pair_rt *rt;
@@ -952,34 +988,81 @@ bool service_pair_live(struct service *svc, const char *id, struct pair_live *ou
 
         /* trylock under pairs_mu: a GET never waits behind a long engine
          * step of this pair, and rt cannot be freed while we hold it. */
+        *busy = false;
         pthread_mutex_lock(&svc->pairs_mu);
         rt = rt_find_locked(svc, id);
-        if (rt && pthread_mutex_trylock(&rt->lock) != 0)
+        if (rt && pthread_mutex_trylock(&rt->lock) != 0) {
                 rt = NULL;
+                *busy = true;
+        }
         pthread_mutex_unlock(&svc->pairs_mu);
         if (!rt)
                 return false;
         if (rt->m) {
+                int prod_probe =
+                    out || !volume_probe_watched(rt->prod) ? volume_probe(rt->prod) : 0;
+                int dr_probe =
+                    rt->dr && (out || !volume_probe_watched(rt->dr)) ? volume_probe(rt->dr) : 0;
+                int last = volume_last_error(rt->prod);
+
                 mirror_stats(rt->m, &st);
-                out->progress = st.progress;
-                out->mode = mirror_mode_name(st.mode);
-                out->dirty_bytes = st.dirty_chunks * st.chunk_bytes;
-                out->bytes_copied = st.bytes_copied;
-                out->sidecar_bytes = st.sidecar_bytes;
-                out->rate_bps = st.rate_bps;
-                out->fault_level = 0;
-                out->failure_detail = "";
-                if (st.prod_error || volume_probe(rt->prod) < 0 ||
-                    volume_last_error(rt->prod) < 0) {
-                        out->fault_level = 2;
-                        out->failure_detail = FD_PROD_MISSING;
-                } else if (st.dr_error || (rt->dr && volume_probe(rt->dr) < 0)) {
-                        out->fault_level = 5;
-                        out->failure_detail = FD_PEER_DOWN;
+                n->ok = true;
+                n->progress = st.progress;
+                n->mode = (int)st.mode;
+                n->dirty_bytes = st.dirty_chunks * st.chunk_bytes;
+                n->bytes_copied = st.bytes_copied;
+                n->sidecar_bytes = st.sidecar_bytes;
+                n->rate_bps = st.rate_bps;
+                n->prod_error = st.prod_error;
+                n->dr_error = st.dr_error;
+                n->prod_last_error = last;
+                n->prod_probe = probe_noted(rt->prod, prod_probe);
+                n->dr_probe = probe_noted(rt->dr, dr_probe);
+                if (out) {
+                        out->progress = st.progress;
+                        out->mode = mirror_mode_name(st.mode);
+                        out->dirty_bytes = n->dirty_bytes;
+                        out->bytes_copied = st.bytes_copied;
+                        out->sidecar_bytes = st.sidecar_bytes;
+                        out->rate_bps = st.rate_bps;
+                        out->fault_level = 0;
+                        out->failure_detail = "";
+                        if (st.prod_error || prod_probe < 0 || last < 0) {
+                                out->fault_level = 2;
+                                out->failure_detail = FD_PROD_MISSING;
+                        } else if (st.dr_error || dr_probe < 0) {
+                                out->fault_level = 5;
+                                out->failure_detail = FD_PEER_DOWN;
+                        }
                 }
                 ok = true;
         }
         pthread_mutex_unlock(&rt->lock);
+        return ok;
+}
+
+bool service_pair_live_note(struct service *svc, const char *id, struct pair_live_note *n)
+{
+        bool busy;
+
+        memset(n, 0, sizeof(*n)); /* padding too: notes are compared bytewise */
+        pair_live_read(svc, id, NULL, n, &busy);
+        return !busy;
+}
+
+bool service_pair_live(struct service *svc, const char *id, struct pair_live *out)
+{
+        struct pair_live_note n;
+        bool busy, ok;
+
+        /* The reply cache re-reads this note before serving a reply built
+         * from it (common/replygen.h); a busy lock read nothing. */
+        memset(&n, 0, sizeof(n));
+        ok = pair_live_read(svc, id, out, &n, &busy);
+        if (busy)
+                replygen_taint();
+        else
+                replygen_note(REPLYGEN_PAIR_LIVE, id, &n, sizeof(n));
         return ok;
 }
 
