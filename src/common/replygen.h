@@ -75,6 +75,7 @@ void replygen_fs_drain(void);
 /* Counters for the metrics (stats.c renders them). */
 struct replygen_stats {
         atomic_uint_least64_t hits, misses, invalidations, stores;
+        atomic_uint_least64_t inline_answers; /* api/inline.c */
         atomic_int_least64_t entries, bytes;
 };
 extern struct replygen_stats g_replygen_stats;

@@ -70,10 +70,12 @@ api GET "$RCGS/$GID"
   fail "the GET right after the sync still says active-stopped"
 wait_field "$RCGS/$GID" "$G.replication_status" active 60
 cached "$RCGS/$GID"
+inl=$(metric evsrep_api_inline_answers_total)
 group_action "$GID" os-stop-replication-consistency-group
 expect_status 200 "pause"
 api GET "$RCGS/$GID"
 expect_eq "$(jget "$G.replication_status")" active-stopped "the GET right after the pause"
+expect_eq "$(metric evsrep_api_inline_answers_total)" "$inl" "a pause that pauses is not answered inline"
 
 cached "$RCGS/$GID"
 group_action "$GID" os-set-resync-throttle '{"max_mib_per_sec": 7}'
@@ -93,10 +95,12 @@ wait_through "$PAIRS/$R2" .replication.status available creating 60
 # --- the idempotent pause: already paused, answered 200, nothing changes
 cached "$RCGS/$GID"
 before=$BODY
+inl=$(metric evsrep_api_inline_answers_total)
 for _ in 1 2 3; do
   group_action "$GID" os-stop-replication-consistency-group
   expect_status 200 "pause of a paused group"
 done
+expect_eq "$(metric evsrep_api_inline_answers_total)" "$((inl + 3))" "pauses of a paused group answered inline"
 api GET "$RCGS/$GID"
 expect_eq "$BODY" "$before" "the group after pauses of a paused group"
 

@@ -13,6 +13,7 @@
 #include <string.h>
 
 struct api_cache_entry {
+        struct api_cache *owner;
         struct api_cache_entry *hnext;       /* bucket chain */
         struct api_cache_entry *prev, *next; /* LRU: head is the most recent */
         char *key;
@@ -252,6 +253,16 @@ int api_cache_lookup(struct api_cache *c, const struct api_cache_key *k, api_cac
         return 1;
 }
 
+void api_cache_entry_release(void *entry)
+{
+        struct api_cache_entry *e = entry;
+        struct api_cache *c = e->owner;
+
+        pthread_mutex_lock(&c->mu);
+        unref_locked(e);
+        pthread_mutex_unlock(&c->mu);
+}
+
 void api_cache_hit_release(struct api_cache *c, struct api_cache_hit *hit)
 {
         if (!hit->e)
@@ -262,9 +273,9 @@ void api_cache_hit_release(struct api_cache *c, struct api_cache_hit *hit)
         hit->e = NULL;
 }
 
-static struct api_cache_entry *entry_new(const struct api_cache_key *k, uint64_t gen,
-                                         unsigned status, const char *body, size_t len,
-                                         const struct replygen_rec *rec)
+static struct api_cache_entry *entry_new(struct api_cache *c, const struct api_cache_key *k,
+                                         uint64_t gen, unsigned status, const char *body,
+                                         size_t len, const struct replygen_rec *rec)
 {
         struct api_cache_entry *e = calloc(1, sizeof(*e));
 
@@ -280,6 +291,7 @@ static struct api_cache_entry *entry_new(const struct api_cache_key *k, uint64_t
                 return NULL;
         }
         memcpy(e->key, k->buf, k->len);
+        e->owner = c;
         e->klen = k->len;
         e->hash = key_hash(k);
         e->gen = gen;
@@ -303,7 +315,7 @@ void api_cache_store(struct api_cache *c, const struct api_cache_key *k, uint64_
         if (c->max_entries == 0 || k->overflow || (rec && rec->tainted) || len > c->max_bytes / 8 ||
             gen != replygen_now())
                 return;
-        if (!(e = entry_new(k, gen, status, body, len, rec)))
+        if (!(e = entry_new(c, k, gen, status, body, len, rec)))
                 return;
         pthread_mutex_lock(&c->mu);
         if (gen != replygen_now() || e->bytes > c->max_bytes) {

@@ -55,6 +55,9 @@ struct api_cache_hit {
 int api_cache_lookup(struct api_cache *c, const struct api_cache_key *k, api_cache_check_fn check,
                      void *ctx, struct api_cache_hit *hit);
 void api_cache_hit_release(struct api_cache *c, struct api_cache_hit *hit);
+/* The same for a hit whose body was handed over (http_reply_shared):
+ * entry is hit->e; called once, when the reply is done with it. */
+void api_cache_entry_release(void *entry);
 
 /* Keep a reply built from state generation gen (read before the build)
  * with the build's notes; nothing when rec is tainted, the generation has

@@ -68,8 +68,10 @@ int api_cache_begin(struct api_call *c, api_handler fn, struct api_cache_build *
         if (b->key.overflow)
                 return 0;
         if (api_cache_lookup(cache, &b->key, note_check, c->ctx->svc, &hit)) {
-                rc = http_reply_text(c->r, hit.status, "application/json", hit.body, hit.len);
-                api_cache_hit_release(cache, &hit);
+                /* The body goes out from the entry itself, no copy; the
+                 * hit's reference is let go when the reply is done. */
+                rc = http_reply_shared(c->r, hit.status, hit.body, hit.len, api_cache_entry_release,
+                                       hit.e);
                 return rc < 0 ? -1 : 1;
         }
         /* The generation before the handler reads anything (the design's

@@ -4,6 +4,7 @@
  * pool thread"). Today one: the pause of a group that is already paused.
  * Everything else returns HTTP_DEFER and runs on an executor as before. */
 #include "api/internal.h"
+#include "common/replygen.h"
 
 #include <string.h>
 
@@ -28,5 +29,6 @@ int api_inline_try(struct api_call *c, api_handler fn)
                 return HTTP_DEFER;
         if (service_group_pause_noop(c->ctx->svc, c->project, c->id) != 1)
                 return HTTP_DEFER;
+        atomic_fetch_add(&g_replygen_stats.inline_answers, 1);
         return http_reply_json(c->r, 200, NULL);
 }

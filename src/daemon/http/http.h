@@ -124,5 +124,10 @@ int http_reply_error(struct http_req *r, enum http_err err, const char *extra_he
  * the pointer); body is copied. */
 int http_reply_headers(struct http_req *r, unsigned status, const char *content_type,
                        const char *body, size_t len, const char *const *headers);
+/* A JSON reply whose body is not copied: it must stay valid until
+ * release(cls) is called (once, by the server, when the reply is sent or
+ * dropped; also when this call fails). GET and HEAD only (pool thread). */
+int http_reply_shared(struct http_req *r, unsigned status, const char *body, size_t len,
+                      void (*release)(void *cls), void *cls);
 
 #endif

@@ -211,6 +211,34 @@ int http_reply_headers(struct http_req *r, unsigned status, const char *content_
         return queue_full(r, status, body, len, NULL, headers, content_type);
 }
 
+int http_reply_shared(struct http_req *r, unsigned status, const char *body, size_t len,
+                      void (*release)(void *cls), void *cls)
+{
+        struct req_state *st = r->priv;
+        struct MHD_Response *resp;
+        enum MHD_Result ok;
+
+        if (st && st->offloaded) { /* not for executor threads: copy */
+                int rc = queue(r, status, body, len, NULL);
+
+                release(cls);
+                return rc;
+        }
+        resp =
+            MHD_create_response_from_buffer_with_free_callback_cls(len, (void *)body, release, cls);
+        if (!resp) {
+                release(cls);
+                return -ENOMEM;
+        }
+        MHD_add_response_header(resp, "X-Openstack-Request-Id", r->req_id);
+        if (len > 0)
+                MHD_add_response_header(resp, "Content-Type", "application/json");
+        ok = MHD_queue_response(r->conn, status, resp);
+        MHD_destroy_response(resp);
+        r->status = status;
+        return ok == MHD_YES ? 0 : -EIO;
+}
+
 int http_reply_error(struct http_req *r, enum http_err err, const char *extra_header,
                      const char *fmt, ...)
 {
