@@ -8,6 +8,7 @@
 #include "service/states.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #define GIB (1024ULL * 1024 * 1024)
 
@@ -46,6 +47,7 @@ struct service {
          * serialised by its stripe; membership changes by members_mu. */
         pthread_mutex_t group_stripes[64];
         pthread_mutex_t members_mu;
+        atomic_int members_readers; /* throttle.c's GET reads holding members_mu */
         /* Engine bindings of groups (fault freeze), under members_mu. */
         struct group_rt *groups;
 

@@ -30,6 +30,8 @@
 #include "volume/volume.h"
 
 #include <assert.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -49,9 +51,10 @@ struct pair_rt {
         unsigned refs; /* under pairs_mu: the registry's + each pair_rt_lock holder's */
         bool dead;     /* deleted: dropped from the registry, freed at refs 0 */
         pthread_mutex_t lock;
-        struct mirror *m;    /* NULL when not running */
-        struct volume *prod; /* referenced while m != NULL */
-        struct volume *dr;   /* NULL when DR is on another node (link below) */
+        atomic_int live_readers; /* pair_live_read holders of lock (GETs: microseconds) */
+        struct mirror *m;        /* NULL when not running */
+        struct volume *prod;     /* referenced while m != NULL */
+        struct volume *dr;       /* NULL when DR is on another node (link below) */
         /* A remote DR link (multi-site.md "Remote DR links"), owned by m;
          * the link monitor (links.c) reconnects it. NULL for a local DR. */
         struct link *link;
@@ -984,20 +987,42 @@ static bool pair_live_read(struct service *svc, const char *id, struct pair_live
 {
         struct mirror_stats st;
         struct pair_rt *rt;
-        bool ok = false;
+        bool ok = false, locked = false, ref = false;
 
         /* trylock under pairs_mu: a GET never waits behind a long engine
          * step of this pair, and rt cannot be freed while we hold it. */
         *busy = false;
         pthread_mutex_lock(&svc->pairs_mu);
         rt = rt_find_locked(svc, id);
-        if (rt && pthread_mutex_trylock(&rt->lock) != 0) {
-                rt = NULL;
-                *busy = true;
-        }
+        if (rt && !(locked = pthread_mutex_trylock(&rt->lock) == 0))
+                rt->refs++; /* kept alive while we try again without pairs_mu */
         pthread_mutex_unlock(&svc->pairs_mu);
         if (!rt)
                 return false;
+        if (!locked) {
+                /* Held by another GET reading these figures (microseconds):
+                 * try again while that is who holds it. Held by anything
+                 * else (an action, the task thread): busy, never waited for.
+                 * Without this, concurrent GETs of one pair made each other
+                 * busy and the reply cache dropped entries that had not
+                 * changed (bench/api.sh, 32 connections). */
+                for (int i = 0; i < 200 && !locked && atomic_load(&rt->live_readers) > 0; i++) {
+                        sched_yield();
+                        locked = pthread_mutex_trylock(&rt->lock) == 0;
+                }
+                if (locked && rt->dead) {
+                        pthread_mutex_unlock(&rt->lock);
+                        locked = false;
+                } else if (!locked) {
+                        *busy = true;
+                }
+                if (!locked) {
+                        rt_put(rt);
+                        return false;
+                }
+                ref = true; /* let go after the lock */
+        }
+        atomic_fetch_add(&rt->live_readers, 1);
         if (rt->m) {
                 int prod_probe =
                     out || !volume_probe_watched(rt->prod) ? volume_probe(rt->prod) : 0;
@@ -1037,7 +1062,10 @@ static bool pair_live_read(struct service *svc, const char *id, struct pair_live
                 }
                 ok = true;
         }
+        atomic_fetch_sub(&rt->live_readers, 1);
         pthread_mutex_unlock(&rt->lock);
+        if (ref)
+                rt_put(rt);
         return ok;
 }
 

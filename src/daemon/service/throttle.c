@@ -15,6 +15,8 @@
 #include "engine/throttle.h"
 
 #include <errno.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -80,11 +82,19 @@ static void throttle_live(struct service *svc, const char *group_id, struct grou
 {
         struct mirror_group *mg;
 
-        /* A GET never waits behind a group step holding members_mu. */
-        if (pthread_mutex_trylock(&svc->members_mu) != 0) {
+        /* A GET never waits behind a group step holding members_mu; only
+         * behind another GET's read (microseconds), as pair_live_read. */
+        bool locked = pthread_mutex_trylock(&svc->members_mu) == 0;
+
+        for (int i = 0; i < 200 && !locked && atomic_load(&svc->members_readers) > 0; i++) {
+                sched_yield();
+                locked = pthread_mutex_trylock(&svc->members_mu) == 0;
+        }
+        if (!locked) {
                 v->busy = true;
                 return;
         }
+        atomic_fetch_add(&svc->members_readers, 1);
         if ((mg = group_engine_locked(svc, group_id))) {
                 struct throttle_state st;
 
@@ -94,6 +104,7 @@ static void throttle_live(struct service *svc, const char *group_id, struct grou
                 v->rate_bps = st.rate_bps;
                 v->sync_rate_bps = st.sync_rate_bps;
         }
+        atomic_fetch_sub(&svc->members_readers, 1);
         pthread_mutex_unlock(&svc->members_mu);
 }
 
