@@ -44,17 +44,22 @@ struct api_cache {
 
 static void key_put(struct api_cache_key *k, const char *s)
 {
-        size_t n = strlen(s);
-        int w;
+        size_t n = strlen(s), w = 0;
+        char num[24];
 
         if (k->overflow)
                 return;
-        w = snprintf(k->buf + k->len, sizeof(k->buf) - k->len, "%zu:", n);
-        if (w < 0 || (size_t)w + n + 1 >= sizeof(k->buf) - k->len) {
+        /* "<length>:" (no snprintf: every GET builds a key) */
+        num[sizeof(num) - 1] = ':';
+        for (size_t v = n; w == 0 || v; v /= 10)
+                num[sizeof(num) - 2 - w++] = (char)('0' + v % 10);
+        w++;
+        if (w + n + 1 >= sizeof(k->buf) - k->len) {
                 k->overflow = true;
                 return;
         }
-        k->len += (size_t)w;
+        memcpy(k->buf + k->len, num + sizeof(num) - w, w);
+        k->len += w;
         memcpy(k->buf + k->len, s, n);
         k->len += n;
         k->buf[k->len++] = '|';

@@ -59,7 +59,10 @@ int api_cache_begin(struct api_call *c, api_handler fn, struct api_cache_build *
         struct api_cache_hit hit;
         int rc;
 
-        memset(b, 0, sizeof(*b));
+        /* Not the whole struct: its key buffer is 2 KiB (a memset per GET). */
+        b->on = false;
+        memset(&b->rec, 0, sizeof(b->rec));
+        memset(&b->cap, 0, sizeof(b->cap));
         if (!cache || c->forwarded || strcmp(c->r->method, "GET") != 0 || c->r->body_len > 0 ||
             !route_cacheable(fn))
                 return 0;
