@@ -14,15 +14,19 @@
  * every hit as before): a path with a symbolic link on it (its target's
  * directories would need watching too), a file system other than a local
  * one (a network file system's changes from other hosts make no event),
- * or no inotify watch left. After a watch is lost (its directory deleted
- * or unmounted) or the event queue overflowed, nothing is trusted any more:
- * every file is probed at every hit until the daemon restarts. */
+ * or no inotify watch left. After a watch is lost (its directory deleted,
+ * moved or unmounted), nothing is trusted any more: every file is probed
+ * at every hit until the daemon restarts. An overflow of the event queue
+ * only bumps (events were lost; the watches stand). A thread drains as
+ * events arrive, so the queue does not fill between lookups. */
 #include "common/replygen.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +54,8 @@ static int g_fd = -1;
 static struct dirwatch *g_watches;
 static atomic_bool g_trusted = true;
 static atomic_bool g_armed; /* g_fd is open: there is something to drain */
+
+static void *drain_main(void *arg);
 
 bool replygen_fs_trusted(void)
 {
@@ -144,9 +150,18 @@ bool replygen_fs_watch(const char *path)
         snprintf(buf, sizeof(buf), "%s", path);
         slash = strrchr(buf, '/');
         pthread_mutex_lock(&g_mu);
-        if (g_fd < 0 && (g_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) < 0) {
-                pthread_mutex_unlock(&g_mu);
-                return false;
+        if (g_fd < 0) {
+                pthread_t t;
+                pthread_attr_t a;
+
+                if ((g_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) < 0) {
+                        pthread_mutex_unlock(&g_mu);
+                        return false;
+                }
+                pthread_attr_init(&a);
+                pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+                pthread_create(&t, &a, drain_main, (void *)(intptr_t)g_fd);
+                pthread_attr_destroy(&a);
         }
         atomic_store(&g_armed, true);
         /* The file's directory: any entry; then each ancestor up to "/"
@@ -185,6 +200,19 @@ bool replygen_fs_watch(const char *path)
         return rc == 0;
 }
 
+/* Drains as events arrive, so the kernel's queue does not fill between
+ * lookups (other names in a busy ancestor such as /tmp make events too). */
+static void *drain_main(void *arg)
+{
+        struct pollfd pfd = {.fd = (int)(intptr_t)arg, .events = POLLIN};
+
+        for (;;) {
+                if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+                        return NULL;
+                replygen_fs_drain();
+        }
+}
+
 static void untrust(void)
 {
         atomic_store(&g_trusted, false);
@@ -205,8 +233,13 @@ void replygen_fs_drain(void)
                         struct dirwatch *w = find_locked(ev->wd);
 
                         p += sizeof(*ev) + ev->len;
-                        if (ev->mask & (IN_Q_OVERFLOW | IN_IGNORED | IN_UNMOUNT | IN_DELETE_SELF |
-                                        IN_MOVE_SELF)) {
+                        if (ev->mask & IN_Q_OVERFLOW) {
+                                /* events were lost: everything cached
+                                 * before now is stale; the watches stay */
+                                bump = true;
+                                continue;
+                        }
+                        if (ev->mask & (IN_IGNORED | IN_UNMOUNT | IN_DELETE_SELF | IN_MOVE_SELF)) {
                                 /* a watch may be gone or moved: trust no
                                  * watch from now on */
                                 untrust();
