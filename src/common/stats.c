@@ -1,5 +1,6 @@
 /* Counters and histograms for /metrics. See stats.h. */
 #include "common/stats.h"
+#include "common/replygen.h"
 #include "common/util.h"
 
 #include <pthread.h>
@@ -174,6 +175,30 @@ void stats_render(FILE *f)
                      "DR writes that failed (the pair dropped to tracking).");
         fprintf(f, "evsrep_dr_write_errors_total %llu\n",
                 (unsigned long long)atomic_load(&g_stats.dr_write_errors));
+
+        stats_header(f, "evsrep_api_cache_hits_total", "counter",
+                     "API GETs answered from the reply cache.");
+        fprintf(f, "evsrep_api_cache_hits_total %llu\n",
+                (unsigned long long)atomic_load(&g_replygen_stats.hits));
+        stats_header(f, "evsrep_api_cache_misses_total", "counter",
+                     "Cacheable API GETs the reply cache could not answer.");
+        fprintf(f, "evsrep_api_cache_misses_total %llu\n",
+                (unsigned long long)atomic_load(&g_replygen_stats.misses));
+        stats_header(f, "evsrep_api_cache_invalidations_total", "counter",
+                     "Reply cache entries dropped because the state changed.");
+        fprintf(f, "evsrep_api_cache_invalidations_total %llu\n",
+                (unsigned long long)atomic_load(&g_replygen_stats.invalidations));
+        stats_header(f, "evsrep_api_inline_answers_total", "counter",
+                     "API writes answered on the HTTP thread that read them (the pause of an "
+                     "already paused group).");
+        fprintf(f, "evsrep_api_inline_answers_total %llu\n",
+                (unsigned long long)atomic_load(&g_replygen_stats.inline_answers));
+        stats_header(f, "evsrep_api_cache_entries", "gauge", "Replies the reply cache holds.");
+        fprintf(f, "evsrep_api_cache_entries %lld\n",
+                (long long)atomic_load(&g_replygen_stats.entries));
+        stats_header(f, "evsrep_api_cache_bytes", "gauge", "Bytes the reply cache holds.");
+        fprintf(f, "evsrep_api_cache_bytes %lld\n",
+                (long long)atomic_load(&g_replygen_stats.bytes));
 
         stats_header(f, "evsrep_nbd_connections", "gauge", "Open NBD connections per AZ.");
         for (int i = 0; i < n; i++)

@@ -1,5 +1,6 @@
 /* Replication consistency groups: api.md "Replication consistency groups". */
 #include "api/internal.h"
+#include "common/replygen.h"
 #include "common/util.h"
 #include "json/jcheck.h"
 #include "service/verify.h"
@@ -202,8 +203,10 @@ static json_t *group_json(struct api_call *c, const struct store_group *g)
         char fault[8];
         json_t *ids = json_array(), *j;
 
-        if (service_group_view(c->ctx->svc, g, &v) < 0)
+        if (service_group_view(c->ctx->svc, g, &v) < 0) {
                 memset(&v, 0, sizeof(v));
+                replygen_taint(); /* an incomplete reply is never cached */
+        }
         for (size_t i = 0; i < v.n; i++)
                 json_array_append_new(ids, json_string(v.ids[i]));
         free(v.ids);

@@ -2,6 +2,7 @@
 #ifndef EVSREP_API_INTERNAL_H
 #define EVSREP_API_INTERNAL_H
 
+#include "api/cache.h"
 #include "http/http.h"
 #include "service/service.h"
 #include "store/store.h"
@@ -12,6 +13,7 @@ struct api_ctx {
         struct service *svc;
         struct auth *auth;
         struct http_server *http;
+        struct api_cache *cache; /* NULL: off (a shared store; cache.h) */
 };
 
 /* A matched request: the project from the path and the resource id. */
@@ -90,6 +92,9 @@ int api_group_verify_parse(const char *body, size_t len, json_t **root, struct v
                            char *msg, size_t msglen);
 int api_groups_verify(struct api_call *c, const struct verify_req *rq);
 json_t *api_group_verify_json(struct api_call *c, const char *group_id);
+/* The same member as compact JSON text (malloc'd; NULL on allocation
+ * failure): what the reply cache notes and re-reads. */
+char *api_group_verify_text(struct service *svc, const char *group_id);
 
 /* Multi-site (forward.c): forward a request whose data plane belongs to
  * another node's AZ. 0: carry it out here; 1: replied (forwarded, or 503);
@@ -135,6 +140,23 @@ int api_quota_update_parse(const char *body, size_t len, struct quota_set *rq, c
                            size_t msglen);
 /* A project id as a path segment: 1..64 of A-Z a-z 0-9 - _ . */
 bool api_project_id_valid(const char *s);
+
+/* The reply cache around a handler (cache_route.c): begin returns 1 when
+ * it answered from the cache, -1 when that reply failed, 0 to run the
+ * handler; end (always called after a 0, handled false when the handler
+ * did not run) keeps the reply when it may. */
+struct api_cache_build {
+        bool on;
+        uint64_t gen;
+        struct api_cache_key key;
+        struct replygen_rec rec;
+        struct http_capture cap;
+};
+int api_cache_begin(struct api_call *c, api_handler fn, struct api_cache_build *b);
+/* inline.c: a write offered on the pool thread (http.h, try_inline):
+ * answered (0, or -1 when the reply failed) or HTTP_DEFER. */
+int api_inline_try(struct api_call *c, api_handler fn);
+void api_cache_end(struct api_call *c, struct api_cache_build *b, bool handled);
 
 /* List query parameters -> store query (filters: allowed filter keys, NULL
  * terminated). Returns 0, or replies 400 itself and returns 1. */

@@ -1,6 +1,7 @@
 /* Online verify of a group (evsrep extension, docs/api.md §4.6): the
  * `os-evsrep-verify` action and the `verify` member of a group object. */
 #include "api/internal.h"
+#include "common/replygen.h"
 #include "common/util.h"
 #include "json/jcheck.h"
 #include "service/verify.h"
@@ -96,16 +97,40 @@ static json_t *report_json(const struct verify_report *r)
         return j;
 }
 
-json_t *api_group_verify_json(struct api_call *c, const char *group_id)
+static json_t *verify_json_read(struct service *svc, const char *group_id)
 {
         struct verify_report r;
         json_t *j;
 
-        if (!service_verify_report(c->ctx->svc, group_id, &r))
+        if (!service_verify_report(svc, group_id, &r))
                 return json_null();
         j = report_json(&r);
         verify_report_free(&r);
         return j ? j : json_null();
+}
+
+char *api_group_verify_text(struct service *svc, const char *group_id)
+{
+        json_t *j = verify_json_read(svc, group_id);
+        char *text = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+
+        json_decref(j);
+        return text;
+}
+
+json_t *api_group_verify_json(struct api_call *c, const char *group_id)
+{
+        json_t *j = verify_json_read(c->ctx->svc, group_id);
+        char *text = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+
+        /* The reply cache re-reads this (api/cache.c): the same text, or a
+         * miss. */
+        if (text)
+                replygen_note(REPLYGEN_GROUP_VERIFY, group_id, text, strlen(text));
+        else
+                replygen_taint();
+        free(text);
+        return j;
 }
 
 int api_groups_verify(struct api_call *c, const struct verify_req *rq)

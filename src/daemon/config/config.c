@@ -445,6 +445,8 @@ enum default_key {
         K_HTTP_MAX_CONNS,
         K_HTTP_MAX_CONNS_PER_IP,
         K_HTTP_TIMEOUT,
+        K_API_CACHE_ENTRIES,
+        K_API_CACHE_MIB,
         K_TLS_CERT,
         K_TLS_KEY,
         /* quotas and capacity */
@@ -490,6 +492,8 @@ static const char *const default_keys[K__COUNT] = {
     [K_HTTP_MAX_CONNS] = "http_max_connections",
     [K_HTTP_MAX_CONNS_PER_IP] = "http_max_connections_per_ip",
     [K_HTTP_TIMEOUT] = "http_connection_timeout",
+    [K_API_CACHE_ENTRIES] = "api_cache_entries",
+    [K_API_CACHE_MIB] = "api_cache_mib",
     [K_TLS_CERT] = "tls_cert",
     [K_TLS_KEY] = "tls_key",
     [K_QUOTA_VOLUMES] = "quota_volumes",
@@ -566,6 +570,10 @@ static int apply_default(struct evsrep_config *c, enum default_key k, const char
                                        msglen);
         case K_HTTP_TIMEOUT:
                 return parse_int_range(v, 1, HTTP_TIMEOUT_MAX, &c->http_timeout_sec, msg, msglen);
+        case K_API_CACHE_ENTRIES:
+                return parse_int_range(v, 0, 65536, &c->api_cache_entries, msg, msglen);
+        case K_API_CACHE_MIB:
+                return parse_int_range(v, 1, 1024, &c->api_cache_mib, msg, msglen);
         case K_TLS_CERT:
                 return parse_path(v, c->tls_cert, msg, msglen);
         case K_TLS_KEY:
@@ -657,6 +665,9 @@ void config_defaults(struct evsrep_config *c)
         c->http_max_conns = 2048;
         c->http_max_conns_per_ip = 64;
         c->http_timeout_sec = 30;
+        /* The API reply cache (docs/design/control-plane.md "Reply cache"). */
+        c->api_cache_entries = 256;
+        c->api_cache_mib = 8;
         /* Finite: no tenant fills a site by default (issue: unlimited
          * volumes of up to 32 TiB each). */
         c->quota_volumes = 1000;

@@ -23,6 +23,8 @@
  *   http_max_connections = 2048       ; open API connections in total (1..65536)
  *   http_max_connections_per_ip = 64  ; open API connections per client address
  *   http_connection_timeout = 30      ; seconds a connection may stay idle (1..3600)
+ *   api_cache_entries = 256           ; replies the API reply cache keeps (0: off)
+ *   api_cache_mib = 8                 ; bytes it keeps, MiB (1..1024)
  *   tls_cert = <path>                 ; PEM certificate (chain): serve HTTPS
  *   tls_key = <path>                  ; PEM private key of tls_cert (both or neither)
  *   ; NBD TLS (docs/design/nbd.md "TLS"):
@@ -111,6 +113,8 @@ struct evsrep_config {
         int http_max_conns;             /* total open API connections */
         int http_max_conns_per_ip;      /* per client address; <= http_max_conns */
         int http_timeout_sec;           /* idle connection timeout */
+        int api_cache_entries;          /* API reply cache: entries, 0 off (api/cache.h) */
+        int api_cache_mib;              /* API reply cache: bytes bound, MiB */
         char tls_cert[CONFIG_PATH_LEN]; /* "" = plain HTTP */
         char tls_key[CONFIG_PATH_LEN];
         /* Quotas and capacity (service/quotas.c). Project overrides of the

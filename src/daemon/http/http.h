@@ -44,6 +44,25 @@ struct http_req {
         const char *route;
         struct MHD_Connection *conn;
         void *priv; /* server-private */
+        /* Set by the caller before a reply: the reply functions keep a copy
+         * of the reply there (the API's reply cache, api/cache.c). */
+        struct http_capture *capture;
+        /* A request that changes something, offered to the dispatch
+         * function on the pool thread first, while no such request is
+         * queued or running on an executor: it answers it (cheap and
+         * provably right there) or returns HTTP_DEFER without replying,
+         * and the request goes to an executor as usual. */
+        bool try_inline;
+};
+
+#define HTTP_DEFER 1
+
+struct http_capture {
+        unsigned status;
+        char *body; /* malloc'd copy (free it), len bytes */
+        size_t len;
+        bool json; /* content type application/json */
+        bool set;
 };
 
 /* Returns 0 once a reply was queued, negative on failure to queue. */
@@ -80,6 +99,10 @@ const char *http_query(const struct http_req *r, const char *key);
 /* Call fn for every query argument (for "unknown parameter" checks). */
 void http_query_foreach(const struct http_req *r,
                         void (*fn)(void *arg, const char *key, const char *value), void *arg);
+/* The same, with value NULL for an argument sent without '=' ("?a" and
+ * "?a=" differ for http_query). */
+void http_query_foreach_raw(const struct http_req *r,
+                            void (*fn)(void *arg, const char *key, const char *value), void *arg);
 
 /* Reply with a JSON body (reference stolen; NULL means an empty body). */
 int http_reply_json(struct http_req *r, unsigned status, json_t *body);
@@ -101,5 +124,10 @@ int http_reply_error(struct http_req *r, enum http_err err, const char *extra_he
  * the pointer); body is copied. */
 int http_reply_headers(struct http_req *r, unsigned status, const char *content_type,
                        const char *body, size_t len, const char *const *headers);
+/* A JSON reply whose body is not copied: it must stay valid until
+ * release(cls) is called (once, by the server, when the reply is sent or
+ * dropped; also when this call fails). GET and HEAD only (pool thread). */
+int http_reply_shared(struct http_req *r, unsigned status, const char *body, size_t len,
+                      void (*release)(void *cls), void *cls);
 
 #endif

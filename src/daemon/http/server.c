@@ -11,6 +11,7 @@
 #include <netdb.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,7 @@ struct http_server {
         pthread_mutex_t mu;
         pthread_cond_t cv;
         struct req_state *head, *tail; /* queued for the executor, under mu */
+        atomic_int exec_busy;          /* requests queued or running on an executor */
         bool stopping;                 /* under mu */
         pthread_t *exec;
         int nexec;
@@ -133,6 +135,14 @@ static int queue_full(struct http_req *r, unsigned status, const char *body, siz
 
         if (st && st->offloaded)
                 return defer_reply(st, status, body, len, extra_header, headers, content_type);
+        if (r->capture && !r->capture->set && (r->capture->body = malloc(len ? len : 1))) {
+                memcpy(r->capture->body, body, len);
+                r->capture->len = len;
+                r->capture->status = status;
+                r->capture->json = !extra_header && !headers && content_type &&
+                                   strcmp(content_type, "application/json") == 0;
+                r->capture->set = true;
+        }
         resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
         if (!resp)
                 return -ENOMEM;
@@ -201,6 +211,34 @@ int http_reply_headers(struct http_req *r, unsigned status, const char *content_
         return queue_full(r, status, body, len, NULL, headers, content_type);
 }
 
+int http_reply_shared(struct http_req *r, unsigned status, const char *body, size_t len,
+                      void (*release)(void *cls), void *cls)
+{
+        struct req_state *st = r->priv;
+        struct MHD_Response *resp;
+        enum MHD_Result ok;
+
+        if (st && st->offloaded) { /* not for executor threads: copy */
+                int rc = queue(r, status, body, len, NULL);
+
+                release(cls);
+                return rc;
+        }
+        resp =
+            MHD_create_response_from_buffer_with_free_callback_cls(len, (void *)body, release, cls);
+        if (!resp) {
+                release(cls);
+                return -ENOMEM;
+        }
+        MHD_add_response_header(resp, "X-Openstack-Request-Id", r->req_id);
+        if (len > 0)
+                MHD_add_response_header(resp, "Content-Type", "application/json");
+        ok = MHD_queue_response(r->conn, status, resp);
+        MHD_destroy_response(resp);
+        r->status = status;
+        return ok == MHD_YES ? 0 : -EIO;
+}
+
 int http_reply_error(struct http_req *r, enum http_err err, const char *extra_header,
                      const char *fmt, ...)
 {
@@ -236,6 +274,7 @@ const char *http_query(const struct http_req *r, const char *key)
 struct foreach_ctx {
         void (*fn)(void *arg, const char *key, const char *value);
         void *arg;
+        bool raw;
 };
 
 static enum MHD_Result foreach_cb(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -244,14 +283,22 @@ static enum MHD_Result foreach_cb(void *cls, enum MHD_ValueKind kind, const char
         struct foreach_ctx *fc = cls;
 
         (void)kind;
-        fc->fn(fc->arg, key, value ? value : "");
+        fc->fn(fc->arg, key, value || fc->raw ? value : "");
         return MHD_YES;
 }
 
 void http_query_foreach(const struct http_req *r,
                         void (*fn)(void *arg, const char *key, const char *value), void *arg)
 {
-        struct foreach_ctx fc = {fn, arg};
+        struct foreach_ctx fc = {fn, arg, false};
+
+        MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, foreach_cb, &fc);
+}
+
+void http_query_foreach_raw(const struct http_req *r,
+                            void (*fn)(void *arg, const char *key, const char *value), void *arg)
+{
+        struct foreach_ctx fc = {fn, arg, true};
 
         MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, foreach_cb, &fc);
 }
@@ -366,7 +413,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         if (strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0)
                 return srv->fn(&st->req, srv->ctx) < 0 ? MHD_NO : MHD_YES;
+        if (atomic_load(&srv->exec_busy) == 0) {
+                /* Nothing sent before this is pending on an executor: the
+                 * dispatch may answer it here (http.h, try_inline). */
+                int rc;
+
+                st->req.try_inline = true;
+                rc = srv->fn(&st->req, srv->ctx);
+                st->req.try_inline = false;
+                if (rc != HTTP_DEFER)
+                        return rc < 0 ? MHD_NO : MHD_YES;
+        }
         st->srv = srv;
+        atomic_fetch_add(&srv->exec_busy, 1);
         st->offloaded = true;
         MHD_suspend_connection(conn);
         pthread_mutex_lock(&srv->mu);
@@ -402,6 +461,7 @@ static void *exec_main(void *arg)
                 pthread_mutex_unlock(&srv->mu);
                 if (srv->fn(&st->req, srv->ctx) < 0 && !st->reply.set)
                         st->failed = true;
+                atomic_fetch_sub(&srv->exec_busy, 1);
                 st->done = true;
                 /* The last touch of st on this thread: from here the pool
                  * thread owns it again (and may free it). */

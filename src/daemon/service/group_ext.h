@@ -28,10 +28,20 @@ struct group_throttle_view {
         uint64_t limit_bps;                /* limit in force now, 0: none */
         uint64_t rate_bps;                 /* data bytes copied per second now, 0: idle */
         uint64_t sync_rate_bps;            /* last measured resync rate, 0: unknown */
+        bool busy;                         /* members_mu was held: live figures unknown */
 };
-/* Never waits behind a running group step: live is false then. */
+/* Never waits behind a running group step: live is false (and busy true)
+ * then. Notes what it read for the reply cache (common/replygen.h). */
 int service_group_throttle_view(struct service *svc, const char *group_id,
                                 struct group_throttle_view *v);
+/* The live part of the view as the reply cache notes and re-reads it
+ * (zeroed, padding included): false when members_mu was busy. */
+struct group_throttle_note {
+        bool live;
+        uint64_t limit_bps, rate_bps, sync_rate_bps;
+};
+bool service_group_throttle_note(struct service *svc, const char *group_id,
+                                 struct group_throttle_note *n);
 
 /* ---- dry-run estimate ---- */
 

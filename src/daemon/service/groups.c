@@ -1319,6 +1319,56 @@ out:
         return rc;
 }
 
+int service_group_pause_noop(struct service *svc, const char *project, const char *id)
+{
+        pthread_mutex_t *gl = stripe(svc, id);
+        const struct group_rule *rule = NULL;
+        struct pair_rt *rt[MAX_MEMBERS];
+        struct store_pair *ps = NULL;
+        struct store_group g;
+        size_t n = 0, k = 0;
+        bool busy = false;
+        char msg[256];
+        int noop = 0;
+
+        /* What service_group_action(GROUP_PAUSE) reads, under the same
+         * locks, each taken without waiting: the stripe (no action on the
+         * group runs, none starts before we let go), then every member's
+         * lock in member order (members_of). */
+        if (pthread_mutex_trylock(gl) != 0)
+                return 0;
+        if (get_group(svc, project, id, &g, msg, sizeof(msg)) < 0 ||
+            store_pair_list_by_group(svc->store, id, &ps, &n) < 0 || n == 0 || n > MAX_MEMBERS)
+                goto out;
+        for (k = 0; k < n; k++) {
+                rt[k] = pair_rt_trylock(svc, ps[k].id, &busy);
+                if (busy)
+                        break;
+        }
+        if (busy)
+                goto out;
+        /* The check the action makes; then do_pause's "every member
+         * already paused, status already the target" branch: fence_pause
+         * raises nothing when no member has a mirror outside TRACK. */
+        if (group_check(group_row_status(&g), derive_pairs(ps, n), n, GOP_PAUSE, id, &rule, msg,
+                        sizeof(msg)) < 0 ||
+            !rule || rule->to != group_row_status(&g))
+                goto out;
+        noop = 1;
+        for (size_t i = 0; i < n; i++) {
+                struct mirror *m = rt[i] ? pair_rt_mirror(rt[i]) : NULL;
+
+                if (m && mirror_mode(m) != MIRROR_TRACK)
+                        noop = 0;
+        }
+out:
+        for (size_t i = 0; i < k; i++)
+                pair_rt_unlock(rt[i]);
+        free(ps);
+        pthread_mutex_unlock(gl);
+        return noop;
+}
+
 /* clone.c: fn with the group's actions serialised and its members locked. */
 int group_run_locked(struct service *svc, const char *project, const char *id, group_locked_fn fn,
                      void *ctx, char *msg, size_t msglen)

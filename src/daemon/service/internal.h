@@ -8,6 +8,7 @@
 #include "service/states.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #define GIB (1024ULL * 1024 * 1024)
 
@@ -46,6 +47,7 @@ struct service {
          * serialised by its stripe; membership changes by members_mu. */
         pthread_mutex_t group_stripes[64];
         pthread_mutex_t members_mu;
+        atomic_int members_readers; /* throttle.c's GET reads holding members_mu */
         /* Engine bindings of groups (fault freeze), under members_mu. */
         struct group_rt *groups;
 
@@ -84,6 +86,8 @@ int capacity_check_tx(struct service *svc, const char *az, int64_t add_gib, char
 struct mirror;
 struct volume;
 struct pair_rt *pair_rt_lock(struct service *svc, const char *id);
+/* pair_rt_lock that never waits: *busy when the pair's lock was held. */
+struct pair_rt *pair_rt_trylock(struct service *svc, const char *id, bool *busy);
 void pair_rt_unlock(struct pair_rt *rt);
 struct mirror *pair_rt_mirror(struct pair_rt *rt);
 struct volume *pair_rt_prod(struct pair_rt *rt);

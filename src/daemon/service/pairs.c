@@ -23,12 +23,15 @@
  * while waiting for a pair lock (pair_rt_lock takes a reference first). */
 #include "service/internal.h"
 #include "common/log.h"
+#include "common/replygen.h"
 #include "common/util.h"
 #include "engine/fence.h"
 #include "engine/mirror.h"
 #include "volume/volume.h"
 
 #include <assert.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -48,9 +51,10 @@ struct pair_rt {
         unsigned refs; /* under pairs_mu: the registry's + each pair_rt_lock holder's */
         bool dead;     /* deleted: dropped from the registry, freed at refs 0 */
         pthread_mutex_t lock;
-        struct mirror *m;    /* NULL when not running */
-        struct volume *prod; /* referenced while m != NULL */
-        struct volume *dr;   /* NULL when DR is on another node (link below) */
+        atomic_int live_readers; /* pair_live_read holders of lock (GETs: microseconds) */
+        struct mirror *m;        /* NULL when not running */
+        struct volume *prod;     /* referenced while m != NULL */
+        struct volume *dr;       /* NULL when DR is on another node (link below) */
         /* A remote DR link (multi-site.md "Remote DR links"), owned by m;
          * the link monitor (links.c) reconnects it. NULL for a local DR. */
         struct link *link;
@@ -400,6 +404,28 @@ struct pair_rt *pair_rt_lock(struct service *svc, const char *id)
                 return NULL;
         pthread_mutex_lock(&rt->lock); /* no registry lock held while waiting */
         if (rt->dead) {
+                pthread_mutex_unlock(&rt->lock);
+                rt_put(rt);
+                return NULL;
+        }
+        return rt;
+}
+
+struct pair_rt *pair_rt_trylock(struct service *svc, const char *id, bool *busy)
+{
+        struct pair_rt *rt;
+
+        *busy = false;
+        pthread_mutex_lock(&svc->pairs_mu);
+        rt = rt_find_locked(svc, id);
+        if (rt && pthread_mutex_trylock(&rt->lock) != 0) {
+                rt = NULL;
+                *busy = true;
+        } else if (rt) {
+                rt->refs++;
+        }
+        pthread_mutex_unlock(&svc->pairs_mu);
+        if (rt && rt->dead) {
                 pthread_mutex_unlock(&rt->lock);
                 rt_put(rt);
                 return NULL;
@@ -944,42 +970,127 @@ static int pair_delete_locked(struct service *svc, const char *project, const ch
         return service_enqueue(svc, task_pair_delete, id, 0);
 }
 
-bool service_pair_live(struct service *svc, const char *id, struct pair_live *out)
+/* The probe of a volume file as a note holds it: a watched file's result
+ * is left out (0), since every change to it bumps the generation
+ * (common/replygen.h, replygen_fs_watch); an unwatched one's is kept. */
+static int probe_noted(struct volume *v, int probed)
+{
+        return v && volume_probe_watched(v) ? 0 : probed;
+}
+
+/* One read of the pair's live state: the reply's figures (out, NULL when
+ * only the note is wanted) and the reply cache's note of what they were
+ * made from (n, zeroed by the caller). *busy: the pair's lock was held,
+ * nothing was read. A note-only read skips the probes of watched files. */
+static bool pair_live_read(struct service *svc, const char *id, struct pair_live *out,
+                           struct pair_live_note *n, bool *busy)
 {
         struct mirror_stats st;
         struct pair_rt *rt;
-        bool ok = false;
+        bool ok = false, locked = false, ref = false;
 
         /* trylock under pairs_mu: a GET never waits behind a long engine
          * step of this pair, and rt cannot be freed while we hold it. */
+        *busy = false;
         pthread_mutex_lock(&svc->pairs_mu);
         rt = rt_find_locked(svc, id);
-        if (rt && pthread_mutex_trylock(&rt->lock) != 0)
-                rt = NULL;
+        if (rt && !(locked = pthread_mutex_trylock(&rt->lock) == 0))
+                rt->refs++; /* kept alive while we try again without pairs_mu */
         pthread_mutex_unlock(&svc->pairs_mu);
         if (!rt)
                 return false;
+        if (!locked) {
+                /* Held by another GET reading these figures (microseconds):
+                 * try again while that is who holds it. Held by anything
+                 * else (an action, the task thread): busy, never waited for.
+                 * Without this, concurrent GETs of one pair made each other
+                 * busy and the reply cache dropped entries that had not
+                 * changed (bench/api.sh, 32 connections). */
+                for (int i = 0; i < 200 && !locked && atomic_load(&rt->live_readers) > 0; i++) {
+                        sched_yield();
+                        locked = pthread_mutex_trylock(&rt->lock) == 0;
+                }
+                if (locked && rt->dead) {
+                        pthread_mutex_unlock(&rt->lock);
+                        locked = false;
+                } else if (!locked) {
+                        *busy = true;
+                }
+                if (!locked) {
+                        rt_put(rt);
+                        return false;
+                }
+                ref = true; /* let go after the lock */
+        }
+        atomic_fetch_add(&rt->live_readers, 1);
         if (rt->m) {
+                int prod_probe =
+                    out || !volume_probe_watched(rt->prod) ? volume_probe(rt->prod) : 0;
+                int dr_probe =
+                    rt->dr && (out || !volume_probe_watched(rt->dr)) ? volume_probe(rt->dr) : 0;
+                int last = volume_last_error(rt->prod);
+
                 mirror_stats(rt->m, &st);
-                out->progress = st.progress;
-                out->mode = mirror_mode_name(st.mode);
-                out->dirty_bytes = st.dirty_chunks * st.chunk_bytes;
-                out->bytes_copied = st.bytes_copied;
-                out->sidecar_bytes = st.sidecar_bytes;
-                out->rate_bps = st.rate_bps;
-                out->fault_level = 0;
-                out->failure_detail = "";
-                if (st.prod_error || volume_probe(rt->prod) < 0 ||
-                    volume_last_error(rt->prod) < 0) {
-                        out->fault_level = 2;
-                        out->failure_detail = FD_PROD_MISSING;
-                } else if (st.dr_error || (rt->dr && volume_probe(rt->dr) < 0)) {
-                        out->fault_level = 5;
-                        out->failure_detail = FD_PEER_DOWN;
+                n->ok = true;
+                n->progress = st.progress;
+                n->mode = (int)st.mode;
+                n->dirty_bytes = st.dirty_chunks * st.chunk_bytes;
+                n->bytes_copied = st.bytes_copied;
+                n->sidecar_bytes = st.sidecar_bytes;
+                n->rate_bps = st.rate_bps;
+                n->prod_error = st.prod_error;
+                n->dr_error = st.dr_error;
+                n->prod_last_error = last;
+                n->prod_probe = probe_noted(rt->prod, prod_probe);
+                n->dr_probe = probe_noted(rt->dr, dr_probe);
+                if (out) {
+                        out->progress = st.progress;
+                        out->mode = mirror_mode_name(st.mode);
+                        out->dirty_bytes = n->dirty_bytes;
+                        out->bytes_copied = st.bytes_copied;
+                        out->sidecar_bytes = st.sidecar_bytes;
+                        out->rate_bps = st.rate_bps;
+                        out->fault_level = 0;
+                        out->failure_detail = "";
+                        if (st.prod_error || prod_probe < 0 || last < 0) {
+                                out->fault_level = 2;
+                                out->failure_detail = FD_PROD_MISSING;
+                        } else if (st.dr_error || dr_probe < 0) {
+                                out->fault_level = 5;
+                                out->failure_detail = FD_PEER_DOWN;
+                        }
                 }
                 ok = true;
         }
+        atomic_fetch_sub(&rt->live_readers, 1);
         pthread_mutex_unlock(&rt->lock);
+        if (ref)
+                rt_put(rt);
+        return ok;
+}
+
+bool service_pair_live_note(struct service *svc, const char *id, struct pair_live_note *n)
+{
+        bool busy;
+
+        memset(n, 0, sizeof(*n)); /* padding too: notes are compared bytewise */
+        pair_live_read(svc, id, NULL, n, &busy);
+        return !busy;
+}
+
+bool service_pair_live(struct service *svc, const char *id, struct pair_live *out)
+{
+        struct pair_live_note n;
+        bool busy, ok;
+
+        /* The reply cache re-reads this note before serving a reply built
+         * from it (common/replygen.h); a busy lock read nothing. */
+        memset(&n, 0, sizeof(n));
+        ok = pair_live_read(svc, id, out, &n, &busy);
+        if (busy)
+                replygen_taint();
+        else
+                replygen_note(REPLYGEN_PAIR_LIVE, id, &n, sizeof(n));
         return ok;
 }
 

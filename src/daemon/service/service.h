@@ -84,6 +84,20 @@ struct pair_live {
         const char *failure_detail; /* api.md number for the fault, or "" */
 };
 bool service_pair_live(struct service *svc, const char *id, struct pair_live *out);
+/* What a reply built by service_pair_live was made from, as the reply
+ * cache notes and re-reads it (zeroed, padding included, so two notes
+ * compare bytewise): the engine's figures and error flags, the production
+ * file's last I/O error, and the probes of files that are not watched
+ * (a watched file's probe changes only with a generation bump). */
+struct pair_live_note {
+        bool ok; /* the pair has a running mirror */
+        int progress, mode;
+        uint64_t dirty_bytes, bytes_copied, rate_bps, sidecar_bytes;
+        bool prod_error, dr_error;
+        int prod_last_error, prod_probe, dr_probe;
+};
+/* false when the pair's lock was busy (nothing read). */
+bool service_pair_live_note(struct service *svc, const char *id, struct pair_live_note *n);
 
 /* Mirror links (links.c; multi-site.md "Remote DR links"): grow the DR
  * volume this node serves of pair_id (project's) to size_bytes, for its
@@ -145,6 +159,11 @@ struct group_extend_item {
         const char *pair_id;
         int64_t new_size_gib;
 };
+/* A pause of group id would change nothing (docs/design/control-plane.md
+ * "The idempotent pause on the pool thread"): 1 when that is proven under
+ * the group's and its members' locks, all taken without waiting; 0 when it
+ * is not (run the action). Never waits, never writes. */
+int service_group_pause_noop(struct service *svc, const char *project, const char *id);
 /* Runs the action to completion as far as a caller can observe (api.md). */
 int service_group_action(struct service *svc, const char *project, const char *id,
                          enum group_action action, const struct group_extend_item *items,

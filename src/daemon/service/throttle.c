@@ -9,11 +9,14 @@
 #include "service/group_ext.h"
 #include "service/internal.h"
 #include "common/log.h"
+#include "common/replygen.h"
 #include "common/util.h"
 #include "engine/fence.h"
 #include "engine/throttle.h"
 
 #include <errno.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -74,25 +77,24 @@ int service_group_throttle_set(struct service *svc, const char *project, const c
         return rc;
 }
 
-int service_group_throttle_view(struct service *svc, const char *group_id,
-                                struct group_throttle_view *v)
+/* The engine's part of the view; members_mu by trylock (busy when held). */
+static void throttle_live(struct service *svc, const char *group_id, struct group_throttle_view *v)
 {
-        struct store_group_throttle row;
         struct mirror_group *mg;
-        int rc;
 
-        memset(v, 0, sizeof(*v));
-        rc = store_group_throttle_get(svc->store, group_id, &row);
-        if (rc == 0) {
-                v->set.max_bps = (uint64_t)row.max_bps;
-                v->set.min_bps = (uint64_t)row.min_bps;
-                v->set.adaptive = row.adaptive;
-        } else if (rc != -ENOENT) {
-                return rc;
+        /* A GET never waits behind a group step holding members_mu; only
+         * behind another GET's read (microseconds), as pair_live_read. */
+        bool locked = pthread_mutex_trylock(&svc->members_mu) == 0;
+
+        for (int i = 0; i < 200 && !locked && atomic_load(&svc->members_readers) > 0; i++) {
+                sched_yield();
+                locked = pthread_mutex_trylock(&svc->members_mu) == 0;
         }
-        /* A GET never waits behind a group step holding members_mu. */
-        if (pthread_mutex_trylock(&svc->members_mu) != 0)
-                return 0;
+        if (!locked) {
+                v->busy = true;
+                return;
+        }
+        atomic_fetch_add(&svc->members_readers, 1);
         if ((mg = group_engine_locked(svc, group_id))) {
                 struct throttle_state st;
 
@@ -102,6 +104,56 @@ int service_group_throttle_view(struct service *svc, const char *group_id,
                 v->rate_bps = st.rate_bps;
                 v->sync_rate_bps = st.sync_rate_bps;
         }
+        atomic_fetch_sub(&svc->members_readers, 1);
         pthread_mutex_unlock(&svc->members_mu);
+}
+
+static void note_fill(struct group_throttle_note *n, const struct group_throttle_view *v)
+{
+        memset(n, 0, sizeof(*n)); /* padding too: notes are compared bytewise */
+        n->live = v->live;
+        n->limit_bps = v->limit_bps;
+        n->rate_bps = v->rate_bps;
+        n->sync_rate_bps = v->sync_rate_bps;
+}
+
+bool service_group_throttle_note(struct service *svc, const char *group_id,
+                                 struct group_throttle_note *n)
+{
+        struct group_throttle_view v;
+
+        memset(&v, 0, sizeof(v));
+        throttle_live(svc, group_id, &v);
+        note_fill(n, &v);
+        return !v.busy;
+}
+
+int service_group_throttle_view(struct service *svc, const char *group_id,
+                                struct group_throttle_view *v)
+{
+        struct store_group_throttle row;
+        struct group_throttle_note n;
+        int rc;
+
+        memset(v, 0, sizeof(*v));
+        rc = store_group_throttle_get(svc->store, group_id, &row);
+        if (rc == 0) {
+                v->set.max_bps = (uint64_t)row.max_bps;
+                v->set.min_bps = (uint64_t)row.min_bps;
+                v->set.adaptive = row.adaptive;
+        } else if (rc != -ENOENT) {
+                replygen_taint(); /* a reply without the setting is never cached */
+                return rc;
+        }
+        throttle_live(svc, group_id, v);
+        /* The reply cache (common/replygen.h): the setting is a store row
+         * (the generation covers it); the live figures are noted and read
+         * again at every hit. A busy members_mu read nothing live. */
+        if (v->busy) {
+                replygen_taint();
+        } else {
+                note_fill(&n, v);
+                replygen_note(REPLYGEN_GROUP_THROTTLE, group_id, &n, sizeof(n));
+        }
         return 0;
 }

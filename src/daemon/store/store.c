@@ -3,9 +3,21 @@
  * each backend implements the whole store.h contract. */
 #include "store/store.h"
 #include "store/store_internal.h"
+#include "common/replygen.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+/* Every write bumps the reply cache's generation once the backend call has
+ * returned, so after the change is visible to readers (api/cache.c;
+ * docs/design/control-plane.md "Reply cache"). A failed write bumps too:
+ * harmless, and a write that failed half-way changed nothing a reader saw
+ * before the bump. */
+static int bumped(int rc)
+{
+        replygen_bump();
+        return rc;
+}
 
 bool store_path_is_pg(const char *path)
 {
@@ -43,17 +55,18 @@ int store_tx_begin(struct store *s)
 
 int store_tx_commit(struct store *s)
 {
-        return s->ops->tx_commit(s);
+        return bumped(s->ops->tx_commit(s));
 }
 
 void store_tx_rollback(struct store *s)
 {
         s->ops->tx_rollback(s);
+        replygen_bump();
 }
 
 int store_volume_insert(struct store *s, const struct store_volume *v)
 {
-        return s->ops->volume_insert(s, v);
+        return bumped(s->ops->volume_insert(s, v));
 }
 
 int store_volume_get(struct store *s, const char *project_id, const char *id,
@@ -64,12 +77,12 @@ int store_volume_get(struct store *s, const char *project_id, const char *id,
 
 int store_volume_update(struct store *s, const struct store_volume *v)
 {
-        return s->ops->volume_update(s, v);
+        return bumped(s->ops->volume_update(s, v));
 }
 
 int store_volume_delete(struct store *s, const char *id)
 {
-        return s->ops->volume_delete(s, id);
+        return bumped(s->ops->volume_delete(s, id));
 }
 
 int store_volume_list(struct store *s, const struct store_list_query *q, struct store_volume **out,
@@ -100,7 +113,7 @@ void store_volume_free_list(struct store_volume *list, size_t n)
 
 int store_pair_insert(struct store *s, const struct store_pair *p)
 {
-        return s->ops->pair_insert(s, p);
+        return bumped(s->ops->pair_insert(s, p));
 }
 
 int store_pair_get(struct store *s, const char *project_id, const char *id, struct store_pair *out)
@@ -110,12 +123,12 @@ int store_pair_get(struct store *s, const char *project_id, const char *id, stru
 
 int store_pair_update(struct store *s, const struct store_pair *p)
 {
-        return s->ops->pair_update(s, p);
+        return bumped(s->ops->pair_update(s, p));
 }
 
 int store_pair_delete(struct store *s, const char *id)
 {
-        return s->ops->pair_delete(s, id);
+        return bumped(s->ops->pair_delete(s, id));
 }
 
 int store_pair_list(struct store *s, const struct store_list_query *q, struct store_pair **out,
@@ -137,7 +150,7 @@ int store_pair_list_by_group(struct store *s, const char *group_id, struct store
 
 int store_group_insert(struct store *s, const struct store_group *g)
 {
-        return s->ops->group_insert(s, g);
+        return bumped(s->ops->group_insert(s, g));
 }
 
 int store_group_get(struct store *s, const char *project_id, const char *id,
@@ -148,12 +161,12 @@ int store_group_get(struct store *s, const char *project_id, const char *id,
 
 int store_group_update(struct store *s, const struct store_group *g)
 {
-        return s->ops->group_update(s, g);
+        return bumped(s->ops->group_update(s, g));
 }
 
 int store_group_delete(struct store *s, const char *id)
 {
-        return s->ops->group_delete(s, id);
+        return bumped(s->ops->group_delete(s, id));
 }
 
 int store_group_list(struct store *s, const struct store_list_query *q, struct store_group **out,
@@ -169,12 +182,12 @@ int store_group_list_all(struct store *s, struct store_group **out, size_t *n)
 
 int store_attachment_insert(struct store *s, const struct store_attachment *a)
 {
-        return s->ops->attachment_insert(s, a);
+        return bumped(s->ops->attachment_insert(s, a));
 }
 
 int store_attachment_delete(struct store *s, const char *id)
 {
-        return s->ops->attachment_delete(s, id);
+        return bumped(s->ops->attachment_delete(s, id));
 }
 
 int store_attachment_list_all(struct store *s, struct store_attachment **out, size_t *n)
@@ -195,12 +208,12 @@ int store_quota_get(struct store *s, const char *project_id, struct store_quota 
 
 int store_quota_set(struct store *s, const struct store_quota *q)
 {
-        return s->ops->quota_set(s, q);
+        return bumped(s->ops->quota_set(s, q));
 }
 
 int store_quota_delete(struct store *s, const char *project_id)
 {
-        return s->ops->quota_delete(s, project_id);
+        return bumped(s->ops->quota_delete(s, project_id));
 }
 
 int store_project_usage(struct store *s, const char *project_id, int64_t *volumes,
@@ -221,12 +234,16 @@ int store_now_usec(struct store *s, int64_t *out)
 
 int store_node_register(struct store *s, const struct store_node *n, int lease_ms)
 {
-        return s->ops->node_register(s, n, lease_ms);
+        return bumped(s->ops->node_register(s, n, lease_ms));
 }
 
 int store_node_renew(struct store *s, const char *name, int64_t generation, int lease_ms,
                      int64_t *lease_until)
 {
+        /* No bump: a renewal moves only the lease's end, which no cached
+         * reply shows (the cache is off with a shared store, the only mode
+         * where leases decide which node answers), and it runs every
+         * second. */
         return s->ops->node_renew(s, name, generation, lease_ms, lease_until);
 }
 
@@ -237,7 +254,7 @@ int store_node_get(struct store *s, const char *name, struct store_node *out)
 
 int store_node_take_roles(struct store *s, const char *name, int64_t *remaining_usec)
 {
-        return s->ops->node_take_roles(s, name, remaining_usec);
+        return bumped(s->ops->node_take_roles(s, name, remaining_usec));
 }
 
 int store_node_list(struct store *s, struct store_node **out, size_t *n)
@@ -247,7 +264,7 @@ int store_node_list(struct store *s, struct store_node **out, size_t *n)
 
 int store_node_delete(struct store *s, const char *name)
 {
-        return s->ops->node_delete(s, name);
+        return bumped(s->ops->node_delete(s, name));
 }
 
 int store_group_throttle_get(struct store *s, const char *group_id,
@@ -258,7 +275,7 @@ int store_group_throttle_get(struct store *s, const char *group_id,
 
 int store_group_throttle_set(struct store *s, const struct store_group_throttle *t)
 {
-        return s->ops->group_throttle_set(s, t);
+        return bumped(s->ops->group_throttle_set(s, t));
 }
 
 int store_group_release_bump(struct store *s, const char *group_id)

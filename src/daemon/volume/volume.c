@@ -2,6 +2,7 @@
 #include "volume/volume.h"
 #include "common/fault.h"
 #include "common/log.h"
+#include "common/replygen.h"
 #include "common/util.h"
 
 #include <assert.h>
@@ -30,6 +31,7 @@ struct volume {
         atomic_bool read_only;
         atomic_bool killed;
         atomic_int last_error;
+        bool probe_watched; /* replygen_fs_watch(path) held at open */
 
         /* Gate: writers count themselves in `inflight`; a raised fence makes
          * newcomers wait on `cond`. Both protected by `lock`. */
@@ -131,6 +133,10 @@ int volume_open(const char *id, const char *site, const char *path, struct volum
         strcpy(v->site, site);
         strcpy(v->path, path);
         v->dev = st.st_dev;
+        /* The reply cache: changes to how path resolves bump its
+         * generation (common/replygen.h), so a cached reply need not probe
+         * this file again. */
+        v->probe_watched = replygen_fs_watch(path);
         atomic_store(&v->size_bytes, (uint64_t)st.st_size);
         atomic_store(&v->refs, 1);
         pthread_mutex_init(&v->lock, NULL);
@@ -196,6 +202,11 @@ int volume_last_error(const struct volume *v)
 void volume_clear_error(struct volume *v)
 {
         atomic_store(&v->last_error, 0);
+}
+
+bool volume_probe_watched(const struct volume *v)
+{
+        return v->probe_watched && replygen_fs_trusted();
 }
 
 int volume_probe(struct volume *v)

@@ -81,6 +81,9 @@ void volume_clear_error(struct volume *v);
  * gone or replaced (its path no longer names the open file), or the
  * -errno of stat. Cheap (one stat + one fstat); drives fault levels. */
 int volume_probe(struct volume *v);
+/* Every change to what volume_probe answers bumps the reply cache's
+ * generation (its path's directories are watched: common/replygen.h). */
+bool volume_probe_watched(const struct volume *v);
 
 /* Client I/O (the choke point). */
 int volume_read(struct volume *v, void *buf, size_t len, uint64_t off);
