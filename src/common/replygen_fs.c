@@ -234,8 +234,10 @@ void replygen_fs_drain(void)
 
                         p += sizeof(*ev) + ev->len;
                         if (ev->mask & IN_Q_OVERFLOW) {
-                                /* events were lost: everything cached
-                                 * before now is stale; the watches stay */
+                                /* events were lost, maybe one saying a
+                                 * watch is gone: everything cached before
+                                 * now is stale, and no watch is trusted */
+                                untrust();
                                 bump = true;
                                 continue;
                         }

@@ -589,7 +589,14 @@ static int remote_discard(const char *group_id, const char *const *pair_ids, siz
         /* The release record first (R7: the group's resync completed; a
          * lost discard from here on leaves sidecars a failover folds). */
         if (group_id && g_svc) {
-                if ((rc = store_group_release_bump(g_svc->store, group_id)) < 0)
+                /* A transient store error must not leave the record behind
+                 * (a lost discard would then be rolled back to): retry. */
+                for (int i = 0; i < 3; i++) {
+                        if ((rc = store_group_release_bump(g_svc->store, group_id)) == 0)
+                                break;
+                        usleep(50000);
+                }
+                if (rc < 0)
                         log_error("group %s: its resync completed, but the release of its "
                                   "sidecars cannot be recorded: %s; a failover would roll back "
                                   "to their instant if the discard is lost too",

@@ -276,6 +276,16 @@ int service_handoff_failover(struct service *svc, const char *project, const cha
         }
         log_info("group %s: roles of node %s taken over; production now in %s (was %s)", group_id,
                  owner.name, dr_az, old_az);
+        /* Read the release record again now that the roles are ours: the
+         * old production may have completed a resync (and bumped it) between
+         * the first read and the takeover. The count only grows, so the
+         * larger value is the truth; if this read fails the first stands. */
+        {
+                uint64_t again = 0;
+
+                if (service_drcow_released(svc, group_id, &again) == 0 && again > released)
+                        released = again;
+        }
         /* The roles are durable: open the mirrors of the new production
          * disks. A pair that cannot start is recorded in error (its disk
          * stays writable for nothing: a sync restarts it). */
