@@ -280,7 +280,10 @@ int store_group_throttle_set(struct store *s, const struct store_group_throttle 
 
 int store_group_release_bump(struct store *s, const char *group_id)
 {
-        return s->ops->group_release_bump(s, group_id);
+        /* Bumps the generation like every write, although the release
+         * record is in no reply (control-plane.md "Reply cache"): one rule
+         * without a second exception to keep true. */
+        return bumped(s->ops->group_release_bump(s, group_id));
 }
 
 int store_group_release_get(struct store *s, const char *group_id, int64_t *out)
