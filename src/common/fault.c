@@ -25,7 +25,7 @@ static const char *const g_names[FP__COUNT] = {
     [FP_META_SYNC] = "meta_sync",   [FP_STORE_COMMIT] = "store_commit",
     [FP_STORE_BUSY] = "store_busy", [FP_STORE_WRITE] = "store_write",
     [FP_CLONE_LINK] = "clone_link", [FP_CLONE_COPY] = "clone_copy",
-    [FP_CLONE_WORK] = "clone_work",
+    [FP_CLONE_WORK] = "clone_work", [FP_RELEASE_BUMP] = "release_bump",
 };
 
 const char *fault_point_name(enum fault_point p)

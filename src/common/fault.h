@@ -42,6 +42,7 @@ enum fault_point {
         FP_CLONE_LINK,   /* drill clone: the FICLONE attempt (id: DR volume id) */
         FP_CLONE_COPY,   /* drill clone: one chunk copy to the clone (id: DR volume id) */
         FP_CLONE_WORK,   /* drill clone: the worker, before each chunk it copies (id: same) */
+        FP_RELEASE_BUMP, /* store_group_release_bump: the release record (id: group id) */
         FP__COUNT
 };
 

@@ -30,7 +30,7 @@
 #   same_files WHAT A_ID B_ID        qemu-img compare of node a's az1 file
 #                                    with node b's az2 file
 #   wait_group NODE GID FIELD WANT SECS
-#   nodes_paused_group TAG IP_A IP_B MIB
+#   nodes_paused_group TAG IP_A IP_B MIB [GROUPS]
 #                                    the set-up of the remote sidecar tests
 #                                    (below); region_sum FILE: sha256 of
 #                                    the first MIB MiB of a file
@@ -182,14 +182,17 @@ wait_group() {
 
 # --- a paused group of two remote pairs (t_multisite_resync_failover,
 # t_multisite_sidecar_release) ----------------------------------------------
-# nodes_paused_group TAG IP_A IP_B MIB: the test's database (TAG), one
-# tokens file, node a (az1) on IP_A and node b (az2) on IP_B, lease_ms
+# nodes_paused_group TAG IP_A IP_B MIB [GROUPS]: the test's database (TAG),
+# one tokens file, node a (az1) on IP_A and node b (az2) on IP_B, lease_ms
 # 3000, LINK_TIMEOUT and NODE_EXEC as the test set them, both started; URL
-# is node a's. P1 P2 (az1, attached on a as PU1 PU2) hold MIB MiB of 0x11
-# (flushed), then pairs R1 R2 to D1 D2 (az2) in group GID are synced to
-# active and paused: the DR disks hold the frozen instant of 0x11.
+# is node a's. GROUPS (default 1) groups of two pairs each: for i = 1 ..
+# 2*GROUPS, P[i] (az1, attached on a as PU[i]) holds MIB MiB of 0x11
+# (flushed), and pair R[i] replicates it to D[i] (az2); group k (GIDS[k],
+# named g, g2, g3, ...) holds R[2k-1] and R[2k]. Every group is synced to
+# active, then paused: the DR disks hold the frozen instant of 0x11. P1 P2
+# D1 D2 PU1 PU2 R1 R2 GID name the first group's.
 nodes_paused_group() {
-  local u r
+  local i k n=$((2 * ${5:-1}))
   nodes_db_create "$1" # EVSREP_TEST_PG_URL_FILE: the pg_cluster fixture
   nodes_tokens
   IP=([a]=$2 [b]=$3)
@@ -200,22 +203,32 @@ nodes_paused_group() {
   nodes_start a
   nodes_start b
   URL=$URL_a
-  nodes_group_volumes
-  PU1=$(attach a "$P1")
-  PU2=$(attach a "$P2")
-  for u in "$PU1" "$PU2"; do
-    qemu-io -f raw -c "write -P 0x11 0 ${MIB}M" -c flush "$u" >"$TMP/qio" 2>&1 || fail "first write: $(cat "$TMP/qio")"
+  P=() D=() PU=() R=() GIDS=()
+  for ((i = 1; i <= n; i++)); do
+    P[i]=$(create_volume az1 1 "p$i")
+    D[i]=$(create_volume az2 1 "d$i")
+    PU[i]=$(attach a "${P[i]}")
+    qemu-io -f raw -c "write -P 0x11 0 ${MIB}M" -c flush "${PU[i]}" >"$TMP/qio" 2>&1 ||
+      fail "first write: $(cat "$TMP/qio")"
   done
-  R1=$(create_pair "$P1" "$D1" r1)
-  R2=$(create_pair "$P2" "$D2" r2)
-  for r in "$R1" "$R2"; do wait_pair_active "$r" 60; done
-  GID=$(create_group g "$R1" "$R2")
-  group_action "$GID" os-sync-replication-consistency-group
-  expect_status 200 "first sync"
-  wait_group a "$GID" replication_status active 60 || die "group not active"
-  group_action "$GID" os-stop-replication-consistency-group
-  expect_status 200 "pause"
-  wait_group a "$GID" replication_status active-stopped 10 || die "group not paused"
+  [ -f "$(a_file "${P[1]}")" ] && [ -f "$(b_file "${D[1]}")" ] || die "volume files not on their AZ's node"
+  for ((i = 1; i <= n; i++)); do R[i]=$(create_pair "${P[i]}" "${D[i]}" "r$i"); done
+  for ((i = 1; i <= n; i++)); do wait_pair_active "${R[i]}" 60; done
+  for ((k = 1; k <= n / 2; k++)); do
+    GIDS[k]=$(create_group "g$([ "$k" = 1 ] || echo "$k")" "${R[2 * k - 1]}" "${R[2 * k]}")
+  done
+  for k in "${!GIDS[@]}"; do
+    group_action "${GIDS[k]}" os-sync-replication-consistency-group
+    expect_status 200 "first sync of group $k"
+  done
+  for k in "${!GIDS[@]}"; do wait_group a "${GIDS[k]}" replication_status active 60 || die "group $k not active"; done
+  for k in "${!GIDS[@]}"; do
+    group_action "${GIDS[k]}" os-stop-replication-consistency-group
+    expect_status 200 "pause of group $k"
+    wait_group a "${GIDS[k]}" replication_status active-stopped 10 || die "group $k not paused"
+  done
+  P1=${P[1]} P2=${P[2]} D1=${D[1]} D2=${D[2]} PU1=${PU[1]} PU2=${PU[2]} R1=${R[1]} R2=${R[2]}
+  GID=${GIDS[1]}
 }
 region_sum() { head -c "$((MIB << 20))" "$1" | sha256sum | cut -d' ' -f1; }
 

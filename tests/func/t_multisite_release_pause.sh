@@ -31,17 +31,7 @@
 . "$(dirname "$0")/lib_nodes.sh"
 require_fault_injection
 
-nodes_db_create t_msrp # EVSREP_TEST_PG_URL_FILE: the pg_cluster fixture
-nodes_tokens
-IP=([a]=127.0.0.25 [b]=127.0.0.26)
-LEASE_MS=3000
-nodes_write_conf a az1
-nodes_write_conf b az2
-EVSREP_DRCOW_NO_DISCARD=1 nodes_start a
-nodes_start b
-MIB=4
-G=.replication_consistency_group
-declare -A P=() D=() R=() PU=()
+NODE_EXEC[a]="env EVSREP_DRCOW_NO_DISCARD=1"
 count() { grep -c "$1" "$2" || true; } # grep -c prints 0, and fails, on no match
 ALL=(1 2 3 4 5 6)
 region_is() { # FILE BYTE: the first MIB MiB of FILE are all BYTE
@@ -57,18 +47,9 @@ write_on() { # BYTE LEN_MIB INDEX...
 }
 
 # --- 1. three groups resynced with sidecars on B, whose discards are lost ---------------
-URL=$URL_a
-for i in "${ALL[@]}"; do
-  P[$i]=$(create_volume az1 1 "p$i")
-  D[$i]=$(create_volume az2 1 "d$i")
-  PU[$i]=$(attach a "${P[$i]}")
-done
-write_on 0x11 "$MIB" "${ALL[@]}"
-for i in "${ALL[@]}"; do R[$i]=$(create_pair "${P[$i]}" "${D[$i]}" "r$i"); done
-for i in "${ALL[@]}"; do wait_pair_active "${R[$i]}" 60; done
-GP=$(create_group gp "${R[1]}" "${R[2]}")
-GF=$(create_group gf "${R[3]}" "${R[4]}")
-GR=$(create_group gr "${R[5]}" "${R[6]}")
+# P D R PU 1..6 and GIDS 1..3, synced (0x11) and paused (lib_nodes.sh)
+nodes_paused_group t_msrp 127.0.0.25 127.0.0.26 4 3
+GP=${GIDS[1]} GF=${GIDS[2]} GR=${GIDS[3]}
 sync_all() {
   local g
   for g in "$GP" "$GF" "$GR"; do
@@ -82,8 +63,6 @@ pause() {
   expect_status 200 "pause of $1"
   wait_group a "$1" replication_status active-stopped 10 || die "group $1 not paused"
 }
-sync_all
-for g in "$GP" "$GF" "$GR"; do pause "$g"; done
 write_on 0x22 "$MIB" "${ALL[@]}"
 lost0=$(count 'the DR node did not discard the sidecars' "$TMP/a.log")
 sync_all

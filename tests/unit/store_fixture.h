@@ -28,6 +28,7 @@
 #include <sqlite3.h>
 
 #include "common/util.h"
+#include "fixture_tmpdir.h"
 #include "store/schema.h"
 #include "store/store.h"
 
@@ -131,23 +132,14 @@ static inline long raw_int(const struct fx *f, const char *sql)
 
 static inline void rm_db(const struct fx *f)
 {
-        static const char *const sfx[] = {"", "-wal", "-shm", "-journal"};
-        char p[600];
-
         if (pg_mode()) {
                 char sql[128];
 
                 snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", f->dbname);
                 pg_admin_exec(sql);
-                rmdir(f->dir);
-                return;
         }
-
-        for (size_t i = 0; i < ARRAY_SIZE(sfx); i++) {
-                snprintf(p, sizeof(p), "%s%s", f->path, sfx[i]);
-                unlink(p);
-        }
-        rmdir(f->dir);
+        /* SQLite: the database and its -wal, -shm, -journal live in dir. */
+        fixture_tmpdir_remove(f->dir);
 }
 
 static inline int setup(void **state)
@@ -155,8 +147,7 @@ static inline int setup(void **state)
         struct fx *f = calloc(1, sizeof(*f));
         char err[256];
 
-        snprintf(f->dir, sizeof(f->dir), "/tmp/evsrep-store-XXXXXX");
-        if (!mkdtemp(f->dir))
+        if (fixture_tmpdir_make(f->dir, sizeof(f->dir), "store") != 0)
                 return -1;
         snprintf(f->path, sizeof(f->path), "%s/evsrep.db", f->dir);
         if (pg_mode()) {

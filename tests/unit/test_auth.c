@@ -11,16 +11,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fixture_tmpdir.h"
+
 #include "auth/auth.h"
 
-static char g_dir[] = "/tmp/evsrep-auth-XXXXXX";
+static char g_dir[FIXTURE_TMPDIR_CAP];
 static char g_path[256];
 
 static int setup(void **state)
 {
         (void)state;
-        strcpy(g_dir, "/tmp/evsrep-auth-XXXXXX");
-        if (!mkdtemp(g_dir))
+        if (fixture_tmpdir_make(g_dir, sizeof(g_dir), "auth") != 0)
                 return -1;
         snprintf(g_path, sizeof(g_path), "%s/tokens", g_dir);
         return 0;
@@ -29,8 +30,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
         (void)state;
-        unlink(g_path);
-        rmdir(g_dir);
+        fixture_tmpdir_remove(g_dir);
         return 0;
 }
 

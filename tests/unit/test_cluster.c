@@ -13,10 +13,12 @@
 
 #include <cmocka.h>
 
+#include "fixture_tmpdir.h"
+
 #include "cluster/cluster.h"
 #include "common/util.h"
 
-static char g_dir[64];
+static char g_dir[FIXTURE_TMPDIR_CAP];
 
 static void path_in(char *out, size_t cap, const char *leaf)
 {
@@ -153,10 +155,9 @@ int main(void)
         };
         int rc;
 
-        snprintf(g_dir, sizeof(g_dir), "/tmp/evsrep-test-cluster.XXXXXX");
-        if (!mkdtemp(g_dir))
+        if (fixture_tmpdir_make(g_dir, sizeof(g_dir), "cluster") != 0)
                 return 1;
         rc = cmocka_run_group_tests(tests, NULL, NULL);
-        rmdir(g_dir);
+        fixture_tmpdir_remove(g_dir);
         return rc;
 }

@@ -26,6 +26,8 @@
 
 #include <cmocka.h>
 
+#include "fixture_tmpdir.h"
+
 #include "common/fault.h"
 #include "common/util.h"
 #include "engine/fence.h"
@@ -69,8 +71,7 @@ static void fx_init(struct fx *f, unsigned n)
 {
         memset(f, 0, sizeof(*f));
         f->n = n;
-        snprintf(f->dir, sizeof(f->dir), "/tmp/evsrep-faults.XXXXXX");
-        assert_non_null(mkdtemp(f->dir));
+        assert_int_equal(fixture_tmpdir_make(f->dir, sizeof(f->dir), "faults"), 0);
         pthread_mutex_init(&f->mu, NULL);
         pthread_cond_init(&f->cv, NULL);
         for (unsigned i = 0; i < n; i++) {
@@ -246,11 +247,8 @@ static void fx_fini(struct fx *f)
                         fence_mirror_close(f->m[i], f->prod[i], false);
                 volume_put(f->prod[i]);
                 volume_put(f->dr[i]);
-                unlink(f->prod_path[i]);
-                unlink(f->dr_path[i]);
-                unlink(f->meta_path[i]);
         }
-        rmdir(f->dir);
+        fixture_tmpdir_remove(f->dir);
         pthread_mutex_destroy(&f->mu);
         pthread_cond_destroy(&f->cv);
 }

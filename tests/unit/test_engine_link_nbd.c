@@ -29,6 +29,8 @@
 #include <cmocka.h>
 #include <libnbd.h>
 
+#include "fixture_tmpdir.h"
+
 #include "common/util.h"
 #include "engine/actlog.h"
 #include "engine/bitmap.h"
@@ -119,8 +121,7 @@ static int setup(void **state)
         FILE *fp;
 
         alarm(240);
-        snprintf(f->dir, sizeof(f->dir), "/tmp/evsrep-linknbd.XXXXXX");
-        assert_non_null(mkdtemp(f->dir));
+        assert_int_equal(fixture_tmpdir_make(f->dir, sizeof(f->dir), "linknbd"), 0);
         snprintf(f->psk_path, sizeof(f->psk_path), "%s/keys.psk", f->dir);
         snprintf(f->log_path, sizeof(f->log_path), "%s/nbdkit.log", f->dir);
         snprintf(f->prod_path, sizeof(f->prod_path), "%s/prod", f->dir);
@@ -148,7 +149,6 @@ static int setup(void **state)
 static int teardown(void **state)
 {
         struct fx *f = *state;
-        char cmd[128];
 
         if (f->m) {
                 volume_fence_raise(f->prod);
@@ -162,8 +162,7 @@ static int teardown(void **state)
         server_kill(f, SIGKILL);
         if (f->lfd >= 0)
                 close(f->lfd);
-        snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-        assert_int_equal(system(cmd), 0);
+        assert_int_equal(fixture_tmpdir_remove(f->dir), 0);
         pthread_mutex_destroy(&f->mu);
         pthread_cond_destroy(&f->cv);
         free(f);

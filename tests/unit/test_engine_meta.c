@@ -19,6 +19,8 @@
 
 #include <cmocka.h>
 
+#include "fixture_tmpdir.h"
+
 #include "common/util.h"
 #include "engine/actlog.h"
 #include "engine/bitmap.h"
@@ -39,8 +41,7 @@ static int setup(void **state)
 
         if (!f)
                 return -1;
-        snprintf(f->dir, sizeof(f->dir), "/tmp/evsrep-meta-XXXXXX");
-        if (!mkdtemp(f->dir)) {
+        if (fixture_tmpdir_make(f->dir, sizeof(f->dir), "meta") != 0) {
                 free(f);
                 return -1;
         }
@@ -53,8 +54,7 @@ static int teardown(void **state)
 {
         struct fx *f = *state;
 
-        unlink(f->path);
-        rmdir(f->dir);
+        fixture_tmpdir_remove(f->dir);
         free(f);
         return 0;
 }

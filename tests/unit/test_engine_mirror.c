@@ -17,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include "fixture_tmpdir.h"
+
 #include "common/util.h"
 #include "engine/mirror.h"
 #include "volume/volume.h"
@@ -98,8 +100,7 @@ static int setup(void **state)
 {
         struct fx *f = calloc(1, sizeof(*f));
 
-        snprintf(f->dir, sizeof(f->dir), "/tmp/evsrep-mirror.XXXXXX");
-        assert_non_null(mkdtemp(f->dir));
+        assert_int_equal(fixture_tmpdir_make(f->dir, sizeof(f->dir), "mirror"), 0);
         snprintf(f->prod_path, sizeof(f->prod_path), "%s/prod", f->dir);
         snprintf(f->dr_path, sizeof(f->dr_path), "%s/dr", f->dir);
         snprintf(f->meta_path, sizeof(f->meta_path), "%s/pair.meta", f->dir);
@@ -121,10 +122,7 @@ static int teardown(void **state)
                 close_mirror(f);
         volume_put(f->prod);
         volume_put(f->dr);
-        unlink(f->prod_path);
-        unlink(f->dr_path);
-        unlink(f->meta_path);
-        rmdir(f->dir);
+        fixture_tmpdir_remove(f->dir);
         pthread_mutex_destroy(&f->mu);
         pthread_cond_destroy(&f->cv);
         free(f);

@@ -22,6 +22,8 @@
 
 #include <cmocka.h>
 
+#include "fixture_tmpdir.h"
+
 #include "engine/bitmap.h"
 #include "engine/link.h"
 #include "engine/sidecar.h"
@@ -200,8 +202,7 @@ static int setup(void **state)
 
         if (!f)
                 return -1;
-        snprintf(f->dir, sizeof(f->dir), "/tmp/evsrep-sidecar-XXXXXX");
-        if (!mkdtemp(f->dir)) {
+        if (fixture_tmpdir_make(f->dir, sizeof(f->dir), "sidecar") != 0) {
                 free(f);
                 return -1;
         }
@@ -217,12 +218,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
         struct fx *f = *state;
-        char tmp[160];
 
-        snprintf(tmp, sizeof(tmp), "%s.tmp", f->path);
-        unlink(tmp);
-        unlink(f->path);
-        rmdir(f->dir);
+        fixture_tmpdir_remove(f->dir);
         mlink_free(f->dr);
         free(f->frozen);
         free(f);

@@ -26,6 +26,8 @@
 
 #include <cmocka.h>
 
+#include "fixture_tmpdir.h"
+
 #include "common/util.h"
 #include "engine/sidecar.h"
 
@@ -47,8 +49,7 @@ static int setup(void **state)
 
         if (!f)
                 return -1;
-        snprintf(f->dir, sizeof(f->dir), "/tmp/evsrep-scgen-XXXXXX");
-        if (!mkdtemp(f->dir)) {
+        if (fixture_tmpdir_make(f->dir, sizeof(f->dir), "scgen") != 0) {
                 free(f);
                 return -1;
         }
@@ -60,12 +61,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
         struct fx *f = *state;
-        char tmp[160];
 
-        snprintf(tmp, sizeof(tmp), "%s.tmp", f->path);
-        unlink(tmp);
-        unlink(f->path);
-        rmdir(f->dir);
+        fixture_tmpdir_remove(f->dir);
         free(f);
         return 0;
 }

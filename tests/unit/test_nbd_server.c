@@ -21,6 +21,8 @@
 #include <cmocka.h>
 #include <libnbd.h>
 
+#include "fixture_tmpdir.h"
+
 #include "common/fault.h"
 #include "common/util.h"
 #include "nbd/nbd.h"
@@ -34,7 +36,7 @@
 #define KILL_SIZE (1024ull * 1024)
 #define NTHREADS  4
 
-static char g_dir[] = "/tmp/test_nbd_XXXXXX";
+static char g_dir[FIXTURE_TMPDIR_CAP];
 
 struct fx {
         struct nbd_server *srv;
@@ -1049,9 +1051,9 @@ int main(void)
 
         /* A wedged stop must fail the run, not hang it. */
         alarm(240);
-        if (!mkdtemp(g_dir))
+        if (fixture_tmpdir_make(g_dir, sizeof(g_dir), "nbd") != 0)
                 return 1;
         rc = cmocka_run_group_tests(tests, NULL, NULL);
-        rmdir(g_dir);
+        fixture_tmpdir_remove(g_dir);
         return rc;
 }

@@ -4,6 +4,8 @@
  * cross-handle race and the PostgreSQL-only tests are in
  * test_store_backends.c. */
 #include "store_fixture.h"
+#include "common/replygen.h"
+
 /* ------------------------------------------------------------------ schema */
 
 static void test_open_schema_version(void **state)
@@ -454,13 +456,17 @@ static void test_group_release(void **state)
         struct store_group g, stale;
         char missing[STORE_ID_LEN];
         int64_t n = -1;
+        uint64_t gen;
 
         mk_group(&g, 1, "p1", 10);
         assert_int_equal(store_group_insert(f->s, &g), 0);
         assert_int_equal(store_group_release_get(f->s, g.id, &n), 0);
         assert_int_equal(n, 0);
         assert_int_equal(store_group_get(f->s, "p1", g.id, &stale), 0);
+        gen = replygen_now();
         assert_int_equal(store_group_release_bump(f->s, g.id), 0);
+        /* a store write like any other: the reply cache's generation moves */
+        assert_true(replygen_now() > gen);
         assert_int_equal(store_group_release_bump(f->s, g.id), 0);
         assert_int_equal(store_group_release_get(f->s, g.id, &n), 0);
         assert_int_equal(n, 2);

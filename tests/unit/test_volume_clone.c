@@ -17,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include "fixture_tmpdir.h"
+
 #include "common/fault.h"
 #include "volume/clone.h"
 #include "volume/volume.h"
@@ -48,8 +50,7 @@ static void fixture_make(struct fixture *f, uint64_t seed)
 {
         uint8_t *buf = malloc(MIB);
 
-        snprintf(f->dir, sizeof(f->dir), "/tmp/evsrep-clone-XXXXXX");
-        assert_non_null(mkdtemp(f->dir));
+        assert_int_equal(fixture_tmpdir_make(f->dir, sizeof(f->dir), "clone"), 0);
         snprintf(f->src_path, sizeof(f->src_path), "%s/src", f->dir);
         snprintf(f->dst_path, sizeof(f->dst_path), "%s/dst", f->dir);
         assert_int_equal(volume_file_create(f->src_path, SRC_BYTES), 0);
@@ -91,12 +92,9 @@ static void fixture_check_clone(struct fixture *f)
 
 static void fixture_free(struct fixture *f)
 {
-        char cmd[128];
-
         volume_put(f->src);
         free(f->expect);
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-        assert_int_equal(system(cmd), 0);
+        assert_int_equal(fixture_tmpdir_remove(f->dir), 0);
 }
 
 struct writer {

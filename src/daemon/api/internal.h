@@ -117,6 +117,8 @@ int api_links_grow(struct api_call *c);
 json_t *api_links_json(struct api_call *c);
 int api_links_list(struct api_call *c);
 int api_links_sidecar(struct api_call *c);
+/* links.c: the DR node's release of a pair being deleted (internal only). */
+int api_links_release(struct api_call *c);
 /* handoff.c: failover from the survivor (multi-site.md). is_failover: a
  * group failover request. route: its production node (prod_az) does not
  * answer: carry it out here (this node serves the DR AZ) or forward it to

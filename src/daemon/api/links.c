@@ -36,6 +36,24 @@ int api_links_grow(struct api_call *c)
         return http_reply_json(c->r, 200, NULL);
 }
 
+/* POST /v2/{project}/os-evsrep-links/{pair id}/release {}: the production
+ * node of a pair it is deleting asks the DR node to release the pair's DR
+ * volume before the row goes (multi-site.md "Remote DR links", Delete).
+ * Internal: 404 unless forwarded. */
+int api_links_release(struct api_call *c)
+{
+        char msg[512] = "";
+        int rc;
+
+        if (!c->forwarded)
+                return http_reply_error(c->r, HTTP_ERR_NOT_FOUND, NULL, "no resource at %s",
+                                        c->r->url);
+        rc = service_link_dr_release(c->ctx->svc, c->project, c->id, msg, sizeof(msg));
+        if (rc < 0)
+                return api_reply_errno(c, rc, msg[0] ? msg : NULL);
+        return http_reply_json(c->r, 200, NULL);
+}
+
 /* ---- link state for the node list (multi-site.md "Link state in the node
  * list"; docs/api.md §6.1) ---- */
 

@@ -57,6 +57,7 @@ static const struct route g_routes[] = {
     {"POST", "os-evsrep-links/{id}/grow", api_links_grow},
     {"GET", "os-evsrep-links", api_links_list},
     {"POST", "os-evsrep-links/{id}/sidecar", api_links_sidecar},
+    {"POST", "os-evsrep-links/{id}/release", api_links_release},
     {"GET", "os-evsrep-divergence/{id}", api_handoff_divergence},
     {"POST", "os-evsrep-takeover/{id}", api_handoff_takeover},
 };

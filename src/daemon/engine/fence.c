@@ -159,17 +159,23 @@ void fence_group_leave(struct mirror *m)
 
 /* ---- the acknowledgement fence ---- */
 
-void fence_fault_freeze(struct mirror_group *g, struct mirror *origin)
-{
+/* The events a freeze owes the members it switched (other than origin),
+ * emitted after g->mu is released. */
+struct freeze_events {
         struct {
                 mirror_event_fn fn;
                 void *ctx;
                 char id[40];
         } ev[256];
-        size_t nev = 0;
+        size_t n;
+};
+
+/* Every member of g to TRACK at one instant, under g->mu (F1). */
+static void freeze_locked(struct mirror_group *g, struct mirror *origin, struct freeze_events *fe)
+{
         int64_t now = util_now_usec();
 
-        pthread_mutex_lock(&g->mu);
+        fe->n = 0;
         for (size_t i = 0; i < g->n; i++) {
                 struct mirror *x = g->members[i];
                 bool switched;
@@ -187,21 +193,34 @@ void fence_fault_freeze(struct mirror_group *g, struct mirror *origin)
                 /* The worker notices TRACK at its next batch; its current
                  * batch only copies chunks that are dirty anyway. */
                 atomic_store(&x->worker_stop, true);
-                if (switched && x != origin && nev < ARRAY_SIZE(ev)) {
-                        ev[nev].fn = x->on_event;
-                        ev[nev].ctx = x->event_ctx;
-                        snprintf(ev[nev].id, sizeof(ev[nev].id), "%s", x->pair_id);
-                        nev++;
+                if (switched && x != origin && fe->n < ARRAY_SIZE(fe->ev)) {
+                        fe->ev[fe->n].fn = x->on_event;
+                        fe->ev[fe->n].ctx = x->event_ctx;
+                        snprintf(fe->ev[fe->n].id, sizeof(fe->ev[fe->n].id), "%s", x->pair_id);
+                        fe->n++;
                 }
         }
+}
+
+static void freeze_emit(const struct freeze_events *fe)
+{
+        for (size_t i = 0; i < fe->n; i++)
+                if (fe->ev[i].fn)
+                        fe->ev[i].fn(fe->ev[i].ctx, fe->ev[i].id, MIRROR_EV_FROZEN);
+}
+
+void fence_fault_freeze(struct mirror_group *g, struct mirror *origin)
+{
+        struct freeze_events fe;
+
+        pthread_mutex_lock(&g->mu);
+        freeze_locked(g, origin, &fe);
         pthread_mutex_unlock(&g->mu);
-        if (nev)
+        if (fe.n)
                 log_warn("group %s: DR fault on pair %s: %zu other member(s) frozen at the same "
                          "instant",
-                         g->id, origin->pair_id, nev);
-        for (size_t i = 0; i < nev; i++)
-                if (ev[i].fn)
-                        ev[i].fn(ev[i].ctx, ev[i].id, MIRROR_EV_FROZEN);
+                         g->id, origin->pair_id, fe.n);
+        freeze_emit(&fe);
 }
 
 void fence_hold_wait(struct mirror_group *g)
@@ -466,9 +485,10 @@ void fence_set_read_only(struct volume *v, bool ro)
 
 /* ---- sidecars ---- */
 
-void fence_group_cow_release(struct mirror_group *g)
+int fence_group_cow_release(struct mirror_group *g, struct mirror *origin)
 {
-        bool all = true;
+        struct freeze_events fe = {.n = 0};
+        bool all = true, frozen = false;
 
         /* Under g->mu so no fault freeze interleaves: a freeze after this
          * finds every member in SYNC, a new consistent instant. The
@@ -493,14 +513,33 @@ void fence_group_cow_release(struct mirror_group *g)
         if (all) {
                 const char **ids = calloc(g->n ? g->n : 1, sizeof(*ids));
                 size_t k = 0;
+                int rc = -ENOMEM;
 
                 for (size_t i = 0; ids && i < g->n; i++)
                         if (!link_is_local(g->members[i]->link))
                                 ids[k++] = g->members[i]->pair_id;
-                if (!ids || mirror_cow_remote_discard(g->id, ids, k) < 0)
+                if (!ids || (rc = mirror_cow_remote_discard(g->id, ids, k)) < 0)
                         log_error("group of %s: the DR node did not discard the sidecars",
                                   g->n ? g->members[0]->pair_id : "?");
                 free(ids);
+                /* R8: neither the release record nor the discard is durable,
+                 * so a failover could still roll back to the sidecars: the
+                 * group does not read active (a write acknowledged from
+                 * here would be lost); frozen as one, it reads paused until
+                 * a sync records the release. */
+                if (rc == MIRROR_COW_UNRELEASED) {
+                        freeze_locked(g, origin, &fe);
+                        frozen = true;
+                }
         }
         pthread_mutex_unlock(&g->mu);
+        if (frozen) {
+                log_error("group %s: its resync completed but the release of its sidecars is "
+                          "neither recorded nor sent: the group is frozen (paused) until a sync "
+                          "records it",
+                          g->id);
+                freeze_emit(&fe);
+                return MIRROR_COW_UNRELEASED;
+        }
+        return 0;
 }

@@ -116,8 +116,13 @@ struct throttle *fence_group_throttle(struct mirror *m);
  * brought in sync, wait as the group's throttle says (worker thread). */
 void resync_pace(struct mirror *m, uint64_t data_bytes, uint64_t sync_bytes);
 
-/* Every member of g in SYNC: discard every member's sidecar (under g->mu). */
-void fence_group_cow_release(struct mirror_group *g);
+/* Every member of g in SYNC: discard every member's sidecar (under g->mu).
+ * 0; or MIRROR_COW_UNRELEASED when the remote release could be neither
+ * recorded nor sent: every member was then frozen to TRACK at one instant
+ * (R8) and the caller (origin, the member whose switch to SYNC ran this)
+ * emits MIRROR_EV_FROZEN for origin instead of MIRROR_EV_SYNCED; the
+ * others' events are emitted here. */
+int fence_group_cow_release(struct mirror_group *g, struct mirror *origin);
 /* The remote hook's discard (mirror_cow.c); 0 without a hook. */
 int mirror_cow_remote_discard(const char *group_id, const char *const *pair_ids, size_t n);
 
@@ -129,8 +134,10 @@ void mirror_cow_close(struct mirror *m, bool remove);
 int mirror_cow_resume(struct mirror *m);
 /* S1 for chunks [c0, c1], under the caller's range lock. */
 int mirror_cow(struct mirror *m, uint64_t c0, uint64_t c1);
-/* The mirror reached SYNC: discard the sidecars when its group is in SYNC. */
-void mirror_cow_synced(struct mirror *m);
+/* The mirror reached SYNC: discard the sidecars when its group is in SYNC.
+ * 0, or MIRROR_COW_UNRELEASED: m and its group were frozen to TRACK (R8);
+ * the caller emits MIRROR_EV_FROZEN, not MIRROR_EV_SYNCED. */
+int mirror_cow_synced(struct mirror *m);
 /* Role swap (fences raised, worker stopped). Failover (fold_al): roll DR
  * back to the frozen instant (S3) and discard the sidecar. Reverse (from
  * SYNC, DR == production): a sidecar left by a failed discard is dropped,

@@ -616,8 +616,11 @@ int mirror_set_mode(struct mirror *m, enum mirror_mode mode)
         pthread_mutex_unlock(&m->io);
         if (mode == MIRROR_RESYNC)
                 return resync_start(m);
-        if (mode == MIRROR_SYNC)
-                mirror_cow_synced(m);
+        if (mode == MIRROR_SYNC && mirror_cow_synced(m) == MIRROR_COW_UNRELEASED) {
+                /* R8: frozen with its group, not in sync. */
+                mirror_emit(m, MIRROR_EV_FROZEN);
+                return 0;
+        }
         if (synced)
                 mirror_emit(m, MIRROR_EV_SYNCED);
         return 0;

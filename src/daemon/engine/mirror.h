@@ -14,6 +14,7 @@
 
 #include "engine/link.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -143,7 +144,12 @@ void mirror_cow_set_instant(struct mirror *m, int64_t usec);
  * group_id (NULL: a pair in no group) names the group whose resync
  * completed, and the hook records that release durably before it sends
  * the discard (replication.md "The release record", R7: called under the
- * group's mutex, before the last member's SYNCED event). */
+ * group's mutex, before the last member's SYNCED event). discard returns
+ * 0 (the sidecars are gone), MIRROR_COW_UNRELEASED when neither the
+ * release record nor the discard is known durable (a failover could still
+ * roll back to the sidecars: the group is held out of SYNC, R8), or
+ * another -errno (the discard failed, the release is recorded). */
+#define MIRROR_COW_UNRELEASED (-ENOLCK)
 struct mirror_cow_remote_ops {
         int (*open)(const char *pair_id, uint64_t nchunks, uint64_t chunk_bytes, int64_t frozen_at);
         int (*discard)(const char *group_id, const char *const *pair_ids, size_t n);

@@ -196,7 +196,7 @@ uint64_t mirror_cow_batch_chunks(struct mirror *m)
         return MAX(COW_BATCH_BYTES / m->chunk_bytes, 1);
 }
 
-void mirror_cow_synced(struct mirror *m)
+int mirror_cow_synced(struct mirror *m)
 {
         struct mirror_group *g;
         bool sync;
@@ -206,7 +206,7 @@ void mirror_cow_synced(struct mirror *m)
         sync = m->mode == MIRROR_SYNC;
         pthread_mutex_unlock(&m->mu);
         if (g) /* also without a sidecar: it may be the last to finish */
-                fence_group_cow_release(g);
+                return fence_group_cow_release(g, m);
         else if (sync && sidecar_is_open(m->sc))
                 sidecar_discard(m->sc);
         else if (sync && !link_is_local(m->link)) {
@@ -215,6 +215,7 @@ void mirror_cow_synced(struct mirror *m)
                 if (mirror_cow_remote_discard(NULL, &id, 1) < 0)
                         log_error("pair %s: the DR node did not discard the sidecar", m->pair_id);
         }
+        return 0;
 }
 
 /* Test builds: EVSREP_SIDECAR_OFF=1 opens no sidecar (the cost benchmark's

@@ -183,8 +183,11 @@ static void *resync_main(void *arg)
                                          m->pair_id,
                                          (unsigned long long)atomic_load(&m->bytes_copied),
                                          (unsigned long long)atomic_load(&m->data_bytes));
-                                mirror_cow_synced(m);
-                                mirror_emit(m, MIRROR_EV_SYNCED);
+                                /* R8: an unrecorded release freezes the
+                                 * group instead (replication.md). */
+                                mirror_emit(m, mirror_cow_synced(m) == MIRROR_COW_UNRELEASED
+                                                   ? MIRROR_EV_FROZEN
+                                                   : MIRROR_EV_SYNCED);
                                 break;
                         }
                         continue;

@@ -584,6 +584,7 @@ static int remote_discard(const char *group_id, const char *const *pair_ids, siz
 {
         json_t *root;
         char *body;
+        bool recorded = !group_id; /* a pair in no group has no record */
         int rc;
 
         /* The release record first (R7: the group's resync completed; a
@@ -598,29 +599,34 @@ static int remote_discard(const char *group_id, const char *const *pair_ids, siz
                 }
                 if (rc < 0)
                         log_error("group %s: its resync completed, but the release of its "
-                                  "sidecars cannot be recorded: %s; a failover would roll back "
-                                  "to their instant if the discard is lost too",
+                                  "sidecars cannot be recorded: %s; if the discard is lost too, "
+                                  "the group is held out of SYNC (R8)",
                                   group_id, strerror(-rc));
                 else
                         log_info("group %s: resync completed: release of its sidecars recorded",
                                  group_id);
+                recorded = rc == 0;
         }
         if (!(root = json_pack("{s:s,s:[]}", "op", "discard", "pairs")))
-                return -ENOMEM;
+                return recorded ? -ENOMEM : MIRROR_COW_UNRELEASED;
         if (env_on("EVSREP_DRCOW_NO_DISCARD")) {
                 json_decref(root);
                 log_warn("EVSREP_DRCOW_NO_DISCARD=1: the discard is not sent (test)");
-                return -EIO;
+                return recorded ? -EIO : MIRROR_COW_UNRELEASED;
         }
         for (size_t i = 0; i < n; i++)
                 json_array_append_new(json_object_get(root, "pairs"), json_string(pair_ids[i]));
         body = json_dumps(root, JSON_COMPACT);
         json_decref(root);
         if (!body)
-                return -ENOMEM;
+                return recorded ? -ENOMEM : MIRROR_COW_UNRELEASED;
         rc = send_to_dr(pair_ids[0], body);
         free(body);
-        return rc;
+        /* R8: not recorded and not discarded (or not known to be): the
+         * engine holds the group out of SYNC. */
+        if (rc < 0 && !recorded)
+                return MIRROR_COW_UNRELEASED;
+        return rc == MIRROR_COW_UNRELEASED ? -EIO : rc;
 }
 
 void service_drcow_start(struct service *svc)

@@ -162,6 +162,9 @@ int service_link_post(struct service *svc, const char *pair_id, const char *rout
 /* Ask the DR node (internal channel) to grow pair_id's DR volume to
  * size_bytes (an extend grows DR first). 0 or -errno. */
 int service_link_grow_remote(struct service *svc, const char *pair_id, uint64_t size_bytes);
+/* Ask the DR node (internal channel) to release pair_id's DR volume; the
+ * pair's row must say deleting. 0 or -errno (logged). */
+int service_link_release_remote(struct service *svc, const char *pair_id);
 /* Start / stop the NBD link hooks (the DR side) and the link monitor (the
  * production side: reconnect with backoff, auto_resync). */
 int service_links_start(struct service *svc);

@@ -18,7 +18,10 @@
  * the pair's production AZ. The DR volume is then read-only for clients
  * (it normally is already: service.c makes DR sides read-only at start).
  * When a link connection ends and the pair is gone (or being deleted), the
- * volume gets its client access back and the link export is revoked.
+ * volume gets its client access back and the link export is revoked; a
+ * pair delete also asks for that release over the internal channel before
+ * the row goes (service_link_release_remote), so the caller sees the DR
+ * volume writable once the pair is gone.
  *
  * Locks: the monitor takes pair locks one at a time (pair_rt_link_tick) and
  * runs a group sync with none held (service_group_action takes them). */
@@ -229,6 +232,11 @@ int service_link_grow_remote(struct service *svc, const char *pair_id, uint64_t 
         return service_link_post(svc, pair_id, "grow", body, "to grow the DR volume");
 }
 
+int service_link_release_remote(struct service *svc, const char *pair_id)
+{
+        return service_link_post(svc, pair_id, "release", "{}", "to release the DR volume");
+}
+
 /* One pass of the monitor over every remote link. */
 static void links_pass(struct service *svc)
 {
@@ -378,13 +386,66 @@ static int hook_resolve(const char *site, const char *pair_id, const char *node,
         return rc;
 }
 
+/* The DR volume of a pair that is gone or being deleted becomes a plain
+ * volume again: its link export revoked, its sidecar dropped, its client
+ * access back (read-only only if fenced). Unless the volume row names
+ * another pair by now (reused). Idempotent: the link's close and the
+ * production node's release request may both run it. */
+static void dr_release(struct service *svc, const char *site, const char *pair_id,
+                       const char *volume_id)
+{
+        struct store_volume v = {0};
+        struct volume *vol;
+        char id[64];
+
+        if (store_volume_get(svc->store, NULL, volume_id, &v) < 0)
+                return;
+        if (!v.pair_id[0] || strcmp(v.pair_id, pair_id) == 0) {
+                snprintf(id, sizeof(id), "link/%s", pair_id);
+                attach_revoke(id);
+                service_drcow_drop(svc, site, pair_id);
+                if ((vol = volreg_lookup(site, volume_id))) {
+                        fence_set_read_only(vol, v.fenced);
+                        volume_put(vol);
+                }
+                log_info("pair %s: gone; DR volume %s is a plain volume again", pair_id, volume_id);
+        }
+        store_volume_clear(&v);
+}
+
+int service_link_dr_release(struct service *svc, const char *project, const char *pair_id,
+                            char *msg, size_t msglen)
+{
+        struct store_pair p;
+        struct store_volume dv = {0};
+        int rc;
+
+        if ((rc = store_pair_get(svc->store, project, pair_id, &p)) < 0) {
+                if (rc == -ENOENT)
+                        snprintf(msg, msglen, "replication pair %s does not exist", pair_id);
+                return rc;
+        }
+        if (pair_row_status(&p) != PAIR_DELETING && pair_row_status(&p) != PAIR_ERROR_DELETING) {
+                snprintf(msg, msglen, "replication pair %s is not being deleted", pair_id);
+                return -EBUSY;
+        }
+        if ((rc = dr_volume_of(svc, &p, &dv)) < 0)
+                return rc;
+        if (!config_site(svc->cfg, dv.availability_zone)) {
+                snprintf(msg, msglen, "the DR volume %s of pair %s is not served by this node",
+                         dv.id, pair_id);
+                rc = -ENOENT;
+        } else {
+                dr_release(svc, dv.availability_zone, pair_id, dv.id);
+        }
+        store_volume_clear(&dv);
+        return rc;
+}
+
 static void hook_closed(const char *site, const char *pair_id, const char *volume_id)
 {
         struct service *svc = g_svc;
         struct store_pair p;
-        struct store_volume v = {0};
-        struct volume *vol;
-        char id[64];
         int rc;
 
         if (!svc)
@@ -399,19 +460,7 @@ static void hook_closed(const char *site, const char *pair_id, const char *volum
                 return; /* the pair lives on: the link comes back */
         if (rc < 0 && rc != -ENOENT)
                 return; /* store unreachable: keep it read-only */
-        if (store_volume_get(svc->store, NULL, volume_id, &v) < 0)
-                return;
-        if (!v.pair_id[0] || strcmp(v.pair_id, pair_id) == 0) {
-                snprintf(id, sizeof(id), "link/%s", pair_id);
-                attach_revoke(id);
-                service_drcow_drop(svc, site, pair_id);
-                if ((vol = volreg_lookup(site, volume_id))) {
-                        fence_set_read_only(vol, v.fenced);
-                        volume_put(vol);
-                }
-                log_info("pair %s: gone; DR volume %s is a plain volume again", pair_id, volume_id);
-        }
-        store_volume_clear(&v);
+        dr_release(svc, site, pair_id, volume_id);
 }
 
 int service_links_start(struct service *svc)

@@ -670,10 +670,17 @@ static void task_pair_delete(struct service *svc, const char *id, int64_t unused
                 return;
         pthread_mutex_lock(&rt->lock);
         if (rt->m && !rt->dr) {
-                /* DR on another node: closing the mirror closes its link;
-                 * the DR node makes its volume writable again once the row
-                 * is gone (links.c, hook_closed). */
+                /* DR on another node: closing the mirror closes its link,
+                 * then the DR node is asked to release its volume while the
+                 * row still says deleting, so the pair is gone only after
+                 * (links.c). Unreachable: the delete goes on; the DR node
+                 * releases it at the link's close or at its next start
+                 * (multi-site.md "Remote DR links", Delete). */
                 rt_stop(rt, true);
+                if (service_link_release_remote(svc, id) < 0)
+                        log_warn("pair %s: the DR node did not confirm the release of its "
+                                 "volume; it releases it when it sees the link closed",
+                                 id);
         } else if (rt->m) {
                 struct volume *dr = rt->dr;
 

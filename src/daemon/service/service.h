@@ -105,6 +105,13 @@ bool service_pair_live_note(struct service *svc, const char *id, struct pair_liv
  * a no-op). -ENOENT when the pair's DR volume is not served here. */
 int service_link_dr_grow(struct service *svc, const char *project, const char *pair_id,
                          uint64_t size_bytes, char *msg, size_t msglen);
+/* Release the DR volume this node serves of pair_id (project's), which
+ * its production node is deleting: link export revoked, sidecar dropped,
+ * client access back (multi-site.md "Remote DR links", Delete). -EBUSY
+ * when the pair is not being deleted, -ENOENT when it does not exist or
+ * its DR volume is not served here. */
+int service_link_dr_release(struct service *svc, const char *project, const char *pair_id,
+                            char *msg, size_t msglen);
 
 /* This node's outgoing DR links, one entry per peer zone (link_report.c;
  * multi-site.md "Link state in the node list"). state: "connected" (every

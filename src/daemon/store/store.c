@@ -3,6 +3,7 @@
  * each backend implements the whole store.h contract. */
 #include "store/store.h"
 #include "store/store_internal.h"
+#include "common/fault.h"
 #include "common/replygen.h"
 
 #include <stdlib.h>
@@ -280,7 +281,12 @@ int store_group_throttle_set(struct store *s, const struct store_group_throttle 
 
 int store_group_release_bump(struct store *s, const char *group_id)
 {
-        return s->ops->group_release_bump(s, group_id);
+        /* Bumps the generation like every write, although the release
+         * record is in no reply (control-plane.md "Reply cache"): one rule
+         * without a second exception to keep true. */
+        int rc = fault_check(FP_RELEASE_BUMP, group_id);
+
+        return bumped(rc < 0 ? rc : s->ops->group_release_bump(s, group_id));
 }
 
 int store_group_release_get(struct store *s, const char *group_id, int64_t *out)
