@@ -20,6 +20,11 @@ struct api_cache_entry {
         size_t klen;
         uint64_t hash;
         uint64_t gen;
+        /* The live epoch at the build, or at the last full re-read that
+         * found every note the same; covered: every pair note's inputs are
+         * under rule L (control-plane.md "The live epoch"). */
+        atomic_uint_least64_t live;
+        bool covered;
         unsigned status;
         char *body;
         size_t len;
@@ -200,11 +205,17 @@ static struct api_cache_entry *find_locked(struct api_cache *c, const struct api
         return NULL;
 }
 
-static bool notes_same(const struct api_cache_entry *e, api_cache_check_fn check, void *ctx)
+/* skip_pairs: the live epoch has not moved since the entry's, which is
+ * covered: its pair notes read the same (rule L). */
+static bool notes_same(const struct api_cache_entry *e, api_cache_check_fn check, void *ctx,
+                       bool skip_pairs)
 {
-        for (size_t i = 0; i < e->nnotes; i++)
+        for (size_t i = 0; i < e->nnotes; i++) {
+                if (skip_pairs && e->notes[i].src == REPLYGEN_PAIR_LIVE)
+                        continue;
                 if (!check(ctx, &e->notes[i], e->arena + e->notes[i].off))
                         return false;
+        }
         return true;
 }
 
@@ -213,7 +224,8 @@ int api_cache_lookup(struct api_cache *c, const struct api_cache_key *k, api_cac
 {
         uint64_t h = key_hash(k);
         struct api_cache_entry *e;
-        bool ok;
+        uint64_t live;
+        bool ok, skip;
 
         memset(hit, 0, sizeof(*hit));
         if (k->overflow || c->max_entries == 0)
@@ -238,9 +250,17 @@ int api_cache_lookup(struct api_cache *c, const struct api_cache_key *k, api_cac
         lru_push(c, e);
         pthread_mutex_unlock(&c->mu);
 
-        /* The live inputs, re-read with no cache lock held; then the
-         * generation again (a write during the re-read: not served). */
-        ok = notes_same(e, check, ctx) && e->gen == replygen_now();
+        /* The live inputs, re-read with no cache lock held (the pair notes
+         * only when the live epoch moved); then the generation again (a
+         * write during the re-read: not served). The epoch is read before
+         * the re-read: a full re-read that matches makes it the entry's. */
+        live = replygen_live_now();
+        skip = e->covered && atomic_load(&e->live) == live;
+        ok = notes_same(e, check, ctx, skip) && e->gen == replygen_now();
+        if (ok && !skip && e->covered)
+                atomic_store(&e->live, live);
+        if (ok && skip)
+                atomic_fetch_add(&g_replygen_stats.live_skips, 1);
         if (!ok) {
                 pthread_mutex_lock(&c->mu);
                 drop_locked(c, e);
@@ -300,6 +320,8 @@ static struct api_cache_entry *entry_new(struct api_cache *c, const struct api_c
         e->klen = k->len;
         e->hash = key_hash(k);
         e->gen = gen;
+        atomic_init(&e->live, rec ? rec->live : replygen_live_now());
+        e->covered = !rec || !rec->uncovered;
         e->status = status;
         memcpy(e->body, body, len);
         e->len = len;
