@@ -20,6 +20,11 @@
 #include <unistd.h>
 
 #define TLS_PEM_MAX (1024 * 1024) /* a certificate chain or key file */
+/* libmicrohttpd's per-connection buffer (request head, reply head, reads):
+ * it zeroes the whole of it at every request of a kept-alive connection,
+ * a visible part of a cached GET at its default 32 KiB. 16 KiB holds any
+ * request head nginx accepts by default (8 KiB per header line). */
+#define HTTP_CONN_POOL_BYTES (16 * 1024)
 
 /* Requests that change something (every method but GET and HEAD) run on
  * the server's own executor threads, not on libmicrohttpd's: a group action
@@ -688,6 +693,7 @@ int http_server_start(const struct http_opts *o, http_admit_fn admit_fn, http_di
             flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)o->threads, MHD_OPTION_NOTIFY_COMPLETED,
             on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT, o->timeout_sec,
+            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_POOL_BYTES,
             MHD_OPTION_CONNECTION_LIMIT, o->max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
             o->max_conns_per_ip, (flags & MHD_USE_TLS) ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END,
             s->tls_cert_pem, MHD_OPTION_HTTPS_MEM_KEY, s->tls_key_pem, MHD_OPTION_END);
