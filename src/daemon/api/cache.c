@@ -32,7 +32,11 @@ struct api_cache_entry {
         size_t nnotes;
         unsigned char *arena;
         size_t bytes; /* accounted against max_bytes */
-        int refs;     /* the table's (while linked) plus each hit's */
+        /* The table's (while linked) plus each hit's. Taken under mu (a
+         * lookup finds the entry there); let go with no lock: it reaches 0
+         * only once the table's reference is gone, when no lookup can find
+         * it any more, so the last one frees it. */
+        atomic_int refs;
         bool linked;
 };
 
@@ -157,9 +161,9 @@ static void lru_push(struct api_cache *c, struct api_cache_entry *e)
                 c->tail = e;
 }
 
-static void unref_locked(struct api_cache_entry *e)
+static void unref(struct api_cache_entry *e)
 {
-        if (--e->refs == 0)
+        if (atomic_fetch_sub(&e->refs, 1) == 1)
                 entry_free(e);
 }
 
@@ -180,7 +184,7 @@ static void drop_locked(struct api_cache *c, struct api_cache_entry *e)
         c->bytes -= e->bytes;
         atomic_fetch_sub(&g_replygen_stats.entries, 1);
         atomic_fetch_sub(&g_replygen_stats.bytes, (int_least64_t)e->bytes);
-        unref_locked(e);
+        unref(e);
 }
 
 void api_cache_free(struct api_cache *c)
@@ -245,7 +249,7 @@ int api_cache_lookup(struct api_cache *c, const struct api_cache_key *k, api_cac
                 atomic_fetch_add(&g_replygen_stats.misses, 1);
                 return 0;
         }
-        e->refs++;
+        atomic_fetch_add(&e->refs, 1);
         lru_unlink(c, e);
         lru_push(c, e);
         pthread_mutex_unlock(&c->mu);
@@ -264,7 +268,7 @@ int api_cache_lookup(struct api_cache *c, const struct api_cache_key *k, api_cac
         if (!ok) {
                 pthread_mutex_lock(&c->mu);
                 drop_locked(c, e);
-                unref_locked(e);
+                unref(e);
                 pthread_mutex_unlock(&c->mu);
                 atomic_fetch_add(&g_replygen_stats.invalidations, 1);
                 atomic_fetch_add(&g_replygen_stats.misses, 1);
@@ -280,21 +284,15 @@ int api_cache_lookup(struct api_cache *c, const struct api_cache_key *k, api_cac
 
 void api_cache_entry_release(void *entry)
 {
-        struct api_cache_entry *e = entry;
-        struct api_cache *c = e->owner;
-
-        pthread_mutex_lock(&c->mu);
-        unref_locked(e);
-        pthread_mutex_unlock(&c->mu);
+        unref(entry); /* no lock (see refs) */
 }
 
 void api_cache_hit_release(struct api_cache *c, struct api_cache_hit *hit)
 {
+        (void)c;
         if (!hit->e)
                 return;
-        pthread_mutex_lock(&c->mu);
-        unref_locked(hit->e);
-        pthread_mutex_unlock(&c->mu);
+        unref(hit->e);
         hit->e = NULL;
 }
 
@@ -356,7 +354,7 @@ void api_cache_store(struct api_cache *c, const struct api_cache_key *k, uint64_
         c->buckets[e->hash & (c->nbuckets - 1)] = e;
         lru_push(c, e);
         e->linked = true;
-        e->refs = 1;
+        atomic_store(&e->refs, 1);
         c->n++;
         c->bytes += e->bytes;
         atomic_fetch_add(&g_replygen_stats.entries, 1);
