@@ -383,7 +383,7 @@ struct live_snap { /* no padding: compared with memcmp */
         uint64_t dirty, copied, rate, sidecar;
 };
 
-static uint64_t live_read(struct fx *f, struct live_snap *s)
+static uint64_t live_read_once(struct fx *f, struct live_snap *s)
 {
         uint64_t e = replygen_live_now();
         struct mirror_stats st;
@@ -399,6 +399,20 @@ static uint64_t live_read(struct fx *f, struct live_snap *s)
         s->copied = st.bytes_copied;
         s->rate = st.rate_bps;
         s->sidecar = st.sidecar_bytes;
+        return e;
+}
+
+/* A snapshot of one epoch: the epoch read before and after the figures is
+ * the same. (A change may land between a first read of the epoch and the
+ * figures: the cache then keeps the older epoch and re-reads at the next
+ * hit; what rule L promises is that figures read within one epoch are the
+ * figures of that epoch.) */
+static uint64_t live_read(struct fx *f, struct live_snap *s)
+{
+        uint64_t e;
+
+        while ((e = live_read_once(f, s)) != replygen_live_now())
+                ;
         return e;
 }
 
