@@ -14,6 +14,11 @@ void log_set_level(enum log_level lvl)
         g_level = lvl;
 }
 
+bool log_on(enum log_level lvl)
+{
+        return lvl >= g_level;
+}
+
 void log_msg(enum log_level lvl, const char *fmt, ...)
 {
         static const char *names[] = {"debug", "info", "warn", "error"};

@@ -6,6 +6,7 @@
 #include <string.h>
 
 static atomic_uint_least64_t g_gen = 1;
+static atomic_uint_least64_t g_live = 1;
 static _Thread_local struct replygen_rec *t_rec;
 
 struct replygen_stats g_replygen_stats;
@@ -23,12 +24,31 @@ void replygen_bump(void)
         atomic_fetch_add(&g_gen, 1);
 }
 
+uint64_t replygen_live_now(void)
+{
+        return atomic_load(&g_live);
+}
+
+void replygen_live_bump(void)
+{
+        /* seq_cst, inside the writer's critical section (rule L) */
+        atomic_fetch_add(&g_live, 1);
+}
+
+void replygen_live_uncovered(void)
+{
+        if (t_rec)
+                t_rec->uncovered = true;
+}
+
 void replygen_rec_arm(struct replygen_rec *rec)
 {
         if (rec) {
                 rec->n = 0;
                 rec->used = 0;
                 rec->tainted = false;
+                rec->uncovered = false;
+                rec->live = replygen_live_now();
         }
         t_rec = rec;
 }

@@ -46,12 +46,26 @@ struct replygen_rec {
         unsigned char *arena;
         size_t used, arena_cap;
         bool tainted;
+        uint64_t live;  /* the live epoch when armed */
+        bool uncovered; /* a pair note the live epoch does not cover */
 };
 
 uint64_t replygen_now(void);
 void replygen_bump(void);
 
-/* Arm this thread's recorder with rec (emptied first), or disarm (NULL). */
+/* The live epoch (docs/design/control-plane.md "The live epoch"): bumped by
+ * whoever changes an input of a pair's note, inside the critical section
+ * of the lock the note reads that input under (rule L). A cached reply
+ * whose epoch has not moved need not re-read its pair notes. */
+uint64_t replygen_live_now(void);
+void replygen_live_bump(void);
+/* The pair note being recorded has an input the epoch does not cover (a
+ * file whose probe is re-done at every hit): re-read this build's notes at
+ * every hit. No-op when disarmed. */
+void replygen_live_uncovered(void);
+
+/* Arm this thread's recorder with rec (emptied first, the live epoch read
+ * into rec->live), or disarm (NULL). */
 void replygen_rec_arm(struct replygen_rec *rec);
 void replygen_rec_free(struct replygen_rec *rec);
 /* Record what src returned for id (bytes copied); no-op when disarmed. */
@@ -59,7 +73,12 @@ void replygen_note(enum replygen_src src, const char *id, const void *bytes, siz
 /* This build read something it could not note: do not store it. */
 void replygen_taint(void);
 
-/* Volume files (replygen_fs.c): watch the directories path resolves
+/* Volume files (replygen_fs.c). Off until enabled: a process with no
+ * reply cache (api_cache_entries = 0, a shared store) watches nothing, and
+ * replygen_fs_watch then says false (the file is probed at every hit, were
+ * there hits). main.c decides before the service opens any volume. */
+void replygen_fs_enable(bool on);
+/* Watch the directories path resolves
  * through; true when every change to how it resolves now bumps the
  * generation (then a hit need not probe the file again), false when the
  * file must be probed at every hit (a symbolic link on the path, a file
@@ -76,6 +95,7 @@ void replygen_fs_drain(void);
 struct replygen_stats {
         atomic_uint_least64_t hits, misses, invalidations, stores;
         atomic_uint_least64_t inline_answers; /* api/inline.c */
+        atomic_uint_least64_t live_skips;     /* hits that skipped the pair notes */
         atomic_int_least64_t entries, bytes;
 };
 extern struct replygen_stats g_replygen_stats;

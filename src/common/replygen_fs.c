@@ -53,9 +53,15 @@ static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static int g_fd = -1;
 static struct dirwatch *g_watches;
 static atomic_bool g_trusted = true;
-static atomic_bool g_armed; /* g_fd is open: there is something to drain */
+static atomic_bool g_armed;   /* g_fd is open: there is something to drain */
+static atomic_bool g_enabled; /* replygen_fs_enable: there is a cache to serve */
 
 static void *drain_main(void *arg);
+
+void replygen_fs_enable(bool on)
+{
+        atomic_store(&g_enabled, on);
+}
 
 bool replygen_fs_trusted(void)
 {
@@ -142,7 +148,8 @@ bool replygen_fs_watch(const char *path)
         char *slash, *p;
         int rc = 0;
 
-        if (!path || !*path || strlen(path) >= sizeof(buf) || !replygen_fs_trusted())
+        if (!atomic_load(&g_enabled) || !path || !*path || strlen(path) >= sizeof(buf) ||
+            !replygen_fs_trusted())
                 return false;
         /* The file itself must not be a symbolic link either. */
         if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode))

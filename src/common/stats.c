@@ -188,6 +188,11 @@ void stats_render(FILE *f)
                      "Reply cache entries dropped because the state changed.");
         fprintf(f, "evsrep_api_cache_invalidations_total %llu\n",
                 (unsigned long long)atomic_load(&g_replygen_stats.invalidations));
+        stats_header(f, "evsrep_api_cache_live_skips_total", "counter",
+                     "Reply cache hits that did not re-read their pairs' live figures (nothing "
+                     "live had changed since the reply was built).");
+        fprintf(f, "evsrep_api_cache_live_skips_total %llu\n",
+                (unsigned long long)atomic_load(&g_replygen_stats.live_skips));
         stats_header(f, "evsrep_api_inline_answers_total", "counter",
                      "API writes answered on the HTTP thread that read them (the pause of an "
                      "already paused group).");

@@ -11,6 +11,7 @@
 #include "cluster/cluster.h"
 #include "common/fault.h"
 #include "common/log.h"
+#include "common/replygen.h"
 #include "common/util.h"
 #include "config/config.h"
 #include "nbd/nbd.h"
@@ -390,6 +391,9 @@ int main(int argc, char **argv)
                 log_error("node %s: %s", cfg.node_name, err);
                 goto out;
         }
+        /* The reply cache's file watch, only when there will be a cache
+         * (before any volume file is opened). */
+        replygen_fs_enable(api_cache_wanted(&cfg, store));
         if ((rc = service_start(&cfg, store, &svc)) < 0) {
                 log_error("service start failed: %s", strerror(-rc));
                 goto out;

@@ -125,6 +125,35 @@ mv "$TMP/d.moved" "$DATA/az2/$D"
 api GET "$PAIRS/$R"
 expect_eq "$(jget .replication.fault_level)" 0 "pair fault level right after the file is back" || true
 
+# --- the live epoch (control-plane.md "The live epoch"): a hit on the list
+# skips its pairs' notes while nothing live moved; a change made through
+# the engine alone (new dirty chunks of a paused pair: no store write) is
+# on the very next GET of the list all the same
+wait_field "$PAIRS/$R2" .replication.replication_status active 60
+cached "$PAIRS?limit=1000"
+s0=$(metric evsrep_api_cache_live_skips_total)
+api GET "$PAIRS?limit=1000"
+s1=$(metric evsrep_api_cache_live_skips_total)
+[ "$s1" -gt "$s0" ] || fail "a GET of the list with nothing changed re-read its pairs (live skips $s0 -> $s1)"
+dirty_in_list() { jget "[.replications[] | select(.id == \"$R\") | .dirty_bytes][0]"; }
+d0=$(dirty_in_list)
+qemu-io -f raw -c "write -P 0x5c $((8 * M)) $M" "$URI_P" >/dev/null || fail "qemu-io write to P"
+api GET "$PAIRS?limit=1000"
+d1=$(dirty_in_list)
+[ "$d1" -gt "$d0" ] || fail "dirty_bytes in the list right after 1 MiB of new writes: $d0 -> $d1"
+# and the group's reply (the pair's note inside it), after more new chunks
+cached "$RCGS/$GID"
+api GET "$PAIRS/$R"
+d0=$(jget .replication.dirty_bytes)
+cached "$PAIRS/$R"
+qemu-io -f raw -c "write -P 0x5d $((10 * M)) $M" "$URI_P" >/dev/null || fail "qemu-io write to P"
+api GET "$PAIRS/$R"
+d1=$(jget .replication.dirty_bytes)
+[ "$d1" -gt "$d0" ] || fail "dirty_bytes of the pair right after 1 MiB of new writes: $d0 -> $d1"
+# the file watch is there while the cache is (checked without it at the end)
+ls -l "/proc/$DAEMON_PID/fd" 2>/dev/null | grep -q 'anon_inode:inotify' ||
+  fail "no inotify descriptor in the daemon with the reply cache on"
+
 # --- isolation: project B never gets A's replies; auth runs on every GET
 cached "$PAIRS?limit=1000"
 code=$(curl -s -o "$TMP/bb" -w '%{http_code}' -H "X-Auth-Token: $TOKEN_B" "$URL/v2/$PROJ_B/$PAIRS?limit=1000")
@@ -179,5 +208,34 @@ log "$samples progress samples during the resync"
 expect_eq "$st" active "the slow resync ended" || true
 api GET "$PAIRS/$R"
 expect_eq "$(jget .replication.bytes_copied)" "$(metric_pair evsrep_pair_resync_bytes_total "$R")" "bytes_copied once active" || true
+
+# --- the pool thread's memo of a paused group's rows (pause_memo.h): warm
+# after an inline pause, it must not outlive a change of those rows. The
+# group is emptied and deleted: the next pause is 404, not an inline 200
+# from the memo (its member is still paused, so only the rows tell).
+group_action "$GID" os-stop-replication-consistency-group
+expect_status 200 "pause after the resync" || true
+inl=$(metric evsrep_api_inline_answers_total)
+group_action "$GID" os-stop-replication-consistency-group
+expect_eq "$(metric evsrep_api_inline_answers_total)" "$((inl + 1))" "the pause of the paused group inline" || true
+api PUT "$RCGS/$GID" "{\"replication_consistency_group\": {\"remove_replication_ids\": [\"$R\"]}}"
+expect_status 202 "the group emptied" || true
+wait_field "$RCGS/$GID" "$G.status" available 30
+api DELETE "$RCGS/$GID"
+expect_status 202 "the empty group deleted" || true
+wait_gone "$RCGS/$GID" 30
+group_action "$GID" os-stop-replication-consistency-group
+expect_status 404 "a pause of the deleted group (memo of its rows)" || true
+
+# --- no cache, no file watch: the volume files' directories are watched
+# only for the reply cache (api_cache_entries = 0 turns both off)
+stop_daemon
+printf '[DEFAULT]\napi_cache_entries = 0\n' >"$TMP/nocache.conf"
+start_daemon --config "$TMP/nocache.conf"
+api GET "$PAIRS/$R"
+expect_status 200 "GET of a pair with the cache off" || true
+! ls -l "/proc/$DAEMON_PID/fd" 2>/dev/null | grep -q 'anon_inode:inotify' ||
+  fail "an inotify descriptor in the daemon with the reply cache off"
+expect_eq "$(metric evsrep_api_cache_entries)" 0 "entries with the cache off" || true
 
 finish

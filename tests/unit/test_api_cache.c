@@ -1,7 +1,8 @@
 /* The API reply cache (api/cache.c; docs/design/control-plane.md "Reply
  * cache"): keys never shared by two requests whose replies may differ, the
- * generation and the live notes decide validity, bounds and LRU eviction,
- * and a served body outlives its eviction. */
+ * generation and the live notes decide validity (the notes re-read only
+ * when the live epoch moved, or when one is uncovered), bounds and LRU
+ * eviction, and a served body outlives its eviction. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -171,12 +172,50 @@ static void test_notes(void **state)
         api_cache_store(c, &a, replygen_now(), 200, "live", 4, &rec);
         g_checks = 0;
         assert_true(lookup(c, &a, "live"));
-        assert_int_equal(g_checks, 2); /* every note re-read at the hit */
-        /* the engine moved (no store write): a miss, and the entry goes */
+        assert_int_equal(g_checks, 0); /* the live epoch stood still: no re-read */
+        /* something live moved elsewhere (rule L: its writer bumps): every
+         * note re-read, the same, a hit; the entry takes the new epoch */
+        replygen_live_bump();
+        assert_true(lookup(c, &a, "live"));
+        assert_int_equal(g_checks, 2);
+        assert_true(lookup(c, &a, "live"));
+        assert_int_equal(g_checks, 2);
+        /* the engine moved one of ours (no store write): a miss, the entry goes */
         g_value[1] = 10;
+        replygen_live_bump();
         assert_false(lookup(c, &a, "live"));
         g_value[1] = 9;
+        replygen_live_bump();
         assert_false(lookup(c, &a, "live"));
+        /* a note the epoch does not cover (an unwatched file's probe):
+         * re-read at every hit, epoch or not */
+        replygen_rec_arm(&rec);
+        replygen_note(REPLYGEN_PAIR_LIVE, "a-pair", &g_value[0], sizeof(int));
+        replygen_live_uncovered();
+        replygen_rec_arm(NULL);
+        assert_true(rec.uncovered);
+        api_cache_store(c, &a, replygen_now(), 200, "probe", 5, &rec);
+        g_checks = 0;
+        assert_true(lookup(c, &a, "probe"));
+        assert_true(lookup(c, &a, "probe"));
+        assert_int_equal(g_checks, 2);
+        g_value[0] = 8; /* no bump: the re-read sees it */
+        assert_false(lookup(c, &a, "probe"));
+        g_value[0] = 7;
+        /* the epoch is read when the build starts: a bump during the build
+         * leaves the entry with the older epoch (re-read at the next hit) */
+        replygen_rec_arm(&rec);
+        replygen_live_bump();
+        replygen_note(REPLYGEN_PAIR_LIVE, "a-pair", &g_value[0], sizeof(int));
+        replygen_rec_arm(NULL);
+        api_cache_store(c, &a, replygen_now(), 200, "during", 6, &rec);
+        g_checks = 0;
+        assert_true(lookup(c, &a, "during"));
+        assert_int_equal(g_checks, 1);
+        g_value[0] = 6; /* and gone at the next change */
+        replygen_live_bump();
+        assert_false(lookup(c, &a, "during"));
+        g_value[0] = 7;
         /* a tainted build (a busy lock) is never stored */
         replygen_rec_arm(&rec);
         replygen_note(REPLYGEN_PAIR_LIVE, "a-pair", &g_value[0], sizeof(int));
@@ -277,6 +316,9 @@ static void test_fs_watch(void **state)
         assert_int_equal(mkdir(site, 0700), 0);
         assert_non_null(f = fopen(vol, "w"));
         fclose(f);
+        /* Off until enabled (main.c: only when there is a cache). */
+        assert_false(replygen_fs_watch(vol));
+        replygen_fs_enable(true);
         assert_true(replygen_fs_watch(vol));
         assert_int_equal(symlink(site, link), 0);
         assert_false(replygen_fs_watch(vlink)); /* a symbolic link on the path */

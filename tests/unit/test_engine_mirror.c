@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +20,8 @@
 
 #include "fixture_tmpdir.h"
 
+#include "common/fault.h"
+#include "common/replygen.h"
 #include "common/util.h"
 #include "engine/mirror.h"
 #include "volume/volume.h"
@@ -368,6 +371,131 @@ static void test_swap(void **state)
         f->m = NULL;
 }
 
+/* Rule L of the reply cache (docs/design/control-plane.md "The live
+ * epoch"): what a pair's note reads from the engine (mirror_stats' noted
+ * fields, the production volume's last error) never changes while the
+ * live epoch stands still. Read as the cache reads: the epoch first, then
+ * the figures; two reads with one epoch must give the same figures. */
+struct live_snap { /* no padding: compared with memcmp */
+        int mode, progress, dr_error, prod_error, last_error, unused;
+        uint64_t dirty, copied, rate, sidecar;
+};
+
+static uint64_t live_read_once(struct fx *f, struct live_snap *s)
+{
+        uint64_t e = replygen_live_now();
+        struct mirror_stats st;
+
+        memset(s, 0, sizeof(*s));
+        mirror_stats(f->m, &st);
+        s->mode = (int)st.mode;
+        s->progress = st.progress;
+        s->dr_error = st.dr_error;
+        s->prod_error = st.prod_error;
+        s->last_error = volume_last_error(f->prod);
+        s->dirty = st.dirty_chunks;
+        s->copied = st.bytes_copied;
+        s->rate = st.rate_bps;
+        s->sidecar = st.sidecar_bytes;
+        return e;
+}
+
+/* A snapshot of one epoch: the epoch read before and after the figures is
+ * the same. (A change may land between a first read of the epoch and the
+ * figures: the cache then keeps the older epoch and re-reads at the next
+ * hit; what rule L promises is that figures read within one epoch are the
+ * figures of that epoch.) */
+static uint64_t live_read(struct fx *f, struct live_snap *s)
+{
+        uint64_t e;
+
+        while ((e = live_read_once(f, s)) != replygen_live_now())
+                ;
+        return e;
+}
+
+/* One step: figures that changed imply a moved epoch; changed says
+ * whether the step must change them (else it must leave both alone). */
+static void live_step_check(struct fx *f, uint64_t e0, const struct live_snap *s0, bool changed)
+{
+        struct live_snap s1;
+        uint64_t e1 = live_read(f, &s1);
+        bool differs = memcmp(s0, &s1, sizeof(s1)) != 0;
+
+        assert_int_equal(differs, changed);
+        if (differs)
+                assert_true(e1 != e0);
+        else
+                assert_true(e1 == e0); /* nothing to see: no bump either */
+}
+
+static void test_live_epoch(void **state)
+{
+        struct fx *f = *state;
+        struct live_snap s0, s1;
+        char buf[4096];
+        uint64_t e0, e1;
+        int epochs = 0, polls = 0;
+
+        open_mirror(f, true, MIRROR_RESYNC, NULL);
+        wait_synced(f, 1);
+        fill(buf, sizeof(buf), 9);
+
+        /* a mode switch */
+        e0 = live_read(f, &s0);
+        set_mode(f, MIRROR_TRACK);
+        live_step_check(f, e0, &s0, true);
+        /* a write into a clean chunk: one more dirty */
+        e0 = live_read(f, &s0);
+        assert_int_equal(volume_write(f->prod, buf, 100, 3 * CHUNK, 0), 0);
+        live_step_check(f, e0, &s0, true);
+        /* into the same chunk again: nothing the note shows moves */
+        e0 = live_read(f, &s0);
+        assert_int_equal(volume_write(f->prod, buf, 100, 3 * CHUNK + 512, 0), 0);
+        live_step_check(f, e0, &s0, false);
+
+        /* a resync, read while it runs: every chunk dirty first */
+        for (uint64_t off = 0; off < VOL_BYTES; off += CHUNK)
+                assert_int_equal(volume_write(f->prod, buf, 64, off, 0), 0);
+        e0 = live_read(f, &s0);
+        set_mode(f, MIRROR_RESYNC);
+        while (true) {
+                e1 = live_read(f, &s1);
+                polls++;
+                if (e1 == e0)
+                        assert_memory_equal(&s0, &s1, sizeof(s1));
+                else
+                        epochs++;
+                e0 = e1;
+                memcpy(&s0, &s1, sizeof(s0));
+                if (s1.mode == MIRROR_SYNC)
+                        break;
+                sched_yield();
+        }
+        wait_synced(f, 2);
+        assert_true(epochs >= 2); /* progress was seen moving */
+        print_message("live epoch: %d polls, %d epochs during the resync\n", polls, epochs);
+
+        /* a DR write fault: dr_error, TRACK */
+        if (fault_configure("vol_write@dr=1") == 0) {
+                e0 = live_read(f, &s0);
+                assert_int_equal(volume_write(f->prod, buf, sizeof(buf), 7 * CHUNK, 0), 0);
+                assert_int_equal(fault_configure(NULL), 0);
+                live_step_check(f, e0, &s0, true);
+                assert_int_equal(mirror_mode(f->m), MIRROR_TRACK);
+                /* a production write fault: the volume's last error */
+                assert_int_equal(fault_configure("vol_write@prod=1"), 0);
+                e0 = live_read(f, &s0);
+                assert_true(volume_write(f->prod, buf, sizeof(buf), 9 * CHUNK, 0) < 0);
+                assert_int_equal(fault_configure(NULL), 0);
+                live_step_check(f, e0, &s0, true);
+                /* a good flush clears it */
+                e0 = live_read(f, &s0);
+                assert_int_equal(volume_local_flush(f->prod), 0);
+                live_step_check(f, e0, &s0, true);
+        }
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -377,6 +505,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_al_fold, setup, teardown),
             cmocka_unit_test_setup_teardown(test_clean_reopen, setup, teardown),
             cmocka_unit_test_setup_teardown(test_swap, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_live_epoch, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,12 +3,20 @@
 #ifndef EVSREP_API_H
 #define EVSREP_API_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct evsrep_config;
 struct service;
 struct auth;
 struct api_server;
+struct store;
+
+/* Whether api_server_start will keep a reply cache (api_cache_entries > 0
+ * and a store no other node writes). main.c asks before the service opens
+ * any volume: the volume files' directories are watched only for it
+ * (common/replygen.h, replygen_fs_enable). */
+bool api_cache_wanted(const struct evsrep_config *cfg, struct store *st);
 
 int api_server_start(const struct evsrep_config *cfg, struct service *svc, struct auth *auth,
                      struct api_server **out, char *err, size_t errlen);

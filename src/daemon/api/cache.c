@@ -20,6 +20,11 @@ struct api_cache_entry {
         size_t klen;
         uint64_t hash;
         uint64_t gen;
+        /* The live epoch at the build, or at the last full re-read that
+         * found every note the same; covered: every pair note's inputs are
+         * under rule L (control-plane.md "The live epoch"). */
+        atomic_uint_least64_t live;
+        bool covered;
         unsigned status;
         char *body;
         size_t len;
@@ -27,7 +32,11 @@ struct api_cache_entry {
         size_t nnotes;
         unsigned char *arena;
         size_t bytes; /* accounted against max_bytes */
-        int refs;     /* the table's (while linked) plus each hit's */
+        /* The table's (while linked) plus each hit's. Taken under mu (a
+         * lookup finds the entry there); let go with no lock: it reaches 0
+         * only once the table's reference is gone, when no lookup can find
+         * it any more, so the last one frees it. */
+        atomic_int refs;
         bool linked;
 };
 
@@ -152,9 +161,9 @@ static void lru_push(struct api_cache *c, struct api_cache_entry *e)
                 c->tail = e;
 }
 
-static void unref_locked(struct api_cache_entry *e)
+static void unref(struct api_cache_entry *e)
 {
-        if (--e->refs == 0)
+        if (atomic_fetch_sub(&e->refs, 1) == 1)
                 entry_free(e);
 }
 
@@ -175,7 +184,7 @@ static void drop_locked(struct api_cache *c, struct api_cache_entry *e)
         c->bytes -= e->bytes;
         atomic_fetch_sub(&g_replygen_stats.entries, 1);
         atomic_fetch_sub(&g_replygen_stats.bytes, (int_least64_t)e->bytes);
-        unref_locked(e);
+        unref(e);
 }
 
 void api_cache_free(struct api_cache *c)
@@ -200,11 +209,17 @@ static struct api_cache_entry *find_locked(struct api_cache *c, const struct api
         return NULL;
 }
 
-static bool notes_same(const struct api_cache_entry *e, api_cache_check_fn check, void *ctx)
+/* skip_pairs: the live epoch has not moved since the entry's, which is
+ * covered: its pair notes read the same (rule L). */
+static bool notes_same(const struct api_cache_entry *e, api_cache_check_fn check, void *ctx,
+                       bool skip_pairs)
 {
-        for (size_t i = 0; i < e->nnotes; i++)
+        for (size_t i = 0; i < e->nnotes; i++) {
+                if (skip_pairs && e->notes[i].src == REPLYGEN_PAIR_LIVE)
+                        continue;
                 if (!check(ctx, &e->notes[i], e->arena + e->notes[i].off))
                         return false;
+        }
         return true;
 }
 
@@ -213,7 +228,8 @@ int api_cache_lookup(struct api_cache *c, const struct api_cache_key *k, api_cac
 {
         uint64_t h = key_hash(k);
         struct api_cache_entry *e;
-        bool ok;
+        uint64_t live;
+        bool ok, skip;
 
         memset(hit, 0, sizeof(*hit));
         if (k->overflow || c->max_entries == 0)
@@ -233,18 +249,26 @@ int api_cache_lookup(struct api_cache *c, const struct api_cache_key *k, api_cac
                 atomic_fetch_add(&g_replygen_stats.misses, 1);
                 return 0;
         }
-        e->refs++;
+        atomic_fetch_add(&e->refs, 1);
         lru_unlink(c, e);
         lru_push(c, e);
         pthread_mutex_unlock(&c->mu);
 
-        /* The live inputs, re-read with no cache lock held; then the
-         * generation again (a write during the re-read: not served). */
-        ok = notes_same(e, check, ctx) && e->gen == replygen_now();
+        /* The live inputs, re-read with no cache lock held (the pair notes
+         * only when the live epoch moved); then the generation again (a
+         * write during the re-read: not served). The epoch is read before
+         * the re-read: a full re-read that matches makes it the entry's. */
+        live = replygen_live_now();
+        skip = e->covered && atomic_load(&e->live) == live;
+        ok = notes_same(e, check, ctx, skip) && e->gen == replygen_now();
+        if (ok && !skip && e->covered)
+                atomic_store(&e->live, live);
+        if (ok && skip)
+                atomic_fetch_add(&g_replygen_stats.live_skips, 1);
         if (!ok) {
                 pthread_mutex_lock(&c->mu);
                 drop_locked(c, e);
-                unref_locked(e);
+                unref(e);
                 pthread_mutex_unlock(&c->mu);
                 atomic_fetch_add(&g_replygen_stats.invalidations, 1);
                 atomic_fetch_add(&g_replygen_stats.misses, 1);
@@ -260,21 +284,15 @@ int api_cache_lookup(struct api_cache *c, const struct api_cache_key *k, api_cac
 
 void api_cache_entry_release(void *entry)
 {
-        struct api_cache_entry *e = entry;
-        struct api_cache *c = e->owner;
-
-        pthread_mutex_lock(&c->mu);
-        unref_locked(e);
-        pthread_mutex_unlock(&c->mu);
+        unref(entry); /* no lock (see refs) */
 }
 
 void api_cache_hit_release(struct api_cache *c, struct api_cache_hit *hit)
 {
+        (void)c;
         if (!hit->e)
                 return;
-        pthread_mutex_lock(&c->mu);
-        unref_locked(hit->e);
-        pthread_mutex_unlock(&c->mu);
+        unref(hit->e);
         hit->e = NULL;
 }
 
@@ -300,6 +318,8 @@ static struct api_cache_entry *entry_new(struct api_cache *c, const struct api_c
         e->klen = k->len;
         e->hash = key_hash(k);
         e->gen = gen;
+        atomic_init(&e->live, rec ? rec->live : replygen_live_now());
+        e->covered = !rec || !rec->uncovered;
         e->status = status;
         memcpy(e->body, body, len);
         e->len = len;
@@ -334,7 +354,7 @@ void api_cache_store(struct api_cache *c, const struct api_cache_key *k, uint64_
         c->buckets[e->hash & (c->nbuckets - 1)] = e;
         lru_push(c, e);
         e->linked = true;
-        e->refs = 1;
+        atomic_store(&e->refs, 1);
         c->n++;
         c->bytes += e->bytes;
         atomic_fetch_add(&g_replygen_stats.entries, 1);

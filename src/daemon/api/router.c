@@ -134,8 +134,13 @@ static bool match(size_t r, char segs[MAX_SEGS][128], int nsegs, char *id, size_
                 if (!g_route_segs[r].capture[i] && strcmp(g_route_segs[r].seg[i], segs[i + 2]) != 0)
                         return false;
         for (int i = 0; i < np; i++)
-                if (g_route_segs[r].capture[i])
-                        snprintf(id, idlen, "%s", segs[i + 2]);
+                if (g_route_segs[r].capture[i]) {
+                        /* no snprintf: every request matches routes twice */
+                        size_t n = strnlen(segs[i + 2], idlen - 1);
+
+                        memcpy(id, segs[i + 2], n);
+                        id[n] = '\0';
+                }
         return true;
 }
 
@@ -253,13 +258,14 @@ static int dispatch(struct http_req *r, void *vctx)
 {
         struct api_ctx *ctx = vctx;
         char segs[MAX_SEGS][128];
-        char allow[128] = "";
+        char allow[128];
         const struct route *hit = NULL;
         const char *token = request_token(r);
         bool is_operator = false;
         const char *project = NULL, *url = r->url;
         struct api_call c = {.r = r, .ctx = ctx};
         struct api_cache_build cb;
+        unsigned others = 0; /* routes of this path with another method */
         int n;
 
         /* Offered on the pool thread (http.h): a node-to-node request goes
@@ -306,17 +312,26 @@ static int dispatch(struct http_req *r, void *vctx)
                 return reply_unauthorized(r, token);
         n = split(url, segs);
         if (n >= 3 && strcmp(segs[0], "v2") == 0) {
-                for (size_t i = 0; i < ARRAY_SIZE(g_routes); i++) {
-                        char id[128] = "";
-                        if (!match(i, segs, n, id, sizeof(id)))
-                                continue;
+                for (size_t i = 0; i < ARRAY_SIZE(g_routes) && !hit; i++) {
                         if (strcmp(g_routes[i].method, r->method) == 0) {
-                                if (!hit) {
+                                if (match(i, segs, n, c.id, sizeof(c.id)))
                                         hit = &g_routes[i];
-                                        snprintf(c.id, sizeof(c.id), "%s", id);
-                                }
-                        } else if (!strstr(allow, g_routes[i].method)) {
+                        } else if (!others) { /* for a 405 only: no capture */
+                                char id[128];
+
+                                others = match(i, segs, n, id, sizeof(id));
+                        }
+                }
+        }
+        allow[0] = '\0';
+        if (!hit && others) { /* the Allow header: only now */
+                for (size_t i = 0; i < ARRAY_SIZE(g_routes); i++) {
+                        char id[128];
+
+                        if (match(i, segs, n, id, sizeof(id)) &&
+                            !strstr(allow, g_routes[i].method)) {
                                 size_t l = strlen(allow);
+
                                 snprintf(allow + l, sizeof(allow) - l, "%s%s", l ? ", " : "",
                                          g_routes[i].method);
                         }
@@ -481,6 +496,11 @@ int api_list_parse(struct api_call *c, const char *const *filters, struct api_li
         return 0;
 }
 
+bool api_cache_wanted(const struct evsrep_config *cfg, struct store *st)
+{
+        return cfg->api_cache_entries > 0 && !store_is_shared(st);
+}
+
 int api_server_start(const struct evsrep_config *cfg, struct service *svc, struct auth *auth,
                      struct api_server **out, char *err, size_t errlen)
 {
@@ -493,7 +513,7 @@ int api_server_start(const struct evsrep_config *cfg, struct service *svc, struc
         s->ctx.auth = auth;
         /* Off with a shared store: other nodes' writes do not bump this
          * process's generation (docs/design/control-plane.md). */
-        if (cfg->api_cache_entries > 0 && !store_is_shared(service_store(svc)) &&
+        if (api_cache_wanted(cfg, service_store(svc)) &&
             !(s->ctx.cache = api_cache_new((size_t)cfg->api_cache_entries,
                                            (size_t)cfg->api_cache_mib * 1024 * 1024))) {
                 free(s);

@@ -189,6 +189,8 @@ static void freeze_locked(struct mirror_group *g, struct mirror *origin, struct 
                 }
                 x->mode = MIRROR_TRACK;
                 x->fault_hold = true;
+                if (switched) /* rule L (control-plane.md "The live epoch") */
+                        replygen_live_bump();
                 pthread_mutex_unlock(&x->mu);
                 /* The worker notices TRACK at its next batch; its current
                  * batch only copies chunks that are dirty anyway. */

@@ -4,6 +4,7 @@
 #ifndef EVSREP_ENGINE_INTERNAL_H
 #define EVSREP_ENGINE_INTERNAL_H
 
+#include "common/replygen.h"
 #include "engine/actlog.h"
 #include "engine/bitmap.h"
 #include "engine/meta.h"

@@ -140,8 +140,10 @@ static enum mirror_mode fault_switch(struct mirror *m)
         pthread_mutex_lock(&m->mu);
         was = m->mode;
         g = m->group;
-        if (!g)
+        if (!g && was != MIRROR_TRACK) {
                 m->mode = MIRROR_TRACK;
+                replygen_live_bump(); /* rule L (control-plane.md "The live epoch") */
+        }
         pthread_mutex_unlock(&m->mu);
         if (g && was != MIRROR_TRACK)
                 fence_fault_freeze(g, m);
@@ -167,6 +169,7 @@ static void leg_fault(struct mirror *m, uint64_t c0, uint64_t c1, int err, bool 
         } else {
                 m->prod_error = err;
         }
+        replygen_live_bump();
         pthread_mutex_unlock(&m->mu);
         was = fault_switch(m);
         if (c0 <= c1 && (rc = mirror_persist_bits(m, c0, c1 - c0 + 1)) < 0)
@@ -351,6 +354,8 @@ static int mirror_io(struct mirror *m, const struct io *io)
                    (m->mode == MIRROR_RESYNC && bitmap_count_range(&m->bm, c0, c1 - c0 + 1) == 0);
         if (!mirrored) {
                 newly = bitmap_set_range(&m->bm, c0, c1 - c0 + 1);
+                if (newly) /* a new dirty chunk: dirty bytes, progress */
+                        replygen_live_bump();
                 hold = m->fault_hold ? m->group : NULL;
         }
         pthread_mutex_unlock(&m->mu);
@@ -612,6 +617,7 @@ int mirror_set_mode(struct mirror *m, enum mirror_mode mode)
         if (mode == MIRROR_RESYNC)
                 m->dirty_at_start = m->bm.nset;
         m->mode_gen++;
+        replygen_live_bump();
         pthread_mutex_unlock(&m->mu);
         pthread_mutex_unlock(&m->io);
         if (mode == MIRROR_RESYNC)
@@ -662,10 +668,11 @@ void mirror_stats(struct mirror *m, struct mirror_stats *st)
                 st->progress = 100;
         else if (m->mode == MIRROR_RESYNC && m->dirty_at_start)
                 st->progress = (int)(100 * (m->dirty_at_start - m->bm.nset) / m->dirty_at_start);
-        pthread_mutex_unlock(&m->mu);
+        /* Under mu, where their writers bump the live epoch (rule L). */
         st->bytes_copied = atomic_load(&m->bytes_copied);
-        st->data_bytes = atomic_load(&m->data_bytes);
         st->rate_bps = st->mode == MIRROR_RESYNC ? atomic_load(&m->rate_bps) : 0;
+        pthread_mutex_unlock(&m->mu);
+        st->data_bytes = atomic_load(&m->data_bytes);
         /* Not under io: io is held across the meta file's fdatasync (and an
          * AL eviction's flush of both legs), so a GET or a group commit that
          * waited for it stalled for the writers' flushes under load (a pause
@@ -694,7 +701,8 @@ int mirror_mark_dirty(struct mirror *m, uint64_t off, uint64_t len)
         c0 = off / m->chunk_bytes;
         c1 = (off + len - 1) / m->chunk_bytes;
         pthread_mutex_lock(&m->mu);
-        bitmap_set_range(&m->bm, c0, c1 - c0 + 1);
+        if (bitmap_set_range(&m->bm, c0, c1 - c0 + 1))
+                replygen_live_bump();
         pthread_mutex_unlock(&m->mu);
         return mirror_persist_bits(m, c0, c1 - c0 + 1);
 }
@@ -792,11 +800,13 @@ int mirror_swap(struct mirror *m, struct volume *new_prod, struct link *new_link
                 pthread_mutex_lock(&m->mu);
                 for (unsigned i = 0; i < n; i++)
                         bitmap_set_range(&m->bm, ext[i] * per, per);
+                replygen_live_bump();
                 pthread_mutex_unlock(&m->mu);
         }
         pthread_mutex_lock(&m->mu);
         m->mode = MIRROR_TRACK;
         m->mode_gen++;
+        replygen_live_bump();
         pthread_mutex_unlock(&m->mu);
         /* The bitmap (with the worker's not yet flushed clears, B2) must be
          * durable before the AL that protected those extents is emptied. */
@@ -871,6 +881,7 @@ int mirror_settle(struct mirror *m)
                 pthread_mutex_lock(&m->mu);
                 for (unsigned i = 0; i < n; i++)
                         bitmap_set_range(&m->bm, ext[i] * per, per ? per : 1);
+                replygen_live_bump();
                 pthread_mutex_unlock(&m->mu);
                 if (persist_all_locked(m) < 0)
                         log_error("pair %s: cannot persist dirty bits after a failed DR flush",
@@ -932,6 +943,7 @@ int mirror_grow(struct mirror *m, uint64_t size_bytes)
         if (rc == 0)
                 rc = bitmap_grow(&m->unflushed, m->bm.nbits);
         mode = m->mode;
+        replygen_live_bump();
         pthread_mutex_unlock(&m->mu);
         if (rc == 0 && m->bits_pending)
                 rc = persist_all_locked(m);

@@ -261,6 +261,7 @@ int mirror_cow_rollback(struct mirror *m, bool fold_al)
         pthread_mutex_lock(&m->mu);
         sidecar_mark(m->sc, &m->bm);
         nbits = m->bm.nbits;
+        replygen_live_bump(); /* dirty chunks: rule L (control-plane.md) */
         pthread_mutex_unlock(&m->mu);
         if ((rc = mirror_persist_bits(m, 0, nbits)) < 0) {
                 log_error("pair %s: cannot persist the bitmap before the rollback: %s", m->pair_id,

@@ -175,6 +175,7 @@ static void *resync_main(void *arg)
                         if (m->bm.nset == 0 && m->mode == MIRROR_RESYNC) {
                                 m->mode = MIRROR_SYNC;
                                 synced = true;
+                                replygen_live_bump(); /* rule L */
                         }
                         pthread_mutex_unlock(&m->mu);
                         if (synced) {
@@ -229,9 +230,11 @@ static void *resync_main(void *arg)
                 e = done_b >= size ? m->bm.nbits : done_b / m->chunk_bytes;
                 pthread_mutex_lock(&m->mu);
                 cleared = e > c ? bitmap_clear_range(&m->bm, c, e - c) : 0;
-                if (e > c) /* every byte of the chunks brought in sync */
+                if (e > c) { /* every byte of the chunks brought in sync */
                         atomic_fetch_add(&m->bytes_copied,
                                          MIN(e * m->chunk_bytes, size) - c * m->chunk_bytes);
+                        replygen_live_bump(); /* progress, rule L */
+                }
                 if (cleared) {
                         bitmap_set_range(&m->unflushed, c, e - c);
                         m->uf_lo = MIN(m->uf_lo, c);
@@ -259,7 +262,11 @@ static void *resync_main(void *arg)
                 if (now - last_ckpt >= CKPT_USEC) {
                         uint64_t b = atomic_load(&m->bytes_copied);
 
+                        /* under mu, with the bump (rule L) */
+                        pthread_mutex_lock(&m->mu);
                         atomic_store(&m->rate_bps, (b - rate_b0) * 1000000 / (now - rate_t0));
+                        replygen_live_bump();
+                        pthread_mutex_unlock(&m->mu);
                         rate_b0 = b;
                         rate_t0 = now;
                         if ((err = mirror_checkpoint(m)) < 0) {
@@ -271,7 +278,10 @@ static void *resync_main(void *arg)
         }
         if (mirror_checkpoint(m) < 0)
                 log_warn("pair %s: resync: final checkpoint failed", m->pair_id);
-        atomic_store(&m->rate_bps, 0);
+        pthread_mutex_lock(&m->mu);
+        if (atomic_exchange(&m->rate_bps, 0) != 0)
+                replygen_live_bump(); /* rule L */
+        pthread_mutex_unlock(&m->mu);
         free(buf);
         return NULL;
 }

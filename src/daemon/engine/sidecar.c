@@ -2,6 +2,7 @@
  * docs/design/replication.md, "A consistent DR image during resync". */
 #include "engine/sidecar.h"
 #include "common/fault.h"
+#include "common/replygen.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -407,9 +408,11 @@ static int store(struct sidecar *s, int fd, const unsigned char *p, size_t len, 
         int rc = fault_pwrite(fd, p, len, s->data_off + off);
 
         if (rc == 0) {
-                atomic_fetch_add(&s->total_bytes, len);
                 pthread_mutex_lock(&s->mu);
+                atomic_fetch_add(&s->total_bytes, len);
                 s->data_bytes += len;
+                if (len) /* sidecar_bytes of the pair: rule L (control-plane.md) */
+                        replygen_live_bump();
                 pthread_mutex_unlock(&s->mu);
         }
         return rc;
@@ -737,6 +740,6 @@ void sidecar_stats(struct sidecar *s, struct sidecar_stats *st)
                 st->data_bytes = s->data_bytes;
         }
         st->rollbacks = s->rollbacks;
+        st->total_bytes = atomic_load(&s->total_bytes); /* under mu: rule L */
         pthread_mutex_unlock(&s->mu);
-        st->total_bytes = atomic_load(&s->total_bytes);
 }

@@ -133,7 +133,8 @@ int verify_mirror_batch(struct mirror *m, uint64_t first, uint64_t n, bool repai
                         bool sync;
 
                         pthread_mutex_lock(&m->mu);
-                        bitmap_set_range(&m->bm, first + i, 1);
+                        if (bitmap_set_range(&m->bm, first + i, 1))
+                                replygen_live_bump(); /* rule L */
                         sync = m->mode == MIRROR_SYNC;
                         pthread_mutex_unlock(&m->mu);
                         /* B3: durable before the range is released. A

@@ -20,6 +20,11 @@
 #include <unistd.h>
 
 #define TLS_PEM_MAX (1024 * 1024) /* a certificate chain or key file */
+/* libmicrohttpd's per-connection buffer (request head, reply head, reads):
+ * it zeroes the whole of it at every request of a kept-alive connection,
+ * a visible part of a cached GET at its default 32 KiB. 16 KiB holds any
+ * request head nginx accepts by default (8 KiB per header line). */
+#define HTTP_CONN_POOL_BYTES (16 * 1024)
 
 /* Requests that change something (every method but GET and HEAD) run on
  * the server's own executor threads, not on libmicrohttpd's: a group action
@@ -336,21 +341,53 @@ static enum MHD_Result admit(struct http_server *srv, struct req_state *st)
         return MHD_YES;
 }
 
+/* "req-" and a version 4 UUID, from a per-thread pool of the kernel's
+ * random bytes: one getrandom per 64 requests instead of one per request
+ * (a syscall was a visible part of a cached GET). */
+static void req_id_make(char *out, size_t outlen)
+{
+        static _Thread_local unsigned char pool[1024];
+        static _Thread_local size_t pos = sizeof(pool);
+        static const char hex[] = "0123456789abcdef";
+        unsigned char b[16];
+        size_t o = 0;
+
+        if (outlen < 4 + UTIL_UUID_LEN)
+                abort(); /* req_id is sized for it */
+        if (pos + sizeof(b) > sizeof(pool)) {
+                if (util_random(pool, sizeof(pool)) < 0)
+                        abort(); /* as util_uuid_v4: never a weak id */
+                pos = 0;
+        }
+        memcpy(b, pool + pos, sizeof(b));
+        explicit_bzero(pool + pos, sizeof(b)); /* each byte handed out once */
+        pos += sizeof(b);
+        b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+        b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+        memcpy(out, "req-", 4);
+        o = 4;
+        for (size_t i = 0; i < sizeof(b); i++) {
+                if (i == 4 || i == 6 || i == 8 || i == 10)
+                        out[o++] = '-';
+                out[o++] = hex[b[i] >> 4];
+                out[o++] = hex[b[i] & 15];
+        }
+        out[o] = '\0';
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_size, void **con_cls)
 {
         struct http_server *srv = cls;
         struct req_state *st = *con_cls;
-        char uuid[UTIL_UUID_LEN];
 
         (void)version;
         if (!st) {
                 st = calloc(1, sizeof(*st));
                 if (!st)
                         return MHD_NO;
-                util_uuid_v4(uuid);
-                snprintf(st->req.req_id, sizeof(st->req.req_id), "req-%s", uuid);
+                req_id_make(st->req.req_id, sizeof(st->req.req_id));
                 st->req.method = method;
                 st->req.url = url;
                 st->req.conn = conn;
@@ -494,17 +531,20 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
         struct req_state *st = *con_cls;
         char path[512];
+        int64_t usec;
 
         (void)cls;
         (void)conn;
         if (!st)
                 return;
-        stats_http_observe(st->req.method, st->req.route, st->req.status,
-                           (uint64_t)(util_mono_usec() - st->req.start_usec) * 1000);
-        log_path(st->req.url, path, sizeof(path));
-        log_info("%s %s %s %u %.3fms%s", st->req.req_id, st->req.method, path, st->req.status,
-                 (double)(util_mono_usec() - st->req.start_usec) / 1000.0,
-                 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
+        usec = util_mono_usec() - st->req.start_usec;
+        stats_http_observe(st->req.method, st->req.route, st->req.status, (uint64_t)usec * 1000);
+        if (log_on(LOG_LVL_INFO)) { /* the path's escape only when the line is written */
+                log_path(st->req.url, path, sizeof(path));
+                log_info("%s %s %s %u %.3fms%s", st->req.req_id, st->req.method, path,
+                         st->req.status, (double)usec / 1000.0,
+                         toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
+        }
         free(st->reply.body);
         free(st->buf);
         free(st);
@@ -653,6 +693,7 @@ int http_server_start(const struct http_opts *o, http_admit_fn admit_fn, http_di
             flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)o->threads, MHD_OPTION_NOTIFY_COMPLETED,
             on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT, o->timeout_sec,
+            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_POOL_BYTES,
             MHD_OPTION_CONNECTION_LIMIT, o->max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
             o->max_conns_per_ip, (flags & MHD_USE_TLS) ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END,
             s->tls_cert_pem, MHD_OPTION_HTTPS_MEM_KEY, s->tls_key_pem, MHD_OPTION_END);

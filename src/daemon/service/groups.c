@@ -24,6 +24,8 @@
  * never calls back into the service except through the task queue. */
 #include "service/internal.h"
 #include "service/handoff.h"
+#include "service/pause_memo.h"
+#include "common/replygen.h"
 #include "common/log.h"
 #include "common/stats.h"
 #include "common/util.h"
@@ -33,6 +35,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -1321,39 +1324,60 @@ out:
 
 int service_group_pause_noop(struct service *svc, const char *project, const char *id)
 {
+        char ids[MAX_MEMBERS][STORE_ID_LEN];
         pthread_mutex_t *gl = stripe(svc, id);
         const struct group_rule *rule = NULL;
         struct pair_rt *rt[MAX_MEMBERS];
         struct store_pair *ps = NULL;
         struct store_group g;
         size_t n = 0, k = 0;
-        bool busy = false;
+        size_t sk = (size_t)(gl - svc->group_stripes);
+        bool busy = false, locked;
+        uint64_t gen;
         char msg[256];
         int noop = 0;
 
         /* What service_group_action(GROUP_PAUSE) reads, under the same
          * locks, each taken without waiting: the stripe (no action on the
          * group runs, none starts before we let go), then every member's
-         * lock in member order (members_of). */
-        if (pthread_mutex_trylock(gl) != 0)
+         * lock in member order (members_of). The store's part is
+         * memoised by the state generation (pause_memo.h). */
+        locked = pthread_mutex_trylock(gl) == 0;
+        /* Held by another inline pause (microseconds): try again while that
+         * is who holds it; held by an action: not a no-op we can prove. */
+        for (int i = 0; i < 200 && !locked && pause_memo_holders(svc->pause_memo, sk) > 0; i++) {
+                sched_yield();
+                locked = pthread_mutex_trylock(gl) == 0;
+        }
+        if (!locked)
                 return 0;
-        if (get_group(svc, project, id, &g, msg, sizeof(msg)) < 0 ||
-            store_pair_list_by_group(svc->store, id, &ps, &n) < 0 || n == 0 || n > MAX_MEMBERS)
-                goto out;
+        pause_memo_hold(svc->pause_memo, sk, 1);
+        gen = replygen_now();
+        if (!pause_memo_get(svc->pause_memo, project, id, gen, ids, MAX_MEMBERS, &n)) {
+                if (get_group(svc, project, id, &g, msg, sizeof(msg)) < 0 ||
+                    store_pair_list_by_group(svc->store, id, &ps, &n) < 0 || n == 0 ||
+                    n > MAX_MEMBERS)
+                        goto out;
+                /* The check the action makes, with the target status equal
+                 * to the current one: do_pause's "nothing to record". */
+                if (group_check(group_row_status(&g), derive_pairs(ps, n), n, GOP_PAUSE, id, &rule,
+                                msg, sizeof(msg)) < 0 ||
+                    !rule || rule->to != group_row_status(&g))
+                        goto out;
+                for (size_t i = 0; i < n; i++)
+                        memcpy(ids[i], ps[i].id, STORE_ID_LEN);
+                pause_memo_put(svc->pause_memo, project, id, gen, (const char(*)[STORE_ID_LEN])ids,
+                               n);
+        }
         for (k = 0; k < n; k++) {
-                rt[k] = pair_rt_trylock(svc, ps[k].id, &busy);
+                rt[k] = pair_rt_trylock(svc, ids[k], &busy);
                 if (busy)
                         break;
         }
         if (busy)
                 goto out;
-        /* The check the action makes; then do_pause's "every member
-         * already paused, status already the target" branch: fence_pause
+        /* do_pause's "every member already paused" branch: fence_pause
          * raises nothing when no member has a mirror outside TRACK. */
-        if (group_check(group_row_status(&g), derive_pairs(ps, n), n, GOP_PAUSE, id, &rule, msg,
-                        sizeof(msg)) < 0 ||
-            !rule || rule->to != group_row_status(&g))
-                goto out;
         noop = 1;
         for (size_t i = 0; i < n; i++) {
                 struct mirror *m = rt[i] ? pair_rt_mirror(rt[i]) : NULL;
@@ -1365,6 +1389,7 @@ out:
         for (size_t i = 0; i < k; i++)
                 pair_rt_unlock(rt[i]);
         free(ps);
+        pause_memo_hold(svc->pause_memo, sk, -1);
         pthread_mutex_unlock(gl);
         return noop;
 }

@@ -24,6 +24,7 @@ struct task {
 struct pair_rt;    /* pairs.c */
 struct group_rt;   /* groups.c */
 struct verify_run; /* verify.c */
+struct pause_memo; /* pause_memo.c */
 
 #define SERVICE_PAIR_BUCKETS 4096 /* power of two */
 
@@ -58,6 +59,8 @@ struct service {
         /* Online verify runs, one per group, and their reports (verify.c). */
         pthread_mutex_t verify_mu;
         struct verify_run *verifies;
+        /* The idempotent pause's memo of store reads (pause_memo.h). */
+        struct pause_memo *pause_memo;
 };
 
 /* Queue fn(svc, id, arg) on the single task thread (FIFO). */

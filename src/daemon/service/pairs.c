@@ -286,6 +286,9 @@ static int rt_start_ex(struct service *svc, struct pair_rt *rt, const struct sto
                 if (link_err)
                         mirror_link_down(rt->m, link_err);
         }
+        /* The pair runs a mirror now: rule L (control-plane.md "The live
+         * epoch"), under the pair's lock like every rt_start. */
+        replygen_live_bump();
         return 0;
 fail:
         if (rt->prod)
@@ -302,6 +305,7 @@ static void rt_stop(struct pair_rt *rt, bool remove)
         if (rt->m) {
                 fence_mirror_close(rt->m, rt->prod, remove);
                 rt->m = NULL;
+                replygen_live_bump(); /* rule L, under the pair's lock */
         }
         rt->link = NULL; /* closed with the mirror */
         if (rt->prod)
@@ -487,6 +491,7 @@ int pair_rt_swap(struct pair_rt *rt, bool fold_al, enum mirror_mode mode)
                 return rc;
         rt->prod = rt->dr;
         rt->dr = old_prod;
+        replygen_live_bump(); /* the note reads the other volume now: rule L */
         /* Fences are raised by the caller: no client write is half way. */
         volume_set_read_only(rt->dr, true);
         volume_set_read_only(rt->prod, false);
@@ -1050,6 +1055,9 @@ static bool pair_live_read(struct service *svc, const char *id, struct pair_live
                 n->prod_last_error = last;
                 n->prod_probe = probe_noted(rt->prod, prod_probe);
                 n->dr_probe = probe_noted(rt->dr, dr_probe);
+                /* A probe in the note: no epoch covers it (rule L). */
+                if (!volume_probe_watched(rt->prod) || (rt->dr && !volume_probe_watched(rt->dr)))
+                        replygen_live_uncovered();
                 if (out) {
                         out->progress = st.progress;
                         out->mode = mirror_mode_name(st.mode);

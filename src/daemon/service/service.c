@@ -1,6 +1,7 @@
 /* Volume state machine and the task thread. Statuses are the enums of
  * service/states.h (tables in states.c); the rows keep their names. */
 #include "service/internal.h"
+#include "service/pause_memo.h"
 #include "engine/fence.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -366,6 +367,7 @@ int service_start(const struct evsrep_config *cfg, struct store *st, struct serv
         pthread_mutex_init(&svc->verify_mu, NULL);
         for (size_t i = 0; i < ARRAY_SIZE(svc->group_stripes); i++)
                 pthread_mutex_init(&svc->group_stripes[i], NULL);
+        svc->pause_memo = pause_memo_new(); /* NULL: no memo, every pause reads */
         /* Attachments first (only the store is needed): nothing can connect
          * yet, the NBD listeners start after the service. */
         if ((rc = service_attachments_load(svc)) < 0) {
@@ -447,6 +449,7 @@ void service_stop(struct service *svc)
                 svc->head = t->next;
                 free(t);
         }
+        pause_memo_free(svc->pause_memo);
         pthread_mutex_destroy(&svc->pairs_mu);
         pthread_mutex_destroy(&svc->lock);
         pthread_cond_destroy(&svc->cond);

@@ -31,6 +31,9 @@ struct volume {
         atomic_bool read_only;
         atomic_bool killed;
         atomic_int last_error;
+        /* Guards last_error's changes and the reply cache's reads of it
+         * (rule L, docs/design/control-plane.md "The live epoch"); a leaf. */
+        pthread_mutex_t err_mu;
         bool probe_watched; /* replygen_fs_watch(path) held at open */
 
         /* Gate: writers count themselves in `inflight`; a raised fence makes
@@ -140,6 +143,7 @@ int volume_open(const char *id, const char *site, const char *path, struct volum
         atomic_store(&v->size_bytes, (uint64_t)st.st_size);
         atomic_store(&v->refs, 1);
         pthread_mutex_init(&v->lock, NULL);
+        pthread_mutex_init(&v->err_mu, NULL);
         pthread_cond_init(&v->cond, NULL);
         pthread_rwlock_init(&v->prew_lock, NULL);
         *out = v;
@@ -158,6 +162,7 @@ void volume_put(struct volume *v)
         assert(v->inflight == 0);
         close(v->fd);
         pthread_mutex_destroy(&v->lock);
+        pthread_mutex_destroy(&v->err_mu);
         pthread_cond_destroy(&v->cond);
         pthread_rwlock_destroy(&v->prew_lock);
         free(v);
@@ -197,11 +202,30 @@ bool volume_killed(const struct volume *v)
 }
 int volume_last_error(const struct volume *v)
 {
-        return atomic_load(&v->last_error);
+        struct volume *w = (struct volume *)v; /* the mutex only */
+        int e;
+
+        pthread_mutex_lock(&w->err_mu);
+        e = atomic_load(&v->last_error);
+        pthread_mutex_unlock(&w->err_mu);
+        return e;
 }
+
+/* A change of last_error, with the live epoch's bump (rule L); nothing
+ * to do, and no lock, when it already holds err (every good flush). */
+static void set_error(struct volume *v, int err)
+{
+        if (atomic_load(&v->last_error) == err)
+                return;
+        pthread_mutex_lock(&v->err_mu);
+        if (atomic_exchange(&v->last_error, err) != err)
+                replygen_live_bump();
+        pthread_mutex_unlock(&v->err_mu);
+}
+
 void volume_clear_error(struct volume *v)
 {
-        atomic_store(&v->last_error, 0);
+        set_error(v, 0);
 }
 
 bool volume_probe_watched(const struct volume *v)
@@ -225,7 +249,7 @@ int volume_probe(struct volume *v)
 static int note_error(struct volume *v, int rc)
 {
         if (rc < 0 && rc != -EINVAL)
-                atomic_store(&v->last_error, rc);
+                set_error(v, rc);
         return rc;
 }
 
@@ -378,7 +402,7 @@ int volume_local_flush(struct volume *v)
                 return note_error(v, rc);
         rc = fault_fdatasync(v->fd);
         if (rc == 0)
-                atomic_store(&v->last_error, 0); /* the file answers again: fault 2 is over */
+                set_error(v, 0); /* the file answers again: fault 2 is over */
         return note_error(v, rc);
 }
 
