@@ -58,6 +58,10 @@ struct service {
         /* Online verify runs, one per group, and their reports (verify.c). */
         pthread_mutex_t verify_mu;
         struct verify_run *verifies;
+        /* Reverse/failover workers (swap_job.c), until joined. */
+        pthread_mutex_t swaps_mu;
+        struct swap_job *swaps;
+        bool swaps_stopping;
 };
 
 /* Queue fn(svc, id, arg) on the single task thread (FIFO). */
@@ -229,6 +233,22 @@ void service_clones_stop(struct service *svc);
 /* attachments.c: publish every stored attachment (start-up, before any NBD
  * listener accepts). */
 int service_attachments_load(struct service *svc);
+
+/* swap_job.c (docs/design/faults.md, "Behind the status"). run: start a
+ * worker for a reverse/failover of group id and wait for its answer (rc and
+ * msg, as service_group_action). answer: the worker answers the request
+ * (once; later calls and NULL do nothing). running: a worker of the group
+ * has not ended. stop: join every worker (service_stop, first). */
+struct swap_job;
+int service_swap_job_run(struct service *svc, const char *project, const char *id,
+                         enum group_action action, char *msg, size_t msglen);
+void swap_job_answer(struct swap_job *j, int rc);
+bool service_swap_job_running(struct service *svc, const char *id);
+void service_swap_jobs_stop(struct service *svc);
+/* groups.c, for the worker: the action with its locks, answering j. */
+int service_group_swap_run(struct service *svc, const char *project, const char *id,
+                           enum group_action action, char *msg, size_t msglen,
+                           struct swap_job *j);
 
 /* verify.c. cancel: a group action that changes roles, members or sizes
  * stops the group's running verify (it never waits for it; group stripe
