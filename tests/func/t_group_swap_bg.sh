@@ -9,7 +9,8 @@
 #      identical on both legs and equal to what was written (checksums);
 #   B. the worker held in its flushes (fault rule vol_flush^FILE): the group
 #      shows `reversing` after the 200, every other action on the group
-#      (pause, sync, reverse, failover, reprotect, PUT, DELETE) gets a 409
+#      (pause, sync, reverse, failover, reprotect, PUT, DELETE, verify, clone:
+#      evsrep extensions) gets a 409
 #      naming `reversing` at once instead of queueing behind the worker; a
 #      failover behind `failovering` the same; once let go, the swap completes;
 #   C. SIGTERM while a worker is held: the daemon waits for it (log line),
@@ -123,6 +124,8 @@ expect_409_now "B: failover" reversing POST "$RCGS/$GID/action" "{\"$FAILOVER\":
 expect_409_now "B: reprotect" reversing POST "$RCGS/$GID/action" '{"os-reprotect-replication-consistency-group": null}'
 expect_409_now "B: PUT" reversing PUT "$RCGS/$GID" '{"replication_consistency_group": {"name": "renamed"}}'
 expect_409_now "B: DELETE" reversing DELETE "$RCGS/$GID" ''
+expect_409_now "B: verify" reversing POST "$RCGS/$GID/action" '{"os-evsrep-verify": null}'
+expect_409_now "B: clone" reversing POST "$RCGS/$GID/action" '{"os-evsrep-clone-replication-consistency-group": null}'
 expect_eq "$(group_field status)" reversing "B: status after the refused actions"
 rm -f "$HOLD"
 wait_swap "$GID"

@@ -1318,6 +1318,12 @@ static int swap_busy(struct service *svc, const char *project, const char *id, e
         return rc < 0 ? rc : 0;
 }
 
+int service_group_swap_busy(struct service *svc, const char *project, const char *id, char *msg,
+                            size_t msglen)
+{
+        return swap_busy(svc, project, id, GOP__COUNT, msg, msglen);
+}
+
 static int group_action_run(struct service *svc, const char *project, const char *id,
                             enum group_action action, const struct group_extend_item *items,
                             size_t nitems, char *msg, size_t msglen, struct swap_job *job);

@@ -245,6 +245,11 @@ int service_swap_job_run(struct service *svc, const char *project, const char *i
 void swap_job_answer(struct swap_job *j, int rc);
 bool service_swap_job_running(struct service *svc, const char *id);
 void service_swap_jobs_stop(struct service *svc);
+/* groups.c: -EBUSY and a 409 message when a swap worker holds group id
+ * (reversing/failovering), else 0; for requests that take the group's
+ * stripe outside groups.c (verify). */
+int service_group_swap_busy(struct service *svc, const char *project, const char *id, char *msg,
+                            size_t msglen);
 /* groups.c, for the worker: the action with its locks, answering j. */
 int service_group_swap_run(struct service *svc, const char *project, const char *id,
                            enum group_action action, char *msg, size_t msglen,
