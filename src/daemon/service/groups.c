@@ -71,9 +71,6 @@ static pthread_mutex_t *stripe(struct service *svc, const char *id)
         return service_group_stripe(svc, id);
 }
 
-static int swap_busy(struct service *svc, const char *project, const char *id, enum group_op op,
-                     char *msg, size_t msglen);
-
 /* A member with a fault counts as error; paused members hold one DR image
  * only when they were frozen by the same fence (same frozen_at): a member
  * paused at another instant counts as inactive. */
@@ -95,6 +92,11 @@ static enum repl_status derive_pairs(const struct store_pair *ps, size_t n)
                         st[i] = REPL_INACTIVE;
         }
         return repl_derive(st, n);
+}
+
+enum repl_status service_group_derive_pairs(const struct store_pair *ps, size_t n)
+{
+        return derive_pairs(ps, n);
 }
 
 int service_group_view(struct service *svc, const struct store_group *g, struct group_view *v)
@@ -568,7 +570,7 @@ int service_group_update(struct service *svc, const char *project, const char *i
         int64_t now;
         int rc, prc;
 
-        if ((rc = swap_busy(svc, project, id, GOP_UPDATE, msg, msglen)) < 0)
+        if ((rc = service_group_swap_busy(svc, project, id, GOP_UPDATE, msg, msglen)) < 0)
                 return rc;
         pthread_mutex_lock(gl);
         pthread_mutex_lock(&svc->members_mu);
@@ -698,7 +700,7 @@ int service_group_delete(struct service *svc, const char *project, const char *i
         size_t ncur = 0;
         int rc;
 
-        if ((rc = swap_busy(svc, project, id, GOP_DELETE, msg, msglen)) < 0)
+        if ((rc = service_group_swap_busy(svc, project, id, GOP_DELETE, msg, msglen)) < 0)
                 return rc;
         pthread_mutex_lock(gl);
         pthread_mutex_lock(&svc->members_mu);
@@ -1287,43 +1289,6 @@ static int do_extend(struct service *svc, struct store_group *g, struct members 
         return rc;
 }
 
-/* A request for a group that a swap worker holds (reversing, failovering):
- * the state table's 409 at once, never queued behind the worker's flushes
- * (faults.md S2). op GOP__COUNT: a request that is not a group action
- * (clone). 0: go on, and wait for the stripe as usual. */
-static int swap_busy(struct service *svc, const char *project, const char *id, enum group_op op,
-                     char *msg, size_t msglen)
-{
-        const struct group_rule *rule = NULL;
-        struct store_pair *ps = NULL;
-        struct store_group g;
-        enum group_status st;
-        size_t n = 0;
-        int rc;
-
-        if (!service_swap_job_running(svc, id) || store_group_get(svc->store, project, id, &g) < 0)
-                return 0;
-        st = group_row_status(&g);
-        if (st != GS_REVERSING && st != GS_FAILOVERING)
-                return 0;
-        if (op == GOP__COUNT) {
-                snprintf(msg, msglen, "group %s is %s; retry when it is %s", id, g.status,
-                         st == GS_REVERSING ? "available" : "failovered");
-                return -EBUSY;
-        }
-        if (store_pair_list_by_group(svc->store, id, &ps, &n) < 0)
-                return 0;
-        rc = group_check(st, derive_pairs(ps, n), n, op, id, &rule, msg, msglen);
-        free(ps);
-        return rc < 0 ? rc : 0;
-}
-
-int service_group_swap_busy(struct service *svc, const char *project, const char *id, char *msg,
-                            size_t msglen)
-{
-        return swap_busy(svc, project, id, GOP__COUNT, msg, msglen);
-}
-
 static int group_action_run(struct service *svc, const char *project, const char *id,
                             enum group_action action, const struct group_extend_item *items,
                             size_t nitems, char *msg, size_t msglen, struct swap_job *job);
@@ -1332,7 +1297,7 @@ int service_group_action(struct service *svc, const char *project, const char *i
                          enum group_action action, const struct group_extend_item *items,
                          size_t nitems, char *msg, size_t msglen)
 {
-        int rc = swap_busy(svc, project, id, op_of(action), msg, msglen);
+        int rc = service_group_swap_busy(svc, project, id, op_of(action), msg, msglen);
 
         if (rc < 0)
                 return rc;
@@ -1470,7 +1435,7 @@ int group_run_locked(struct service *svc, const char *project, const char *id, g
         struct store_group g;
         int rc;
 
-        if ((rc = swap_busy(svc, project, id, GOP__COUNT, msg, msglen)) < 0)
+        if ((rc = service_group_swap_busy(svc, project, id, GOP__COUNT, msg, msglen)) < 0)
                 return rc;
         pthread_mutex_lock(gl);
         if ((rc = get_group(svc, project, id, &g, msg, msglen)) == 0 &&

@@ -245,15 +245,17 @@ int service_swap_job_run(struct service *svc, const char *project, const char *i
 void swap_job_answer(struct swap_job *j, int rc);
 bool service_swap_job_running(struct service *svc, const char *id);
 void service_swap_jobs_stop(struct service *svc);
-/* groups.c: -EBUSY and a 409 message when a swap worker holds group id
- * (reversing/failovering), else 0; for requests that take the group's
- * stripe outside groups.c (verify). */
-int service_group_swap_busy(struct service *svc, const char *project, const char *id, char *msg,
-                            size_t msglen);
+/* swap_job.c: -EBUSY and the state table's 409 for op (GOP__COUNT: a
+ * request that is not a group action: clone, verify) when a swap worker
+ * holds group id (reversing/failovering), else 0. Called before the stripe
+ * is taken, so the request is not queued behind the worker. */
+int service_group_swap_busy(struct service *svc, const char *project, const char *id,
+                            enum group_op op, char *msg, size_t msglen);
+/* groups.c: a group's replication_status derived from its member rows. */
+enum repl_status service_group_derive_pairs(const struct store_pair *ps, size_t n);
 /* groups.c, for the worker: the action with its locks, answering j. */
 int service_group_swap_run(struct service *svc, const char *project, const char *id,
-                           enum group_action action, char *msg, size_t msglen,
-                           struct swap_job *j);
+                           enum group_action action, char *msg, size_t msglen, struct swap_job *j);
 
 /* verify.c. cancel: a group action that changes roles, members or sizes
  * stops the group's running verify (it never waits for it; group stripe

@@ -14,6 +14,7 @@
 #include "service/internal.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "service/states.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -68,8 +69,8 @@ static void *swap_job_main(void *arg)
 {
         struct swap_job *j = arg;
         struct service *svc = j->svc;
-        int rc = service_group_swap_run(svc, j->project, j->id, j->action, j->msg,
-                                        sizeof(j->msg), j);
+        int rc =
+            service_group_swap_run(svc, j->project, j->id, j->action, j->msg, sizeof(j->msg), j);
 
         swap_job_answer(j, rc); /* refused, or across nodes: answered at the end */
         pthread_mutex_lock(&svc->swaps_mu);
@@ -170,4 +171,35 @@ void service_swap_jobs_stop(struct service *svc)
         if (any)
                 log_info("waiting for the role swaps under way");
         swap_jobs_reap(svc, true);
+}
+
+/* A request for a group that a swap worker holds (reversing, failovering):
+ * the state table's 409 at once, never queued behind the worker's flushes
+ * (faults.md S2). op GOP__COUNT: a request that is not a group action
+ * (clone, verify). 0: go on, and wait for the stripe as usual. */
+int service_group_swap_busy(struct service *svc, const char *project, const char *id,
+                            enum group_op op, char *msg, size_t msglen)
+{
+        const struct group_rule *rule = NULL;
+        struct store_pair *ps = NULL;
+        struct store_group g;
+        enum group_status st;
+        size_t n = 0;
+        int rc;
+
+        if (!service_swap_job_running(svc, id) || store_group_get(svc->store, project, id, &g) < 0)
+                return 0;
+        st = group_row_status(&g);
+        if (st != GS_REVERSING && st != GS_FAILOVERING)
+                return 0;
+        if (op == GOP__COUNT) {
+                snprintf(msg, msglen, "group %s is %s (its %s is under way); retry when it is done",
+                         id, g.status, st == GS_REVERSING ? "reverse" : "failover");
+                return -EBUSY;
+        }
+        if (store_pair_list_by_group(svc->store, id, &ps, &n) < 0)
+                return 0;
+        rc = group_check(st, service_group_derive_pairs(ps, n), n, op, id, &rule, msg, msglen);
+        free(ps);
+        return rc < 0 ? rc : 0;
 }
