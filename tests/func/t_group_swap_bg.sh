@@ -114,7 +114,8 @@ log "B. the worker held in its flushes"
 stop_daemon
 EVSREP_FAULT="vol_flush^$HOLD" start_daemon
 touch "$HOLD"
-SWAP_NOWAIT=1 group_action "$GID" "$REVERSE"
+# -m: a request held until the swap is done would never be answered here.
+api POST "$RCGS/$GID/action" "{\"$REVERSE\": null}" -m 20
 expect_status 200 "B: reverse (answered while its flushes are held)"
 expect_eq "$(group_field status)" reversing "B: status while the worker is held"
 expect_409_now "B: pause" reversing POST "$RCGS/$GID/action" '{"os-stop-replication-consistency-group": null}'
@@ -136,7 +137,7 @@ check_legs "B: after the reverse"
 
 log "B. a failover behind failovering"
 touch "$HOLD"
-SWAP_NOWAIT=1 group_action "$GID" "$FAILOVER"
+api POST "$RCGS/$GID/action" "{\"$FAILOVER\": null}" -m 20
 expect_status 200 "B: failover (answered while its flush is held)"
 expect_eq "$(group_field status)" failovering "B: status while the failover worker is held"
 expect_409_now "B: reverse" failovering POST "$RCGS/$GID/action" "{\"$REVERSE\": null}"
@@ -154,7 +155,7 @@ check_legs "B: after the reprotect"
 # --- C. SIGTERM while a worker is held -------------------------------------------
 log "C. SIGTERM while a reverse is held"
 touch "$HOLD"
-SWAP_NOWAIT=1 group_action "$GID" "$REVERSE"
+api POST "$RCGS/$GID/action" "{\"$REVERSE\": null}" -m 20
 expect_status 200 "C: reverse"
 kill -TERM "$DAEMON_PID"
 for _ in $(seq 1 400); do
