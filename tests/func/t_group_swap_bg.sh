@@ -118,6 +118,11 @@ check_roles "A: after the reverse" az2
 check_legs "A: after the reverse"
 api GET "$RCGS/$GID"
 expect_eq "$(jget "$G.replication_status")" active "A: replication_status after the reverse"
+# The rest runs on less data (a short test): A's data is zeroed on the new
+# production (mirrored), 16 MiB written in its place.
+qemu-io -f raw -c "write -z 0 ${WRITE_MIB}M" "$(nbd_uri az2 "${D[1]}")" >/dev/null ||
+  fail "A: cannot zero the data written"
+write_src az2 "${D[1]}" "$TMP/src1" 16
 
 # --- B. a held worker: the status, and 409 for everything else -------------------
 log "B. the worker held in its flushes"
