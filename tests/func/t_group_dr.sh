@@ -550,7 +550,10 @@ for delay in 0 1; do
     api GET "$RCGS/$GID"
     echo "$(date +%T.%N | cut -c1-12) HTTP $STATUS $(jget "$G.status" 2>/dev/null)" >>"$TMP/poll.trace"
     [ "$(jget "$G.status")" != reversing ] || { seen=yes; break; }
-    [ ! -s "$TMP/bg.code" ] || break
+    # Across nodes the answer comes at the end: stop polling then. On one
+    # node it comes once `reversing` is recorded, maybe before this GET saw
+    # it: poll on (the held flushes keep it `reversing` for seconds).
+    [ "${EVSREP_TEST_NODES:-1}" = 1 ] || [ ! -s "$TMP/bg.code" ] || break
     sleep 0.02
   done
   if [ -z "$seen" ]; then
@@ -593,19 +596,21 @@ done
 # loop of step 7 find no `reversing` at all).
 step "8. GETs during a slow reverse (production $PROD_AZ)"
 stop_daemon
-# On one node the reverse answers once `reversing` is recorded (a row written
-# alone): slow that write instead, so the request itself lasts.
-if [ "${EVSREP_TEST_NODES:-1}" = 2 ]; then
-  EVSREP_FAULT="vol_flush~1500000" EVSREP_FAULT_AZ=$PROD_AZ start_daemon
-else
-  EVSREP_FAULT="store_write@$GID~1500000" start_daemon
-fi
+EVSREP_FAULT="vol_flush~1500000" EVSREP_FAULT_AZ=$PROD_AZ start_daemon
 out=$(python3 "$(dirname "$0")/http_slow_action.py" "${URL##*:}" "$TOKEN" \
   "/v2/$PROJECT/$RCGS/$GID/action" "{\"$REVERSE\": null}" "/v2/$PROJECT/$RCGS/$GID" 40) ||
   fail "http_slow_action.py: exit $?: $out"
 log "GETs during a slow reverse: $out"
-chk_eq "$(jq -c '[.action_status, .gets_before_action, .gets_after_action, .get_statuses]' <<<"$out")" \
-  "[200,40,0,[200]]" "GETs during a slow reverse: [action status, GETs answered before it, after it, GET statuses]"
+if [ "${EVSREP_TEST_NODES:-1}" = 2 ]; then
+  chk_eq "$(jq -c '[.action_status, .gets_before_action, .gets_after_action, .get_statuses]' <<<"$out")" \
+    "[200,40,0,[200]]" "GETs during a slow reverse: [action status, GETs answered before it, after it, GET statuses]"
+else
+  # One node: the reverse answers once `reversing` is recorded (its flushes
+  # run behind the status), so no order is forced; every answer must come.
+  chk_eq "$(jq -c '[.action_status, .gets_before_action + .gets_after_action, .get_statuses]' <<<"$out")" \
+    "[200,40,[200]]" "GETs during a reverse: [action status, GETs answered, GET statuses]"
+  wait_swap "$GID"
+fi
 stop_daemon
 start_daemon
 uris
