@@ -41,6 +41,7 @@ if [ "${EVSREP_SKIP_ASAN:-0}" != 1 ]; then
      EVSREP_FREEZE_RUNS=${EVSREP_FREEZE_RUNS:-6} EVSREP_POWERCUT_RUNS=${EVSREP_POWERCUT_RUNS:-3} \
      EVSREP_RESYNC_FAILOVER_RUNS=${EVSREP_RESYNC_FAILOVER_RUNS:-3} \
      EVSREP_FAULT_MAXN=${EVSREP_FAULT_MAXN:-1} \
+     EVSREP_SWAP_WRITE_MIB=${EVSREP_SWAP_WRITE_MIB:-64} \
      UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
      ctest --output-on-failure -j"$jobs" --timeout 900 -E '^(funcpg/|func2/t_group_dr$)')
 fi

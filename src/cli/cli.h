@@ -156,6 +156,7 @@ bool cli_wait_interrupted(void);
 enum cli_wait_kind {
         CLI_WAIT_FIELDS, /* until status (and replication_status) match */
         CLI_WAIT_GONE,   /* until 404 */
+        CLI_WAIT_LEAVE,  /* until status is no longer `status` (a transitional one) */
 };
 
 struct cli_wait {

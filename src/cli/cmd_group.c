@@ -309,6 +309,47 @@ int cmd_group_sync(struct cli *c)
         return group_copy_action(c, "os-sync-replication-consistency-group", NULL);
 }
 
+/* reverse and failover: the daemon answers once the swap is under way
+ * (status reversing / failovering; the flushes and the role switch run
+ * behind it). Always wait until the status leaves it, then check that the
+ * roles moved: a swap that failed leaves the group `available` with the old
+ * priority_station (exit 8, the reason is in the daemon log). */
+static int group_swap_action(struct cli *c, const char *id, const char *key, bool failover)
+{
+        struct cli_wait w = {.kind = CLI_WAIT_LEAVE,
+                             .status = failover ? "failovering" : "reversing",
+                             .key = GROUP_KEY};
+        const char *want = failover ? "failovered" : "available";
+        char path[256], before[128];
+        json_t *g = NULL;
+        int rc;
+
+        group_path(path, sizeof(path), id, "");
+        if ((rc = cli_get_object(c, path, GROUP_KEY, &g)) < 0)
+                return rc;
+        snprintf(before, sizeof(before), "%s", cli_str(g, "priority_station"));
+        json_decref(g);
+        g = NULL;
+        if ((rc = group_action(c, id, key, NULL)) < 0)
+                return rc;
+        w.path = path;
+        if ((rc = cli_wait_for(c, &w, &g)) < 0)
+                return rc;
+        if (strcmp(cli_str(g, "status"), want) != 0 ||
+            strcmp(cli_str(g, "priority_station"), before) == 0) {
+                fprintf(stderr,
+                        "evsrep: group %s: the %s did not happen: status %s, production still "
+                        "in %s; the reason is in the daemon log\n",
+                        id, failover ? "failover" : "reverse", cli_str(g, "status"),
+                        cli_str(g, "priority_station"));
+                rc = -ECANCELED;
+        } else {
+                rc = group_print(c, g);
+        }
+        json_decref(g);
+        return rc;
+}
+
 int cmd_group_reverse(struct cli *c)
 {
         const char *id;
@@ -316,12 +357,17 @@ int cmd_group_reverse(struct cli *c)
 
         if (rc == 0)
                 rc = cli_group_confirm(c, id, "reverse"); /* cmd_group_ext.c */
-        return rc < 0 ? rc : group_sync_action(c, "os-reverse-replication-consistency-group");
+        return rc < 0 ? rc
+                      : group_swap_action(c, id, "os-reverse-replication-consistency-group", false);
 }
 
 int cmd_group_failover(struct cli *c)
 {
-        return group_sync_action(c, "os-failover-replication-consistency-group");
+        const char *id;
+        int rc = cli_arg_id(c, &id);
+
+        return rc < 0 ? rc
+                      : group_swap_action(c, id, "os-failover-replication-consistency-group", true);
 }
 
 int cmd_group_reprotect(struct cli *c)

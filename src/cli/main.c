@@ -201,7 +201,9 @@ static const struct verb verb_table[] = {
      "--confirm-above (refuses without --yes when stdin is not a terminal)."},
     {"group", "reverse", cmd_group_reverse, O_WAIT | O_CONFIRM, "GROUP_ID [--yes]",
      "Planned switchover: the DR side becomes production, no acknowledged write lost.\n"
-     "Done when the command returns. Shows the estimate first, as sync does."},
+     "Done when the command returns: it waits while the group is reversing (the flushes\n"
+     "and the role switch run behind that status); exit 8 when the roles did not move.\n"
+     "Shows the estimate first, as sync does."},
     {"group", "estimate", cmd_group_estimate, 0, "GROUP_ID sync|reprotect|reverse",
      "Dry run: what the action would copy now (bytes, chunks, per pair) and how long\n"
      "at the recently measured copy rate, and whether the group's state allows it."},
@@ -215,7 +217,8 @@ static const struct verb verb_table[] = {
      "lapsed), start time. Needs an operator token."},
     {"group", "failover", cmd_group_failover, O_WAIT, "GROUP_ID",
      "Make the DR disks production (old production fenced read-only). Done when the\n"
-     "command returns; status failovered."},
+     "command returns: it waits while the group is failovering; status failovered, or\n"
+     "exit 8 when the roles did not move."},
     {"group", "reprotect", cmd_group_reprotect, O_WAIT | O_CONFIRM, "GROUP_ID [--wait] [--yes]",
      "After a failover: resync the old production as the new DR side. With --wait, show\n"
      "progress until the group is available and replication is active. Shows the estimate\n"

@@ -219,7 +219,8 @@ int cli_wait_for(struct cli *c, const struct cli_wait *w, json_t **last)
                 snprintf(status, sizeof(status), "%s", cli_str(obj, "status"));
                 snprintf(repl, sizeof(repl), "%s", cli_str(obj, "replication_status"));
                 now = wait_now_sec();
-                if (w->kind == CLI_WAIT_FIELDS && wait_reached(w, status, repl)) {
+                if ((w->kind == CLI_WAIT_FIELDS && wait_reached(w, status, repl)) ||
+                    (w->kind == CLI_WAIT_LEAVE && *status && strcmp(status, w->status) != 0)) {
                         if (w->progress) {
                                 struct cli_progress p;
 

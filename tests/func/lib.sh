@@ -330,8 +330,33 @@ wait_settled() {
 }
 
 # group_action GROUP_ID KEY [JSON_VALUE]: POST the action (value null by default).
+# A reverse or failover answers once the swap is under way (the group shows
+# reversing / failovering while the flushes and the role switch run): after
+# its 200 this waits until the group has left that status (wait_swap), and
+# keeps the action's STATUS and BODY. SWAP_NOWAIT=1: return at the answer.
 group_action() {
   api POST "$RCGS/$1/action" "{\"$2\": ${3:-null}}"
+  case "$2" in os-reverse-replication-consistency-group | os-failover-replication-consistency-group) ;;
+  *) return 0 ;;
+  esac
+  [ "$STATUS" = 200 ] && [ -z "${SWAP_NOWAIT:-}" ] || return 0
+  wait_swap "$1" || true # a timeout is a failure of the test already
+}
+
+# wait_swap GROUP_ID [seconds]: poll GET until the group's status is neither
+# reversing nor failovering; STATUS and BODY are those from before the call.
+wait_swap() {
+  local s=$STATUS b=$BODY end=$((SECONDS + ${2:-120})) st="" ok=""
+  while [ $SECONDS -lt $end ]; do
+    api GET "$RCGS/$1"
+    st=$(jget .replication_consistency_group.status 2>/dev/null || true)
+    if [ "$STATUS" = 200 ] && ! [[ "$st" =~ ^(reversing|failovering)$ ]]; then ok=1; break; fi
+    sleep 0.05
+  done
+  [ -n "$ok" ] || fail "group $1 still '$st' (HTTP $STATUS) after ${2:-120} s: the swap never ended"
+  STATUS=$s
+  BODY=$b
+  [ -n "$ok" ]
 }
 
 # nbd_sha256 URI: checksum of the whole export, read by nbdcopy. Usually

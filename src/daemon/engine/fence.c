@@ -368,7 +368,9 @@ int fence_swap(const struct fence_member *fm, size_t n, const struct fence_swap_
         memset(res, 0, sizeof(*res));
         /* The bulk of the flushes before the fence (reverse: both legs;
          * failover: the old production), so the fenced ones are short. */
+        t0 = util_mono_usec();
         settle_preflush(fm, n, ops->flush_dr_first);
+        res->preflush_usec = util_mono_usec() - t0;
         for (size_t i = 0; i < n; i++)
                 if (fm[i].m)
                         mirror_quiesce(fm[i].m);

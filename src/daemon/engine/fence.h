@@ -29,8 +29,9 @@ struct fence_member {
 };
 
 struct fence_result {
-        int64_t fence_usec; /* how long the fences were up */
-        int64_t frozen_at;  /* wall-clock instant of the switch (usec), 0: none */
+        int64_t fence_usec;    /* how long the fences were up */
+        int64_t frozen_at;     /* wall-clock instant of the switch (usec), 0: none */
+        int64_t preflush_usec; /* fence_swap: the flushes before the fence */
 };
 
 /* ---- groups (fault freeze) ---- */

@@ -97,6 +97,11 @@ static enum repl_status derive_pairs(const struct store_pair *ps, size_t n)
         return repl_derive(st, n);
 }
 
+enum repl_status service_group_derive_pairs(const struct store_pair *ps, size_t n)
+{
+        return derive_pairs(ps, n);
+}
+
 int service_group_view(struct service *svc, const struct store_group *g, struct group_view *v)
 {
         struct store_pair *ps = NULL;
@@ -568,6 +573,8 @@ int service_group_update(struct service *svc, const char *project, const char *i
         int64_t now;
         int rc, prc;
 
+        if ((rc = service_group_swap_busy(svc, project, id, GOP_UPDATE, msg, msglen)) < 0)
+                return rc;
         pthread_mutex_lock(gl);
         pthread_mutex_lock(&svc->members_mu);
         if ((rc = get_group(svc, project, id, &g, msg, msglen)) < 0)
@@ -696,6 +703,8 @@ int service_group_delete(struct service *svc, const char *project, const char *i
         size_t ncur = 0;
         int rc;
 
+        if ((rc = service_group_swap_busy(svc, project, id, GOP_DELETE, msg, msglen)) < 0)
+                return rc;
         pthread_mutex_lock(gl);
         pthread_mutex_lock(&svc->members_mu);
         if ((rc = get_group(svc, project, id, &g, msg, msglen)) < 0)
@@ -986,9 +995,23 @@ static int swap_commit(void *arg)
         return rc;
 }
 
-/* rule: the cell of the action (via: reversing or failovering; to). */
+/* The checks that need no fence, made before the request is answered so a
+ * refusal is still its 409: every member has a running mirror (the fenced
+ * preflight checks the rest again, and decides). */
+static int swap_precheck(struct swap_ctx *c)
+{
+        for (size_t i = 0; i < c->mb->n; i++)
+                if (!pair_rt_mirror(c->mb->rt[i]))
+                        return swap_preflight(c, i);
+        return 0;
+}
+
+/* rule: the cell of the action (via: reversing or failovering; to). With a
+ * job (swap_job.c) the request is answered once `via` is durable and the
+ * rest runs on the worker, every lock still held (faults.md, "Behind the
+ * status"). */
 static int do_swap(struct service *svc, struct store_group *g, struct members *mb, bool failover,
-                   const struct group_rule *rule, char *msg, size_t msglen)
+                   const struct group_rule *rule, char *msg, size_t msglen, struct swap_job *job)
 {
         const struct fence_swap_ops ops = {
             .preflight = swap_preflight,
@@ -1007,20 +1030,31 @@ static int do_swap(struct service *svc, struct store_group *g, struct members *m
                              .msg = msg,
                              .msglen = msglen};
         struct fence_result fr;
+        int64_t t0 = util_mono_usec();
         int rc, r2;
 
+        if ((rc = swap_precheck(&c)) < 0)
+                return rc;
         c.now = util_now_usec();
         snprintf(c.old_az, sizeof(c.old_az), "%s", g->priority_station);
         if ((rc = set_group_status(svc, g, rule->via, c.now)) < 0)
                 return rc;
-        log_info("group %s: %s started (production %s)", g->id, verb, c.old_az);
+        log_info("group %s: %s started (production %s; status recorded in %lld us)", g->id, verb,
+                 c.old_az, (long long)(util_mono_usec() - t0));
+        swap_job_answer(job, 0);
         rc = fence_swap(mb->fm, MIN(mb->n, (size_t)MAX_MEMBERS), &ops, &c, &fr);
         members_refresh(mb);
         if (rc == 0) {
                 log_info("group %s: %s done; fence held %lld us; production now in %s", g->id, verb,
                          (long long)fr.fence_usec, g->priority_station);
+                log_info("group %s: %s phases: flush before the fence %lld us, fence %lld us, "
+                         "total %lld us",
+                         g->id, verb, (long long)fr.preflush_usec, (long long)fr.fence_usec,
+                         (long long)(util_mono_usec() - t0));
                 return 0;
         }
+        if (msg[0])
+                log_error("group %s: %s refused under the fence: %s", g->id, verb, msg);
         /* Nothing swapped: the old roles stand. Or a swap could not be
          * undone: every disk is locked down, the store holds the old roles;
          * a sync reopens the members from them (do_sync). */
@@ -1258,9 +1292,32 @@ static int do_extend(struct service *svc, struct store_group *g, struct members 
         return rc;
 }
 
+static int group_action_run(struct service *svc, const char *project, const char *id,
+                            enum group_action action, const struct group_extend_item *items,
+                            size_t nitems, char *msg, size_t msglen, struct swap_job *job);
+
 int service_group_action(struct service *svc, const char *project, const char *id,
                          enum group_action action, const struct group_extend_item *items,
                          size_t nitems, char *msg, size_t msglen)
+{
+        int rc = service_group_swap_busy(svc, project, id, op_of(action), msg, msglen);
+
+        if (rc < 0)
+                return rc;
+        if (action == GROUP_REVERSE || action == GROUP_FAILOVER)
+                return service_swap_job_run(svc, project, id, action, msg, msglen);
+        return group_action_run(svc, project, id, action, items, nitems, msg, msglen, NULL);
+}
+
+int service_group_swap_run(struct service *svc, const char *project, const char *id,
+                           enum group_action action, char *msg, size_t msglen, struct swap_job *j)
+{
+        return group_action_run(svc, project, id, action, NULL, 0, msg, msglen, j);
+}
+
+static int group_action_run(struct service *svc, const char *project, const char *id,
+                            enum group_action action, const struct group_extend_item *items,
+                            size_t nitems, char *msg, size_t msglen, struct swap_job *job)
 {
         pthread_mutex_t *gl = stripe(svc, id);
         const struct group_rule *rule = NULL;
@@ -1295,7 +1352,7 @@ int service_group_action(struct service *svc, const char *project, const char *i
                 rc = service_handoff_spans(mb.rt, mb.n)
                          ? service_handoff_swap(svc, &g, mb.ps, mb.rt, mb.n, op == GOP_FAILOVER,
                                                 rule->via, rule->to, msg, msglen)
-                         : do_swap(svc, &g, &mb, op == GOP_FAILOVER, rule, msg, msglen);
+                         : do_swap(svc, &g, &mb, op == GOP_FAILOVER, rule, msg, msglen, job);
                 break;
         case GOP_REPROTECT:
                 /* Across nodes: the old production's divergence first. */
@@ -1403,6 +1460,8 @@ int group_run_locked(struct service *svc, const char *project, const char *id, g
         struct store_group g;
         int rc;
 
+        if ((rc = service_group_swap_busy(svc, project, id, GOP__COUNT, msg, msglen)) < 0)
+                return rc;
         pthread_mutex_lock(gl);
         if ((rc = get_group(svc, project, id, &g, msg, msglen)) == 0 &&
             (rc = members_of(svc, id, &mb)) == 0) {

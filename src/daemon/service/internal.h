@@ -61,6 +61,10 @@ struct service {
         struct verify_run *verifies;
         /* The idempotent pause's memo of store reads (pause_memo.h). */
         struct pause_memo *pause_memo;
+        /* Reverse/failover workers (swap_job.c), until joined. */
+        pthread_mutex_t swaps_mu;
+        struct swap_job *swaps;
+        bool swaps_stopping;
 };
 
 /* Queue fn(svc, id, arg) on the single task thread (FIFO). */
@@ -235,6 +239,29 @@ void service_clones_stop(struct service *svc);
 /* attachments.c: publish every stored attachment (start-up, before any NBD
  * listener accepts). */
 int service_attachments_load(struct service *svc);
+
+/* swap_job.c (docs/design/faults.md, "Behind the status"). run: start a
+ * worker for a reverse/failover of group id and wait for its answer (rc and
+ * msg, as service_group_action). answer: the worker answers the request
+ * (once; later calls and NULL do nothing). running: a worker of the group
+ * has not ended. stop: join every worker (service_stop, first). */
+struct swap_job;
+int service_swap_job_run(struct service *svc, const char *project, const char *id,
+                         enum group_action action, char *msg, size_t msglen);
+void swap_job_answer(struct swap_job *j, int rc);
+bool service_swap_job_running(struct service *svc, const char *id);
+void service_swap_jobs_stop(struct service *svc);
+/* swap_job.c: -EBUSY and the state table's 409 for op (GOP__COUNT: a
+ * request that is not a group action: clone, verify) when a swap worker
+ * holds group id (reversing/failovering), else 0. Called before the stripe
+ * is taken, so the request is not queued behind the worker. */
+int service_group_swap_busy(struct service *svc, const char *project, const char *id,
+                            enum group_op op, char *msg, size_t msglen);
+/* groups.c: a group's replication_status derived from its member rows. */
+enum repl_status service_group_derive_pairs(const struct store_pair *ps, size_t n);
+/* groups.c, for the worker: the action with its locks, answering j. */
+int service_group_swap_run(struct service *svc, const char *project, const char *id,
+                           enum group_action action, char *msg, size_t msglen, struct swap_job *j);
 
 /* verify.c. cancel: a group action that changes roles, members or sizes
  * stops the group's running verify (it never waits for it; group stripe

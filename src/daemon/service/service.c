@@ -365,6 +365,7 @@ int service_start(const struct evsrep_config *cfg, struct store *st, struct serv
         pthread_mutex_init(&svc->pairs_mu, NULL);
         pthread_mutex_init(&svc->members_mu, NULL);
         pthread_mutex_init(&svc->verify_mu, NULL);
+        pthread_mutex_init(&svc->swaps_mu, NULL);
         for (size_t i = 0; i < ARRAY_SIZE(svc->group_stripes); i++)
                 pthread_mutex_init(&svc->group_stripes[i], NULL);
         svc->pause_memo = pause_memo_new(); /* NULL: no memo, every pause reads */
@@ -417,6 +418,7 @@ void service_stop(struct service *svc)
         svc->stopping = true;
         pthread_cond_signal(&svc->cond);
         pthread_mutex_unlock(&svc->lock);
+        service_swap_jobs_stop(svc); /* a swap under way ends first (it holds pair locks) */
         pthread_join(svc->thread, NULL);
         service_links_stop(svc);
         attach_revoke_all();      /* the NBD listeners are stopped: nothing watches */

@@ -357,6 +357,8 @@ int service_group_verify(struct service *svc, const char *project, const char *i
 
         if (out)
                 memset(out, 0, sizeof(*out));
+        if ((rc = service_group_swap_busy(svc, project, id, GOP__COUNT, msg, msglen)) < 0)
+                return rc; /* a reverse/failover worker holds the group: 409 now */
         pthread_mutex_lock(gl);
         if ((rc = store_group_get(svc->store, project, id, &g)) < 0) {
                 if (rc == -ENOENT)
