@@ -291,6 +291,20 @@ wait_pair_active() {
   wait_field "$PAIRS/$1" .replication.replication_status active "${2:-120}"
 }
 
+# make_active_pairs N TAG: N pairs of 1 GiB volumes (production in az1, DR
+# in az2, named TAG-p<i>, TAG-d<i>, TAG-r<i>), each active; sets the arrays
+# P, D (volume ids) and R (pair ids), indexed 1..N.
+make_active_pairs() {
+  local n=$1 tag=$2 i
+  P=() D=() R=()
+  for i in $(seq 1 "$n"); do
+    P[i]=$(create_volume az1 1 "$tag-p$i")
+    D[i]=$(create_volume az2 1 "$tag-d$i")
+    R[i]=$(create_pair "${P[i]}" "${D[i]}" "$tag-r$i")
+  done
+  for i in $(seq 1 "$n"); do wait_pair_active "${R[i]}"; done
+}
+
 # create_group NAME PAIR_ID... : prints the group id once available.
 create_group() {
   local name=$1 ids

@@ -27,12 +27,7 @@ CHUNK=65536
 
 start_daemon
 declare -a P D R
-for i in 1 2; do
-  P[i]=$(create_volume az1 1 "kp$i")
-  D[i]=$(create_volume az2 1 "kd$i")
-  R[i]=$(create_pair "${P[i]}" "${D[i]}" "kpair$i")
-done
-for i in 1 2; do wait_pair_active "${R[i]}"; done
+make_active_pairs 2 k
 # The kill -9 "during its sync" must land during the sync, which copies 32 MiB
 # a disk in a few ms unthrottled: from here on every daemon (all restarts
 # included) slows each write to the DR disks by 30 ms (the resync writes 1 MiB

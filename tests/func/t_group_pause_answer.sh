@@ -23,12 +23,7 @@ GATE=$TMP/gate
 
 start_daemon
 declare -a P D R
-for i in 1 2; do
-  P[i]=$(create_volume az1 1 "ap$i")
-  D[i]=$(create_volume az2 1 "ad$i")
-  R[i]=$(create_pair "${P[i]}" "${D[i]}" "apair$i")
-done
-for i in 1 2; do wait_pair_active "${R[i]}"; done
+make_active_pairs 2 a
 stop_daemon
 export EVSREP_FAULT="vol_flush@${D[1]}^$GATE"
 start_daemon

@@ -92,12 +92,7 @@ expect_409_now() {
 
 start_daemon
 declare -a P D R
-for i in 1 2; do
-  P[i]=$(create_volume az1 1 "p$i")
-  D[i]=$(create_volume az2 1 "d$i")
-  R[i]=$(create_pair "${P[i]}" "${D[i]}" "r$i")
-done
-for i in 1 2; do wait_pair_active "${R[i]}"; done
+make_active_pairs 2 swap
 GID=$(create_group swapg "${R[1]}" "${R[2]}")
 group_action "$GID" os-sync-replication-consistency-group
 expect_status 200 "sync of the new group"

@@ -25,12 +25,7 @@ export EVSREP_POWERCUT=1
 
 start_daemon
 declare -a P D R PU DU
-for i in 1 2; do
-  P[i]=$(create_volume az1 1 "pp$i")
-  D[i]=$(create_volume az2 1 "pd$i")
-  R[i]=$(create_pair "${P[i]}" "${D[i]}" "ppair$i")
-done
-for i in 1 2; do wait_pair_active "${R[i]}"; done
+make_active_pairs 2 pc
 GID=$(create_group powercut "${R[1]}" "${R[2]}")
 group_action "$GID" "$SYNC"
 expect_status 200 "initial sync"
