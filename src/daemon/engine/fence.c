@@ -517,7 +517,8 @@ int fence_group_cow_release(struct mirror_group *g, struct mirror *origin)
         if (all) {
                 const char **ids = calloc(g->n ? g->n : 1, sizeof(*ids));
                 size_t k = 0;
-                int rc = -ENOMEM;
+                /* No memory for the list: neither recorded nor sent (R8). */
+                int rc = MIRROR_COW_UNRELEASED;
 
                 for (size_t i = 0; ids && i < g->n; i++)
                         if (!link_is_local(g->members[i]->link))

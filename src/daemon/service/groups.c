@@ -38,6 +38,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MAX_MEMBERS 256
 
@@ -996,14 +997,20 @@ static int swap_commit(void *arg)
 }
 
 /* The checks that need no fence, made before the request is answered so a
- * refusal is still its 409: every member has a running mirror (the fenced
- * preflight checks the rest again, and decides). */
+ * refusal is still its 409: every member has a running mirror, and
+ * (pair_rt_swap_precheck) a reverse's members are in sync with nothing
+ * dirty, a failover's DR disks are there. The fenced preflight checks it all
+ * again, and decides. */
 static int swap_precheck(struct swap_ctx *c)
 {
-        for (size_t i = 0; i < c->mb->n; i++)
-                if (!pair_rt_mirror(c->mb->rt[i]))
-                        return swap_preflight(c, i);
-        return 0;
+        int rc = 0;
+
+        for (size_t i = 0; i < c->mb->n && rc == 0; i++)
+                rc = !pair_rt_mirror(c->mb->rt[i]) || !pair_rt_dr(c->mb->rt[i])
+                         ? swap_preflight(c, i)
+                         : pair_rt_swap_precheck(c->mb->rt[i], c->failover, c->mb->ps[i].id, c->msg,
+                                                 c->msglen);
+        return rc;
 }
 
 /* rule: the cell of the action (via: reversing or failovering; to). With a
@@ -1058,11 +1065,19 @@ static int do_swap(struct service *svc, struct store_group *g, struct members *m
         /* Nothing swapped: the old roles stand. Or a swap could not be
          * undone: every disk is locked down, the store holds the old roles;
          * a sync reopens the members from them (do_sync). */
-        r2 = set_group_status(svc, g,
-                              rc != -ENOTRECOVERABLE ? GS_AVAILABLE
-                              : failover             ? GS_ERROR_FAILOVERING
-                                                     : GS_ERROR_REVERSING,
-                              0);
+        /* The client has its 200 and polls for the status to leave `via`:
+         * retry a store that failed (busy, a short I/O error) before leaving
+         * it to start-up (faults.md, "Behind the status", S1). */
+        for (int tries = 0; tries < 20; tries++) {
+                r2 = set_group_status(svc, g,
+                                      rc != -ENOTRECOVERABLE ? GS_AVAILABLE
+                                      : failover             ? GS_ERROR_FAILOVERING
+                                                             : GS_ERROR_REVERSING,
+                                      0);
+                if (r2 == 0)
+                        break;
+                usleep(50 * 1000);
+        }
         if (r2 < 0)
                 log_error("group %s: cannot record the failed %s (start-up will)", g->id, verb);
         log_error("group %s: %s failed, roles unchanged: %s", g->id, verb, strerror(-rc));

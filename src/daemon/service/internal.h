@@ -105,6 +105,10 @@ struct volume *pair_rt_dr(struct pair_rt *rt);
  * lockdown: both disks read-only for clients (a swap could not be undone). */
 
 int pair_rt_swap_preflight(struct pair_rt *rt, bool failover);
+/* The preflight's refusals that need no fence (no flush), with the 409's
+ * message: before a swap request is answered (groups.c swap_precheck). */
+int pair_rt_swap_precheck(struct pair_rt *rt, bool failover, const char *pair_id, char *msg,
+                          size_t msglen);
 int pair_rt_swap(struct pair_rt *rt, bool fold_al, enum mirror_mode mode);
 void pair_rt_lockdown(struct pair_rt *rt);
 /* A member whose mirror is not running (it failed to start, or its pair is

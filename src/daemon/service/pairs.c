@@ -474,6 +474,38 @@ int pair_rt_swap_preflight(struct pair_rt *rt, bool failover)
         return mirror_swap_preflight(rt->m, failover);
 }
 
+int pair_rt_swap_precheck(struct pair_rt *rt, bool failover, const char *pair_id, char *msg,
+                          size_t msglen)
+{
+        const char *verb = failover ? "fail over" : "reverse";
+        struct mirror_stats st;
+        int rc;
+
+        if (!rt->m)
+                return -ENOENT;
+        if (!rt->dr)
+                return -EXDEV; /* DR on another node: the mirror would move */
+        if (failover && (rc = volume_probe(rt->dr)) < 0) {
+                snprintf(
+                    msg, msglen,
+                    "replication pair %s: its DR disk cannot be used (%s); the group cannot %s",
+                    pair_id, strerror(-rc), verb);
+                return -EBUSY;
+        }
+        if (failover)
+                return 0;
+        /* What the fenced preflight refuses a reverse for, read without the
+         * fence; it may still change before the fence, which decides. */
+        mirror_stats(rt->m, &st);
+        if (st.mode == MIRROR_SYNC && st.dirty_chunks == 0)
+                return 0;
+        snprintf(msg, msglen,
+                 "replication pair %s is not in sync (its DR disk differs from production); the "
+                 "group cannot %s until a sync makes it active",
+                 pair_id, verb);
+        return -EBUSY;
+}
+
 int pair_rt_swap(struct pair_rt *rt, bool fold_al, enum mirror_mode mode)
 {
         struct volume *old_prod = rt->prod;

@@ -161,6 +161,24 @@ bool service_swap_job_running(struct service *svc, const char *id)
         return running;
 }
 
+/* A job for the group whose request is not answered yet: its worker is
+ * taking the locks, checking, or recording `reversing` / `failovering`. */
+static bool swap_job_starting(struct service *svc, const char *id)
+{
+        bool starting = false;
+
+        pthread_mutex_lock(&svc->swaps_mu);
+        for (struct swap_job *j = svc->swaps; j && !starting; j = j->next) {
+                if (j->done || strcmp(j->id, id) != 0)
+                        continue;
+                pthread_mutex_lock(&j->mu); /* swaps_mu -> a job's mu; both leaves */
+                starting = !j->answered;
+                pthread_mutex_unlock(&j->mu);
+        }
+        pthread_mutex_unlock(&svc->swaps_mu);
+        return starting;
+}
+
 void service_swap_jobs_stop(struct service *svc)
 {
         bool any;
@@ -187,6 +205,14 @@ int service_group_swap_busy(struct service *svc, const char *project, const char
         size_t n = 0;
         int rc;
 
+        if (swap_job_starting(svc, id)) {
+                /* Its status may not say so yet: a request waiting for the
+                 * stripe now would wait through the worker's flushes. */
+                snprintf(msg, msglen,
+                         "a reverse or failover of group %s is starting; retry when it is done",
+                         id);
+                return -EBUSY;
+        }
         if (!service_swap_job_running(svc, id) || store_group_get(svc->store, project, id, &g) < 0)
                 return 0;
         st = group_row_status(&g);
