@@ -213,6 +213,9 @@ int pair_rt_link_look(struct service *svc, const char *id, int64_t now_usec,
  * refuses. */
 enum volume_status volume_row_status(const struct store_volume *v);
 enum pair_status pair_row_status(const struct store_pair *p);
+/* A pair being deleted (deleting, or error_deleting: a delete whose row
+ * removal failed; only a DELETE is accepted and its mirror never runs again). */
+bool pair_row_deleting(const struct store_pair *p);
 enum group_status group_row_status(const struct store_group *g);
 /* Set the status of a row in memory (the caller stores it). Every status
  * write goes through these: in a debug build they assert that the

@@ -347,7 +347,7 @@ static int hook_resolve(const char *site, const char *pair_id, const char *node,
                 snprintf(why, whylen, "no such pair in the store");
                 return rc;
         }
-        if (pair_row_status(&p) == PAIR_DELETING || pair_row_status(&p) == PAIR_ERROR_DELETING) {
+        if (pair_row_deleting(&p)) {
                 /* error_deleting: only a DELETE is accepted; no mirror
                  * runs again, so no link may make the volume read-only
                  * again after hook_closed released it. */
@@ -425,7 +425,7 @@ int service_link_dr_release(struct service *svc, const char *project, const char
                         snprintf(msg, msglen, "replication pair %s does not exist", pair_id);
                 return rc;
         }
-        if (pair_row_status(&p) != PAIR_DELETING && pair_row_status(&p) != PAIR_ERROR_DELETING) {
+        if (!pair_row_deleting(&p)) {
                 snprintf(msg, msglen, "replication pair %s is not being deleted", pair_id);
                 return -EBUSY;
         }
@@ -455,8 +455,7 @@ static void hook_closed(const char *site, const char *pair_id, const char *volum
          * runs again (only a DELETE is accepted), and the production node
          * has no link left to close when that DELETE finishes, so release
          * the volume now. */
-        if (rc == 0 && pair_row_status(&p) != PAIR_DELETING &&
-            pair_row_status(&p) != PAIR_ERROR_DELETING)
+        if (rc == 0 && !pair_row_deleting(&p))
                 return; /* the pair lives on: the link comes back */
         if (rc < 0 && rc != -ENOENT)
                 return; /* store unreachable: keep it read-only */

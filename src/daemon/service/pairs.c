@@ -481,10 +481,8 @@ int pair_rt_swap_precheck(struct pair_rt *rt, bool failover, const char *pair_id
         struct mirror_stats st;
         int rc;
 
-        if (!rt->m)
-                return -ENOENT;
-        if (!rt->dr)
-                return -EXDEV; /* DR on another node: the mirror would move */
+        /* swap_precheck refused a member without both first (swap_preflight). */
+        assert(rt->m && rt->dr);
         if (failover && (rc = volume_probe(rt->dr)) < 0) {
                 snprintf(
                     msg, msglen,

@@ -53,6 +53,13 @@ enum pair_status pair_row_status(const struct store_pair *p)
         return st;
 }
 
+bool pair_row_deleting(const struct store_pair *p)
+{
+        enum pair_status st = pair_row_status(p);
+
+        return st == PAIR_DELETING || st == PAIR_ERROR_DELETING;
+}
+
 enum group_status group_row_status(const struct store_group *g)
 {
         enum group_status st = GS__COUNT;
@@ -176,7 +183,7 @@ static bool is_dr_side(struct service *svc, const struct store_volume *v)
                 return false;
         if (store_pair_get(svc->store, NULL, v->pair_id, &p) < 0)
                 return true;
-        if (pair_row_status(&p) == PAIR_DELETING || pair_row_status(&p) == PAIR_ERROR_DELETING)
+        if (pair_row_deleting(&p))
                 return false;
         return strcmp(p.priority_station, v->availability_zone) != 0;
 }
