@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -823,6 +824,155 @@ static void test_settle_after_resume(void **state)
         fx_fini(&f);
 }
 
+/* The pause fence does not drain (replication.md, "The pause fence does not
+ * drain"). A mirrored write on member 0 is held in its DR leg (hold rule)
+ * when a pause of two members begins:
+ *   - the switch happens and the gates open while it is held: a write on
+ *     member 1, and one on another chunk of member 0, are acknowledged,
+ *     on production only, their chunks dirty;
+ *   - fence_pause does not return while it is held (DR stops changing
+ *     before the answer), and returns once it is released; DR 0 holds it.
+ * With a draining fence the switch waits for the held write and the later
+ * writes wait at the gates: the test fails instead of hanging. */
+struct held_write {
+        struct volume *v;
+        uint64_t off;
+        char fill;
+        int rc;
+        atomic_int done;
+};
+
+static void *held_write_main(void *arg)
+{
+        struct held_write *w = arg;
+        char buf[4096];
+
+        memset(buf, w->fill, sizeof(buf));
+        w->rc = volume_write(w->v, buf, sizeof(buf), w->off, 0);
+        atomic_store(&w->done, 1);
+        return NULL;
+}
+
+struct held_pause {
+        struct fence_member *fm;
+        int was[2];
+        struct fence_result res;
+        int rc;
+        atomic_int done;
+};
+
+static void *held_pause_main(void *arg)
+{
+        struct held_pause *p = arg;
+
+        p->rc = fence_pause(p->fm, 2, p->was, &p->res);
+        atomic_store(&p->done, 1);
+        return NULL;
+}
+
+static bool holds_fill(struct volume *v, uint64_t off, char fill)
+{
+        char buf[4096];
+
+        assert_int_equal(volume_local_read(v, buf, sizeof(buf), off), 0);
+        for (size_t i = 0; i < sizeof(buf); i++)
+                if (buf[i] != fill)
+                        return false;
+        return true;
+}
+
+static void test_pause_does_not_drain(void **state)
+{
+        struct fx f;
+        struct fence_member fm[2];
+        struct held_write hw = {.off = 0, .fill = 0x11};
+        struct held_write w1 = {.off = 3 * CHUNK, .fill = 0x22};
+        struct held_write w0 = {.off = 9 * CHUNK, .fill = 0x33};
+        struct held_pause hp = {.fm = fm};
+        pthread_t th, tp, t1, t0;
+        char gate[128], rule[200];
+        bool switched = false, later_done = false, pause_waited = false;
+        uint64_t hits;
+
+        (void)state;
+#if !FAULT_INJECTION_BUILT
+        fail_msg("built without fault injection: configure with -DEVSREP_FAULT_INJECTION=ON");
+#endif
+        fx_init(&f, 2);
+        for (unsigned i = 0; i < 2; i++) {
+                open_mirror(&f, i, true);
+                wait_sync(&f, i);
+                fm[i] = (struct fence_member){.m = f.m[i], .prod = f.prod[i], .dr = f.dr[i]};
+        }
+        hw.v = f.prod[0];
+        w1.v = f.prod[1];
+        w0.v = f.prod[0];
+        snprintf(gate, sizeof(gate), "%s/gate", f.dir);
+        assert_int_equal(close(open(gate, O_CREAT | O_WRONLY, 0600)), 0);
+        snprintf(rule, sizeof(rule), "vol_write@dr0^%s", gate);
+        assert_int_equal(fault_configure(rule), 0);
+        hits = fault_hits();
+        assert_int_equal(pthread_create(&th, NULL, held_write_main, &hw), 0);
+        for (int t = 0; t < 20000 && fault_hits() == hits; t++) /* held in its DR leg */
+                usleep(500);
+        assert_true(fault_hits() > hits);
+        assert_int_equal(pthread_create(&tp, NULL, held_pause_main, &hp), 0);
+
+        /* Liveness bounds only (20 s): a draining fence never gets there. */
+        for (int t = 0; t < 40000 && !switched; t++) {
+                switched = mirror_mode(f.m[0]) == MIRROR_TRACK &&
+                           mirror_mode(f.m[1]) == MIRROR_TRACK;
+                if (!switched)
+                        usleep(500);
+        }
+        if (switched) {
+                assert_int_equal(pthread_create(&t1, NULL, held_write_main, &w1), 0);
+                assert_int_equal(pthread_create(&t0, NULL, held_write_main, &w0), 0);
+                for (int t = 0; t < 40000 && !later_done; t++) {
+                        later_done = atomic_load(&w1.done) && atomic_load(&w0.done);
+                        if (!later_done)
+                                usleep(500);
+                }
+        }
+        pause_waited = !atomic_load(&hp.done) && !atomic_load(&hw.done);
+        assert_int_equal(unlink(gate), 0); /* release everything before any verdict */
+        assert_int_equal(pthread_join(th, NULL), 0);
+        assert_int_equal(pthread_join(tp, NULL), 0);
+        if (switched) {
+                assert_int_equal(pthread_join(t1, NULL), 0);
+                assert_int_equal(pthread_join(t0, NULL), 0);
+        }
+        assert_int_equal(fault_configure(NULL), 0);
+        if (!switched)
+                fail_msg("the pause did not switch while a mirrored write was held: it drains");
+        if (!later_done)
+                fail_msg("writes after the switch waited for a held write: the fence drains");
+        if (!pause_waited)
+                fail_msg("the pause returned while a mirrored write was still in flight");
+        assert_int_equal(hp.rc, 0);
+        assert_int_equal(hp.was[0], MIRROR_SYNC);
+        assert_int_equal(hp.was[1], MIRROR_SYNC);
+        assert_true(hp.res.frozen_at > 0);
+        assert_int_equal(hw.rc, 0);
+        assert_int_equal(w1.rc, 0);
+        assert_int_equal(w0.rc, 0);
+        /* The held write was in flight at the instant: mirrored, on DR. */
+        assert_true(holds_fill(f.dr[0], hw.off, hw.fill));
+        /* The later ones: production only, their chunks dirty. */
+        assert_true(holds_fill(f.prod[1], w1.off, w1.fill));
+        assert_false(holds_fill(f.dr[1], w1.off, w1.fill));
+        assert_false(holds_fill(f.dr[0], w0.off, w0.fill));
+        assert_int_equal(mirror_count_clean(f.m[1], w1.off, 4096), 0);
+        assert_int_equal(mirror_count_clean(f.m[0], w0.off, 4096), 0);
+        assert_int_equal(mirror_count_clean(f.m[0], hw.off, 4096), 1);
+        wait_settled();
+        for (unsigned i = 0; i < 2; i++) {
+                check_b1(&f, i, "after a pause with a write in flight");
+                heal(&f, i, "after a pause with a write in flight");
+        }
+        fx_fini(&f);
+}
+
 static int report(void **state)
 {
         (void)state;
@@ -842,6 +992,7 @@ int main(void)
             cmocka_unit_test(test_parallel_both_fail),
             cmocka_unit_test(test_group_freeze_prefix),
             cmocka_unit_test(test_settle_after_resume),
+            cmocka_unit_test(test_pause_does_not_drain),
         };
 
         return cmocka_run_group_tests(tests, NULL, report);

@@ -257,6 +257,14 @@ static void raise_all(const struct fence_member *fm, size_t n, bool dr)
         }
 }
 
+/* The pause closes the gates without draining them (fence_pause). */
+static void close_all(const struct fence_member *fm, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                if (fm[i].m)
+                        volume_fence_close(fm[i].prod);
+}
+
 static void lower_all(const struct fence_member *fm, size_t n, bool dr)
 {
         for (size_t i = 0; i < n; i++) {
@@ -276,11 +284,18 @@ static void fence_assert_all_raised(const struct fence_member *fm, size_t n)
         (void)fm;
 }
 
+/* The pause fence does not drain (replication.md, "The pause fence does not
+ * drain"): the gates close, every member switches to TRACK, the gates
+ * open; then the writes that decided "mirrored" before their member's
+ * switch are waited for, before the answer and before the settles. A write
+ * acknowledged without its DR copy was acknowledged after its member's
+ * switch, so after every gate had closed: whatever its client issues next
+ * waits at a gate until every member is in TRACK (F1). */
 int fence_pause(const struct fence_member *fm, size_t n, int *was, struct fence_result *res)
 {
         struct fence_member sel[256];
         size_t idx[256], k = 0;
-        int64_t t0;
+        int64_t t0, t1;
         int rc = 0;
 
         memset(res, 0, sizeof(*res));
@@ -296,7 +311,7 @@ int fence_pause(const struct fence_member *fm, size_t n, int *was, struct fence_
         for (size_t j = 0; j < k; j++)
                 mirror_quiesce(sel[j].m); /* outside the fence: it may finish a batch */
         t0 = util_mono_usec();
-        raise_all(sel, k, false);
+        close_all(sel, k);
         res->frozen_at = util_now_usec();
         for (size_t j = 0; j < k; j++) {
                 fence_assert_all_raised(sel, k);
@@ -310,8 +325,14 @@ int fence_pause(const struct fence_member *fm, size_t n, int *was, struct fence_
                 pthread_mutex_unlock(&sel[j].m->mu);
         }
         lower_all(sel, k, false);
-        res->fence_usec = util_mono_usec() - t0;
+        t1 = util_mono_usec();
+        res->fence_usec = t1 - t0;
         stats_hist_observe_ns(&g_stats.fence, (uint64_t)res->fence_usec * 1000);
+        /* DR stops changing before the answer: the writes in flight at the
+         * switch finish (in parallel: each waits on its own legs). */
+        for (size_t j = 0; j < k; j++)
+                mirror_wait_mirrored(sel[j].m);
+        res->inflight_usec = util_mono_usec() - t1;
         for (size_t j = 0; j < k; j++) /* after the answer: flushes (settle.h) */
                 mirror_settle_start(sel[j].m);
         return rc;

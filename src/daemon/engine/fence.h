@@ -32,6 +32,8 @@ struct fence_result {
         int64_t fence_usec;    /* how long the fences were up */
         int64_t frozen_at;     /* wall-clock instant of the switch (usec), 0: none */
         int64_t preflush_usec; /* fence_swap: the flushes before the fence */
+        int64_t inflight_usec; /* fence_pause: the wait, after the fence, for the
+                                  mirrored writes in flight at the switch */
 };
 
 /* ---- groups (fault freeze) ---- */
@@ -48,7 +50,10 @@ struct throttle *mirror_group_throttle(struct mirror_group *g);
 /* ---- planned steps ---- */
 
 /* Pause: one fence over every production disk of the members not already in
- * TRACK; each switches to TRACK; then (fences down) each settles. was[i]:
+ * TRACK, closed but not drained; each switches to TRACK; the fences go
+ * down; then the mirrored writes that were in flight at the switch are
+ * waited for (no DR changes after the return), and each member settles
+ * behind the return. was[i]:
  * the mode member i had, or -1 when it was skipped (no mirror, already
  * TRACK). res->frozen_at is 0 when nothing was switched. */
 int fence_pause(const struct fence_member *fm, size_t n, int *was, struct fence_result *res);

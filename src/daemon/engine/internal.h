@@ -64,16 +64,22 @@ struct mirror {
         bool fault_hold;
         bool fault_frozen;
         int64_t frozen_at; /* wall-clock usec of the fence/freeze that froze DR; 0: none */
+        /* Client writes that decided "mirrored" (under mu) and have not
+         * finished both legs yet. A pause waits for them after its switch
+         * instead of draining the gate before it (mirror_wait_mirrored;
+         * replication.md, "The pause fence does not drain"). */
+        unsigned mirrored_inflight, mirrored_waiters;
+        pthread_cond_t mirrored_cv;
 
         /* Copy-on-write sidecar (mirror_cow.c). cow_at (under mu): the
          * instant the DR disk holds after a failover made it the DR side;
          * consumed by the next switch out of TRACK. */
         struct sidecar *sc;
         int64_t cow_at;
-        /* mode_gen: bumped (under io and mu) by every planned mode or role
-         * change, so a settle can tell that the TRACK period it flushed for
-         * is over (settle.c; replication.md "What a pause answer waits
-         * for"). */
+        /* mode_gen: bumped (under mu; under io too for every switch but
+         * the one to TRACK) by every planned mode or role change, so a
+         * settle can tell that the TRACK period it flushed for is over
+         * (settle.c; replication.md "What a pause answer waits for"). */
         uint64_t mode_gen;
         /* Settle thread (settle.c), under settle_mu: rounds asked and done;
          * settle_thread joinable while settle_joinable, looping while
@@ -149,6 +155,11 @@ int mirror_cow_rollback(struct mirror *m, bool fold_al);
 int mirror_cow_ahead(struct mirror *m, uint64_t c, uint64_t e);
 /* Resync batch limit (chunks) while a sidecar is open. */
 uint64_t mirror_cow_batch_chunks(struct mirror *m);
+
+/* Wait until no client write that decided "mirrored" is in flight on m.
+ * After a switch to TRACK none starts, so this is the set of writes in
+ * flight at the switch (fence_pause). Takes mu. */
+void mirror_wait_mirrored(struct mirror *m);
 
 /* settle.c: wait for m's settle thread (no-op without one). */
 void settle_join(struct mirror *m);

@@ -357,6 +357,8 @@ static int mirror_io(struct mirror *m, const struct io *io)
                 if (newly) /* a new dirty chunk: dirty bytes, progress */
                         replygen_live_bump();
                 hold = m->fault_hold ? m->group : NULL;
+        } else {
+                m->mirrored_inflight++;
         }
         pthread_mutex_unlock(&m->mu);
 
@@ -419,8 +421,26 @@ static int mirror_io(struct mirror *m, const struct io *io)
                         stats_hist_observe_ns(&g_stats.mirrored_write,
                                               (uint64_t)(util_mono_usec() - t0) * 1000);
         }
+        if (mirrored) {
+                pthread_mutex_lock(&m->mu);
+                assert(m->mirrored_inflight > 0);
+                if (--m->mirrored_inflight == 0 && m->mirrored_waiters)
+                        pthread_cond_broadcast(&m->mirrored_cv);
+                pthread_mutex_unlock(&m->mu);
+        }
         rangelock_release(&m->rl, c0, c1);
         return rc;
+}
+
+void mirror_wait_mirrored(struct mirror *m)
+{
+        pthread_mutex_lock(&m->mu);
+        while (m->mirrored_inflight > 0) {
+                m->mirrored_waiters++;
+                pthread_cond_wait(&m->mirrored_cv, &m->mu);
+                m->mirrored_waiters--;
+        }
+        pthread_mutex_unlock(&m->mu);
 }
 
 static int hook_write(void *ctx, struct volume *v, const void *buf, size_t len, uint64_t off,
@@ -497,6 +517,7 @@ static void mirror_free(struct mirror *m)
         pthread_mutex_destroy(&m->io);
         pthread_mutex_destroy(&m->mu);
         pthread_cond_destroy(&m->al_cv);
+        pthread_cond_destroy(&m->mirrored_cv);
         if (m->link)
                 m->link->ops->close(m->link);
         if (m->prod)
@@ -546,6 +567,7 @@ int mirror_open(const struct mirror_cfg *cfg, struct mirror **out, uint64_t *dir
         pthread_mutex_init(&m->io, NULL);
         pthread_mutex_init(&m->mu, NULL);
         pthread_cond_init(&m->al_cv, NULL);
+        pthread_cond_init(&m->mirrored_cv, NULL);
         pthread_mutex_init(&m->settle_mu, NULL);
         actlog_init(&m->al, AL_MAX_SLOTS);
 
@@ -587,11 +609,17 @@ int mirror_set_mode(struct mirror *m, enum mirror_mode mode)
         resync_stop(m);
         /* The AL write-back and the switch in one io section: a settle
          * (settle.c) either empties the AL before it (and the AL is written
-         * back here) or sees the new mode_gen and leaves the AL alone. */
-        pthread_mutex_lock(&m->io);
+         * back here) or sees the new mode_gen and leaves the AL alone.
+         * The switch to TRACK writes nothing back and takes no io: a
+         * pause's gates are closed but not drained (fence_pause), and a
+         * write in flight may hold io across an AL eviction's flushes. A
+         * settle cannot race it: it acts only in TRACK, and from TRACK
+         * there is no switch to TRACK that changes the mode. */
         if (mode != MIRROR_TRACK) {
-                int rc = al_unsettle_locked(m);
-                if (rc < 0 || (rc = mirror_cow_resume(m)) < 0) {
+                int rc;
+
+                pthread_mutex_lock(&m->io);
+                if ((rc = al_unsettle_locked(m)) < 0 || (rc = mirror_cow_resume(m)) < 0) {
                         pthread_mutex_unlock(&m->io);
                         return rc;
                 }
@@ -602,6 +630,9 @@ int mirror_set_mode(struct mirror *m, enum mirror_mode mode)
                 pthread_mutex_unlock(&m->io);
                 return -EINVAL; /* M1: SYNC only with nothing dirty; use RESYNC */
         }
+        /* Leaving TRACK takes a drained fence (volume_fence_raise): no
+         * write of the old mode may still be in flight. */
+        assert(mode == MIRROR_TRACK || m->mirrored_inflight == 0);
         if (mode == MIRROR_RESYNC && m->bm.nset == 0) {
                 synced = m->mode != MIRROR_SYNC;
                 mode = MIRROR_SYNC;
@@ -619,7 +650,8 @@ int mirror_set_mode(struct mirror *m, enum mirror_mode mode)
         m->mode_gen++;
         replygen_live_bump();
         pthread_mutex_unlock(&m->mu);
-        pthread_mutex_unlock(&m->io);
+        if (mode != MIRROR_TRACK)
+                pthread_mutex_unlock(&m->io);
         if (mode == MIRROR_RESYNC)
                 return resync_start(m);
         if (mode == MIRROR_SYNC && mirror_cow_synced(m) == MIRROR_COW_UNRELEASED) {

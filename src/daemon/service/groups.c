@@ -240,8 +240,9 @@ static int pause_members(const char *what, struct members *mb, enum repl_status 
                 k++;
         }
         if (k)
-                log_info("%s: paused %zu pair(s); fence held %lld us", what, k,
-                         (long long)res->fence_usec);
+                log_info("%s: paused %zu pair(s); fence held %lld us; mirrored writes in "
+                         "flight at the switch done %lld us after it",
+                         what, k, (long long)res->fence_usec, (long long)res->inflight_usec);
         return rc;
 }
 
