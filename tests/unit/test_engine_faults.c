@@ -920,8 +920,8 @@ static void test_pause_does_not_drain(void **state)
 
         /* Liveness bounds only (20 s): a draining fence never gets there. */
         for (int t = 0; t < 40000 && !switched; t++) {
-                switched = mirror_mode(f.m[0]) == MIRROR_TRACK &&
-                           mirror_mode(f.m[1]) == MIRROR_TRACK;
+                switched =
+                    mirror_mode(f.m[0]) == MIRROR_TRACK && mirror_mode(f.m[1]) == MIRROR_TRACK;
                 if (!switched)
                         usleep(500);
         }
