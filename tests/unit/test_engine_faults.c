@@ -973,6 +973,55 @@ static void test_pause_does_not_drain(void **state)
         fx_fini(&f);
 }
 
+/* The pause's answer hold (volume_ack_hold): a write that finishes while
+ * the modes switch is not answered until the hold is released, so no write
+ * is answered between the first switch and the last (F1). */
+static void test_ack_hold(void **state)
+{
+        struct fx f;
+        struct held_write w = {.off = 5 * CHUNK, .fill = 0x44};
+        char gate[128], rule[200];
+        bool landed = false, answered_early;
+        pthread_t t;
+        uint64_t hits;
+
+        (void)state;
+#if !FAULT_INJECTION_BUILT
+        fail_msg("built without fault injection: configure with -DEVSREP_FAULT_INJECTION=ON");
+#endif
+        fx_init(&f, 1);
+        w.v = f.prod[0];
+        snprintf(gate, sizeof(gate), "%s/gate", f.dir);
+        assert_int_equal(close(open(gate, O_CREAT | O_WRONLY, 0600)), 0);
+        snprintf(rule, sizeof(rule), "vol_write@prod0^%s", gate);
+        assert_int_equal(fault_configure(rule), 0);
+        hits = fault_hits();
+        assert_int_equal(pthread_create(&t, NULL, held_write_main, &w), 0);
+        for (int i = 0; i < 20000 && fault_hits() == hits; i++) /* past the gate, held */
+                usleep(500);
+        assert_true(fault_hits() > hits);
+        volume_fence_close(f.prod[0]);
+        volume_ack_hold(f.prod[0], true);
+        assert_int_equal(unlink(gate), 0);
+        for (int i = 0; i < 40000 && !landed; i++) { /* its bytes are written... */
+                landed = holds_fill(f.prod[0], w.off, w.fill);
+                if (!landed)
+                        usleep(500);
+        }
+        usleep(50000);
+        answered_early = atomic_load(&w.done); /* ...but it is not answered */
+        volume_ack_hold(f.prod[0], false);
+        assert_int_equal(pthread_join(t, NULL), 0);
+        volume_fence_lower(f.prod[0]);
+        assert_int_equal(fault_configure(NULL), 0);
+        assert_true(landed);
+        if (answered_early)
+                fail_msg("a write was answered while the answers were held");
+        assert_int_equal(w.rc, 0);
+        assert_true(atomic_load(&w.done));
+        fx_fini(&f);
+}
+
 static int report(void **state)
 {
         (void)state;
@@ -993,6 +1042,7 @@ int main(void)
             cmocka_unit_test(test_group_freeze_prefix),
             cmocka_unit_test(test_settle_after_resume),
             cmocka_unit_test(test_pause_does_not_drain),
+            cmocka_unit_test(test_ack_hold),
         };
 
         return cmocka_run_group_tests(tests, NULL, report);

@@ -259,12 +259,24 @@ static void raise_all(const struct fence_member *fm, size_t n, bool dr)
         }
 }
 
-/* The pause closes the gates without draining them (fence_pause). */
+/* The pause closes the gates without draining them, and holds the answer
+ * of every write that finishes until every member has switched
+ * (fence_pause). */
 static void close_all(const struct fence_member *fm, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                if (!fm[i].m)
+                        continue;
+                volume_fence_close(fm[i].prod);
+                volume_ack_hold(fm[i].prod, true);
+        }
+}
+
+static void release_acks(const struct fence_member *fm, size_t n)
 {
         for (size_t i = 0; i < n; i++)
                 if (fm[i].m)
-                        volume_fence_close(fm[i].prod);
+                        volume_ack_hold(fm[i].prod, false);
 }
 
 static void lower_all(const struct fence_member *fm, size_t n, bool dr)
@@ -315,12 +327,13 @@ static void rt_leave(struct rt_window *w)
 }
 
 /* The pause fence does not drain (replication.md, "The pause fence does not
- * drain"): the gates close, every member switches to TRACK, the gates
+ * drain"): the gates close and hold the answer of every write that
+ * finishes, every member switches to TRACK, the answers go and the gates
  * open; then the writes that decided "mirrored" before their member's
- * switch are waited for, before the answer and before the settles. A write
- * acknowledged without its DR copy was acknowledged after its member's
- * switch, so after every gate had closed: whatever its client issues next
- * waits at a gate until every member is in TRACK (F1). */
+ * switch are waited for, before the answer and before the settles. No
+ * write is answered between the first switch and the last (F1); one
+ * answered without its DR copy was answered after the last switch, and
+ * whatever its client issues next reads TRACK too. */
 int fence_pause(const struct fence_member *fm, size_t n, int *was, struct fence_result *res)
 {
         struct fence_member sel[256];
@@ -356,6 +369,7 @@ int fence_pause(const struct fence_member *fm, size_t n, int *was, struct fence_
                 sel[j].m->frozen_at = was[idx[j]] == MIRROR_SYNC ? res->frozen_at : 0;
                 pthread_mutex_unlock(&sel[j].m->mu);
         }
+        release_acks(sel, k);
         lower_all(sel, k, false);
         t1 = util_mono_usec();
         rt_leave(&rt);

@@ -42,6 +42,7 @@ struct volume {
         pthread_cond_t cond;
         unsigned inflight;
         unsigned fence_depth;
+        bool ack_hold;        /* volume_ack_hold: finished writes wait on `cond` */
         uint64_t fence_epoch; /* raises from 0: one per fenced period */
 
         const struct volume_hook_ops *hook;
@@ -438,6 +439,18 @@ static void gate_exit(struct volume *v)
         pthread_mutex_lock(&v->lock);
         assert(v->inflight > 0);
         if (--v->inflight == 0 && v->fence_depth > 0)
+                pthread_cond_broadcast(&v->cond);
+        while (v->ack_hold)
+                pthread_cond_wait(&v->cond, &v->lock);
+        pthread_mutex_unlock(&v->lock);
+}
+
+void volume_ack_hold(struct volume *v, bool on)
+{
+        pthread_mutex_lock(&v->lock);
+        assert(v->ack_hold != on);
+        v->ack_hold = on;
+        if (!on)
                 pthread_cond_broadcast(&v->cond);
         pthread_mutex_unlock(&v->lock);
 }
