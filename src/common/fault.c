@@ -18,14 +18,15 @@
 #include "common/util.h"
 
 static const char *const g_names[FP__COUNT] = {
-    [FP_VOL_READ] = "vol_read",     [FP_VOL_WRITE] = "vol_write",
-    [FP_VOL_ZERO] = "vol_zero",     [FP_VOL_FLUSH] = "vol_flush",
-    [FP_VOL_GROW] = "vol_grow",     [FP_META_HDR] = "meta_hdr",
-    [FP_META_AL] = "meta_al",       [FP_META_BITS] = "meta_bits",
-    [FP_META_SYNC] = "meta_sync",   [FP_STORE_COMMIT] = "store_commit",
-    [FP_STORE_BUSY] = "store_busy", [FP_STORE_WRITE] = "store_write",
-    [FP_CLONE_LINK] = "clone_link", [FP_CLONE_COPY] = "clone_copy",
-    [FP_CLONE_WORK] = "clone_work", [FP_RELEASE_BUMP] = "release_bump",
+    [FP_VOL_READ] = "vol_read",         [FP_VOL_WRITE] = "vol_write",
+    [FP_VOL_ZERO] = "vol_zero",         [FP_VOL_FLUSH] = "vol_flush",
+    [FP_VOL_GROW] = "vol_grow",         [FP_META_HDR] = "meta_hdr",
+    [FP_META_AL] = "meta_al",           [FP_META_BITS] = "meta_bits",
+    [FP_META_SYNC] = "meta_sync",       [FP_STORE_COMMIT] = "store_commit",
+    [FP_STORE_BUSY] = "store_busy",     [FP_STORE_WRITE] = "store_write",
+    [FP_CLONE_LINK] = "clone_link",     [FP_CLONE_COPY] = "clone_copy",
+    [FP_CLONE_WORK] = "clone_work",     [FP_RELEASE_BUMP] = "release_bump",
+    [FP_PAUSE_WINDOW] = "pause_window",
 };
 
 const char *fault_point_name(enum fault_point p)

@@ -881,6 +881,31 @@ static bool holds_fill(struct volume *v, uint64_t off, char fill)
         return true;
 }
 
+/* Liveness bound (not a timing check): true once *flag is set, false when
+ * it is still not set after 60 s, so a regression fails with a message
+ * instead of hanging the binary. */
+static bool wait_flag(atomic_int *flag)
+{
+        for (int t = 0; t < 120000 && !atomic_load(flag); t++)
+                usleep(500);
+        return atomic_load(flag) != 0;
+}
+
+/* Wait until fault_hits() passes `hits` (a call held by a hold rule), 20 s
+ * at most. */
+static bool wait_held(uint64_t hits)
+{
+        for (int t = 0; t < 40000 && fault_hits() <= hits; t++)
+                usleep(500);
+        return fault_hits() > hits;
+}
+
+static void make_gate(struct fx *f, char *gate, size_t len, const char *name)
+{
+        snprintf(gate, len, "%s/%s", f->dir, name);
+        assert_int_equal(close(open(gate, O_CREAT | O_WRONLY, 0600)), 0);
+}
+
 static void test_pause_does_not_drain(void **state)
 {
         struct fx f;
@@ -891,8 +916,7 @@ static void test_pause_does_not_drain(void **state)
         struct held_pause hp = {.fm = fm};
         pthread_t th, tp, t1, t0;
         char gate[128], rule[200];
-        bool switched = false, later_done = false, pause_waited = false;
-        uint64_t hits;
+        bool held, switched = false, later_done = false, pause_waited = false;
 
         (void)state;
 #if !FAULT_INJECTION_BUILT
@@ -907,42 +931,47 @@ static void test_pause_does_not_drain(void **state)
         hw.v = f.prod[0];
         w1.v = f.prod[1];
         w0.v = f.prod[0];
-        snprintf(gate, sizeof(gate), "%s/gate", f.dir);
-        assert_int_equal(close(open(gate, O_CREAT | O_WRONLY, 0600)), 0);
+        make_gate(&f, gate, sizeof(gate), "gate");
         snprintf(rule, sizeof(rule), "vol_write@dr0^%s", gate);
         assert_int_equal(fault_configure(rule), 0);
-        hits = fault_hits();
-        assert_int_equal(pthread_create(&th, NULL, held_write_main, &hw), 0);
-        for (int t = 0; t < 20000 && fault_hits() == hits; t++) /* held in its DR leg */
-                usleep(500);
-        assert_true(fault_hits() > hits);
-        assert_int_equal(pthread_create(&tp, NULL, held_pause_main, &hp), 0);
+        {
+                uint64_t hits = fault_hits();
 
-        /* Liveness bounds only (20 s): a draining fence never gets there. */
-        for (int t = 0; t < 40000 && !switched; t++) {
-                switched =
-                    mirror_mode(f.m[0]) == MIRROR_TRACK && mirror_mode(f.m[1]) == MIRROR_TRACK;
-                if (!switched)
-                        usleep(500);
+                assert_int_equal(pthread_create(&th, NULL, held_write_main, &hw), 0);
+                held = wait_held(hits); /* in its DR leg */
+        }
+        if (held) {
+                assert_int_equal(pthread_create(&tp, NULL, held_pause_main, &hp), 0);
+                /* Liveness bound only (20 s): a draining fence never gets there. */
+                for (int t = 0; t < 40000 && !switched; t++) {
+                        switched = mirror_mode(f.m[0]) == MIRROR_TRACK &&
+                                   mirror_mode(f.m[1]) == MIRROR_TRACK;
+                        if (!switched)
+                                usleep(500);
+                }
         }
         if (switched) {
                 assert_int_equal(pthread_create(&t1, NULL, held_write_main, &w1), 0);
                 assert_int_equal(pthread_create(&t0, NULL, held_write_main, &w0), 0);
-                for (int t = 0; t < 40000 && !later_done; t++) {
-                        later_done = atomic_load(&w1.done) && atomic_load(&w0.done);
-                        if (!later_done)
-                                usleep(500);
-                }
+                later_done = wait_flag(&w1.done) && wait_flag(&w0.done);
         }
-        pause_waited = !atomic_load(&hp.done) && !atomic_load(&hw.done);
-        assert_int_equal(unlink(gate), 0); /* release everything before any verdict */
+        pause_waited = held && !atomic_load(&hp.done) && !atomic_load(&hw.done);
+        /* Release everything before any verdict. */
+        assert_int_equal(unlink(gate), 0);
+        assert_int_equal(fault_configure(NULL), 0);
+        if (!wait_flag(&hw.done) || (held && !wait_flag(&hp.done)))
+                fail_msg("the held write or the pause did not finish once released");
         assert_int_equal(pthread_join(th, NULL), 0);
-        assert_int_equal(pthread_join(tp, NULL), 0);
+        if (held)
+                assert_int_equal(pthread_join(tp, NULL), 0);
         if (switched) {
+                if (!wait_flag(&w1.done) || !wait_flag(&w0.done))
+                        fail_msg("writes after the switch did not finish");
                 assert_int_equal(pthread_join(t1, NULL), 0);
                 assert_int_equal(pthread_join(t0, NULL), 0);
         }
-        assert_int_equal(fault_configure(NULL), 0);
+        if (!held)
+                fail_msg("the mirrored write was not held in its DR leg");
         if (!switched)
                 fail_msg("the pause did not switch while a mirrored write was held: it drains");
         if (!later_done)
@@ -973,17 +1002,93 @@ static void test_pause_does_not_drain(void **state)
         fx_fini(&f);
 }
 
-/* The pause's answer hold (volume_ack_hold): a write that finishes while
- * the modes switch is not answered until the hold is released, so no write
+/* The pause's answer hold, through fence_pause: a mirrored write already
+ * past the gate (held in its production leg) is released while the pause
+ * is held between its two switches (pause_window): it finishes both legs,
+ * but it is not answered until the last member has switched, so no write
  * is answered between the first switch and the last (F1). */
+static void test_pause_holds_answers(void **state)
+{
+        struct fx f;
+        struct fence_member fm[2];
+        struct held_write w = {.off = 2 * CHUNK, .fill = 0x55};
+        struct held_pause hp = {.fm = fm};
+        char g1[128], g2[128], rule[400];
+        bool held_w = false, held_p = false, landed = false, mid = false, early = true;
+        pthread_t tw, tp;
+
+        (void)state;
+#if !FAULT_INJECTION_BUILT
+        fail_msg("built without fault injection: configure with -DEVSREP_FAULT_INJECTION=ON");
+#endif
+        fx_init(&f, 2);
+        for (unsigned i = 0; i < 2; i++) {
+                open_mirror(&f, i, true);
+                wait_sync(&f, i);
+                fm[i] = (struct fence_member){.m = f.m[i], .prod = f.prod[i], .dr = f.dr[i]};
+        }
+        w.v = f.prod[0];
+        make_gate(&f, g1, sizeof(g1), "g1");
+        make_gate(&f, g2, sizeof(g2), "g2");
+        snprintf(rule, sizeof(rule), "vol_write@prod0^%s;pause_window^%s", g1, g2);
+        assert_int_equal(fault_configure(rule), 0);
+        {
+                uint64_t hits = fault_hits();
+
+                assert_int_equal(pthread_create(&tw, NULL, held_write_main, &w), 0);
+                held_w = wait_held(hits); /* mirrored, in its production leg */
+        }
+        if (held_w) {
+                uint64_t hits = fault_hits();
+
+                assert_int_equal(pthread_create(&tp, NULL, held_pause_main, &hp), 0);
+                held_p = wait_held(hits); /* one member switched, the other not */
+        }
+        if (held_p) {
+                mid = mirror_mode(f.m[0]) == MIRROR_TRACK && mirror_mode(f.m[1]) == MIRROR_SYNC;
+                assert_int_equal(unlink(g1), 0);
+                for (int t = 0; t < 40000 && !landed; t++) { /* both legs written... */
+                        landed = holds_fill(f.dr[0], w.off, w.fill);
+                        if (!landed)
+                                usleep(500);
+                }
+                usleep(50000);
+                early = atomic_load(&w.done); /* ...but not answered */
+        }
+        /* Release everything before any verdict. */
+        unlink(g1);
+        assert_int_equal(unlink(g2), 0);
+        assert_int_equal(fault_configure(NULL), 0);
+        if (!wait_flag(&w.done) || (held_w && !wait_flag(&hp.done)))
+                fail_msg("the write or the pause did not finish once released");
+        assert_int_equal(pthread_join(tw, NULL), 0);
+        if (held_w)
+                assert_int_equal(pthread_join(tp, NULL), 0);
+        if (!held_w || !held_p)
+                fail_msg("not held as planned (write %d, pause %d)", held_w, held_p);
+        if (!mid)
+                fail_msg("the pause was not held between its two switches");
+        if (!landed)
+                fail_msg("the released write did not reach DR");
+        if (early)
+                fail_msg("a write was answered between the first switch and the last");
+        assert_int_equal(w.rc, 0);
+        assert_int_equal(hp.rc, 0);
+        assert_int_equal(hp.was[0], MIRROR_SYNC);
+        assert_int_equal(hp.was[1], MIRROR_SYNC);
+        wait_settled();
+        fx_fini(&f);
+}
+
+/* volume_ack_hold alone: a write that finishes while answers are held is
+ * not answered until the release, and still counts as in flight. */
 static void test_ack_hold(void **state)
 {
         struct fx f;
         struct held_write w = {.off = 5 * CHUNK, .fill = 0x44};
         char gate[128], rule[200];
-        bool landed = false, answered_early;
+        bool held, landed = false, early = true;
         pthread_t t;
-        uint64_t hits;
 
         (void)state;
 #if !FAULT_INJECTION_BUILT
@@ -991,34 +1096,40 @@ static void test_ack_hold(void **state)
 #endif
         fx_init(&f, 1);
         w.v = f.prod[0];
-        snprintf(gate, sizeof(gate), "%s/gate", f.dir);
-        assert_int_equal(close(open(gate, O_CREAT | O_WRONLY, 0600)), 0);
+        make_gate(&f, gate, sizeof(gate), "gate");
         snprintf(rule, sizeof(rule), "vol_write@prod0^%s", gate);
         assert_int_equal(fault_configure(rule), 0);
-        hits = fault_hits();
-        assert_int_equal(pthread_create(&t, NULL, held_write_main, &w), 0);
-        for (int i = 0; i < 20000 && fault_hits() == hits; i++) /* past the gate, held */
-                usleep(500);
-        assert_true(fault_hits() > hits);
+        {
+                uint64_t hits = fault_hits();
+
+                assert_int_equal(pthread_create(&t, NULL, held_write_main, &w), 0);
+                held = wait_held(hits); /* past the gate, held */
+        }
         volume_fence_close(f.prod[0]);
         volume_ack_hold(f.prod[0], true);
         assert_int_equal(unlink(gate), 0);
-        for (int i = 0; i < 40000 && !landed; i++) { /* its bytes are written... */
-                landed = holds_fill(f.prod[0], w.off, w.fill);
-                if (!landed)
-                        usleep(500);
+        if (held) {
+                for (int i = 0; i < 40000 && !landed; i++) { /* its bytes are written... */
+                        landed = holds_fill(f.prod[0], w.off, w.fill);
+                        if (!landed)
+                                usleep(500);
+                }
+                usleep(50000);
+                early = atomic_load(&w.done); /* ...but it is not answered */
         }
-        usleep(50000);
-        answered_early = atomic_load(&w.done); /* ...but it is not answered */
         volume_ack_hold(f.prod[0], false);
-        assert_int_equal(pthread_join(t, NULL), 0);
-        volume_fence_lower(f.prod[0]);
         assert_int_equal(fault_configure(NULL), 0);
+        if (!wait_flag(&w.done))
+                fail_msg("the write did not finish once released");
+        assert_int_equal(pthread_join(t, NULL), 0);
+        volume_fence_drain(f.prod[0]);
+        volume_fence_lower(f.prod[0]);
+        if (!held)
+                fail_msg("the write was not held");
         assert_true(landed);
-        if (answered_early)
+        if (early)
                 fail_msg("a write was answered while the answers were held");
         assert_int_equal(w.rc, 0);
-        assert_true(atomic_load(&w.done));
         fx_fini(&f);
 }
 
@@ -1042,6 +1153,7 @@ int main(void)
             cmocka_unit_test(test_group_freeze_prefix),
             cmocka_unit_test(test_settle_after_resume),
             cmocka_unit_test(test_pause_does_not_drain),
+            cmocka_unit_test(test_pause_holds_answers),
             cmocka_unit_test(test_ack_hold),
         };
 

@@ -6,12 +6,17 @@
  *
  * Planned steps keep F1 with the submission fence: every production fence
  * is raised (no write in flight anywhere) before the first switch and
- * lowered after the last; debug builds assert it at every switch.
+ * lowered after the last; debug builds assert it at every switch. The
+ * pause closes the fences without draining them and holds, instead, the
+ * answer of every write that finishes until the last switch
+ * (volume_ack_hold; replication.md "The pause fence does not drain").
  * A DR fault keeps F1 with the acknowledgement fence: the freeze switches
  * every member under g->mu without I/O, and a not-mirrored write on a held
  * member passes g->mu before it is acknowledged.
  *
- * Lock order: volume fence -> range lock -> g->mu -> m->io -> m->mu. g->mu is
+ * Lock order: volume fence -> range lock -> g->mu -> m->io -> m->mu. A write
+ * held by the pause's answer hold waits in its volume's gate holding none
+ * of them, so nothing the pause takes waits for it. g->mu is
  * never held while waiting for a fence, a range lock or I/O, except by the
  * sidecar discard (fence_group_cow_release, and the bind after a restart):
  * header writes and deletes, once per resync (replication.md, S5), and for
@@ -21,6 +26,7 @@
 #include "engine/internal.h"
 #include "engine/settle.h"
 #include "engine/throttle.h"
+#include "common/fault.h"
 #include "common/log.h"
 #include "common/stats.h"
 #include "common/util.h"
@@ -359,15 +365,31 @@ int fence_pause(const struct fence_member *fm, size_t n, int *was, struct fence_
         close_all(sel, k);
         res->frozen_at = util_now_usec();
         for (size_t j = 0; j < k; j++) {
+                struct mirror *m = sel[j].m;
+                enum mirror_mode mode;
+
                 fence_assert_all_raised(sel, k);
-                was[idx[j]] = (int)mirror_mode(sel[j].m);
-                if (mirror_set_mode(sel[j].m, MIRROR_TRACK) < 0) {
+                pthread_mutex_lock(&m->mu);
+                mode = m->mode;
+                /* A fault froze the group first (a write in flight failed
+                 * its DR leg): left as the freeze set it (its events report
+                 * it). Frozen inside this window, nothing was answered or
+                 * entered since the window began: one instant with ours. */
+                if (mode == MIRROR_TRACK && m->fault_frozen && m->frozen_at >= res->frozen_at)
+                        m->frozen_at = res->frozen_at;
+                pthread_mutex_unlock(&m->mu);
+                if (mode == MIRROR_TRACK)
+                        continue; /* was[] stays -1: not switched by the pause */
+                was[idx[j]] = (int)mode;
+                if (j > 0) /* tests: hold or delay the window between switches */
+                        (void)fault_check(FP_PAUSE_WINDOW, m->pair_id);
+                if (mirror_set_mode(m, MIRROR_TRACK) < 0) {
                         rc = -EIO;
                         continue;
                 }
-                pthread_mutex_lock(&sel[j].m->mu);
-                sel[j].m->frozen_at = was[idx[j]] == MIRROR_SYNC ? res->frozen_at : 0;
-                pthread_mutex_unlock(&sel[j].m->mu);
+                pthread_mutex_lock(&m->mu);
+                m->frozen_at = mode == MIRROR_SYNC || m->fault_frozen ? res->frozen_at : 0;
+                pthread_mutex_unlock(&m->mu);
         }
         release_acks(sel, k);
         lower_all(sel, k, false);

@@ -179,6 +179,13 @@ static void leg_fault(struct mirror *m, uint64_t c0, uint64_t c1, int err, bool 
                 log_warn("pair %s: %s I/O failed (%s): tracking changes until a sync", m->pair_id,
                          side, strerror(-err));
                 mirror_emit(m, dr ? MIRROR_EV_DR_FAULT : MIRROR_EV_PROD_FAULT);
+        } else if (c0 <= c1) {
+                /* Already tracking: a write that was mirrored when a pause
+                 * (or another fault) switched the pair, failing after. */
+                log_warn("pair %s: %s I/O failed (%s) while tracking: chunks %llu-%llu marked "
+                         "dirty",
+                         m->pair_id, side, strerror(-err), (unsigned long long)c0,
+                         (unsigned long long)c1);
         }
 }
 
@@ -638,7 +645,11 @@ int mirror_set_mode(struct mirror *m, enum mirror_mode mode)
                 mode = MIRROR_SYNC;
         }
         m->mode = mode;
-        m->fault_hold = false; /* a planned switch, fence raised: no freeze runs */
+        /* A planned switch. Out of TRACK the fence is drained, so no freeze
+         * runs. Into TRACK (a pause) a freeze may be running: its hold is
+         * not needed then, the pause holds every answer until each member
+         * is in TRACK (fence_pause). */
+        m->fault_hold = false;
         if (mode != MIRROR_TRACK) {
                 m->dr_error = 0;
                 m->prod_error = 0;

@@ -438,10 +438,12 @@ static void gate_exit(struct volume *v)
 {
         pthread_mutex_lock(&v->lock);
         assert(v->inflight > 0);
-        if (--v->inflight == 0 && v->fence_depth > 0)
-                pthread_cond_broadcast(&v->cond);
+        /* Still counted while held: a fence raised meanwhile (a node's
+         * self-fence) drains it, so it is not answered after that fence. */
         while (v->ack_hold)
                 pthread_cond_wait(&v->cond, &v->lock);
+        if (--v->inflight == 0 && v->fence_depth > 0)
+                pthread_cond_broadcast(&v->cond);
         pthread_mutex_unlock(&v->lock);
 }
 

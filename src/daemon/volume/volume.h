@@ -147,10 +147,11 @@ void volume_fence_drain(struct volume *v);
 void volume_fence_lower(struct volume *v);
 bool volume_fenced(const struct volume *v);
 /* Hold (on) or release (off) the return of every write-type I/O that
- * finishes meanwhile: its work is done and it has left the gate (a drain
- * does not wait for it), but volume_write/zero/flush return, so the client
- * is answered, only after the release. The pause's fence holds them while
- * it switches the modes (engine/fence.c). Not nested. */
+ * finishes meanwhile: its work is done, but volume_write/zero/flush return,
+ * so the client is answered, only after the release. A held I/O still
+ * counts as in flight (a drain waits for the release). The pause's fence
+ * holds them while it switches the modes (engine/fence.c), with its gates
+ * closed and not drained. Not nested. */
 void volume_ack_hold(struct volume *v, bool on);
 /* The current fenced period: the same number from a raise (from no fence)
  * to the last lower, a new one for the next; 0 when not fenced. Lets a
