@@ -43,8 +43,9 @@ enum fault_point {
         FP_CLONE_COPY,   /* drill clone: one chunk copy to the clone (id: DR volume id) */
         FP_CLONE_WORK,   /* drill clone: the worker, before each chunk it copies (id: same) */
         FP_RELEASE_BUMP, /* store_group_release_bump: the release record (id: group id) */
-        FP_PAUSE_WINDOW, /* fence_pause, before switching each member after the first
-                            (id: pair id); only delay and hold rules mean anything */
+        FP_PAUSE_WINDOW, /* fence_pause, inside the fence, before switching each member but
+                            the first it selected (id: pair id); only delay and hold
+                            rules mean anything */
         FP__COUNT
 };
 

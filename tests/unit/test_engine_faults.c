@@ -1080,15 +1080,32 @@ static void test_pause_holds_answers(void **state)
         fx_fini(&f);
 }
 
+struct drainer {
+        struct volume *v;
+        atomic_int done;
+};
+
+static void *drainer_main(void *arg)
+{
+        struct drainer *d = arg;
+
+        volume_fence_drain(d->v);
+        atomic_store(&d->done, 1);
+        return NULL;
+}
+
 /* volume_ack_hold alone: a write that finishes while answers are held is
- * not answered until the release, and still counts as in flight. */
+ * not answered until the release, and still counts as in flight: a drain
+ * (a node's self-fence) started meanwhile returns only after the release,
+ * so the write is not answered after that fence. */
 static void test_ack_hold(void **state)
 {
         struct fx f;
         struct held_write w = {.off = 5 * CHUNK, .fill = 0x44};
+        struct drainer d = {0};
         char gate[128], rule[200];
-        bool held, landed = false, early = true;
-        pthread_t t;
+        bool held, landed = false, early = true, drained_early = true;
+        pthread_t t, td;
 
         (void)state;
 #if !FAULT_INJECTION_BUILT
@@ -1114,21 +1131,27 @@ static void test_ack_hold(void **state)
                         if (!landed)
                                 usleep(500);
                 }
+                d.v = f.prod[0];
+                assert_int_equal(pthread_create(&td, NULL, drainer_main, &d), 0);
                 usleep(50000);
                 early = atomic_load(&w.done); /* ...but it is not answered */
+                drained_early = atomic_load(&d.done);
         }
         volume_ack_hold(f.prod[0], false);
         assert_int_equal(fault_configure(NULL), 0);
-        if (!wait_flag(&w.done))
-                fail_msg("the write did not finish once released");
+        if (!wait_flag(&w.done) || (held && !wait_flag(&d.done)))
+                fail_msg("the write or the drain did not finish once released");
         assert_int_equal(pthread_join(t, NULL), 0);
-        volume_fence_drain(f.prod[0]);
+        if (held)
+                assert_int_equal(pthread_join(td, NULL), 0);
         volume_fence_lower(f.prod[0]);
         if (!held)
                 fail_msg("the write was not held");
         assert_true(landed);
         if (early)
                 fail_msg("a write was answered while the answers were held");
+        if (drained_early)
+                fail_msg("a drain returned while a held write could still be answered");
         assert_int_equal(w.rc, 0);
         fx_fini(&f);
 }

@@ -343,7 +343,8 @@ static void rt_leave(struct rt_window *w)
 int fence_pause(const struct fence_member *fm, size_t n, int *was, struct fence_result *res)
 {
         struct fence_member sel[256];
-        size_t idx[256], k = 0;
+        size_t idx[256], k = 0, switched = 0;
+        struct mirror_group *g_switched = NULL;
         struct rt_window rt;
         int64_t t0, t1;
         int rc = 0;
@@ -371,15 +372,15 @@ int fence_pause(const struct fence_member *fm, size_t n, int *was, struct fence_
                 fence_assert_all_raised(sel, k);
                 pthread_mutex_lock(&m->mu);
                 mode = m->mode;
-                /* A fault froze the group first (a write in flight failed
-                 * its DR leg): left as the freeze set it (its events report
-                 * it). Frozen inside this window, nothing was answered or
-                 * entered since the window began: one instant with ours. */
-                if (mode == MIRROR_TRACK && m->fault_frozen && m->frozen_at >= res->frozen_at)
-                        m->frozen_at = res->frozen_at;
+                if (mode != MIRROR_TRACK && m->group)
+                        g_switched = m->group;
                 pthread_mutex_unlock(&m->mu);
+                /* A fault froze it first (a write in flight failed its DR
+                 * leg): not switched by the pause, was[] stays -1; its
+                 * frozen_at is settled below. */
                 if (mode == MIRROR_TRACK)
-                        continue; /* was[] stays -1: not switched by the pause */
+                        continue;
+                switched++;
                 was[idx[j]] = (int)mode;
                 if (j > 0) /* tests: hold or delay the window between switches */
                         (void)fault_check(FP_PAUSE_WINDOW, m->pair_id);
@@ -391,6 +392,23 @@ int fence_pause(const struct fence_member *fm, size_t n, int *was, struct fence_
                 m->frozen_at = mode == MIRROR_SYNC || m->fault_frozen ? res->frozen_at : 0;
                 pthread_mutex_unlock(&m->mu);
         }
+        /* Members a freeze switched, of a group the pause switched a member
+         * of itself: that freeze had not reached that member when the pause
+         * read it, inside the window, so it ended inside the window, and
+         * its held answers with it: they hold the pause's instant. Any
+         * other (unbound, or every member frozen before the window) keeps
+         * the freeze's. When the pause switched nothing there is no
+         * instant of its own. */
+        for (size_t j = 0; j < k && switched; j++) {
+                struct mirror *m = sel[j].m;
+
+                pthread_mutex_lock(&m->mu);
+                if (was[idx[j]] < 0 && m->fault_frozen && g_switched && m->group == g_switched)
+                        m->frozen_at = res->frozen_at;
+                pthread_mutex_unlock(&m->mu);
+        }
+        if (!switched)
+                res->frozen_at = 0;
         release_acks(sel, k);
         lower_all(sel, k, false);
         t1 = util_mono_usec();

@@ -55,7 +55,8 @@ struct throttle *mirror_group_throttle(struct mirror_group *g);
  * waited for (no DR changes after the return), and each member settles
  * behind the return. was[i]:
  * the mode member i had, or -1 when it was skipped (no mirror, already
- * TRACK). res->frozen_at is 0 when nothing was switched. */
+ * TRACK, or switched by a fault freeze first: fence.c). res->frozen_at is
+ * 0 when the pause switched nothing itself. */
 int fence_pause(const struct fence_member *fm, size_t n, int *was, struct fence_result *res);
 /* Sync: RESYNC on every member in TRACK (each under its own fence: no
  * instant to keep when replication resumes). */

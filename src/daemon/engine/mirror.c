@@ -158,11 +158,13 @@ static void leg_fault(struct mirror *m, uint64_t c0, uint64_t c1, int err, bool 
 {
         const char *side = dr ? "DR" : "production";
         enum mirror_mode was;
+        bool first;
         int rc;
 
         pthread_mutex_lock(&m->mu);
         if (c0 <= c1)
                 bitmap_set_range(&m->bm, c0, c1 - c0 + 1);
+        first = (dr ? m->dr_error : m->prod_error) == 0;
         if (dr) {
                 m->dr_error = err;
                 atomic_fetch_add(&g_stats.dr_write_errors, 1);
@@ -179,7 +181,7 @@ static void leg_fault(struct mirror *m, uint64_t c0, uint64_t c1, int err, bool 
                 log_warn("pair %s: %s I/O failed (%s): tracking changes until a sync", m->pair_id,
                          side, strerror(-err));
                 mirror_emit(m, dr ? MIRROR_EV_DR_FAULT : MIRROR_EV_PROD_FAULT);
-        } else if (c0 <= c1) {
+        } else if (c0 <= c1 && first) { /* once: a failed flush reports every AL extent */
                 /* Already tracking: a write that was mirrored when a pause
                  * (or another fault) switched the pair, failing after. */
                 log_warn("pair %s: %s I/O failed (%s) while tracking: chunks %llu-%llu marked "
