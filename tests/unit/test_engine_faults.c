@@ -900,6 +900,26 @@ static bool wait_held(uint64_t hits)
         return fault_hits() > hits;
 }
 
+/* n mirrors in SYNC and their fence members. */
+static void fx_synced(struct fx *f, struct fence_member *fm, unsigned n)
+{
+        fx_init(f, n);
+        for (unsigned i = 0; i < n; i++) {
+                open_mirror(f, i, true);
+                wait_sync(f, i);
+                fm[i] = (struct fence_member){.m = f->m[i], .prod = f->prod[i], .dr = f->dr[i]};
+        }
+}
+
+/* Start w on its own thread; true once a hold rule holds it (wait_held). */
+static bool start_held_write(struct held_write *w, pthread_t *t)
+{
+        uint64_t hits = fault_hits();
+
+        assert_int_equal(pthread_create(t, NULL, held_write_main, w), 0);
+        return wait_held(hits);
+}
+
 static void make_gate(struct fx *f, char *gate, size_t len, const char *name)
 {
         snprintf(gate, len, "%s/%s", f->dir, name);
@@ -922,24 +942,14 @@ static void test_pause_does_not_drain(void **state)
 #if !FAULT_INJECTION_BUILT
         fail_msg("built without fault injection: configure with -DEVSREP_FAULT_INJECTION=ON");
 #endif
-        fx_init(&f, 2);
-        for (unsigned i = 0; i < 2; i++) {
-                open_mirror(&f, i, true);
-                wait_sync(&f, i);
-                fm[i] = (struct fence_member){.m = f.m[i], .prod = f.prod[i], .dr = f.dr[i]};
-        }
+        fx_synced(&f, fm, 2);
         hw.v = f.prod[0];
         w1.v = f.prod[1];
         w0.v = f.prod[0];
         make_gate(&f, gate, sizeof(gate), "gate");
         snprintf(rule, sizeof(rule), "vol_write@dr0^%s", gate);
         assert_int_equal(fault_configure(rule), 0);
-        {
-                uint64_t hits = fault_hits();
-
-                assert_int_equal(pthread_create(&th, NULL, held_write_main, &hw), 0);
-                held = wait_held(hits); /* in its DR leg */
-        }
+        held = start_held_write(&hw, &th); /* in its DR leg */
         if (held) {
                 assert_int_equal(pthread_create(&tp, NULL, held_pause_main, &hp), 0);
                 /* Liveness bound only (20 s): a draining fence never gets there. */
@@ -1021,23 +1031,13 @@ static void test_pause_holds_answers(void **state)
 #if !FAULT_INJECTION_BUILT
         fail_msg("built without fault injection: configure with -DEVSREP_FAULT_INJECTION=ON");
 #endif
-        fx_init(&f, 2);
-        for (unsigned i = 0; i < 2; i++) {
-                open_mirror(&f, i, true);
-                wait_sync(&f, i);
-                fm[i] = (struct fence_member){.m = f.m[i], .prod = f.prod[i], .dr = f.dr[i]};
-        }
+        fx_synced(&f, fm, 2);
         w.v = f.prod[0];
         make_gate(&f, g1, sizeof(g1), "g1");
         make_gate(&f, g2, sizeof(g2), "g2");
         snprintf(rule, sizeof(rule), "vol_write@prod0^%s;pause_window^%s", g1, g2);
         assert_int_equal(fault_configure(rule), 0);
-        {
-                uint64_t hits = fault_hits();
-
-                assert_int_equal(pthread_create(&tw, NULL, held_write_main, &w), 0);
-                held_w = wait_held(hits); /* mirrored, in its production leg */
-        }
+        held_w = start_held_write(&w, &tw); /* mirrored, in its production leg */
         if (held_w) {
                 uint64_t hits = fault_hits();
 
@@ -1116,12 +1116,7 @@ static void test_ack_hold(void **state)
         make_gate(&f, gate, sizeof(gate), "gate");
         snprintf(rule, sizeof(rule), "vol_write@prod0^%s", gate);
         assert_int_equal(fault_configure(rule), 0);
-        {
-                uint64_t hits = fault_hits();
-
-                assert_int_equal(pthread_create(&t, NULL, held_write_main, &w), 0);
-                held = wait_held(hits); /* past the gate, held */
-        }
+        held = start_held_write(&w, &t); /* past the gate, held */
         volume_fence_close(f.prod[0]);
         volume_ack_hold(f.prod[0], true);
         assert_int_equal(unlink(gate), 0);
