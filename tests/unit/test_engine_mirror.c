@@ -215,6 +215,38 @@ static void test_sync_and_track(void **state)
         assert_int_equal(st.bytes_copied - before, 3 * CHUNK);
 }
 
+/* A DR fault on a pair already tracking (paused, or a write that was
+ * mirrored when the pause switched it failing after) is reported once, so
+ * the service records the fault level the live view shows. */
+static void test_fault_while_tracking(void **state)
+{
+        struct fx *f = *state;
+        struct mirror_stats st;
+
+        open_mirror(f, true, MIRROR_RESYNC, NULL);
+        wait_synced(f, 1);
+        set_mode(f, MIRROR_TRACK);
+        assert_int_equal(f->faults, 0);
+        mirror_link_down(f->m, -ENOTCONN);
+        mirror_link_down(f->m, -ECONNRESET);
+        pthread_mutex_lock(&f->mu);
+        assert_int_equal(f->faults, 1); /* reported, and only once */
+        pthread_mutex_unlock(&f->mu);
+        mirror_stats(f->m, &st);
+        assert_int_equal(st.mode, MIRROR_TRACK);
+        assert_int_equal(st.dr_error, -ECONNRESET);
+        assert_int_equal(st.dirty_chunks, 0); /* nothing was written */
+
+        /* A sync clears the error; the next fault is reported again. */
+        set_mode(f, MIRROR_RESYNC);
+        wait_synced(f, 2);
+        set_mode(f, MIRROR_TRACK);
+        mirror_link_down(f->m, -ENOTCONN);
+        pthread_mutex_lock(&f->mu);
+        assert_int_equal(f->faults, 2);
+        pthread_mutex_unlock(&f->mu);
+}
+
 struct writer {
         struct fx *f;
         unsigned seed;
@@ -501,6 +533,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test_setup_teardown(test_initial_sync, setup, teardown),
             cmocka_unit_test_setup_teardown(test_sync_and_track, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_fault_while_tracking, setup, teardown),
             cmocka_unit_test_setup_teardown(test_resync_write_race, setup, teardown),
             cmocka_unit_test_setup_teardown(test_al_fold, setup, teardown),
             cmocka_unit_test_setup_teardown(test_clean_reopen, setup, teardown),

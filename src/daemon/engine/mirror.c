@@ -181,13 +181,20 @@ static void leg_fault(struct mirror *m, uint64_t c0, uint64_t c1, int err, bool 
                 log_warn("pair %s: %s I/O failed (%s): tracking changes until a sync", m->pair_id,
                          side, strerror(-err));
                 mirror_emit(m, dr ? MIRROR_EV_DR_FAULT : MIRROR_EV_PROD_FAULT);
-        } else if (c0 <= c1 && first) { /* once: a failed flush reports every AL extent */
+        } else if (first) { /* once: a failed flush reports every AL extent */
                 /* Already tracking: a write that was mirrored when a pause
-                 * (or another fault) switched the pair, failing after. */
-                log_warn("pair %s: %s I/O failed (%s) while tracking: chunks %llu-%llu marked "
-                         "dirty",
-                         m->pair_id, side, strerror(-err), (unsigned long long)c0,
-                         (unsigned long long)c1);
+                 * (or another fault) switched the pair, failing after, or
+                 * the link of a paused pair going down. Still reported, so
+                 * the stored row gets the fault level the live view shows. */
+                if (c0 <= c1)
+                        log_warn("pair %s: %s I/O failed (%s) while tracking: chunks "
+                                 "%llu-%llu marked dirty",
+                                 m->pair_id, side, strerror(-err), (unsigned long long)c0,
+                                 (unsigned long long)c1);
+                else
+                        log_warn("pair %s: %s unreachable (%s) while tracking", m->pair_id, side,
+                                 strerror(-err));
+                mirror_emit(m, dr ? MIRROR_EV_DR_FAULT : MIRROR_EV_PROD_FAULT);
         }
 }
 
