@@ -10,7 +10,8 @@
 #   resync), an injected I/O fault (EVSREP_FAULT).
 # Isolation: another project's token never gets project A's cached reply;
 # a bad or missing token is still 401 on a cached path. And the idempotent
-# pause (answered on the pool thread) keeps answering 200.
+# pause (answered on the pool thread) keeps answering 200, also while a
+# write of another group waits on an executor.
 . "$(dirname "$0")/lib.sh"
 require_fault_injection
 
@@ -171,8 +172,9 @@ expect_eq "$code" 401 "no token on a cached path" || true
 
 # --- an injected I/O fault (production writes of P2 fail) and resync
 # progress (DR writes of D slowed), after a restart with the fault rules
+# (and a hold on P's growth, for the section after)
 stop_daemon
-EVSREP_FAULT="vol_write@${P2}=1+;vol_write@${D}~40000" start_daemon
+EVSREP_FAULT="vol_write@${P2}=1+;vol_write@${D}~40000;vol_grow@${P}^$TMP/hold_grow" start_daemon
 URI_P=$(nbd_uri az1 "$P") # the new daemon's NBD port
 URI_P2=$(nbd_uri az1 "$P2")
 wait_field "$PAIRS/$R2" .replication.replication_status active 60
@@ -208,6 +210,40 @@ log "$samples progress samples during the resync"
 expect_eq "$st" active "the slow resync ended" || true
 api GET "$PAIRS/$R"
 expect_eq "$(jget .replication.bytes_copied)" "$(metric_pair evsrep_pair_resync_bytes_total "$R")" "bytes_copied once active" || true
+
+# --- a write waiting on an executor does not keep the pause of another,
+# paused group off the pool thread (control-plane.md "The idempotent pause
+# on the pool thread"): GID's extend is held in the growth of P (vol_grow@P
+# waits while $TMP/hold_grow exists) while G3, new and so paused, is paused.
+P3=$(create_volume az1 1 p3)
+D3=$(create_volume az2 1 d3)
+R3=$(create_pair "$P3" "$D3" r3)
+wait_pair_active "$R3"
+G3=$(create_group g3 "$R3")
+mark=$(wc -l <"$TMP/daemon.log")
+touch "$TMP/hold_grow"
+curl -s -o "$TMP/extend.body" -w '%{http_code}' --max-time 120 -X POST -H "X-Auth-Token: $TOKEN" \
+  -H 'Content-Type: application/json' \
+  --data-binary "{\"os-extend-replication-volumes\": {\"replications\": [{\"id\": \"$R\", \"new_size\": 2}]}}" \
+  "$URL/v2/$PROJECT/$RCGS/$GID/action" >"$TMP/extend.status" &
+EXT=$!
+for _ in $(seq 1 600); do
+  tail -n +"$mark" "$TMP/daemon.log" | grep -q "fault hold: vol_grow of $P .* waits" && break
+  sleep 0.1
+done
+tail -n +"$mark" "$TMP/daemon.log" | grep -q "fault hold: vol_grow of $P .* waits" ||
+  fail "the extend of GID never reached the held growth of P"
+inl=$(metric evsrep_api_inline_answers_total)
+group_action "$G3" os-stop-replication-consistency-group
+expect_status 200 "the pause of paused G3 while GID's extend is held" || true
+expect_eq "$(metric evsrep_api_inline_answers_total)" "$((inl + 1))" \
+  "the pause of paused G3 answered inline while GID's extend waits on an executor" || true
+[ ! -s "$TMP/extend.status" ] || fail "the extend answered with its growth held: $(cat "$TMP/extend.status")"
+rm -f "$TMP/hold_grow"
+wait "$EXT" || true
+expect_eq "$(cat "$TMP/extend.status")" 200 "the extend once let go ($(cat "$TMP/extend.body"))" || true
+api GET "volumes/$P"
+expect_eq "$(jget .volume.size)" 2 "P's size after the extend" || true
 
 # --- the pool thread's memo of a paused group's rows (pause_memo.h): warm
 # after an inline pause, it must not outlive a change of those rows. The

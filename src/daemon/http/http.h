@@ -48,10 +48,11 @@ struct http_req {
          * of the reply there (the API's reply cache, api/cache.c). */
         struct http_capture *capture;
         /* A request that changes something, offered to the dispatch
-         * function on the pool thread first, while no such request is
-         * queued or running on an executor: it answers it (cheap and
-         * provably right there) or returns HTTP_DEFER without replying,
-         * and the request goes to an executor as usual. */
+         * function on the pool thread first: it answers it (cheap and
+         * provably right there, whatever other writes are queued or
+         * running on the executors: they overlap it) or returns
+         * HTTP_DEFER without replying, and the request goes to an
+         * executor as usual. */
         bool try_inline;
 };
 

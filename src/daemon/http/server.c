@@ -11,7 +11,6 @@
 #include <netdb.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +42,6 @@ struct http_server {
         pthread_mutex_t mu;
         pthread_cond_t cv;
         struct req_state *head, *tail; /* queued for the executor, under mu */
-        atomic_int exec_busy;          /* requests queued or running on an executor */
         bool stopping;                 /* under mu */
         pthread_t *exec;
         int nexec;
@@ -381,6 +379,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
         struct http_server *srv = cls;
         struct req_state *st = *con_cls;
+        int rc;
 
         (void)version;
         if (!st) {
@@ -400,7 +399,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (st->offloaded) {
                 /* Resumed by the executor: queue what it kept. */
                 struct deferred *d = &st->reply;
-                int rc;
 
                 if (!st->done)
                         return MHD_YES; /* not ours to answer yet */
@@ -450,19 +448,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         if (strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0)
                 return srv->fn(&st->req, srv->ctx) < 0 ? MHD_NO : MHD_YES;
-        if (atomic_load(&srv->exec_busy) == 0) {
-                /* Nothing sent before this is pending on an executor: the
-                 * dispatch may answer it here (http.h, try_inline). */
-                int rc;
-
-                st->req.try_inline = true;
-                rc = srv->fn(&st->req, srv->ctx);
-                st->req.try_inline = false;
-                if (rc != HTTP_DEFER)
-                        return rc < 0 ? MHD_NO : MHD_YES;
-        }
+        /* A write: offered to the dispatch on this thread first (http.h,
+         * try_inline); what it defers goes to an executor. */
+        st->req.try_inline = true;
+        rc = srv->fn(&st->req, srv->ctx);
+        st->req.try_inline = false;
+        if (rc != HTTP_DEFER)
+                return rc < 0 ? MHD_NO : MHD_YES;
         st->srv = srv;
-        atomic_fetch_add(&srv->exec_busy, 1);
         st->offloaded = true;
         MHD_suspend_connection(conn);
         pthread_mutex_lock(&srv->mu);
@@ -498,7 +491,6 @@ static void *exec_main(void *arg)
                 pthread_mutex_unlock(&srv->mu);
                 if (srv->fn(&st->req, srv->ctx) < 0 && !st->reply.set)
                         st->failed = true;
-                atomic_fetch_sub(&srv->exec_busy, 1);
                 st->done = true;
                 /* The last touch of st on this thread: from here the pool
                  * thread owns it again (and may free it). */
