@@ -7,7 +7,8 @@
 #  3. attach through A: an export on B's NBD endpoint that qemu-io writes
 #     and reads
 #  4. a pair across the two nodes (created through B, carried out by A):
-#     active, DR on B equal to production on A, then deleted
+#     active, DR on B equal to production on A, then deleted; the internal
+#     release route answers 409 while the pair lives and 404 once it is gone
 #  5. forged internal requests (bad HMAC, replayed nonce, stale timestamp):
 #     404 and nothing created
 #  6. kill -9 B: an az2 request through A answers 503 with Retry-After and
@@ -98,26 +99,9 @@ qemu-io -f raw -c 'read -P 0x5a 0 1M' "$NBDURI" >"$TMP/qio" 2>&1 && ! grep -q 'P
 on a POST "volumes/$V2/action" "{\"os-terminate_connection\":{\"connector\":{\"host\":\"t-nodes\"}}}"
 [ "$STATUS" = 202 ] || [ "$STATUS" = 200 ] || fail "terminate through A: HTTP $STATUS $BODY"
 
-# --- 4. a pair across nodes (remote DR link; t_multisite_link covers it) ---------
-on a POST volumes '{"volume":{"size":2,"availability_zone":"az1","name":"v1"}}'
-expect_status 202 "create az1 volume"
-V1=$(jget .volume.id)
-URL=$URL_a wait_field "volumes/$V1" .volume.status available 60
-[ -f "$TMP/na/az1/$V1" ] || fail "az1 volume file not on A"
-on b POST "$PAIRS" "{\"replication\":{\"name\":\"x\",\"volume_ids\":[\"$V1\",\"$V2\"],\"priority_station\":\"az1\",\"replication_model\":\"hypermetro\"}}"
-expect_status 202 "pair across nodes (sent to B, carried out by A)"
-RX=$(jget .replication.id)
-URL=$URL_a wait_field "$PAIRS/$RX" .replication.replication_status active 60
-cmp "$TMP/na/az1/$V1" "$TMP/nb/az2/$V2" >/dev/null || fail "pair across nodes: DR file on B differs from production on A"
-on a DELETE "$PAIRS/$RX"
-expect_status 202 "delete the pair across nodes"
-URL=$URL_a wait_gone "$PAIRS/$RX" 30
-
-# --- 5. forged internal requests ----------------------------------------------------
-count_volumes() { on a GET volumes; jget '.volumes | length'; }
-N0=$(count_volumes)
+# Signed internal requests, as a node sends them (node-x; the cluster key).
 HEX=$(tr -d '\n' <"$KEY")
-# internal METHOD PATH BODY TS NONCE SIGNATURE_OVERRIDE: sends to A, sets STATUS
+# internal PATH BODY TS NONCE SIG: POSTs to A's internal channel; sets STATUS, BODY
 sign() { # METHOD PATH TS NONCE BODY
   local bh
   bh=$(printf '%s' "$5" | sha256sum | cut -d' ' -f1)
@@ -131,6 +115,41 @@ internal() { # PATH BODY TS NONCE SIG
     --data-binary "$2" "$URL_a/internal$1") || STATUS=000
   BODY=$(cat "$TMP/ib")
 }
+
+# --- 4. a pair across nodes (remote DR link; t_multisite_link covers it) ---------
+on a POST volumes '{"volume":{"size":2,"availability_zone":"az1","name":"v1"}}'
+expect_status 202 "create az1 volume"
+V1=$(jget .volume.id)
+URL=$URL_a wait_field "volumes/$V1" .volume.status available 60
+[ -f "$TMP/na/az1/$V1" ] || fail "az1 volume file not on A"
+on b POST "$PAIRS" "{\"replication\":{\"name\":\"x\",\"volume_ids\":[\"$V1\",\"$V2\"],\"priority_station\":\"az1\",\"replication_model\":\"hypermetro\"}}"
+expect_status 202 "pair across nodes (sent to B, carried out by A)"
+RX=$(jget .replication.id)
+URL=$URL_a wait_field "$PAIRS/$RX" .replication.replication_status active 60
+cmp "$TMP/na/az1/$V1" "$TMP/nb/az2/$V2" >/dev/null || fail "pair across nodes: DR file on B differs from production on A"
+# The release route (the production node asks the DR node to release the
+# DR volume of a pair it is deleting): refused for a pair that lives on, 404
+# (with its own message, not the unknown-path one) once the pair is gone.
+release_rx() {
+  local rel="/v2/$PROJECT/os-evsrep-links/$RX/release" now nonce
+  now=$(date +%s) nonce=$(openssl rand -hex 16)
+  internal "$rel" '{}' "$now" "$nonce" "$(sign POST "$rel" "$now" "$nonce" '{}')"
+}
+release_rx
+expect_status 409 "release of a pair that is not being deleted"
+case "$BODY" in *"$RX is not being deleted"*) ;; *) fail "release 409 does not say why: $BODY" ;; esac
+[ -f "$TMP/nb/az2/$V2" ] || fail "the refused release removed the DR volume's file"
+URL=$URL_a wait_field "$PAIRS/$RX" .replication.replication_status active 10
+on a DELETE "$PAIRS/$RX"
+expect_status 202 "delete the pair across nodes"
+URL=$URL_a wait_gone "$PAIRS/$RX" 30
+release_rx
+expect_status 404 "release of a pair that is gone"
+case "$BODY" in *"$RX does not exist"*) ;; *) fail "release 404 does not name the pair: $BODY" ;; esac
+
+# --- 5. forged internal requests ----------------------------------------------------
+count_volumes() { on a GET volumes; jget '.volumes | length'; }
+N0=$(count_volumes)
 P="/v2/$PROJECT/volumes"
 B1='{"volume":{"size":1,"availability_zone":"az1","name":"forged"}}'
 NOW=$(date +%s)
