@@ -215,11 +215,29 @@ expect_eq "$(jget .replication.bytes_copied)" "$(metric_pair evsrep_pair_resync_
 # paused group off the pool thread (control-plane.md "The idempotent pause
 # on the pool thread"): GID's extend is held in the growth of P (vol_grow@P
 # waits while $TMP/hold_grow exists) while G3, new and so paused, is paused.
+# G3 must not share GID's group stripe (service_group_stripe: FNV-1a of the
+# id, 64 stripes): its pause would rightly wait behind the held extend.
+stripe() {
+  python3 -c 'import sys
+h = 2166136261
+for c in sys.argv[1].encode():
+    h = ((h ^ c) * 16777619) & 0xffffffff
+print(h % 64)' "$1"
+}
 P3=$(create_volume az1 1 p3)
 D3=$(create_volume az2 1 d3)
 R3=$(create_pair "$P3" "$D3" r3)
 wait_pair_active "$R3"
 G3=$(create_group g3 "$R3")
+for try in 1 2 3 4 5 6; do
+  [ "$(stripe "$G3")" != "$(stripe "$GID")" ] && break
+  [ "$try" -lt 6 ] || die "six groups in a row on GID's stripe"
+  api PUT "$RCGS/$G3" "{\"replication_consistency_group\": {\"remove_replication_ids\": [\"$R3\"]}}"
+  wait_field "$RCGS/$G3" "$G.status" available 30
+  api DELETE "$RCGS/$G3"
+  wait_gone "$RCGS/$G3" 30
+  G3=$(create_group g3 "$R3")
+done
 mark=$(wc -l <"$TMP/daemon.log")
 touch "$TMP/hold_grow"
 curl -s -o "$TMP/extend.body" -w '%{http_code}' --max-time 120 -X POST -H "X-Auth-Token: $TOKEN" \

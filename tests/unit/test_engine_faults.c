@@ -54,18 +54,35 @@ struct fx {
         pthread_mutex_t mu;
         pthread_cond_t cv;
         int synced;
+        int dr_faults[MAXM], frozen[MAXM]; /* events per member ("pair<i>") */
 };
 
 static void on_event(void *ctx, const char *pair_id, enum mirror_event ev)
 {
         struct fx *f = ctx;
+        unsigned i = MAXM;
 
-        (void)pair_id;
         pthread_mutex_lock(&f->mu);
         if (ev == MIRROR_EV_SYNCED)
                 f->synced++;
+        if (sscanf(pair_id, "pair%u", &i) == 1 && i < MAXM) {
+                if (ev == MIRROR_EV_DR_FAULT)
+                        f->dr_faults[i]++;
+                else if (ev == MIRROR_EV_FROZEN)
+                        f->frozen[i]++;
+        }
         pthread_cond_broadcast(&f->cv);
         pthread_mutex_unlock(&f->mu);
+}
+
+static int events_of(struct fx *f, const int *counts, unsigned i)
+{
+        int n;
+
+        pthread_mutex_lock(&f->mu);
+        n = counts[i];
+        pthread_mutex_unlock(&f->mu);
+        return n;
 }
 
 static void fx_init(struct fx *f, unsigned n)
@@ -1151,6 +1168,75 @@ static void test_ack_hold(void **state)
         fx_fini(&f);
 }
 
+/* A member frozen by another member's fault (MIRROR_EV_FROZEN: the service
+ * records it active-stopped) whose own mirrored write, in flight at the
+ * freeze, then fails on DR: it reports MIRROR_EV_DR_FAULT, once, so the
+ * service records the fault level its live view shows (faults.md, "Errors
+ * on the write path"). Member 1's write is held in its DR leg (and fails
+ * when let go); member 0's DR fault freezes the group meanwhile. */
+static void test_fault_after_freeze(void **state)
+{
+        struct fx f;
+        struct fence_member fm[2];
+        struct mirror_group *g = mirror_group_new("g");
+        struct mirror *ms[2];
+        struct held_write hw = {.off = 4 * CHUNK, .fill = 0x66};
+        struct mirror_stats st;
+        char gate[128], rule[300], buf[4096];
+        bool held;
+        int rc0 = -1, frozen_before = -1, faults_before = -1;
+        pthread_t th;
+
+        (void)state;
+#if !FAULT_INJECTION_BUILT
+        fail_msg("built without fault injection: configure with -DEVSREP_FAULT_INJECTION=ON");
+#endif
+        fx_synced(&f, fm, 2);
+        ms[0] = f.m[0];
+        ms[1] = f.m[1];
+        assert_int_equal(mirror_group_set_members(g, ms, 2), 0);
+        hw.v = f.prod[1];
+        make_gate(&f, gate, sizeof(gate), "gate");
+        snprintf(rule, sizeof(rule), "vol_write@dr1^%s;vol_write@dr1=1;vol_write@dr0=1", gate);
+        assert_int_equal(fault_configure(rule), 0);
+        held = start_held_write(&hw, &th); /* member 1: in its DR leg */
+        if (held) {
+                memset(buf, 0x77, sizeof(buf));
+                rc0 = volume_write(f.prod[0], buf, sizeof(buf), CHUNK, 0); /* freezes both */
+                frozen_before = events_of(&f, f.frozen, 1);
+                faults_before = events_of(&f, f.dr_faults, 1);
+        }
+        /* Release before any verdict: member 1's write fails on DR now. */
+        assert_int_equal(unlink(gate), 0);
+        if (!wait_flag(&hw.done))
+                fail_msg("the held write did not finish once released");
+        assert_int_equal(pthread_join(th, NULL), 0);
+        assert_int_equal(fault_configure(NULL), 0);
+        if (!held)
+                fail_msg("member 1's mirrored write was not held in its DR leg");
+        assert_int_equal(rc0, 0); /* a DR fault does not fail the client's write */
+        assert_int_equal(hw.rc, 0);
+        assert_int_equal(frozen_before, 1); /* frozen by member 0's fault... */
+        assert_int_equal(faults_before, 0);
+        assert_int_equal(events_of(&f, f.dr_faults, 0), 1);
+        mirror_stats(f.m[1], &st);
+        assert_int_equal(st.mode, MIRROR_TRACK);
+        assert_true(st.fault_frozen);
+        assert_true(st.dr_error != 0);
+        /* ...then its own DR fault, reported once, as its live view shows */
+        if (events_of(&f, f.dr_faults, 1) != 1)
+                fail_msg("member 1's DR fault after the freeze reported %d times (want 1)",
+                         events_of(&f, f.dr_faults, 1));
+        assert_int_equal(mirror_count_clean(f.m[1], hw.off, 4096), 0); /* its chunk dirty */
+        assert_int_equal(mirror_group_set_members(g, NULL, 0), 0);
+        mirror_group_free(g);
+        for (unsigned i = 0; i < 2; i++) {
+                check_b1(&f, i, "a DR fault after a freeze");
+                heal(&f, i, "a DR fault after a freeze");
+        }
+        fx_fini(&f);
+}
+
 static int report(void **state)
 {
         (void)state;
@@ -1173,6 +1259,7 @@ int main(void)
             cmocka_unit_test(test_pause_does_not_drain),
             cmocka_unit_test(test_pause_holds_answers),
             cmocka_unit_test(test_ack_hold),
+            cmocka_unit_test(test_fault_after_freeze),
         };
 
         return cmocka_run_group_tests(tests, NULL, report);

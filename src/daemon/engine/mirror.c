@@ -153,7 +153,8 @@ static enum mirror_mode fault_switch(struct mirror *m)
 }
 
 /* A fault on one leg: chunks [c0, c1] (none when c0 > c1) dirty durably,
- * the error recorded, TRACK (with the group: fault_switch), reported once. */
+ * the error recorded, TRACK (with the group: fault_switch), reported once
+ * per error (the first one of that side since the pair left TRACK). */
 static void leg_fault(struct mirror *m, uint64_t c0, uint64_t c1, int err, bool dr)
 {
         const char *side = dr ? "DR" : "production";
@@ -177,25 +178,28 @@ static void leg_fault(struct mirror *m, uint64_t c0, uint64_t c1, int err, bool 
         if (c0 <= c1 && (rc = mirror_persist_bits(m, c0, c1 - c0 + 1)) < 0)
                 log_error("pair %s: cannot persist dirty bits after a %s fault: %s", m->pair_id,
                           side, strerror(-rc));
-        if (was != MIRROR_TRACK) {
+        /* Reported by the thread that recorded the pair's first error of
+         * this side (a mirror outside TRACK has none: leaving TRACK clears
+         * them), whatever mode it found: two writes failing at once, or
+         * several members' writes racing a group's freeze, report once.
+         * Also when the pair was already tracking (a write that was
+         * mirrored when a pause or another member's fault switched it,
+         * failing after; a failed flush reporting every AL extent), so the
+         * stored row gets the fault level the live view shows. */
+        if (!first)
+                return;
+        if (was != MIRROR_TRACK)
                 log_warn("pair %s: %s I/O failed (%s): tracking changes until a sync", m->pair_id,
                          side, strerror(-err));
-                mirror_emit(m, dr ? MIRROR_EV_DR_FAULT : MIRROR_EV_PROD_FAULT);
-        } else if (first) { /* once: a failed flush reports every AL extent */
-                /* Already tracking: a write that was mirrored when a pause
-                 * (or another fault) switched the pair, failing after, or
-                 * the link of a paused pair going down. Still reported, so
-                 * the stored row gets the fault level the live view shows. */
-                if (c0 <= c1)
-                        log_warn("pair %s: %s I/O failed (%s) while tracking: chunks "
-                                 "%llu-%llu marked dirty",
-                                 m->pair_id, side, strerror(-err), (unsigned long long)c0,
-                                 (unsigned long long)c1);
-                else
-                        log_warn("pair %s: %s unreachable (%s) while tracking", m->pair_id, side,
-                                 strerror(-err));
-                mirror_emit(m, dr ? MIRROR_EV_DR_FAULT : MIRROR_EV_PROD_FAULT);
-        }
+        else if (c0 <= c1)
+                log_warn("pair %s: %s I/O failed (%s) while tracking: chunks %llu-%llu marked "
+                         "dirty",
+                         m->pair_id, side, strerror(-err), (unsigned long long)c0,
+                         (unsigned long long)c1);
+        else
+                log_warn("pair %s: %s unreachable (%s) while tracking", m->pair_id, side,
+                         strerror(-err));
+        mirror_emit(m, dr ? MIRROR_EV_DR_FAULT : MIRROR_EV_PROD_FAULT);
 }
 
 void mirror_dr_fault(struct mirror *m, uint64_t c0, uint64_t c1, int err)

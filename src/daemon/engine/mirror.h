@@ -25,10 +25,13 @@ enum mirror_mode { MIRROR_SYNC, MIRROR_TRACK, MIRROR_RESYNC };
 
 enum mirror_event {
         MIRROR_EV_SYNCED,     /* RESYNC finished: the pair is in SYNC, DR == production */
-        MIRROR_EV_DR_FAULT,   /* a DR write failed: the pair dropped to TRACK */
+        MIRROR_EV_DR_FAULT,   /* a DR write or flush failed (or the link went down):
+                                 the pair is in TRACK; once per error, also when it
+                                 was tracking already */
         MIRROR_EV_FROZEN,     /* another member of its group faulted: dropped to TRACK
                                  at the same instant (docs/design/faults.md) */
-        MIRROR_EV_PROD_FAULT, /* the resync could not read production: TRACK, fault 2 */
+        MIRROR_EV_PROD_FAULT, /* a production write failed, or the resync could not
+                                 read production: TRACK, fault 2; once per error */
 };
 
 typedef void (*mirror_event_fn)(void *ctx, const char *pair_id, enum mirror_event ev);

@@ -1437,6 +1437,10 @@ int service_group_pause_noop(struct service *svc, const char *project, const cha
         if (!locked)
                 return 0;
         pause_memo_hold(svc->pause_memo, sk, 1);
+        /* A reverse or failover accepted but not yet holding the stripe:
+         * the executor answers 409 ("is starting"), so must we: defer. */
+        if (service_swap_job_starting(svc, id))
+                goto out;
         gen = replygen_now();
         if (!pause_memo_get(svc->pause_memo, project, id, gen, ids, MAX_MEMBERS, &n)) {
                 if (get_group(svc, project, id, &g, msg, sizeof(msg)) < 0 ||

@@ -264,6 +264,9 @@ void service_swap_jobs_stop(struct service *svc);
  * is taken, so the request is not queued behind the worker. */
 int service_group_swap_busy(struct service *svc, const char *project, const char *id,
                             enum group_op op, char *msg, size_t msglen);
+/* swap_job.c: a reverse or failover of the group was accepted and its
+ * worker has not answered yet (its status may not say so). */
+bool service_swap_job_starting(struct service *svc, const char *id);
 /* groups.c: a group's replication_status derived from its member rows. */
 enum repl_status service_group_derive_pairs(const struct store_pair *ps, size_t n);
 /* groups.c, for the worker: the action with its locks, answering j. */

@@ -162,8 +162,9 @@ bool service_swap_job_running(struct service *svc, const char *id)
 }
 
 /* A job for the group whose request is not answered yet: its worker is
- * taking the locks, checking, or recording `reversing` / `failovering`. */
-static bool swap_job_starting(struct service *svc, const char *id)
+ * taking the locks, checking, or recording `reversing` / `failovering`.
+ * Takes only leaves (swaps_mu, a job's mu): callable under a stripe. */
+bool service_swap_job_starting(struct service *svc, const char *id)
 {
         bool starting = false;
 
@@ -205,7 +206,7 @@ int service_group_swap_busy(struct service *svc, const char *project, const char
         size_t n = 0;
         int rc;
 
-        if (swap_job_starting(svc, id)) {
+        if (service_swap_job_starting(svc, id)) {
                 /* Its status may not say so yet: a request waiting for the
                  * stripe now would wait through the worker's flushes. */
                 snprintf(msg, msglen,
