@@ -185,20 +185,21 @@ static void leg_fault(struct mirror *m, uint64_t c0, uint64_t c1, int err, bool 
          * Also when the pair was already tracking (a write that was
          * mirrored when a pause or another member's fault switched it,
          * failing after; a failed flush reporting every AL extent), so the
-         * stored row gets the fault level the live view shows. */
-        if (!first)
+         * stored row gets the fault level the live view shows. Not a link
+         * found down while tracking (no chunk): that is a mirror started
+         * with its DR node unreachable, a failed-over pair among them, and
+         * whoever started it records the pair (a failover stays
+         * active-stopped, as the contract says). */
+        if (!first || (was == MIRROR_TRACK && c0 > c1))
                 return;
         if (was != MIRROR_TRACK)
                 log_warn("pair %s: %s I/O failed (%s): tracking changes until a sync", m->pair_id,
                          side, strerror(-err));
-        else if (c0 <= c1)
+        else
                 log_warn("pair %s: %s I/O failed (%s) while tracking: chunks %llu-%llu marked "
                          "dirty",
                          m->pair_id, side, strerror(-err), (unsigned long long)c0,
                          (unsigned long long)c1);
-        else
-                log_warn("pair %s: %s unreachable (%s) while tracking", m->pair_id, side,
-                         strerror(-err));
         mirror_emit(m, dr ? MIRROR_EV_DR_FAULT : MIRROR_EV_PROD_FAULT);
 }
 

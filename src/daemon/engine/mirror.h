@@ -27,7 +27,8 @@ enum mirror_event {
         MIRROR_EV_SYNCED,     /* RESYNC finished: the pair is in SYNC, DR == production */
         MIRROR_EV_DR_FAULT,   /* a DR write or flush failed (or the link went down):
                                  the pair is in TRACK; once per error, also when it
-                                 was tracking already */
+                                 was tracking already (but not for a link found
+                                 down while tracking) */
         MIRROR_EV_FROZEN,     /* another member of its group faulted: dropped to TRACK
                                  at the same instant (docs/design/faults.md) */
         MIRROR_EV_PROD_FAULT, /* a production write failed, or the resync could not
