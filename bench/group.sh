@@ -15,12 +15,14 @@
 #         the same load without pauses, run right after it for as long, at
 #         most 60 s (BASE_SECS overrides; target p99.9 with pauses <= 1.2 x
 #         without);
-#       - where the pause request's time goes, from the daemon's "DR image
-#         frozen" lines: locks and reads, the pause, the store record.
+#       - where the pause request's time goes: the daemon's whole request
+#         (its access log line: headers in to reply sent), and from its
+#         "DR image frozen" lines the action's parts: locks and reads, the
+#         pause, the store record.
 #         The run with pauses also carries the resyncs of the syncs.
 #  2. Incremental resync: time to resync 1% dirty vs 100% dirty of the same
 #     group (from the engine's resync start/done log lines, and as a client
-#     polling the API sees it). Target ratio <= 0.03.
+#     polling the API sees it). Target ratio <= 0.02.
 #
 #   bench/group.sh                      # PAIRS=16 PAUSES=100
 #   ONLY=fence bench/group.sh           # or ONLY=resync
@@ -144,17 +146,18 @@ if [ -z "${ONLY:-}" ] || [ "$ONLY" = fence ]; then
   sync_wait "$G"
   # Pauses under load: pause, then sync back to active, PAUSES times, all
   # while fio runs; the pause request is timed as the client sees it.
-  : >"$TMP/pause_req.log"
+  : >"$TMP/pause_curl.log"
   mark=$(wc -l <"$TMP/evsrepd.log")
   t_load=$(date +%s)
   fio_start "$TMP/load.json"
   sleep 2
   for i in $(seq 1 "$PAUSES"); do
     kill -0 "$FIO" 2>/dev/null || { cat "$TMP/fio.err" >&2; echo "bench: fio ended before pause $i" >&2; exit 1; }
-    curl -sf -o /dev/null -w '%{time_total}\n' -X POST -H "X-Auth-Token: $TOKEN" \
-      -H 'Content-Type: application/json' --data-binary "$PAUSE" "$URL/$RCGS/$G/action" |
-      awk '{printf "%.0f\n", $1 * 1e6}' >>"$TMP/pause_req.log" ||
-      { echo "bench: pause $i failed" >&2; exit 1; }
+    # curl's own clock: connected, first byte of the reply, done (us)
+    curl -sf -o /dev/null -w '%{time_connect} %{time_starttransfer} %{time_total}\n' -X POST \
+      -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/json' --data-binary "$PAUSE" \
+      "$URL/$RCGS/$G/action" | awk '{printf "%.0f %.0f %.0f\n", $1 * 1e6, $2 * 1e6, $3 * 1e6}' \
+      >>"$TMP/pause_curl.log" || { echo "bench: pause $i failed" >&2; exit 1; }
     sync_wait "$G" >/dev/null
   done
   fio_stop "$TMP/load.json"
@@ -162,20 +165,29 @@ if [ -z "${ONLY:-}" ] || [ "$ONLY" = fence ]; then
   BASE_SECS=${BASE_SECS:-$(($(date +%s) - t_load))}
   [ "$BASE_SECS" -le 60 ] || BASE_SECS=60 # steady by then; a pause cycle is ~10 s
   fio_busy "$BASE_SECS" "$TMP/base.json"
+  awk '{print $3}' "$TMP/pause_curl.log" >"$TMP/pause_req.log"
+  awk '{print $1}' "$TMP/pause_curl.log" >"$TMP/connect.log"
+  awk '{print $2}' "$TMP/pause_curl.log" >"$TMP/firstbyte.log"
   tail -n +"$mark" "$TMP/evsrepd.log" | sed -n "s/.*$G: paused $PAIRS pair(s); fence held \([0-9]*\) us.*/\1/p" >"$TMP/fence.log"
   tail -n +"$mark" "$TMP/evsrepd.log" | sed -n "s/.*$G: paused $PAIRS pair(s); fence held [0-9]* us; mirrored writes in flight at the switch done \([0-9]*\) us.*/\1/p" >"$TMP/inflight.log"
   tail -n +"$mark" "$TMP/evsrepd.log" | grep "group $G: DR image frozen" >"$TMP/frozen.log" || true
   sed -n 's/.*locks and reads \([0-9]*\) us.*/\1/p' "$TMP/frozen.log" >"$TMP/locks.log"
   sed -n 's/.*pause in all \([0-9]*\) us.*/\1/p' "$TMP/frozen.log" >"$TMP/pause_all.log"
   sed -n 's/.*record \([0-9]*\) us).*/\1/p' "$TMP/frozen.log" >"$TMP/record.log"
-  for f in fence inflight pause_req locks pause_all record; do
+  # The daemon's access log: each action POST on G from its headers to its
+  # reply sent; after the mark they alternate pause, sync (sync_wait).
+  tail -n +"$mark" "$TMP/evsrepd.log" | sed -n "s#.* POST /v2/[^ ]*/$G/action [0-9]* \([0-9.]*\)ms\$#\1#p" |
+    awk 'NR % 2 == 1 {printf "%.0f\n", $1 * 1000}' >"$TMP/http.log"
+  for f in fence inflight pause_req connect firstbyte http locks pause_all record; do
     n=$(wc -l <"$TMP/$f.log")
     [ "$n" -eq "$PAUSES" ] || bench_fail "$f: $n samples for $PAUSES pauses"
   done
   echo "fence of a pause, $PAIRS pairs under load (us): $(pctl "$TMP/fence.log")   (target p99 < 5000)"
   echo "writes in flight at the switch, done after the fence (us): $(pctl "$TMP/inflight.log")"
   echo "pause request, as the client waits for it (us): $(pctl "$TMP/pause_req.log")   (target p99 < 100000)"
-  echo "  of which, in the daemon: locks and reads $(pctl "$TMP/locks.log"); quiesce, fence and writes in flight $(pctl "$TMP/pause_all.log"); store record $(pctl "$TMP/record.log")"
+  echo "  curl connected after: $(pctl "$TMP/connect.log"); first byte of the reply after: $(pctl "$TMP/firstbyte.log")"
+  echo "  in the daemon, headers in to reply sent: $(pctl "$TMP/http.log")"
+  echo "  of which the action: locks and reads $(pctl "$TMP/locks.log"); quiesce, fence and writes in flight $(pctl "$TMP/pause_all.log"); store record $(pctl "$TMP/record.log")"
   echo "fio without pauses ($BASE_SECS s): $(fio_lat "$TMP/base.json")"
   echo "fio with $PAUSES pauses (until the last): $(fio_lat "$TMP/load.json")"
   echo "write latency p99.9 with/without pauses: $(ratio "$(p999 "$TMP/load.json")" "$(p999 "$TMP/base.json")" "p99.9 with/without pauses")   (target <= 1.2)"
