@@ -185,6 +185,17 @@ wait_field() {
 }
 
 # wait_gone PATH [seconds]: poll GET PATH until it answers 404.
+# wait_log MARK REGEX [seconds]: true once a line of the daemon's log from
+# line MARK on matches REGEX (grep -E), polled every 0.1 s (60 s at most).
+wait_log() {
+  local mark=$1 re=$2 i
+  for ((i = 0; i < ${3:-60} * 10; i++)); do
+    tail -n +"$mark" "$TMP/daemon.log" | grep -qE "$re" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
 wait_gone() {
   local path=$1 secs=${2:-60}
   local end=$((SECONDS + secs))

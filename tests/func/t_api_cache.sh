@@ -245,11 +245,7 @@ curl -s -o "$TMP/extend.body" -w '%{http_code}' --max-time 120 -X POST -H "X-Aut
   --data-binary "{\"os-extend-replication-volumes\": {\"replications\": [{\"id\": \"$R\", \"new_size\": 2}]}}" \
   "$URL/v2/$PROJECT/$RCGS/$GID/action" >"$TMP/extend.status" &
 EXT=$!
-for _ in $(seq 1 600); do
-  tail -n +"$mark" "$TMP/daemon.log" | grep -q "fault hold: vol_grow of $P .* waits" && break
-  sleep 0.1
-done
-tail -n +"$mark" "$TMP/daemon.log" | grep -q "fault hold: vol_grow of $P .* waits" ||
+wait_log "$mark" "fault hold: vol_grow of $P .* waits" ||
   fail "the extend of GID never reached the held growth of P"
 inl=$(metric evsrep_api_inline_answers_total)
 group_action "$G3" os-stop-replication-consistency-group

@@ -55,11 +55,7 @@ held_pause() {
   expect_status 200 "$what: pause answered while the DR flush is held"
   # The settle reaches the held flush after the answer (or already has):
   # wait for the daemon to say so; the gate is still up.
-  for _ in $(seq 1 600); do
-    tail -n +"$mark" "$TMP/daemon.log" | grep -q "fault hold: vol_flush of ${D[1]} .* waits" && break
-    sleep 0.1
-  done
-  tail -n +"$mark" "$TMP/daemon.log" | grep -q "fault hold: vol_flush of ${D[1]} .* waits" ||
+  wait_log "$mark" "fault hold: vol_flush of ${D[1]} .* waits" ||
     fail "$what: the settle never reached the DR flush of pair 1"
   if tail -n +"$mark" "$TMP/daemon.log" | grep -q "fault hold: vol_flush of ${D[1]} .* released"; then
     fail "$what: the held flush was released with the gate still up"
