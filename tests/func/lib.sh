@@ -184,9 +184,8 @@ wait_field() {
   return 1
 }
 
-# wait_gone PATH [seconds]: poll GET PATH until it answers 404.
 # wait_log MARK REGEX [seconds]: true once a line of the daemon's log from
-# line MARK on matches REGEX (grep -E), polled every 0.1 s (60 s at most).
+# line MARK on matches REGEX (grep -E), polled every 0.1 s for [seconds] (60).
 wait_log() {
   local mark=$1 re=$2 i
   for ((i = 0; i < ${3:-60} * 10; i++)); do
@@ -196,6 +195,7 @@ wait_log() {
   return 1
 }
 
+# wait_gone PATH [seconds]: poll GET PATH until it answers 404.
 wait_gone() {
   local path=$1 secs=${2:-60}
   local end=$((SECONDS + secs))
